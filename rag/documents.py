@@ -1,0 +1,90 @@
+"""Document templates: how an `Example` becomes the text the embedder sees.
+
+The seed's template is `DATABASE CONTEXT + SQL QUERY`. The README's "Document templates" table
+compares these on the bundled test split; the default in configs/default.yaml is the best one.
+
+>>> ex = Example(id="1", question="How many?", sql="SELECT count(*) FROM t", db_id="d",
+...              context="CREATE TABLE t (a INT); INSERT INTO t VALUES (1);")
+>>> print(render(ex, "question_sql"))
+QUESTION: How many?
+SQL QUERY: SELECT count(*) FROM t
+>>> schema_only(ex.context)
+'CREATE TABLE t (a INT);'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rag.corpus import Example
+from rag.errors import ConfigError
+
+_STATEMENT = re.compile(r"(?is)\b(CREATE\s+(?:TABLE|VIEW)\b.*?\))\s*;")
+
+
+def schema_only(context: str) -> str:
+    """The CREATE TABLE/VIEW statements of a context, without its INSERT data."""
+    statements = [m.group(1).strip() + ";" for m in _STATEMENT.finditer(context)]
+    return "\n".join(statements) if statements else context.strip()
+
+
+TEMPLATES: dict[str, Callable[[Example], str]] = {
+    # The seed's template: full context (DDL + data) then the SQL.
+    "context_sql": lambda ex: f"DATABASE CONTEXT:\n{ex.context}\n\nSQL QUERY:\n{ex.sql}",
+    # The same with only the schema, so the SQL is not pushed past the encoder's token limit.
+    "schema_sql": lambda ex: f"DATABASE CONTEXT:\n{schema_only(ex.context)}\n\nSQL QUERY:\n{ex.sql}",
+    # The stored question first: questions are closest to questions.
+    "question_sql_context": lambda ex: f"QUESTION: {ex.question}\nSQL QUERY: {ex.sql}\nDATABASE CONTEXT:\n{schema_only(ex.context)}",
+    "question_sql": lambda ex: f"QUESTION: {ex.question}\nSQL QUERY: {ex.sql}",
+    "question": lambda ex: ex.question,
+}
+
+
+def render(example: Example, template: str) -> str:
+    try:
+        return TEMPLATES[template](example)
+    except KeyError:
+        raise ConfigError(f"unknown document template '{template}' (choose from {', '.join(TEMPLATES)})") from None
+
+
+@dataclass(frozen=True)
+class Document:
+    """One indexed entry: the rendered text plus what the chain needs back (question, SQL, database)."""
+
+    id: str
+    text: str
+    question: str
+    sql: str
+    db: str
+    context: str
+    metadata: dict[str, Any]
+
+    @classmethod
+    def from_example(cls, example: Example, template: str) -> Document:
+        return cls(
+            id=example.id,
+            text=render(example, template),
+            question=example.question,
+            sql=example.sql,
+            db=example.db_id,
+            context=example.context,
+            metadata={"source": example.source, "split": example.split, "db_path": example.db_path, **example.meta},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "question": self.question,
+            "sql": self.sql,
+            "db": self.db,
+            "context": self.context,
+            "metadata": self.metadata,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Document:
+        return cls(**{k: data[k] for k in ("id", "text", "question", "sql", "db", "context", "metadata")})

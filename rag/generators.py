@@ -1,0 +1,171 @@
+"""SQL generators behind one small interface: llama.cpp on a GGUF file, an OpenAI-compatible
+server, or `knn` (no LLM: the SQL of the closest stored example).
+
+Each generator owns its native resources: call `close()` or use it as a context manager.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from langchain_core.prompt_values import PromptValue
+
+from rag.errors import ConfigError, ModelError, SQLError
+from rag.index import Hit
+from rag.settings import Settings
+
+GRAMMAR_PATH = Path(__file__).resolve().parent / "grammars" / "sqlite_select.gbnf"
+NO_LLM_NOTICE = (
+    "No LLM is configured: answers come from retrieval alone (the SQL of the closest stored example). "
+    "For generated SQL run `coderag models pull mistral-7b-instruct-v0.2` and set llm.model_path "
+    "(or CODERAG_LLM__MODEL_PATH, or --llm-model-path), or point openai.base_url at a server."
+)
+
+
+class Generator:
+    """Turns a prompt (and the retrieved examples) into the model's raw answer text."""
+
+    name = "generator"
+    uses_prompt = True
+
+    def generate(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> str:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release native resources (a loaded model, an HTTP client)."""
+
+    def __enter__(self) -> Generator:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+class KnnGenerator(Generator):
+    """No LLM: returns the SQL of the closest retrieved example for the same database."""
+
+    name = "knn"
+    uses_prompt = False
+
+    def generate(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> str:
+        usable = [h for h in hits if db is None or h.document.db == db]
+        if not usable:
+            raise SQLError(
+                "knn has no stored example for this database to answer from",
+                kind="no_sql",
+                hint="configure an LLM (llm.model_path or openai.base_url), or add examples for this database",
+            )
+        return usable[0].document.sql
+
+
+@dataclass
+class ChatModelGenerator(Generator):
+    """Any LangChain chat model (ChatLlamaCpp, ChatOpenAI)."""
+
+    chat_model: Any
+    name: str = "llm"
+    _closers: list[Any] = field(default_factory=list, repr=False)
+
+    def generate(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> str:
+        message = self.chat_model.invoke(prompt)
+        return str(getattr(message, "content", message))
+
+    def close(self) -> None:
+        for closer in self._closers:
+            closer()
+        self._closers.clear()
+
+
+def check_gguf(path: str | Path) -> Path:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ModelError(f"GGUF model file not found: {path}", hint="run `coderag models pull mistral-7b-instruct-v0.2`")
+    with path.open("rb") as handle:
+        if handle.read(4) != b"GGUF":
+            raise ModelError(f"not a GGUF model file: {path}")
+    return path
+
+
+def llama_cpp_generator(settings: Settings, model_path: str | Path | None = None) -> ChatModelGenerator:
+    """llama-cpp-python through LangChain's ChatLlamaCpp: the chat template comes from the GGUF."""
+    path = check_gguf(model_path or settings.llm.model_path or "")
+    from langchain_community.chat_models import ChatLlamaCpp
+
+    llm = settings.llm
+    try:
+        chat = ChatLlamaCpp(
+            model_path=str(path),
+            n_ctx=llm.n_ctx,
+            n_threads=llm.n_threads,
+            n_gpu_layers=llm.n_gpu_layers,
+            temperature=llm.temperature,
+            seed=llm.seed,
+            max_tokens=llm.max_tokens,
+            grammar_path=str(GRAMMAR_PATH) if llm.grammar else None,
+            verbose=False,
+        )
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise ModelError(f"llama.cpp could not load {path}: {str(exc).splitlines()[0]}") from None
+    return ChatModelGenerator(chat_model=chat, name=f"llm:{path.name}", _closers=[chat.client.close])
+
+
+def openai_generator(settings: Settings, base_url: str | None = None) -> ChatModelGenerator:
+    """Any OpenAI-compatible server: llama.cpp server, vLLM, Ollama."""
+    url = base_url or settings.openai.base_url
+    if not url:
+        raise ConfigError("the openai generator needs a server URL (openai.base_url / CODERAG_OPENAI__BASE_URL / --openai-base-url)")
+    from langchain_openai import ChatOpenAI
+
+    cfg = settings.openai
+    chat = ChatOpenAI(
+        base_url=url,
+        api_key=cfg.api_key,
+        model=cfg.model,
+        temperature=settings.llm.temperature,
+        seed=settings.llm.seed,
+        max_tokens=settings.llm.max_tokens,
+        timeout=cfg.timeout_s,
+        max_retries=1,
+    )
+    return ChatModelGenerator(chat_model=chat, name=f"openai:{cfg.model}")
+
+
+def make_generator(
+    kind: str, settings: Settings, *, model_path: str | Path | None = None, base_url: str | None = None
+) -> tuple[Generator, str | None]:
+    """The generator for `kind` (auto, llm, openai, knn) and a notice to show the user, if any."""
+    if kind == "auto":
+        if model_path or settings.llm.model_path:
+            kind = "llm"
+        elif base_url or settings.openai.base_url:
+            kind = "openai"
+        else:
+            return KnnGenerator(), NO_LLM_NOTICE
+    if kind == "llm":
+        if not (model_path or settings.llm.model_path):
+            raise ConfigError("the llm generator needs a GGUF file: --llm-model-path or llm.model_path", hint=NO_LLM_NOTICE.split(": ", 1)[0])
+        return llama_cpp_generator(settings, model_path), None
+    if kind == "openai":
+        return openai_generator(settings, base_url), None
+    if kind == "knn":
+        return KnnGenerator(), None
+    raise ConfigError(f"unknown generator '{kind}' (auto, llm, openai, knn)")
+
+
+def pull_model(settings: Settings, repo: str | None = None, filename: str | None = None) -> Path:
+    """Download the GGUF with huggingface_hub (online only) into the models directory."""
+    from huggingface_hub import hf_hub_download
+
+    repo = repo or settings.llm.hub_repo
+    filename = filename or settings.llm.hub_file
+    try:
+        path = hf_hub_download(repo_id=repo, filename=filename, local_dir=str(settings.models_dir))
+    except Exception as exc:  # huggingface_hub raises many types for offline / missing files
+        raise ModelError(
+            f"could not download {repo}/{filename}: {type(exc).__name__}",
+            hint="offline? copy the GGUF file here yourself and set llm.model_path",
+        ) from None
+    return Path(path)
