@@ -80,7 +80,8 @@ class SentenceTransformerEncoder:
 
     @property
     def dimension(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(getter())
 
     @property
     def max_seq_length(self) -> int:
@@ -100,7 +101,11 @@ class SentenceTransformerEncoder:
 def load_sentence_transformer(name: str, device: str = "cpu", max_seq_length: int | None = None) -> tuple[Any, str, str]:
     """(model, display name, fingerprint) for a bundled name, directory or hub id."""
     display, directory = resolve_model(name)
+    import transformers
     from sentence_transformers import SentenceTransformer
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
 
     try:
         if directory is not None:

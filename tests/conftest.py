@@ -1,0 +1,65 @@
+"""Shared fixtures: an isolated CODERAG_HOME, the bundled encoder loaded once, a tiny GGUF file.
+
+Package-specific fixtures live in tests/<package>/conftest.py.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def coderag_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One CODERAG_HOME for the session, so the default index is built once."""
+    return tmp_path_factory.mktemp("coderag_home")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(coderag_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CODERAG_HOME", str(coderag_home))
+    for name in list(os.environ):
+        if name.startswith("CODERAG_") and name != "CODERAG_HOME":
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    """The bundled all-MiniLM-L6-v2 encoder, loaded once per session (treat it as read-only)."""
+    from embedder.encoder import load_encoder
+
+    return load_encoder("bundled")
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weights llama-architecture GGUF: the real llama.cpp runtime without real weights."""
+    from fixtures.tiny_gguf import write_tiny_gguf
+
+    return write_tiny_gguf(tmp_path_factory.mktemp("gguf") / "tiny.gguf")
+
+
+@pytest.fixture
+def settings(coderag_home: Path):
+    from rag.settings import load_settings
+
+    return load_settings(home=coderag_home)
+
+
+@pytest.fixture(scope="session")
+def default_index(coderag_home: Path, encoder):
+    """The `default` corpus index (bundled train split + demo stores), built once per session."""
+    from rag.chain import get_index
+    from rag.settings import load_settings
+
+    os.environ["CODERAG_HOME"] = str(coderag_home)
+    return get_index(load_settings(home=coderag_home), encoder, "default", show_progress=False)

@@ -1,0 +1,103 @@
+"""The FAISS index: build, search, filter by database, persist atomically, refuse mismatches."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.corpus import Example
+from rag.errors import IndexStoreError
+from rag.index import VectorIndex
+
+
+def _examples() -> list[Example]:
+    rows = [
+        ("a1", "How many books are there?", "SELECT count(*) FROM books", "shop"),
+        ("a2", "List all authors", "SELECT name FROM authors", "shop"),
+        ("b1", "How many patients are there?", "SELECT count(*) FROM patients", "clinic"),
+        ("b2", "Which doctors work in cardiology?", "SELECT name FROM doctors WHERE dept = 'cardio'", "clinic"),
+    ]
+    return [Example(id=i, question=q, sql=s, db_id=d, context="CREATE TABLE x (a INT);") for i, q, s, d in rows]
+
+
+@pytest.fixture(scope="module")
+def small_index(encoder) -> VectorIndex:
+    return VectorIndex.build(_examples(), encoder, "question_sql", corpus="test", show_progress=False)
+
+
+def test_search_ranks_the_paraphrase_first(small_index, encoder):
+    [hits] = small_index.search(encoder.encode(["count the books"]), 2)
+    assert hits[0].document.id == "a1"
+    assert hits[0].score >= hits[1].score
+    assert abs(hits[0].score - float(encoder.encode(["count the books"])[0] @ encoder.encode([hits[0].document.text])[0])) < 1e-4
+
+
+def test_filter_by_database(small_index, encoder):
+    [hits] = small_index.search(encoder.encode(["count the books"]), 3, db="clinic")
+    assert {h.document.db for h in hits} == {"clinic"} and len(hits) == 2
+    assert small_index.search(encoder.encode(["x"]), 3, db="unknown") == [[]]
+    assert small_index.search(encoder.encode(["x"]), 0) == [[]]
+
+
+def test_save_load_roundtrip_is_atomic(small_index, encoder, tmp_path):
+    target = tmp_path / "idx"
+    small_index.save(target)
+    assert sorted(p.name for p in target.iterdir()) == ["docs.jsonl", "index.faiss", "manifest.json"]
+    assert [p.name for p in tmp_path.iterdir()] == ["idx"]  # no staging leftovers
+    manifest = json.loads((target / "manifest.json").read_text())
+    assert manifest["count"] == 4 and manifest["dimension"] == 384 and manifest["template"] == "question_sql"
+    assert manifest["embedder_fingerprint"] == encoder.fingerprint
+    loaded = VectorIndex.load(target, encoder)
+    query = encoder.encode(["which doctors are cardiologists"])
+    assert [h.document.id for h in loaded.search(query, 4)[0]] == [h.document.id for h in small_index.search(query, 4)[0]]
+    small_index.save(target)  # overwriting an existing index swaps directories
+    assert VectorIndex.load(target, encoder).manifest["count"] == 4
+
+
+def test_add_without_rebuild(encoder, tmp_path):
+    index = VectorIndex.build(_examples(), encoder, "question_sql", show_progress=False)
+    [doc] = index.add([Example(id="a3", question="Show the cheapest book", sql="SELECT min(price) FROM books", db_id="shop", context="")], encoder)
+    assert index.index.ntotal == 5 and index.manifest["count"] == 5
+    [hits] = index.search(encoder.encode(["show the cheapest book"]), 1, db="shop")
+    assert hits[0].document.id == "a3"
+    index.save(tmp_path / "grown")
+    assert VectorIndex.load(tmp_path / "grown", encoder).index.ntotal == 5
+
+
+@dataclass
+class _OtherEncoder:
+    name: str = "other"
+    fingerprint: str = "ffffffffffffffff"
+    dimension: int = 384
+
+    def encode(self, texts, **_):
+        return np.zeros((len(texts), 384), dtype=np.float32)
+
+
+def test_mismatched_embedder_and_corrupt_files(small_index, tmp_path):
+    target = small_index.save(tmp_path / "idx")
+    with pytest.raises(IndexStoreError, match="built with embedder"):
+        VectorIndex.load(target, _OtherEncoder())
+    (target / "index.faiss").write_bytes(b"garbage")
+    with pytest.raises(IndexStoreError, match="corrupt FAISS index"):
+        VectorIndex.load(target)
+    small_index.save(target)
+    (target / "docs.jsonl").write_text('{"id": "x"}\n')
+    with pytest.raises(IndexStoreError, match="corrupt documents"):
+        VectorIndex.load(target)
+    small_index.save(target)
+    (target / "manifest.json").write_text("{")
+    with pytest.raises(IndexStoreError, match="corrupt index manifest"):
+        VectorIndex.load(target)
+    (target / "manifest.json").unlink()
+    with pytest.raises(IndexStoreError, match="incomplete"):
+        VectorIndex.load(target)
+
+
+def test_empty_corpus_is_refused(encoder):
+    with pytest.raises(IndexStoreError, match="empty corpus"):
+        VectorIndex.build([], encoder, "question_sql")
