@@ -84,20 +84,29 @@ def check_question(question: str, max_chars: int) -> str:
     return text
 
 
+@dataclass
+class _Trace:
+    """Shared by every step of one invocation (the state dict is copied between steps; this is not)."""
+
+    error: SQLError | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
 def _timed(step: str, fn: Any) -> RunnableLambda:
     """A chain step that records its duration and is skipped once an earlier step failed."""
 
     def run(state: dict[str, Any]) -> Any:
-        if state.get("error"):
+        trace: _Trace = state["trace"]
+        if trace.error is not None:
             return None
         started = time.perf_counter()
         try:
             return fn(state)
         except SQLError as exc:
-            state["error"] = exc
+            trace.error = exc
             return None
         finally:
-            state["timings_ms"][step] = (time.perf_counter() - started) * 1000
+            trace.timings_ms[step] = (time.perf_counter() - started) * 1000
 
     return RunnableLambda(run, name=step)
 
@@ -171,11 +180,11 @@ class TextToSQL:
             "knn_db": db_key if filter_db else None,
             "database": database,
             "execute": execute,
-            "timings_ms": {},
-            "error": None,
+            "trace": _Trace(),
         }
         out = self.chain.invoke(state)
-        error = out.get("error") or state.get("error")
+        trace: _Trace = state["trace"]
+        error = trace.error
         answer = Answer(
             question=question,
             db=db_key or "",
@@ -187,7 +196,7 @@ class TextToSQL:
             ],
             raw=out.get("raw"),
             sql=out.get("sql"),
-            timings_ms=state["timings_ms"],
+            timings_ms=trace.timings_ms,
         )
         if out.get("result") is not None:
             answer.columns = out["result"].columns

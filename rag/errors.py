@@ -54,7 +54,7 @@ class ModelError(CodeRagError):
 class SQLError(CodeRagError):
     """SQL that could not be extracted, parsed, validated or executed.
 
-    `kind` is one of: no_sql, parse_error, not_select, forbidden, execution_error, timeout.
+    `kind` is one of: generation_error, no_sql, parse_error, not_select, forbidden, execution_error, timeout.
     """
 
     exit_code = 7

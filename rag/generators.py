@@ -70,7 +70,12 @@ class ChatModelGenerator(Generator):
     _closers: list[Any] = field(default_factory=list, repr=False)
 
     def generate(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> str:
-        message = self.chat_model.invoke(prompt)
+        try:
+            message = self.chat_model.invoke(prompt)
+        except Exception as exc:  # llama.cpp raises ValueError/RuntimeError, HTTP clients their own types
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            hint = "raise llm.n_ctx or use fewer/shorter examples" if "context window" in first else None
+            raise SQLError(f"the {self.name} generator failed: {first}", kind="generation_error", hint=hint) from None
         return str(getattr(message, "content", message))
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from rag.errors import ConfigError
@@ -71,6 +71,20 @@ class ExecutionSettings(BaseModel):
     max_rows: int = Field(1000, ge=1, description="rows returned at most")
 
 
+class UISettings(BaseModel):
+    """`coderag ui`: where it listens, who may use it, and how much it accepts."""
+
+    host: str = Field("127.0.0.1", description="interface to bind; loopback unless you mean to expose it")
+    port: int = Field(7860, ge=1, le=65535)
+    username: str | None = Field(None, description="with password: require a login (CODERAG_UI__USERNAME)")
+    password: SecretStr | None = Field(None, description="with username: require a login (CODERAG_UI__PASSWORD)")
+    max_upload_mb: int = Field(100, ge=1, le=10240, description="largest SQLite upload accepted")
+    max_schema_chars: int = Field(200_000, ge=100, description="longest pasted CREATE TABLE script accepted")
+    concurrency_limit: int = Field(2, ge=1, le=64, description="requests the queue runs at once")
+    max_queue: int = Field(256, ge=1, description="requests waiting at most before new ones are refused")
+    preview_rows: int = Field(50, ge=1, le=10000, description="result rows shown in the table")
+
+
 class Settings(BaseSettings):
     """Everything coderag reads from configuration."""
 
@@ -86,6 +100,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     openai: OpenAISettings = OpenAISettings()
     execution: ExecutionSettings = ExecutionSettings()
+    ui: UISettings = UISettings()
 
     @property
     def index_dir(self) -> Path:

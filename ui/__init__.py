@@ -1,0 +1,28 @@
+"""The Gradio chat over the text-to-SQL chain (`coderag ui`).
+
+    app.py      build_app(service) -> gr.Blocks, and the event handlers as plain functions
+    service.py  UIService: the chain, encoder, index and generator, loaded once and shared
+    sources.py  the database picker's sources: demo, --db file, upload, pasted schema
+    store.py    per-database example stores ("save as example")
+    cli.py      register(app) adds `coderag ui`
+
+Importing `ui` stays light (the CLI imports ui.cli at start); gradio loads with ui.app.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["UIService", "build_app"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "build_app":
+        from ui.app import build_app
+
+        return build_app
+    if name == "UIService":
+        from ui.service import UIService
+
+        return UIService
+    raise AttributeError(f"module 'ui' has no attribute {name!r}")

@@ -1,0 +1,148 @@
+"""Triplet files for training: read, check and clean `query,pos,neg,...` rows.
+
+The synthesis module writes CSV (and JSONL alongside) with the columns
+`query,pos,neg,category,task_type,source`; only `query` and `pos` are required. Rows with an
+empty query or positive are dropped, exact duplicates are dropped, and both are counted so a
+run can say what it skipped. A `neg` cell, when present, is used as a hard negative.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.corpus import read_csv, read_jsonl
+from rag.errors import DataError
+
+REQUIRED = ("query", "pos")
+COLUMNS = ("query", "pos", "neg", "category", "task_type", "source")
+
+
+@dataclass(frozen=True)
+class Triplet:
+    query: str
+    pos: str
+    neg: str = ""
+    category: str = ""
+    task_type: str = ""
+    source: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {c: getattr(self, c) for c in COLUMNS}
+
+
+@dataclass
+class TripletSet:
+    """Clean rows plus what was dropped on the way."""
+
+    path: Path
+    rows: list[Triplet]
+    read: int
+    empty: int = 0
+    duplicates: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def with_negatives(self) -> list[Triplet]:
+        return [r for r in self.rows if r.neg]
+
+    @property
+    def without_negatives(self) -> list[Triplet]:
+        return [r for r in self.rows if not r.neg]
+
+    def fingerprint(self) -> str:
+        """A short content hash of the cleaned rows (order-sensitive), stored with the model."""
+        digest = hashlib.sha256()
+        for row in self.rows:
+            digest.update(json.dumps([row.query, row.pos, row.neg], ensure_ascii=False).encode())
+        return digest.hexdigest()[:16]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "rows_read": self.read,
+            "rows_used": len(self.rows),
+            "with_negative": len(self.with_negatives),
+            "dropped_empty": self.empty,
+            "dropped_duplicate": self.duplicates,
+            "fingerprint": self.fingerprint(),
+            **self.extra,
+        }
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Raw rows of a CSV or JSONL file (by extension)."""
+    if not path.is_file():
+        raise DataError(f"triplet file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        return list(read_jsonl(path))
+    if suffix == ".csv":
+        return read_csv(path)
+    raise DataError(f"unsupported triplet file type '{path.suffix}' (use .csv or .jsonl)")
+
+
+def load_triplets(path: str | Path, *, min_rows: int = 2) -> TripletSet:
+    """Read and clean a triplet file; a file missing `query`/`pos` or with too few usable rows is a DataError."""
+    path = Path(path)
+    raw = read_rows(path)
+    if not raw:
+        raise DataError(f"triplet file {path} has no rows")
+    present = set().union(*(row.keys() for row in raw))
+    missing = [c for c in REQUIRED if c not in present]
+    if missing:
+        found = ", ".join(sorted(str(c) for c in present)) or "none"
+        raise DataError(f"triplet file {path} lacks column(s) {', '.join(missing)} (found: {found}; need query,pos[,neg])")
+    seen: set[tuple[str, str, str]] = set()
+    rows: list[Triplet] = []
+    empty = duplicates = 0
+    for row in raw:
+        values = {c: _text(row.get(c)) for c in COLUMNS}
+        if not values["query"] or not values["pos"]:
+            empty += 1
+            continue
+        key = (values["query"], values["pos"], values["neg"])
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        rows.append(Triplet(**values))
+    if len(rows) < min_rows:
+        raise DataError(
+            f"triplet file {path} has {len(rows)} usable row(s) of {len(raw)} "
+            f"({empty} empty, {duplicates} duplicate); at least {min_rows} are needed"
+        )
+    return TripletSet(path=path, rows=rows, read=len(raw), empty=empty, duplicates=duplicates)
+
+
+def write_triplets(rows: list[Triplet], path: Path) -> None:
+    """Write rows as CSV or JSONL (by extension), atomically."""
+    import csv
+    import io
+
+    from rag.index import _atomic_path
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in (".jsonl", ".json"):
+        text = "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in rows)
+    elif path.suffix.lower() == ".csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS))
+        writer.writeheader()
+        writer.writerows(r.to_dict() for r in rows)
+        text = buffer.getvalue()
+    else:
+        raise DataError(f"unsupported triplet output type '{path.suffix}' (use .csv or .jsonl)")
+    with _atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value != value:  # NaN from pandas-written CSVs
+        return ""
+    return str(value).strip()
