@@ -1,7 +1,8 @@
 """Triplet files for training: read, check and clean `query,pos,neg,...` rows.
 
 The synthesis module writes CSV (and JSONL alongside) with the columns
-`query,pos,neg,category,task_type,source`; only `query` and `pos` are required. Rows with an
+`query,pos,neg,category,task_type,source`; only `query` and `pos` are required. Pair files from
+the public-data loaders (`anchor,positive[,negative],source,split`) are read the same way. Rows with an
 empty query or positive are dropped, exact duplicates are dropped, and both are counted so a
 run can say what it skipped. A `neg` cell, when present, is used as a hard negative.
 """
@@ -19,6 +20,7 @@ from rag.errors import DataError
 
 REQUIRED = ("query", "pos")
 COLUMNS = ("query", "pos", "neg", "category", "task_type", "source")
+ALIASES = {"anchor": "query", "positive": "pos", "negative": "neg"}  # pair files from `embedder pairs`
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class TripletSet:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "path": str(self.path),
+            "path": str(self.path.resolve()),
             "rows_read": self.read,
             "rows_used": len(self.rows),
             "with_negative": len(self.with_negatives),
@@ -91,6 +93,7 @@ def load_triplets(path: str | Path, *, min_rows: int = 2) -> TripletSet:
     raw = read_rows(path)
     if not raw:
         raise DataError(f"triplet file {path} has no rows")
+    raw = [{ALIASES.get(k, k): v for k, v in row.items()} for row in raw]
     present = set().union(*(row.keys() for row in raw))
     missing = [c for c in REQUIRED if c not in present]
     if missing:

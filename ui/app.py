@@ -194,10 +194,10 @@ def on_ask(
     try:
         answer = service.ask(text, session.db, use_rag=use_rag, k=k)
     except Exception as exc:  # the UI boundary: every failure becomes a chat message
-        history[-1] = assistant(problem(exc))
+        history = [*history[:-1], assistant(problem(exc))]
         yield AskOutputs(history, "", SKIP, EMPTY_TABLE, "", EMPTY_TABLE, "", replace(session, question=text))
         return
-    history[-1] = assistant(answer_message(answer))
+    history = [*history[:-1], assistant(answer_message(answer))]  # a new list: the progress step was already yielded
     limit = service.settings.ui.preview_rows
     yield AskOutputs(
         history,

@@ -1,0 +1,141 @@
+"""The `coderag` command line: happy paths and every bad input gets one line, a non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.corpus import DEMO_DIR
+
+FIRST_EXAMPLE = json.loads((DEMO_DIR / "bookshop" / "examples.jsonl").read_text().splitlines()[0])
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The installed entry point in a subprocess, exactly as a user runs it."""
+    import os
+
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, env=full_env, timeout=600)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, text: str) -> None:
+    assert proc.returncode == code, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and text in lines[0], proc.stderr
+
+
+@pytest.fixture(scope="module")
+def sqlite_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("db") / "mine.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript("CREATE TABLE t (a INT, b TEXT); INSERT INTO t VALUES (1, 'x'), (2, 'y');")
+    conn.commit()
+    conn.close()
+    return path
+
+
+def test_ask_json_shape(default_index):
+    proc = run_cli("ask", FIRST_EXAMPLE["question"], "--json")
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout)
+    assert set(payload) == {"question", "db", "generator", "k", "retrieved", "sql", "columns", "rows", "error", "timings_ms", "notice"}
+    assert payload["generator"] == "knn" and payload["db"] == "bookshop" and payload["k"] == 3
+    assert set(payload["retrieved"][0]) == {"id", "score", "question", "sql", "db"}
+    assert payload["sql"] == FIRST_EXAMPLE["sql"] and payload["rows"] and payload["error"] is None
+    assert "No LLM is configured" in payload["notice"]
+
+
+def test_ask_prints_examples_sql_and_table(default_index):
+    proc = run_cli("ask", "How many customers are there in each country?", "--db", "bookshop")
+    assert proc.returncode == 0, proc.stderr
+    assert "Retrieved examples" in proc.stdout and "SQL (knn)" in proc.stdout and "rows shown" in proc.stdout
+    assert "No LLM is configured" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "text"),
+    [
+        (("ask", "   "), 2, "the question is empty"),
+        (("ask", "x" * 100_000), 2, "the limit is 2,000"),
+        (("ask", "How many?", "--db", "/nonexistent/db.sqlite"), 4, "database not found"),
+        (("ask", "How many?", "--generator", "llm"), 2, "needs a GGUF"),
+        (("ask", "How many?", "--llm-model-path", "/nonexistent/model.gguf"), 6, "GGUF model file not found"),
+        (("ask", "How many?", "--generator", "wizard"), 2, "invalid setting generator"),
+        (("sql", "SELECT 1", "--db", "/nonexistent/db.sqlite"), 4, "database not found"),
+        (("index", "build", "--corpus", "nowhere"), 3, "unknown corpus"),
+        (("index", "build", "--template", "fancy"), 2, "unknown document template"),
+    ],
+)
+def test_bad_input_fails_early_with_one_line(args, code, text):
+    assert_one_line_error(run_cli(*args), code, text)
+
+
+def test_bad_database_files(tmp_path, sqlite_file):
+    text_file = tmp_path / "notes.sqlite"
+    text_file.write_text("not a database")
+    assert_one_line_error(run_cli("ask", "How many?", "--db", str(text_file)), 4, "not a SQLite database")
+    corrupt = tmp_path / "corrupt.sqlite"
+    corrupt.write_bytes(sqlite_file.read_bytes()[:16] + b"\x00" * 200)
+    assert_one_line_error(run_cli("sql", "SELECT * FROM t", "--db", str(corrupt)), 4, "corrupt")
+
+
+def test_non_gguf_model_file(tmp_path):
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"PK\x03\x04 not a gguf")
+    assert_one_line_error(run_cli("ask", "How many?", "--llm-model-path", str(fake)), 6, "not a GGUF model file")
+
+
+def test_sql_command_refuses_writes_and_leaves_db_unchanged(sqlite_file):
+    before = hashlib.sha256(sqlite_file.read_bytes()).hexdigest()
+    for statement, text in [
+        ("DELETE FROM t", "read-only"),
+        ("ATTACH DATABASE '/tmp/x.db' AS x", "expected a SELECT"),
+        ("PRAGMA user_version = 5", "expected a SELECT"),
+        ("SELECT 1; DROP TABLE t", "one SQL statement"),
+    ]:
+        assert_one_line_error(run_cli("sql", statement, "--db", str(sqlite_file)), 7, text)
+    assert hashlib.sha256(sqlite_file.read_bytes()).hexdigest() == before
+    proc = run_cli("sql", "SELECT a, b FROM t ORDER BY a", "--db", str(sqlite_file), "--json")
+    assert json.loads(proc.stdout) == {"columns": ["a", "b"], "rows": [[1, "x"], [2, "y"]], "truncated": False}
+
+
+def test_runaway_query_is_stopped(sqlite_file):
+    proc = run_cli("sql", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c", "--db", str(sqlite_file), "--timeout", "0.5")
+    assert_one_line_error(proc, 7, "time limit")
+
+
+def test_corrupt_or_mismatched_index(default_index, coderag_home, tmp_path):
+    home = tmp_path / "home"
+    shutil.copytree(coderag_home / "indexes", home / "indexes")
+    [index_dir] = [p for p in (home / "indexes").iterdir() if p.name.startswith("default--")]
+    (index_dir / "docs.jsonl").write_text("{broken\n")
+    assert_one_line_error(run_cli("ask", "How many customers?", env={"CODERAG_HOME": str(home)}), 5, "corrupt documents file")
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    manifest["count"] = manifest["count"] + 1
+    (index_dir / "manifest.json").write_text(json.dumps(manifest))
+    shutil.copy(coderag_home / "indexes" / index_dir.name / "docs.jsonl", index_dir / "docs.jsonl")
+    assert_one_line_error(run_cli("ask", "How many customers?", env={"CODERAG_HOME": str(home)}), 5, "inconsistent")
+
+
+def test_llm_answer_without_sql_exits_nonzero(tiny_gguf, default_index):
+    # Without the grammar the random-weights model writes gibberish: no valid SQL comes back.
+    proc = run_cli("ask", "How many customers are there?", "--llm-model-path", str(tiny_gguf), env={"CODERAG_LLM__MAX_TOKENS": "16"})
+    assert proc.returncode == 7 and "Traceback" not in proc.stderr
+    assert any(word in proc.stderr for word in ("no SQL", "parse", "SELECT query", "SQLite error"))
+
+
+def test_index_build_writes_three_files(tmp_path):
+    out = tmp_path / "idx"
+    proc = run_cli("index", "build", "--corpus", "demo", "--template", "question_sql", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["docs.jsonl", "index.faiss", "manifest.json"]
+    info = run_cli("index", "info", str(out))
+    assert json.loads(info.stdout)["template"] == "question_sql"
