@@ -1,0 +1,115 @@
+"""Index build throughput and single-question latency (embed + top-3 search) at 100k documents.
+
+    .venv/bin/python benchmarks/bench_retrieval.py [--docs 100000] [--queries 200]
+
+Documents are synthetic variations of the bundled corpus (renamed tables, columns and values),
+rendered with the default template. Single-query search is timed with FAISS's OpenMP threads
+at 1 and at the machine default in the same run, since these machines are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import time
+
+import faiss
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from embedder.encoder import load_encoder
+from rag.corpus import Example, load_bundled
+from rag.documents import render
+from rag.index import VectorIndex
+from rag.settings import load_settings
+
+WORDS = "alpha beta gamma delta omega north south east west red blue green gold silver amber coral".split()
+
+
+def synthetic_examples(count: int, seed: int = 0) -> list[Example]:
+    """`count` distinct documents: bundled examples with identifiers and numbers rewritten."""
+    rng = random.Random(seed)
+    base = load_bundled("train")
+    out = []
+    for i in range(count):
+        ex = base[i % len(base)]
+        suffix = f"{rng.choice(WORDS)}_{i}"
+        rename = lambda text: re.sub(r"\b(\d+)\b", lambda m: str(int(m.group(1)) + rng.randint(1, 9)), text)
+        out.append(
+            Example(
+                id=f"syn-{i}",
+                question=rename(ex.question) + f" ({rng.choice(WORDS)})",
+                sql=rename(ex.sql).replace(" FROM ", f" FROM {suffix}_", 1),
+                db_id=f"syn-{i}",
+                context=ex.context.replace("CREATE TABLE ", f"CREATE TABLE {suffix}_", 1),
+            )
+        )
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--template", default=None)
+    args = parser.parse_args()
+
+    settings = load_settings()
+    template = args.template or settings.index.template
+    encoder = load_encoder("bundled")
+    examples = synthetic_examples(args.docs)
+    texts = [render(ex, template) for ex in examples]
+    mean_chars = sum(map(len, texts)) / len(texts)
+
+    started = time.perf_counter()
+    index = VectorIndex.build(examples, encoder, template, corpus="synthetic", batch_size=settings.embedder.batch_size)
+    build_s = time.perf_counter() - started
+
+    questions = [ex.question for ex in load_bundled("test")]
+    questions = (questions * (args.queries // len(questions) + 1))[: args.queries]
+    default_threads = faiss.omp_get_max_threads()
+    rows = []
+    for threads in (1, default_threads):
+        index.single_query_threads = threads
+        embed_ms, search_ms, total_ms = [], [], []
+        for question in questions:
+            t0 = time.perf_counter()
+            vector = encoder.encode([question])
+            t1 = time.perf_counter()
+            index.search(vector, 3)
+            t2 = time.perf_counter()
+            embed_ms.append((t1 - t0) * 1000)
+            search_ms.append((t2 - t1) * 1000)
+            total_ms.append((t2 - t0) * 1000)
+        rows.append((threads, embed_ms, search_ms, total_ms))
+    faiss.omp_set_num_threads(default_threads)
+
+    console = Console()
+    console.print(f"[bold]Index build[/]: {args.docs:,} documents (template {template}, mean {mean_chars:.0f} chars), "
+                  f"all-MiniLM-L6-v2 on torch CPU, {default_threads} threads")
+    console.print(f"  {build_s:.1f} s → {args.docs / build_s:,.0f} documents/s")
+    table = Table(title=f"Single-question latency at {args.docs:,} documents ({args.queries} queries, ms)")
+    for column in ("FAISS threads", "embed p50", "search p50", "search p95", "total p50", "total p95"):
+        table.add_column(column, justify="right")
+    for threads, embed_ms, search_ms, total_ms in rows:
+        table.add_row(
+            str(threads),
+            f"{percentile(embed_ms, 50):.2f}",
+            f"{percentile(search_ms, 50):.2f}",
+            f"{percentile(search_ms, 95):.2f}",
+            f"{percentile(total_ms, 50):.2f}",
+            f"{percentile(total_ms, 95):.2f}",
+        )
+    console.print(table)
+    ratio = percentile(rows[1][2], 50) / max(percentile(rows[0][2], 50), 1e-9)
+    console.print(f"search p50 with {default_threads} threads / with 1 thread: {ratio:.2f}×")
+
+
+if __name__ == "__main__":
+    main()
