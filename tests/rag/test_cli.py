@@ -139,3 +139,9 @@ def test_index_build_writes_three_files(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["docs.jsonl", "index.faiss", "manifest.json"]
     info = run_cli("index", "info", str(out))
     assert json.loads(info.stdout)["template"] == "question_sql"
+
+
+def test_models_pull_offline_is_a_clear_error(tmp_path):
+    proc = run_cli("models", "pull", env={"HF_HUB_OFFLINE": "1", "CODERAG_HOME": str(tmp_path)})
+    assert_one_line_error(proc, 6, "could not download")
+    assert not any((tmp_path / "models").glob("*.gguf"))
