@@ -1,0 +1,166 @@
+"""`coderag eval run | retrieval | score` (registered by rag.cli.register_subcommands)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(no_args_is_help=True, help="Evaluate: EX/EM of RAG against no-RAG, retrieval metrics, scoring files.")
+out = Console()
+
+CORPUS_HELP = "bundled | gretel[:FILE] | spider:DIR | jsonl:FILE"
+
+
+def _settings(**overrides: Any):
+    from rag.settings import load_settings
+
+    return load_settings(**overrides)
+
+
+def _check_template(template: str) -> None:
+    from rag.documents import TEMPLATES
+    from rag.errors import ConfigError
+
+    if template not in TEMPLATES:
+        raise ConfigError(f"unknown document template '{template}' (choose from {', '.join(TEMPLATES)})")
+
+
+@app.command("run")
+def run(
+    corpus: str = typer.Option("bundled", "--corpus", help=CORPUS_HELP),
+    split: str = typer.Option("test", "--split", help="Split to evaluate; the index always holds the train split."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N examples."),
+    generator: str = typer.Option("knn", "--generator", help="llm | openai | knn"),
+    llm_model_path: Optional[Path] = typer.Option(None, "--llm-model-path", help="GGUF file for llama.cpp."),
+    openai_base_url: Optional[str] = typer.Option(None, "--openai-base-url", help="OpenAI-compatible server URL."),
+    k: Optional[int] = typer.Option(None, "--k", min=1, max=50, help="Examples retrieved in the RAG arm (default: retrieval.k)."),
+    no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the no-RAG (k=0) arm."),
+    embedder: Optional[str] = typer.Option(None, "--embedder", help="Embedder: bundled, a model directory, or a hub id."),
+    template: Optional[str] = typer.Option(None, "--template", help="Document template of the index."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: artifacts/eval/<corpus>-<generator>-<time>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier run in --out."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+) -> None:
+    """RAG (k) against no-RAG (k=0) on a test split: predictions.jsonl, metrics.json, report.md, a plot."""
+    from rag.errors import ConfigError
+    from rag.generators import check_gguf
+    from eval.runner import RunSpec, run_evaluation
+
+    if generator not in ("llm", "openai", "knn", "auto"):
+        raise ConfigError(f"unknown generator '{generator}' (llm, openai, knn)")
+    settings = _settings(
+        generator=generator,
+        llm={"model_path": llm_model_path},
+        openai={"base_url": openai_base_url},
+        embedder={"model": embedder},
+        index={"template": template},
+        retrieval={"k": k},
+    )
+    _check_template(settings.index.template)
+    model_path = llm_model_path or settings.llm.model_path
+    if generator == "llm" and model_path:
+        check_gguf(model_path)
+    if resume and out_dir is None:
+        raise ConfigError("--resume needs the --out directory of the run to continue")
+    spec = RunSpec(
+        corpus=corpus,
+        split=split,
+        limit=limit,
+        generator=generator,
+        llm_model_path=str(model_path) if generator == "llm" and model_path else None,
+        openai_base_url=(openai_base_url or settings.openai.base_url) if generator == "openai" else None,
+        k=settings.retrieval.k,
+        baseline=not no_baseline,
+        embedder=settings.embedder.model,
+        template=settings.index.template,
+    )
+    if spec.k < 1:
+        raise ConfigError("the RAG arm needs k >= 1 (retrieval.k is 0); the no-RAG arm is k=0 already")
+    target = out_dir or Path("artifacts") / "eval" / f"{_slug(corpus)}-{generator}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_evaluation(spec, settings, target, resume=resume, overwrite=overwrite, console=out, show_progress=not no_progress)
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:40] or "corpus"
+
+
+@app.command("retrieval")
+def retrieval(
+    corpus: str = typer.Option("bundled", "--corpus", help=CORPUS_HELP),
+    split: str = typer.Option("test", "--split", help="Split whose questions are the queries."),
+    embedder: Optional[str] = typer.Option(None, "--embedder", help="Embedder: bundled, a model directory, or a hub id."),
+    templates: Optional[list[str]] = typer.Option(None, "--template", help="Document template; repeat to compare several."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N test questions."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+) -> None:
+    """Retrieval only (no generator): Recall@1/3, MRR@10 of train examples for the test questions."""
+    from rag.chain import load_settings_encoder
+    from eval.retrieval import RetrievalEvaluation, train_index
+
+    settings = _settings(embedder={"model": embedder})
+    names = templates or [settings.index.template]
+    for name in names:
+        _check_template(name)
+    evaluation = RetrievalEvaluation.prepare(corpus, split=split, settings=settings, limit=limit, show_progress=not as_json)
+    encoder = load_settings_encoder(settings)
+    results = []
+    for name in names:
+        index = train_index(settings, encoder, corpus, name, evaluation.train, show_progress=not as_json)
+        results.append(evaluation.evaluate(encoder, index))
+    if as_json:
+        out.print_json(json.dumps(results if len(results) > 1 else results[0]))
+        return
+    columns = {"R@1": "recall@1", "R@3": "recall@3", "R@10": "recall@10", "MRR@10": "mrr@10", "Acc@1": "accuracy@1", "Acc@3": "accuracy@3"}
+    table = Table(title=f"Retrieval on {corpus} {split} (embedder {encoder.name})")
+    table.add_column("template", no_wrap=True)
+    for header in [*columns, "queries"]:
+        table.add_column(header, justify="right")
+    for result in results:
+        table.add_row(result["template"], *(f"{result[m]:.3f}" for m in columns.values()), str(int(result["queries"])))
+    out.print(table)
+    out.print("[dim]R@k: recall@k, Acc@k: accuracy@k (a relevant example in the top k), MRR@10: mean reciprocal rank[/]")
+    first = results[0]
+    out.print(
+        f"[dim]{int(first['queries_without_relevant'])} test questions have no relevant train example and are left out; "
+        f"relevant by execution: {first['relevant_by_execution']}, by skeleton: {first['relevant_by_skeleton']}[/]"
+    )
+
+
+@app.command("score")
+def score(
+    gold: Path = typer.Option(..., "--gold", help="Gold file: one 'SQL<TAB>db_id' per line."),
+    pred: Path = typer.Option(..., "--pred", help="Predictions: one SQL per line, same order."),
+    db_dir: Path = typer.Option(..., "--db-dir", help="Databases at DIR/<db_id>/<db_id>.sqlite."),
+    results_path: Optional[Path] = typer.Option(None, "--out", help="Write per-line results here (JSONL)."),
+    timeout_s: Optional[float] = typer.Option(None, "--timeout", help="Per-query time limit in seconds (default 5)."),
+) -> None:
+    """Score predictions in Spider's file format: EX, EM and EM-AST, as `eval run` computes them."""
+    from eval.runner import write_jsonl_atomic
+    from eval.spider_files import score_files
+
+    settings = _settings(execution={"timeout_s": timeout_s})
+    metrics, results = score_files(gold, pred, db_dir, timeout_s=settings.execution.timeout_s)
+    if results_path is not None:
+        results_path.parent.mkdir(parents=True, exist_ok=True)
+        write_jsonl_atomic(results_path, results)
+    table = Table("n", "EX %", "EM %", "EM-AST %", "no SQL", "parse error", "execution error", "timeout", "wrong result", "excluded")
+    table.add_row(
+        str(metrics["n"]),
+        f"{100 * metrics['ex']:.1f}",
+        f"{100 * metrics['em']:.1f}",
+        f"{100 * metrics['em_ast']:.1f}",
+        *(str(v) for v in metrics["errors"].values()),
+        str(metrics["excluded"]),
+    )
+    out.print(table)
+    if results_path is not None:
+        out.print(f"per-line results → {results_path}")
