@@ -83,6 +83,9 @@ class UISettings(BaseModel):
     concurrency_limit: int = Field(2, ge=1, le=64, description="requests the queue runs at once")
     max_queue: int = Field(256, ge=1, description="requests waiting at most before new ones are refused")
     preview_rows: int = Field(50, ge=1, le=10000, description="result rows shown in the table")
+    torch_threads: int | None = Field(
+        1, ge=1, description="torch threads for one-question encodes in the UI server; None keeps torch's default"
+    )
 
 
 class Settings(BaseSettings):

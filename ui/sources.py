@@ -1,0 +1,198 @@
+"""Where a UI session's database comes from: a demo database, a file named on the command line,
+an uploaded SQLite file, or a pasted `CREATE TABLE` script.
+
+Uploads and pasted schemas are untrusted. They are copied (or built) into a private temporary
+directory (mode 0700), size-limited, checked to be SQLite, and only ever opened read-only
+through `rag.sandbox.ReadOnlyDatabase`. A pasted script may only create tables, views and
+indexes and insert rows: ATTACH, VACUUM INTO, extensions and other PRAGMAs are refused, its
+build time is limited and the database it builds is capped at the upload size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from rag.databases import resolve_db
+from rag.errors import DatabaseError
+from rag.sandbox import ReadOnlyDatabase
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+SourceKind = Literal["demo", "file", "upload", "schema"]
+
+_LEADING_COMMENTS = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
+_ALLOWED_STATEMENT = re.compile(
+    r"^(?:CREATE\s+(?:(?:TEMP|TEMPORARY)\s+)?(?:TABLE|VIEW)|CREATE\s+(?:UNIQUE\s+)?INDEX|INSERT|REPLACE\s+INTO"
+    r"|BEGIN|COMMIT|END|PRAGMA\s+foreign_keys)\b",
+    re.IGNORECASE,
+)
+_CREATE_TABLE = re.compile(r"^CREATE\s+(?:(?:TEMP|TEMPORARY)\s+)?TABLE\b", re.IGNORECASE)
+_DENIED_ACTIONS = {sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH}
+_DENIED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
+
+
+@dataclass(frozen=True)
+class DbChoice:
+    """The database a session talks to. `key` names its example store; `path` is a SQLite file."""
+
+    key: str
+    label: str
+    kind: SourceKind
+    path: str
+    schema: str
+    tables: int
+
+    def open(self, *, timeout_s: float, max_rows: int) -> ReadOnlyDatabase:
+        return ReadOnlyDatabase.open(self.path, timeout_s=timeout_s, max_rows=max_rows)
+
+    @property
+    def summary(self) -> str:
+        what = {"demo": "demo database", "file": "file", "upload": "uploaded file", "schema": "pasted schema"}[self.kind]
+        return f"`{self.label}` ({what}, {self.tables} table{'s' if self.tables != 1 else ''})"
+
+
+def _describe(key: str, label: str, kind: SourceKind, path: Path) -> DbChoice:
+    with ReadOnlyDatabase.open(path) as database:
+        schema, tables = database.schema_sql(), len(database.table_names())
+    if tables == 0:
+        raise DatabaseError(f"{label} has no tables to ask about")
+    return DbChoice(key=key, label=label, kind=kind, path=str(path), schema=schema, tables=tables)
+
+
+def named_database(name_or_path: str, home: Path) -> DbChoice:
+    """A demo database name or a SQLite file path (`coderag ui --db`)."""
+    ref = resolve_db(name_or_path, home)
+    label = ref.key if ref.is_demo else ref.path.name
+    return _describe(ref.key, label, "demo" if ref.is_demo else "file", ref.path)
+
+
+def _safe_stem(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", Path(name).stem).strip("_")[:40] or "db"
+
+
+class PrivateDir:
+    """A temporary directory only this user can enter (mkdtemp creates it with mode 0700)."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="coderag-ui-"))
+
+    def close(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def _publish(self, tmp: Path, name: str) -> Path:
+        target = self.path / name
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, target)
+        return target
+
+    def add_upload(self, source: str | Path, *, max_bytes: int, display_name: str | None = None) -> DbChoice:
+        """Copy an uploaded file in after checking its size and SQLite header; open it read-only."""
+        source = Path(source)
+        name = display_name or source.name
+        if not source.is_file():
+            raise DatabaseError(f"the upload {name} could not be read")
+        size = source.stat().st_size
+        if size > max_bytes:
+            raise DatabaseError(f"{name} is {size / 2**20:.1f} MB; the upload limit is {max_bytes / 2**20:.0f} MB")
+        with source.open("rb") as handle:
+            if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                raise DatabaseError(f"{name} is not a SQLite database", hint="upload a .sqlite/.db file")
+        digest = _file_digest(source)
+        key = f"upload-{digest}-{_safe_stem(name)}"
+        fd, tmp = tempfile.mkstemp(dir=self.path, suffix=".part")
+        os.close(fd)
+        try:
+            shutil.copyfile(source, tmp)
+            target = self._publish(Path(tmp), f"{key}.sqlite")
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return _describe(key, name, "upload", target)
+
+    def add_schema(self, script: str, *, max_chars: int, max_bytes: int, timeout_s: float) -> DbChoice:
+        """Build a SQLite file from a pasted CREATE TABLE (+ INSERT) script; open it read-only."""
+        script = (script or "").strip()
+        if not script:
+            raise DatabaseError("the schema is empty", hint="paste CREATE TABLE statements")
+        if len(script) > max_chars:
+            raise DatabaseError(f"the schema is {len(script):,} characters; the limit is {max_chars:,}")
+        statements = split_script(script)
+        refused = next((s for s in statements if not _ALLOWED_STATEMENT.match(s)), None)
+        if refused is not None:
+            first_line = refused.splitlines()[0][:80]
+            raise DatabaseError(
+                f"a pasted schema may only CREATE tables, views and indexes and INSERT rows; refused: {first_line}"
+            )
+        if not any(_CREATE_TABLE.match(s) for s in statements):
+            raise DatabaseError("the schema has no CREATE TABLE statement")
+        key = f"schema-{hashlib.sha256(script.encode()).hexdigest()[:12]}"
+        target = self.path / f"{key}.sqlite"
+        if not target.is_file():
+            fd, tmp = tempfile.mkstemp(dir=self.path, suffix=".part")
+            os.close(fd)
+            try:
+                _build(Path(tmp), statements, max_bytes=max_bytes, timeout_s=timeout_s)
+                self._publish(Path(tmp), target.name)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        return _describe(key, key, "schema", target)
+
+
+def split_script(script: str) -> list[str]:
+    """Complete SQL statements (semicolons inside quotes or trigger bodies do not split),
+    without leading comments; a trailing statement without a semicolon counts too."""
+    statements, pending = [], ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            statements.append(pending)
+            pending = ""
+    if pending.rstrip(";").strip():
+        statements.append(pending.rstrip(";"))
+    cleaned = [_LEADING_COMMENTS.sub("", s, count=1).strip() for s in statements]
+    return [s for s in cleaned if s.rstrip(";").strip()]
+
+
+def _build(path: Path, statements: list[str], *, max_bytes: int, timeout_s: float) -> None:
+    def authorize(action: int, arg1: str | None, arg2: str | None, db_name: str | None, source: str | None) -> int:
+        if action in _DENIED_ACTIONS:
+            return sqlite3.SQLITE_DENY
+        if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _DENIED_FUNCTIONS:
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+    conn = sqlite3.connect(path)
+    try:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {max(1, max_bytes // page_size)}")
+        conn.set_authorizer(authorize)
+        deadline = time.perf_counter() + timeout_s
+        conn.set_progress_handler(lambda: 1 if time.perf_counter() > deadline else 0, 2_000)
+        try:
+            conn.executescript("\n".join(statements))
+            conn.commit()
+        except sqlite3.Error as exc:
+            if time.perf_counter() > deadline:
+                raise DatabaseError(f"the schema took longer than {timeout_s:g} s to build") from None
+            if "full" in str(exc):
+                raise DatabaseError(f"the schema builds a database over the {max_bytes / 2**20:.0f} MB limit") from None
+            raise DatabaseError(f"the schema does not load in SQLite: {exc}") from None
+    finally:
+        conn.close()
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]
