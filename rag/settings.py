@@ -37,7 +37,7 @@ class EmbedderSettings(BaseModel):
 
 
 class IndexSettings(BaseModel):
-    template: str = Field("question_sql_context", description="document template name (rag.documents.TEMPLATES)")
+    template: str = Field("question_sql", description="document template name (rag.documents.TEMPLATES)")
     omp_threads_single_query: int = Field(1, ge=1, description="FAISS threads for single-query search")
 
 
