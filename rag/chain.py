@@ -224,7 +224,10 @@ class TextToSQL:
 
 def load_settings_encoder(settings: Settings, embedder: str | None = None) -> Encoder:
     cfg = settings.embedder
-    return load_encoder(embedder or cfg.model, backend=cfg.backend, device=cfg.device, max_seq_length=cfg.max_seq_length)
+    encoder = load_encoder(embedder or cfg.model, backend=cfg.backend, device=cfg.device, max_seq_length=cfg.max_seq_length)
+    if hasattr(encoder, "single_text_threads"):
+        encoder.single_text_threads = cfg.query_threads
+    return encoder
 
 
 def index_path(settings: Settings, corpus: str, encoder: Encoder, template: str | None = None) -> Path:

@@ -34,6 +34,7 @@ class EmbedderSettings(BaseModel):
     batch_size: int = Field(64, ge=1, le=4096)
     max_seq_length: int | None = Field(None, ge=8, le=8192, description="override the model's own limit")
     device: str = Field("cpu", description="torch device for encoding")
+    query_threads: int | None = Field(1, ge=1, description="torch threads for one-question encodes; None keeps torch's default")
 
 
 class IndexSettings(BaseModel):
