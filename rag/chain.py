@@ -223,8 +223,12 @@ class TextToSQL:
 
 
 def load_settings_encoder(settings: Settings, embedder: str | None = None) -> Encoder:
+    """The configured embedder; the default 'bundled' follows the registry's current version
+    (`coderag embedder use` / `coderag retrain` switch it)."""
+    from embedder.registry import current_model
+
     cfg = settings.embedder
-    encoder = load_encoder(embedder or cfg.model, backend=cfg.backend, device=cfg.device, max_seq_length=cfg.max_seq_length)
+    encoder = load_encoder(embedder or current_model(settings), backend=cfg.backend, device=cfg.device, max_seq_length=cfg.max_seq_length)
     if hasattr(encoder, "single_text_threads"):
         encoder.single_text_threads = cfg.query_threads
     return encoder

@@ -1,0 +1,359 @@
+"""ONNX serving: export a sentence-transformers model, quantize it to int8, and encode with onnxruntime.
+
+    coderag embedder export-onnx --model models/v1 --quantize int8
+    CODERAG_EMBEDDER__BACKEND=onnx-int8 coderag index build --embedder models/v1
+
+The exported graph is the whole encoder: transformer body → pooling → dense layers → L2
+normalisation, with dynamic batch and sequence axes (`torch.onnx.export`, TorchScript exporter).
+onnxruntime's transformer optimizer fuses attention and LayerNorm, and `quantize_dynamic` turns
+the MatMul weights into int8 (activations are quantized on the fly). optimum is not used: its
+releases pin transformers below what sentence-transformers 6 needs.
+
+Files go to `<model dir>/onnx/` (model.onnx, model.int8.onnx, tokenizer.json, export.json); for
+the bundled model, whose package directory may be read-only, to
+`settings.models_dir/all-MiniLM-L6-v2-onnx/`. export.json records the source model's
+fingerprint, so an export left behind by an older model is refused, and the parity measured
+against torch at export time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedder.encoder import BUNDLED, model_fingerprint, resolve_model
+from rag.errors import ModelError
+
+FP32_FILE, INT8_FILE, TOKENIZER_FILE, EXPORT_FILE = "model.onnx", "model.int8.onnx", "tokenizer.json", "export.json"
+OPSET = 17
+BUNDLED_EXPORT_DIR = "all-MiniLM-L6-v2-onnx"
+PARITY_BATCH_SIZES = (1, 3, 8, 32)
+FP32_MIN_COSINE = 0.999
+
+
+def export_dir_for(name: str, models_dir: Path | None = None) -> Path:
+    """Where the ONNX files of model `name` live (see module docstring)."""
+    if name == BUNDLED:
+        if models_dir is None:
+            from rag.settings import load_settings
+
+            models_dir = load_settings().models_dir
+        return models_dir / BUNDLED_EXPORT_DIR
+    _, directory = resolve_model(name)
+    if directory is None:
+        raise ModelError(f"ONNX export needs a local model directory or 'bundled', not hub id '{name}'")
+    return directory / "onnx"
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256(str(path.stat().st_size).encode())
+    with path.open("rb") as handle:
+        digest.update(handle.read(1 << 20))
+        handle.seek(max(0, path.stat().st_size - (1 << 20)))
+        digest.update(handle.read(1 << 20))
+    return digest.hexdigest()
+
+
+# -- the encoder --------------------------------------------------------------------------------
+
+
+@dataclass
+class OnnxEncoder:
+    """An exported encoder on onnxruntime (CPU); same interface as the torch encoder."""
+
+    name: str
+    fingerprint: str
+    dimension: int
+    max_seq_length: int
+    session: Any = field(repr=False)
+    tokenizer: Any = field(repr=False)
+    backend: str = "onnx"
+
+    def encode(self, texts: list[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        # Sort by length so each batch pads little, as sentence-transformers does; restore order after.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        from tqdm.auto import tqdm
+
+        for start in tqdm(range(0, len(texts), batch_size), desc="encoding", disable=not show_progress):
+            chosen = order[start : start + batch_size]
+            encodings = self.tokenizer.encode_batch([str(texts[i]).strip() for i in chosen])
+            feeds = {
+                "input_ids": np.asarray([e.ids for e in encodings], dtype=np.int64),
+                "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
+            }
+            out[chosen] = self.session.run(None, feeds)[0]
+        return out
+
+
+def _tokenizer(path: Path, max_seq_length: int, pad_id: int, pad_token: str) -> Any:
+    """The model's own fast tokenizer, truncating and padding like sentence-transformers does."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.enable_truncation(max_length=max_seq_length)
+    tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
+    return tokenizer
+
+
+def make_session(path: Path, threads: int | None = None) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def load_onnx_encoder(name: str = BUNDLED, quantized: bool = False, max_seq_length: int | None = None, *, models_dir: Path | None = None, threads: int | None = None) -> OnnxEncoder:
+    """The exported (fp32) or quantized (int8) model of `name`; it must have been exported first."""
+    directory = export_dir_for(name, models_dir)
+    variant = INT8_FILE if quantized else FP32_FILE
+    path, meta_path = directory / variant, directory / EXPORT_FILE
+    command = f"coderag embedder export-onnx --model {name}" + (" --quantize int8" if quantized else "")
+    if not path.is_file() or not meta_path.is_file():
+        raise ModelError(f"no ONNX export {path}", hint=f"run `{command}` first")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if name != BUNDLED:
+        _, source = resolve_model(name)
+        if source is not None and meta.get("source_fingerprint") != model_fingerprint(source):
+            raise ModelError(f"the ONNX export in {directory} belongs to an older version of the model", hint=f"run `{command}` again")
+    length = int(max_seq_length or meta["max_seq_length"])
+    backend = "onnx-int8" if quantized else "onnx"
+    fingerprint = hashlib.sha256(f"{backend}:{meta['source_fingerprint']}:{_file_digest(path)}".encode()).hexdigest()[:16]
+    try:
+        session = make_session(path, threads)
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise ModelError(f"could not load {path}: {str(exc).splitlines()[0]}", hint=f"run `{command}` again") from None
+    return OnnxEncoder(
+        name=f"{meta['source_name']} ({backend})",
+        fingerprint=fingerprint,
+        dimension=int(meta["dimension"]),
+        max_seq_length=length,
+        session=session,
+        tokenizer=_tokenizer(directory / TOKENIZER_FILE, length, int(meta["pad_id"]), str(meta["pad_token"])),
+        backend=backend,
+    )
+
+
+# -- export -------------------------------------------------------------------------------------
+
+
+def _export_module(model: Any) -> Any:
+    """A plain nn.Module (input_ids, attention_mask) → normalised sentence embedding for `model`."""
+    import torch
+    import torch.nn.functional as F
+    from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Pooling, Transformer
+
+    modules = list(model)
+    if not modules or not isinstance(modules[0], Transformer):
+        raise ModelError("ONNX export supports models that start with a Transformer module")
+    pooling = next((m for m in modules if isinstance(m, Pooling)), None)
+    if pooling is None or pooling.pooling_mode not in ("mean", "cls", "max"):
+        raise ModelError(f"ONNX export supports mean, cls or max pooling, not {getattr(pooling, 'pooling_mode', None)}")
+    unsupported = [type(m).__name__ for m in modules[1:] if not isinstance(m, (Pooling, Dense, Normalize))]
+    if unsupported:
+        raise ModelError(f"ONNX export does not support module(s) {', '.join(unsupported)}")
+    body = modules[0].auto_model
+    body.config._attn_implementation = "eager"  # the TorchScript exporter traces eager attention cleanly
+    denses = [m for m in modules if isinstance(m, Dense)]
+    mode = pooling.pooling_mode
+
+    class SentenceEncoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = body
+            self.denses = torch.nn.ModuleList(denses)
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            tokens = self.body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+            if mode == "mean":
+                pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            elif mode == "max":
+                pooled = tokens.masked_fill(mask == 0, -1e9).max(1).values
+            else:
+                pooled = tokens[:, 0]
+            for dense in self.denses:
+                pooled = dense.activation_function(dense.linear(pooled))
+            return F.normalize(pooled, p=2.0, dim=-1)
+
+    return SentenceEncoder().eval()
+
+
+def _optimize(src: Path, dst: Path, config: Any) -> bool:
+    """onnxruntime's transformer fusions (attention, LayerNorm, GELU) for BERT-like bodies; False if not applicable."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    if getattr(config, "model_type", "") not in ("bert", "roberta", "xlm-roberta", "distilbert", "mpnet", "electra"):
+        return False
+    model_type = "bert" if config.model_type in ("roberta", "xlm-roberta", "mpnet", "electra") else config.model_type
+    try:
+        optimized = optimize_model(str(src), model_type=model_type, num_heads=config.num_attention_heads, hidden_size=config.hidden_size, opt_level=1)
+        optimized.save_model_to_file(str(dst))
+    except Exception:  # an architecture the fusions do not recognise: keep the plain graph
+        return False
+    return True
+
+
+def quantize_int8(src: Path, dst: Path) -> None:
+    """Dynamic int8 quantization of the MatMul weights (per output channel); activations stay float until run time."""
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its advice to pre-process first does not apply: shape inference fails on these graphs
+    try:
+        quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"])
+    finally:
+        root.setLevel(level)
+
+
+def parity_texts(max_chars: int = 4000) -> list[str]:
+    """Short queries, medium documents and long ones (truncated by the tokenizer) from the bundled corpus."""
+    from rag.corpus import load_bundled
+    from rag.documents import render
+
+    examples = load_bundled("test")[:24]
+    texts = [ex.question for ex in examples[:8]]
+    texts += [render(ex, "question_sql_context") for ex in examples[8:16]]
+    texts += [render(ex, "context_sql")[:max_chars] for ex in examples[16:24]]
+    return texts + ["SELECT 1", "x"]
+
+
+def measure_parity(reference: np.ndarray, encoder: OnnxEncoder, texts: Sequence[str], batch_sizes: Sequence[int] = PARITY_BATCH_SIZES) -> dict[str, float]:
+    """Cosine between torch and ONNX embeddings of the same texts, over several batch sizes (so several padding lengths)."""
+    cosines = []
+    for size in batch_sizes:
+        vectors = encoder.encode(list(texts), batch_size=size)
+        cosines.append(np.sum(vectors * reference, axis=1))
+    values = np.concatenate(cosines)
+    return {"min_cosine": round(float(values.min()), 6), "mean_cosine": round(float(values.mean()), 6)}
+
+
+@dataclass
+class ExportResult:
+    directory: Path
+    files: dict[str, str]
+    parity: dict[str, dict[str, float]]
+
+
+def export_onnx(name: str, *, quantize: bool = False, models_dir: Path | None = None, check_parity: bool = True) -> ExportResult:
+    """Export `name` to ONNX (and int8 with `quantize`), check parity with torch, write atomically."""
+    import torch
+
+    from embedder.encoder import load_sentence_transformer
+
+    target = export_dir_for(name, models_dir)
+    model, display, fingerprint = load_sentence_transformer(name, device="cpu")
+    max_seq_length = int(model.max_seq_length)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    try:
+        texts = parity_texts()
+        reference = np.asarray(model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True), dtype=np.float32)
+        module = _export_module(model)
+        sample = model.preprocess(["a short query", "a somewhat longer document text for the exporter to trace"])
+        plain = staging / "plain.onnx"
+        with torch.no_grad(), warnings.catch_warnings():
+            # The tracer's notes on shape-dependent Python branches and advanced indexing: the parity
+            # check below over several batch sizes and padding lengths is what tells if the graph is right.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", message="Exporting aten::index", category=UserWarning)
+            torch.onnx.export(
+                module,
+                (sample["input_ids"], sample["attention_mask"]),
+                str(plain),
+                dynamo=False,
+                input_names=["input_ids", "attention_mask"],
+                output_names=["sentence_embedding"],
+                dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}, "sentence_embedding": {0: "batch"}},
+                opset_version=OPSET,
+                do_constant_folding=True,
+            )
+        fp32 = staging / FP32_FILE
+        if not _optimize(plain, fp32, model[0].auto_model.config):
+            shutil.copyfile(plain, fp32)
+        files = {"fp32": FP32_FILE}
+        if quantize:
+            quantize_int8(plain, staging / INT8_FILE)
+            files["int8"] = INT8_FILE
+        plain.unlink()
+        _save_tokenizer_json(model, staging)
+        meta = {
+            "source_name": display,
+            "source": name,
+            "source_fingerprint": fingerprint,
+            "max_seq_length": max_seq_length,
+            "pad_id": int(model.tokenizer.pad_token_id or 0),
+            "pad_token": str(model.tokenizer.pad_token or "[PAD]"),
+            "dimension": int(reference.shape[1]),
+            "opset": OPSET,
+            "files": files,
+        }
+        (staging / EXPORT_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        parity: dict[str, dict[str, float]] = {}
+        if check_parity:
+            for variant, filename in files.items():
+                encoder = OnnxEncoder(
+                    name=display,
+                    fingerprint="",
+                    dimension=meta["dimension"],
+                    max_seq_length=max_seq_length,
+                    session=make_session(staging / filename),
+                    tokenizer=_tokenizer(staging / TOKENIZER_FILE, max_seq_length, meta["pad_id"], meta["pad_token"]),
+                )
+                parity[variant] = measure_parity(reference, encoder, texts)
+            if parity["fp32"]["min_cosine"] < FP32_MIN_COSINE:
+                raise ModelError(f"ONNX export of {display} does not match torch (min cosine {parity['fp32']['min_cosine']:.4f}); nothing written")
+            meta["parity"] = {**parity, "texts": len(texts), "batch_sizes": list(PARITY_BATCH_SIZES)}
+            (staging / EXPORT_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        if target.exists():
+            _keep_other_variant(target, staging, meta)
+        from embedder.workdir import publish
+
+        publish(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ExportResult(directory=target, files=files, parity=parity)
+
+
+def _keep_other_variant(target: Path, staging: Path, meta: dict[str, Any]) -> None:
+    """A plain re-export keeps an existing int8 file of the same source model (it stays valid)."""
+    old_meta_path = target / EXPORT_FILE
+    if "int8" in meta["files"] or not (target / INT8_FILE).is_file() or not old_meta_path.is_file():
+        return
+    old = json.loads(old_meta_path.read_text(encoding="utf-8"))
+    if old.get("source_fingerprint") != meta["source_fingerprint"]:
+        return
+    shutil.copyfile(target / INT8_FILE, staging / INT8_FILE)
+    meta["files"]["int8"] = INT8_FILE
+    if "int8" in old.get("parity", {}) and "parity" in meta:
+        meta["parity"]["int8"] = old["parity"]["int8"]
+    (staging / EXPORT_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def _save_tokenizer_json(model: Any, directory: Path) -> None:
+    """Write the loaded model's fast tokenizer as tokenizer.json into `directory`."""
+    scratch = directory / "tokenizer"
+    model.tokenizer.save_pretrained(str(scratch))
+    if not (scratch / TOKENIZER_FILE).is_file():
+        raise ModelError("ONNX export needs a fast tokenizer (tokenizer.json); this model's tokenizer has none")
+    os.replace(scratch / TOKENIZER_FILE, directory / TOKENIZER_FILE)
+    shutil.rmtree(scratch)

@@ -1,0 +1,66 @@
+"""Fixtures for the embedder tests: the triplet fixture, a tiny tokenizer and a tiny from-scratch
+model (seconds on a CPU), and the `coderag` entry point run in-process."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from embedder_testing import TINY_SHAPE, TRIPLETS
+
+
+@pytest.fixture
+def coderag(capsys: pytest.CaptureFixture) -> Callable[..., tuple[int, str, str]]:
+    """Run `coderag ...` through rag.cli.main (its error handling included): (exit code, stdout, stderr)."""
+    from rag import cli
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        saved, sys.argv = sys.argv, ["coderag", *argv]
+        code = 0
+        try:
+            cli.main()
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        finally:
+            sys.argv = saved
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 400-token WordPiece tokenizer trained on the bundled corpus."""
+    from embedder.tokenizer import bundled_texts, train_tokenizer
+
+    return train_tokenizer(bundled_texts(), tmp_path_factory.mktemp("tok") / "tokenizer", vocab_size=400, max_length=48)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizer: Path) -> Path:
+    """A tiny from-scratch encoder trained for a few steps, saved as a sentence-transformers directory."""
+    from embedder.scratch import ScratchConfig
+    from embedder.train_scratch import ScratchTrainConfig, train
+
+    out = tmp_path_factory.mktemp("scratch") / "tiny"
+    train(
+        ScratchTrainConfig(
+            data=[TRIPLETS],
+            tokenizer=tiny_tokenizer,
+            out=out,
+            model=ScratchConfig(**TINY_SHAPE),
+            batch_size=8,
+            warmup_steps=2,
+            max_steps=6,
+            save_every=0,
+            eval_every=0,
+            show_progress=False,
+        ),
+        log=lambda _: None,
+    )
+    return out
