@@ -1,11 +1,11 @@
 """Embedder backends side by side: torch fp32, ONNX fp32 and ONNX int8 on the same documents.
 
-    .venv/bin/python benchmarks/bench_embedder.py [--model bundled] [--threads 2] [--rounds 3] [--out bench.json]
+    .venv/bin/python benchmarks/bench_embedder.py [--model bundled] [--threads 2] [--rounds 5] [--out bench.json]
 
 Exports the model first when its ONNX files are missing (`coderag embedder export-onnx --quantize
 int8`), then prints documents/s, single-query latency, cosine agreement with torch and Recall@3 /
 MRR@10 on the bundled test split for each backend (embedder/bench.py; `coderag embedder bench`
-runs the same code). Timings are the best of several passes in which the backends take turns.
+runs the same code). The backends take turns within each timed pass; medians are reported.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="bundled", help="bundled or a model directory")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per backend (default: all cores)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--template", default=None, help="document template (default: index.template)")
     parser.add_argument("--no-eval", action="store_true", help="skip Recall@3 / MRR@10")

@@ -7,8 +7,9 @@ For each backend (torch fp32, onnx fp32, onnx int8) on the same documents: docum
 embedding the bundled train split rendered with the document template, single-query latency
 (median and p95 over the test questions, one at a time), agreement with torch (cosine of the
 document vectors; share of each test question's top-3 documents that torch also ranks top-3),
-and Recall@3 / MRR@10 on the bundled test split. Timings are the best of `rounds` passes, with the
-backends taking turns in each pass, so a noisy shared machine hurts all of them alike.
+and Recall@3 / MRR@10 on the bundled test split. The backends take turns within each of `rounds`
+passes; documents/s is the median over passes and the speed-up the median of the per-pass
+ratios, so load that comes and goes on a shared machine disturbs the comparison least.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 class BackendResult:
     backend: str
     docs_per_s: float = 0.0
+    speedup: float = 1.0
     query_ms_median: float = 0.0
     query_ms_p95: float = 0.0
     min_cosine_vs_torch: float | None = None
@@ -43,6 +45,7 @@ class BackendResult:
         return {
             "backend": self.backend,
             "docs_per_s": round(self.docs_per_s, 1),
+            "speedup": round(self.speedup, 2),
             "query_ms_median": round(self.query_ms_median, 2),
             "query_ms_p95": round(self.query_ms_p95, 2),
             "min_cosine_vs_torch": self.min_cosine_vs_torch,
@@ -100,7 +103,7 @@ def run_bench(
     template: str | None = None,
     threads: int | None = None,
     batch_size: int = 32,
-    rounds: int = 3,
+    rounds: int = 5,
     evaluate: bool = True,
     log: Any = print,
 ) -> dict[str, Any]:
@@ -131,9 +134,12 @@ def run_bench(
             query_times[backend].extend(_time_queries(encoder, queries))
         log(f"round {round_number + 1}/{rounds}: " + ", ".join(f"{b} {len(documents) / doc_times[b][-1]:.1f} docs/s" for b in backends))
     reference = _vectors(encoders["torch"], documents, queries, batch_size) if "torch" in encoders else None
+    first = backends[0]
     for backend, encoder in encoders.items():
         result = results[backend]
-        result.docs_per_s = len(documents) / min(doc_times[backend])
+        result.docs_per_s = len(documents) / statistics.median(doc_times[backend])
+        # Each pass times every backend back to back, so the ratio within a pass is what load changes disturb least.
+        result.speedup = statistics.median(a / b for a, b in zip(doc_times[first], doc_times[backend]))
         result.query_ms_median = statistics.median(query_times[backend])
         result.query_ms_p95 = float(np.percentile(query_times[backend], 95))
         if reference is not None:
@@ -146,10 +152,6 @@ def run_bench(
             from embedder.retrieval import bundled_retrieval_metrics
 
             result.metrics = bundled_retrieval_metrics(encoder, template, batch_size=batch_size)
-    rows = [results[b].row() for b in backends]
-    base = results[backends[0]].docs_per_s
-    for row in rows:
-        row["speedup"] = round(row["docs_per_s"] / base, 2) if base else None
     return {
         "model": model,
         "template": template,
@@ -159,7 +161,7 @@ def run_bench(
         "threads": threads,
         "rounds": rounds,
         "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(), "python": platform.python_version()},
-        "results": rows,
+        "results": [results[b].row() for b in backends],
     }
 
 

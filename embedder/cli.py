@@ -72,19 +72,19 @@ def train(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out (or discard an interrupted run)."),
     as_json: bool = typer.Option(False, "--json", help="Print training.json."),
     from_scratch: bool = typer.Option(False, "--from-scratch", help="Train a BERT-style encoder from random weights (GPU)."),
-    tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="[scratch] Tokenizer directory (`embedder tokenizer`)."),
-    hidden: int = typer.Option(512, "--hidden", help="[scratch] Hidden size."),
-    layers: int = typer.Option(8, "--layers", help="[scratch] Transformer layers."),
-    heads: int = typer.Option(8, "--heads", help="[scratch] Attention heads."),
-    ffn: int = typer.Option(2048, "--ffn", help="[scratch] Feed-forward size."),
-    max_length: int = typer.Option(256, "--max-length", help="[scratch] Maximum sequence length."),
-    dim: int = typer.Option(384, "--dim", help="[scratch] Output embedding dimension (projection)."),
-    max_steps: int = typer.Option(10000, "--max-steps", min=1, help="[scratch] Optimizer steps."),
-    warmup_steps: int = typer.Option(500, "--warmup-steps", min=0, help="[scratch] Linear warm-up steps."),
-    eval_every: int = typer.Option(1000, "--eval-every", min=0, help="[scratch] Retrieval evaluation every N steps (0: off)."),
-    hard_negative_weight: float = typer.Option(0.5, "--hard-negative-weight", min=0.0, help="[scratch] Weight of the hard-negative term."),
-    temperature: float = typer.Option(0.05, "--temperature", min=1e-4, help="[scratch] InfoNCE temperature."),
-    device: str = typer.Option("auto", "--device", help="[scratch] auto (the GPU with the most free memory) | cuda:N | cpu"),
+    tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Tokenizer directory from `embedder tokenizer` (from scratch)."),
+    hidden: int = typer.Option(512, "--hidden", help="Hidden size (from scratch)."),
+    layers: int = typer.Option(8, "--layers", help="Transformer layers (from scratch)."),
+    heads: int = typer.Option(8, "--heads", help="Attention heads (from scratch)."),
+    ffn: int = typer.Option(2048, "--ffn", help="Feed-forward size (from scratch)."),
+    max_length: int = typer.Option(256, "--max-length", help="Maximum sequence length (from scratch)."),
+    dim: int = typer.Option(384, "--dim", help="Output embedding dimension, after the projection (from scratch)."),
+    max_steps: int = typer.Option(10000, "--max-steps", min=1, help="Optimizer steps (from scratch)."),
+    warmup_steps: int = typer.Option(500, "--warmup-steps", min=0, help="Linear warm-up steps (from scratch)."),
+    eval_every: int = typer.Option(1000, "--eval-every", min=0, help="Retrieval evaluation every N steps, 0 for none (from scratch)."),
+    hard_negative_weight: float = typer.Option(0.5, "--hard-negative-weight", min=0.0, help="Weight of the hard-negative term (from scratch)."),
+    temperature: float = typer.Option(0.05, "--temperature", min=1e-4, help="InfoNCE temperature (from scratch)."),
+    device: str = typer.Option("auto", "--device", help="auto (the GPU with the most free memory) | cuda:N | cpu (from scratch)."),
 ) -> None:
     """Fine-tune the embedder on triplets (or, with --from-scratch, train a new encoder)."""
     from embedder.finetune import DEFAULT_DATA
@@ -243,6 +243,7 @@ def mine(
 def export_onnx_command(
     model: str = typer.Option("bundled", "--model", help="bundled or a model directory."),
     quantize: Optional[str] = typer.Option(None, "--quantize", help="int8: also write a dynamically quantized model."),
+    ffn_fp32: bool = typer.Option(False, "--ffn-fp32", help="int8: keep the feed-forward down-projections fp32 (closer to torch, slower)."),
 ) -> None:
     """Export encoder + pooling + normalisation to ONNX (and int8), with parity checks against torch."""
     from embedder.onnx_backend import export_onnx
@@ -250,7 +251,7 @@ def export_onnx_command(
     if quantize not in (None, "int8"):
         raise ConfigError(f"--quantize supports int8, not '{quantize}'")
     settings = _settings()
-    result = export_onnx(model, quantize=quantize == "int8", models_dir=settings.models_dir)
+    result = export_onnx(model, quantize=quantize == "int8", ffn_fp32=ffn_fp32, models_dir=settings.models_dir)
     table = Table(title=f"ONNX export → {result.directory}")
     for column in ("variant", "file", "min cosine vs torch", "mean cosine"):
         table.add_column(column)
@@ -266,7 +267,7 @@ def bench(
     model: str = typer.Option("bundled", "--model", help="bundled or a model directory (exported with export-onnx --quantize int8)."),
     backends: str = typer.Option("torch,onnx,onnx-int8", "--backends", help="Comma-separated: torch, onnx, onnx-int8."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for every backend (default: all cores)."),
-    rounds: int = typer.Option(3, "--rounds", min=1, help="Timed passes (the best counts)."),
+    rounds: int = typer.Option(5, "--rounds", min=1, help="Timed passes (medians are reported)."),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     template: Optional[str] = typer.Option(None, "--template", help="Document template (default: index.template)."),
     no_eval: bool = typer.Option(False, "--no-eval", help="Skip the retrieval metrics."),

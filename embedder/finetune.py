@@ -3,7 +3,8 @@
     coderag embedder train --data synth/data/curated_triplets.csv --out my-embedder
 
 The sentence-transformers trainer with MultipleNegativesRankingLoss (in-batch negatives, plus
-the `neg` column as a hard negative where present). Retrieval metrics on the bundled test split
+the `neg` column as a hard negative where present), on the file's rows plus, with `augment`,
+the structure rows `embedder.augment` derives from them. Retrieval metrics on the bundled test split
 are measured before and after training and stored with the model in `training.json`, next to
 the data fingerprint and hyperparameters. The output is a standard sentence-transformers
 directory: `SentenceTransformer(path)` loads it, and so does `coderag --embedder path`.
@@ -68,10 +69,6 @@ class FinetuneResult:
     after: dict[str, Any] = field(default_factory=dict)
 
 
-class NonFiniteLoss(RuntimeError):
-    """Raised inside the training loop before a NaN/inf loss can reach the weights."""
-
-
 def build_loss(model: Any, name: str, batch_size: int) -> Any:
     """The contrastive loss for `name`; extra columns after (anchor, positive) are hard negatives."""
     from sentence_transformers.sentence_transformer import losses
@@ -83,22 +80,6 @@ def build_loss(model: Any, name: str, batch_size: int) -> Any:
     if name == "symmetric":
         return losses.MultipleNegativesRankingLoss(model, directions=("query_to_doc", "doc_to_query"), partition_mode="per_direction")
     raise ConfigError(f"unknown loss '{name}' (choose from {', '.join(LOSSES)})")
-
-
-def _guarded_trainer_class() -> type:
-    from sentence_transformers import SentenceTransformerTrainer
-
-    class GuardedTrainer(SentenceTransformerTrainer):
-        """Stops on the first non-finite loss, before the optimizer step can spoil the weights."""
-
-        def compute_loss(self, model: Any, inputs: Any, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
-            result = super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
-            loss = result[0] if isinstance(result, tuple) else result
-            if model.training and not bool(loss.detach().isfinite().all()):
-                raise NonFiniteLoss(f"loss became {float(loss.detach().float().mean())} at step {self.state.global_step + 1}")
-            return result
-
-    return GuardedTrainer
 
 
 def to_datasets(rows: list[Triplet]) -> Any:
@@ -159,7 +140,9 @@ def finetune(config: FinetuneConfig, log: Callable[[str], None] = print) -> Fine
     import torch
     from sentence_transformers import SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
-    from transformers import PrinterCallback
+    from transformers import PrinterCallback, ProgressCallback
+
+    from embedder.st_trainer import BarOnly, GuardedTrainer, NonFiniteLoss
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, base_name, base_fp = load_sentence_transformer(config.base, device=device)
@@ -195,10 +178,14 @@ def finetune(config: FinetuneConfig, log: Callable[[str], None] = print) -> Fine
         disable_tqdm=not config.show_progress,
         dataloader_drop_last=False,
     )
-    trainer = _guarded_trainer_class()(
+    trainer = GuardedTrainer(
         model=model, args=args, train_dataset=to_datasets(train_set.rows), loss=build_loss(model, config.loss, config.batch_size)
     )
-    trainer.remove_callback(PrinterCallback)  # it prints log dicts to stdout when progress bars are off
+    # The stock callbacks print every log dict to stdout; the losses stay in trainer.state.log_history.
+    trainer.remove_callback(PrinterCallback)
+    if config.show_progress:
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(BarOnly())
     started = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=True if config.resume and _has_checkpoint(checkpoints) else None)

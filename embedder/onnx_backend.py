@@ -210,17 +210,27 @@ def _optimize(src: Path, dst: Path, config: Any) -> bool:
     return True
 
 
-def quantize_int8(src: Path, dst: Path) -> None:
-    """Dynamic int8 quantization of the MatMul weights (per output channel); activations stay float until run time."""
+def quantize_int8(src: Path, dst: Path, ffn_size: int | None = None) -> None:
+    """Dynamic int8 quantization of the MatMul weights (per output channel; activations at run time).
+
+    With `ffn_size`, the feed-forward down-projections (the MatMuls whose weights have `ffn_size`
+    input rows) stay fp32: their inputs, GELU outputs, have the widest range and lose the most to
+    one int8 scale per tensor. On all-MiniLM-L6-v2 that raised top-3 agreement with torch from
+    0.91 to 0.96 and cost a quarter of the speed (README, "ONNX serving").
+    """
     import logging
 
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    graph = onnx.load(str(src), load_external_data=False).graph
+    rows = {init.name: init.dims[0] for init in graph.initializer if len(init.dims) == 2}
+    keep_fp32 = [n.name for n in graph.node if n.op_type == "MatMul" and ffn_size and rows.get(n.input[1]) == ffn_size]
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # its advice to pre-process first does not apply: shape inference fails on these graphs
     try:
-        quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"])
+        quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"], nodes_to_exclude=keep_fp32)
     finally:
         root.setLevel(level)
 
@@ -254,8 +264,8 @@ class ExportResult:
     parity: dict[str, dict[str, float]]
 
 
-def export_onnx(name: str, *, quantize: bool = False, models_dir: Path | None = None, check_parity: bool = True) -> ExportResult:
-    """Export `name` to ONNX (and int8 with `quantize`), check parity with torch, write atomically."""
+def export_onnx(name: str, *, quantize: bool = False, ffn_fp32: bool = False, models_dir: Path | None = None, check_parity: bool = True) -> ExportResult:
+    """Export `name` to ONNX (and int8 with `quantize`; `ffn_fp32`: see quantize_int8), check parity with torch, write atomically."""
     import torch
 
     from embedder.encoder import load_sentence_transformer
@@ -292,7 +302,8 @@ def export_onnx(name: str, *, quantize: bool = False, models_dir: Path | None = 
             shutil.copyfile(plain, fp32)
         files = {"fp32": FP32_FILE}
         if quantize:
-            quantize_int8(plain, staging / INT8_FILE)
+            ffn_size = getattr(model[0].auto_model.config, "intermediate_size", None) if ffn_fp32 else None
+            quantize_int8(plain, staging / INT8_FILE, ffn_size)
             files["int8"] = INT8_FILE
         plain.unlink()
         _save_tokenizer_json(model, staging)
@@ -306,6 +317,7 @@ def export_onnx(name: str, *, quantize: bool = False, models_dir: Path | None = 
             "dimension": int(reference.shape[1]),
             "opset": OPSET,
             "files": files,
+            "int8": {"weights": "MatMul, int8 per channel (dynamic)", "ffn_fp32": ffn_fp32} if quantize else None,
         }
         (staging / EXPORT_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         parity: dict[str, dict[str, float]] = {}
@@ -344,6 +356,7 @@ def _keep_other_variant(target: Path, staging: Path, meta: dict[str, Any]) -> No
         return
     shutil.copyfile(target / INT8_FILE, staging / INT8_FILE)
     meta["files"]["int8"] = INT8_FILE
+    meta["int8"] = old.get("int8")
     if "int8" in old.get("parity", {}) and "parity" in meta:
         meta["parity"]["int8"] = old["parity"]["int8"]
     (staging / EXPORT_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

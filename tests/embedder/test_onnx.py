@@ -74,6 +74,24 @@ def test_reexport_without_quantize_keeps_the_int8_model(tiny_export: Path) -> No
     assert int8.stat().st_size == size and meta["files"] == {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 
 
+def test_ffn_fp32_keeps_the_down_projections_unquantized(tmp_path: Path, tiny_model: Path) -> None:
+    import onnx
+
+    def float_matmul_weights(model: Path) -> list[tuple[int, ...]]:
+        graph = onnx.load(str(model / "onnx" / "model.int8.onnx")).graph
+        shapes = {init.name: tuple(init.dims) for init in graph.initializer}
+        return [shapes[n.input[1]] for n in graph.node if n.op_type == "MatMul" and n.input[1] in shapes]
+
+    plain, kept = tmp_path / "plain", tmp_path / "kept"
+    for target in (plain, kept):
+        shutil.copytree(tiny_model, target)
+    export_onnx(str(plain), quantize=True, check_parity=False)
+    export_onnx(str(kept), quantize=True, ffn_fp32=True, check_parity=False)
+    assert float_matmul_weights(plain) == [] and float_matmul_weights(kept) == [(64, 32)]  # ffn 64 → hidden 32, one layer
+    assert json.loads((kept / "onnx" / "export.json").read_text())["int8"]["ffn_fp32"] is True
+    assert load_onnx_encoder(str(plain), quantized=True).fingerprint != load_onnx_encoder(str(kept), quantized=True).fingerprint
+
+
 def test_missing_and_stale_exports_are_clear_errors(tmp_path: Path, tiny_model: Path, tiny_export: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(tiny_model, copy)
