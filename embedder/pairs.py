@@ -151,13 +151,13 @@ def _load(hub_id: str, config: str | None, splits: list[str], from_file: Path | 
 
 def write_pairs(pairs: Iterator[dict[str, str]], out: Path, *, overwrite: bool = False) -> int:
     """Write pairs as JSONL, atomically; returns the row count (an empty result is an error)."""
-    from rag.index import _atomic_path
+    from rag.index import atomic_path
 
     if out.exists() and not overwrite:
         raise ConfigError(f"{out} already exists", hint="pass --overwrite to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     count = 0
-    with _atomic_path(out) as tmp:
+    with atomic_path(out) as tmp:
         with tmp.open("w", encoding="utf-8") as handle:
             for pair in pairs:
                 handle.write(json.dumps(pair, ensure_ascii=False) + "\n")

@@ -228,7 +228,7 @@ def _omp_threads(count: int | None) -> Iterator[None]:
 
 
 @contextmanager
-def _atomic_path(target: Path) -> Iterator[Path]:
+def atomic_path(target: Path) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(name)
@@ -242,7 +242,7 @@ def _atomic_path(target: Path) -> Iterator[Path]:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
 
 
