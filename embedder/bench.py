@@ -108,21 +108,36 @@ def run_bench(
     log: Any = print,
 ) -> dict[str, Any]:
     """Measure every backend of `model` (ONNX backends need `embedder export-onnx` first)."""
-    from rag.corpus import load_bundled
-    from rag.documents import render
-
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
         raise ConfigError(f"unknown backend(s) {', '.join(unknown)} (choose from {', '.join(BACKENDS)})")
     threads = threads or os.cpu_count() or 1
+    set_threads(threads)
+    encoders = {b: load_backend(model, b, threads) for b in backends}
+    return {"model": model, **measure_encoders(encoders, template=template, threads=threads, batch_size=batch_size, rounds=rounds, evaluate=evaluate, log=log)}
+
+
+def measure_encoders(
+    encoders: dict[str, Encoder],
+    *,
+    template: str | None = None,
+    threads: int = 1,
+    batch_size: int = 32,
+    rounds: int = 5,
+    evaluate: bool = True,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Time and score `encoders` (label → encoder) side by side; the first is the speed reference, "torch" the vector reference."""
+    from rag.corpus import load_bundled
+    from rag.documents import render
+
     if template is None:
         from rag.settings import load_settings
 
         template = load_settings().index.template
-    set_threads(threads)
+    backends = list(encoders)
     documents = [render(ex, template) for ex in load_bundled("train")]
     queries = [ex.question for ex in load_bundled("test")]
-    encoders = {b: load_backend(model, b, threads) for b in backends}
     results = {b: BackendResult(backend=b) for b in backends}
     for encoder in encoders.values():  # warm-up: first-call allocations and lazy init
         encoder.encode(documents[:batch_size], batch_size=batch_size)
@@ -153,7 +168,6 @@ def run_bench(
 
             result.metrics = bundled_retrieval_metrics(encoder, template, batch_size=batch_size)
     return {
-        "model": model,
         "template": template,
         "documents": len(documents),
         "queries": len(queries),

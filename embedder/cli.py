@@ -243,7 +243,7 @@ def mine(
 def export_onnx_command(
     model: str = typer.Option("bundled", "--model", help="bundled or a model directory."),
     quantize: Optional[str] = typer.Option(None, "--quantize", help="int8: also write a dynamically quantized model."),
-    ffn_fp32: bool = typer.Option(False, "--ffn-fp32", help="int8: keep the feed-forward down-projections fp32 (closer to torch, slower)."),
+    int8_scheme: str = typer.Option("per-token", "--int8-scheme", help="int8 activations: per-token (keeps retrieval, ~2x torch) or per-tensor (onnxruntime quantize_dynamic, faster, less exact)."),
 ) -> None:
     """Export encoder + pooling + normalisation to ONNX (and int8), with parity checks against torch."""
     from embedder.onnx_backend import export_onnx
@@ -251,7 +251,7 @@ def export_onnx_command(
     if quantize not in (None, "int8"):
         raise ConfigError(f"--quantize supports int8, not '{quantize}'")
     settings = _settings()
-    result = export_onnx(model, quantize=quantize == "int8", ffn_fp32=ffn_fp32, models_dir=settings.models_dir)
+    result = export_onnx(model, quantize=quantize == "int8", scheme=int8_scheme, models_dir=settings.models_dir)
     table = Table(title=f"ONNX export → {result.directory}")
     for column in ("variant", "file", "min cosine vs torch", "mean cosine"):
         table.add_column(column)

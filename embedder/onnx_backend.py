@@ -5,9 +5,10 @@
 
 The exported graph is the whole encoder: transformer body → pooling → dense layers → L2
 normalisation, with dynamic batch and sequence axes (`torch.onnx.export`, TorchScript exporter).
-onnxruntime's transformer optimizer fuses attention and LayerNorm, and `quantize_dynamic` turns
-the MatMul weights into int8 (activations are quantized on the fly). optimum is not used: its
-releases pin transformers below what sentence-transformers 6 needs.
+onnxruntime's transformer optimizer fuses attention and LayerNorm for the fp32 model; the int8
+model is written by embedder.quantize (per-token activation scales by default, see there for the
+measurements behind that choice). optimum is not used: its releases pin transformers below what
+sentence-transformers 6 needs.
 
 Files go to `<model dir>/onnx/` (model.onnx, model.int8.onnx, tokenizer.json, export.json); for
 the bundled model, whose package directory may be read-only, to
@@ -32,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from embedder.encoder import BUNDLED, model_fingerprint, resolve_model
-from rag.errors import ModelError
+from embedder.quantize import DEFAULT_SCHEME, SCHEMES
+from rag.errors import ConfigError, ModelError
 
 FP32_FILE, INT8_FILE, TOKENIZER_FILE, EXPORT_FILE = "model.onnx", "model.int8.onnx", "tokenizer.json", "export.json"
 OPSET = 17
@@ -210,29 +212,23 @@ def _optimize(src: Path, dst: Path, config: Any) -> bool:
     return True
 
 
-def quantize_int8(src: Path, dst: Path, ffn_size: int | None = None) -> None:
-    """Dynamic int8 quantization of the MatMul weights (per output channel; activations at run time).
+def quantize_int8(plain: Path, dst: Path, tokenizer: Any, scheme: str = DEFAULT_SCHEME) -> dict[str, Any]:
+    """Write the int8 model of the exported `plain` graph to `dst` with `scheme` (embedder.quantize); returns its export.json entry."""
+    from embedder import quantize as q
 
-    With `ffn_size`, the feed-forward down-projections (the MatMuls whose weights have `ffn_size`
-    input rows) stay fp32: their inputs, GELU outputs, have the widest range and lose the most to
-    one int8 scale per tensor. On all-MiniLM-L6-v2 that raised top-3 agreement with torch from
-    0.91 to 0.96 and cost a quarter of the speed (README, "ONNX serving").
-    """
-    import logging
-
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    graph = onnx.load(str(src), load_external_data=False).graph
-    rows = {init.name: init.dims[0] for init in graph.initializer if len(init.dims) == 2}
-    keep_fp32 = [n.name for n in graph.node if n.op_type == "MatMul" and ffn_size and rows.get(n.input[1]) == ffn_size]
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # its advice to pre-process first does not apply: shape inference fails on these graphs
-    try:
-        quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"], nodes_to_exclude=keep_fp32)
-    finally:
-        root.setLevel(level)
+    if scheme == "per-tensor":
+        q.per_tensor_int8(plain, dst)
+        return {"scheme": scheme, "weights": "MatMul int8 per column", "activations": "uint8, one scale per tensor (onnxruntime quantize_dynamic)"}
+    texts = q.calibration_texts()
+    matmuls = q.per_token_int8(plain, dst, q.feeds(tokenizer, texts))
+    return {
+        "scheme": scheme,
+        "weights": "MatMul int8 per column",
+        "activations": "uint8, one scale per token",
+        "smoothing_alpha": q.SMOOTHING_ALPHA,
+        "calibration_texts": len(texts),
+        "quantized_matmuls": matmuls,
+    }
 
 
 def parity_texts(max_chars: int = 4000) -> list[str]:
@@ -264,12 +260,14 @@ class ExportResult:
     parity: dict[str, dict[str, float]]
 
 
-def export_onnx(name: str, *, quantize: bool = False, ffn_fp32: bool = False, models_dir: Path | None = None, check_parity: bool = True) -> ExportResult:
-    """Export `name` to ONNX (and int8 with `quantize`; `ffn_fp32`: see quantize_int8), check parity with torch, write atomically."""
+def export_onnx(name: str, *, quantize: bool = False, scheme: str = DEFAULT_SCHEME, models_dir: Path | None = None, check_parity: bool = True) -> ExportResult:
+    """Export `name` to ONNX (and int8 with `quantize`, `scheme` per embedder.quantize), check parity with torch, write atomically."""
     import torch
 
     from embedder.encoder import load_sentence_transformer
 
+    if scheme not in SCHEMES:
+        raise ConfigError(f"unknown int8 scheme '{scheme}' (choose from {', '.join(SCHEMES)})")
     target = export_dir_for(name, models_dir)
     model, display, fingerprint = load_sentence_transformer(name, device="cpu")
     max_seq_length = int(model.max_seq_length)
@@ -301,23 +299,25 @@ def export_onnx(name: str, *, quantize: bool = False, ffn_fp32: bool = False, mo
         if not _optimize(plain, fp32, model[0].auto_model.config):
             shutil.copyfile(plain, fp32)
         files = {"fp32": FP32_FILE}
+        _save_tokenizer_json(model, staging)
+        pad_id, pad_token = int(model.tokenizer.pad_token_id or 0), str(model.tokenizer.pad_token or "[PAD]")
+        int8_meta = None
         if quantize:
-            ffn_size = getattr(model[0].auto_model.config, "intermediate_size", None) if ffn_fp32 else None
-            quantize_int8(plain, staging / INT8_FILE, ffn_size)
+            tokenizer = _tokenizer(staging / TOKENIZER_FILE, max_seq_length, pad_id, pad_token)
+            int8_meta = quantize_int8(plain, staging / INT8_FILE, tokenizer, scheme)
             files["int8"] = INT8_FILE
         plain.unlink()
-        _save_tokenizer_json(model, staging)
         meta = {
             "source_name": display,
             "source": name,
             "source_fingerprint": fingerprint,
             "max_seq_length": max_seq_length,
-            "pad_id": int(model.tokenizer.pad_token_id or 0),
-            "pad_token": str(model.tokenizer.pad_token or "[PAD]"),
+            "pad_id": pad_id,
+            "pad_token": pad_token,
             "dimension": int(reference.shape[1]),
             "opset": OPSET,
             "files": files,
-            "int8": {"weights": "MatMul, int8 per channel (dynamic)", "ffn_fp32": ffn_fp32} if quantize else None,
+            "int8": int8_meta,
         }
         (staging / EXPORT_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         parity: dict[str, dict[str, float]] = {}
