@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from embedder.encoder import BUNDLED, model_fingerprint, resolve_model
-from embedder.quantize import DEFAULT_SCHEME, SCHEMES
+from embedder.quantize import DEFAULT_SCHEME, SCHEMES, batch_feed
 from rag.errors import ConfigError, ModelError
 
 FP32_FILE, INT8_FILE, TOKENIZER_FILE, EXPORT_FILE = "model.onnx", "model.int8.onnx", "tokenizer.json", "export.json"
@@ -91,12 +91,8 @@ class OnnxEncoder:
 
         for start in tqdm(range(0, len(texts), batch_size), desc="encoding", disable=not show_progress):
             chosen = order[start : start + batch_size]
-            encodings = self.tokenizer.encode_batch([str(texts[i]).strip() for i in chosen])
-            feeds = {
-                "input_ids": np.asarray([e.ids for e in encodings], dtype=np.int64),
-                "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
-            }
-            out[chosen] = self.session.run(None, feeds)[0]
+            feed = batch_feed(self.tokenizer, [str(texts[i]).strip() for i in chosen])
+            out[chosen] = self.session.run(None, feed)[0]
         return out
 
 

@@ -59,18 +59,18 @@ def calibration_texts(template: str = "question_sql", limit: int = CALIBRATION_T
     return texts[::step][:limit]
 
 
+def batch_feed(tokenizer: Any, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    """The onnxruntime inputs (input_ids, attention_mask) of one padded batch."""
+    encodings = tokenizer.encode_batch(list(texts))
+    return {
+        "input_ids": np.asarray([e.ids for e in encodings], dtype=np.int64),
+        "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
+    }
+
+
 def feeds(tokenizer: Any, texts: Sequence[str], batch_size: int = 32) -> list[dict[str, np.ndarray]]:
-    """onnxruntime feeds (input_ids, attention_mask) for `texts`, batch by batch."""
-    out = []
-    for start in range(0, len(texts), batch_size):
-        encodings = tokenizer.encode_batch(list(texts[start : start + batch_size]))
-        out.append(
-            {
-                "input_ids": np.asarray([e.ids for e in encodings], dtype=np.int64),
-                "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
-            }
-        )
-    return out
+    """onnxruntime inputs for `texts`, batch by batch."""
+    return [batch_feed(tokenizer, texts[start : start + batch_size]) for start in range(0, len(texts), batch_size)]
 
 
 def per_tensor_int8(src: Path, dst: Path) -> None:
