@@ -243,15 +243,19 @@ def mine(
 def export_onnx_command(
     model: str = typer.Option("bundled", "--model", help="bundled or a model directory."),
     quantize: Optional[str] = typer.Option(None, "--quantize", help="int8: also write a dynamically quantized model."),
-    int8_scheme: str = typer.Option("per-token", "--int8-scheme", help="int8 activations: per-token (keeps retrieval, ~2x torch) or per-tensor (onnxruntime quantize_dynamic, faster, less exact)."),
+    int8_scheme: Optional[str] = typer.Option(None, "--int8-scheme", help="int8 activations: per-token (default; keeps retrieval, ~2x torch) or per-tensor (onnxruntime quantize_dynamic, faster, less exact)."),
 ) -> None:
     """Export encoder + pooling + normalisation to ONNX (and int8), with parity checks against torch."""
     from embedder.onnx_backend import export_onnx
 
+    from embedder.quantize import DEFAULT_SCHEME
+
     if quantize not in (None, "int8"):
         raise ConfigError(f"--quantize supports int8, not '{quantize}'")
+    if int8_scheme is not None and quantize is None:
+        raise ConfigError("--int8-scheme needs --quantize int8")
     settings = _settings()
-    result = export_onnx(model, quantize=quantize == "int8", scheme=int8_scheme, models_dir=settings.models_dir)
+    result = export_onnx(model, quantize=quantize == "int8", scheme=int8_scheme or DEFAULT_SCHEME, models_dir=settings.models_dir)
     table = Table(title=f"ONNX export → {result.directory}")
     for column in ("variant", "file", "min cosine vs torch", "mean cosine"):
         table.add_column(column)

@@ -209,6 +209,8 @@ def test_export_cli(coderag, tiny_model: Path, tmp_path: Path) -> None:
     assert code == 2 and "int8" in one_error_line(stderr)
     code, _, stderr = coderag("embedder", "export-onnx", "--model", str(model), "--quantize", "int8", "--int8-scheme", "per-row")
     assert code == 2 and "per-token" in one_error_line(stderr)
+    code, _, stderr = coderag("embedder", "export-onnx", "--model", str(model), "--int8-scheme", "per-tensor")
+    assert code == 2 and "--quantize int8" in one_error_line(stderr)
     assert not (model / "onnx" / "model.int8.onnx").exists()
     code, _, stderr = coderag("embedder", "export-onnx", "--model", str(tmp_path / "nowhere" / "x"))
     assert code == 6 and "not found" in one_error_line(stderr)
