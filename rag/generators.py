@@ -63,7 +63,7 @@ class KnnGenerator(Generator):
 
 @dataclass
 class ChatModelGenerator(Generator):
-    """Any LangChain chat model (ChatLlamaCpp, ChatOpenAI)."""
+    """Any LangChain chat model (LlamaCppChat, ChatOpenAI)."""
 
     chat_model: Any
     name: str = "llm"
@@ -95,13 +95,13 @@ def check_gguf(path: str | Path) -> Path:
 
 
 def llama_cpp_generator(settings: Settings, model_path: str | Path | None = None) -> ChatModelGenerator:
-    """llama-cpp-python through LangChain's ChatLlamaCpp: the chat template comes from the GGUF."""
+    """llama-cpp-python through a LangChain chat model (rag.llama_chat): the chat template comes from the GGUF."""
     path = check_gguf(model_path or settings.llm.model_path or "")
-    from langchain_community.chat_models import ChatLlamaCpp
+    from rag.llama_chat import LlamaCppChat
 
     llm = settings.llm
     try:
-        chat = ChatLlamaCpp(
+        chat = LlamaCppChat(
             model_path=str(path),
             n_ctx=llm.n_ctx,
             n_threads=llm.n_threads,
@@ -110,11 +110,10 @@ def llama_cpp_generator(settings: Settings, model_path: str | Path | None = None
             seed=llm.seed,
             max_tokens=llm.max_tokens,
             grammar_path=str(GRAMMAR_PATH) if llm.grammar else None,
-            verbose=False,
         )
     except (ValueError, RuntimeError, OSError) as exc:
         raise ModelError(f"llama.cpp could not load {path}: {str(exc).splitlines()[0]}") from None
-    return ChatModelGenerator(chat_model=chat, name=f"llm:{path.name}", _closers=[chat.client.close])
+    return ChatModelGenerator(chat_model=chat, name=f"llm:{path.name}", _closers=[chat.close])
 
 
 def openai_generator(settings: Settings, base_url: str | None = None) -> ChatModelGenerator:
