@@ -10,6 +10,7 @@ skipped, so a batch run never stops on one bad answer.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -125,6 +126,8 @@ def build_chain(retriever: ExampleRetriever, generator: Generator) -> Runnable:
         )
 
     def generate(state: dict[str, Any]) -> str:
+        if state.get("on_text") is not None:
+            return generator.generate_streaming(state["prompt"], state["hits"], state["knn_db"], state["on_text"])
         return generator.generate(state["prompt"], state["hits"], state["knn_db"])
 
     def extract(state: dict[str, Any]) -> str:
@@ -166,9 +169,11 @@ class TextToSQL:
         k: int | None = None,
         execute: bool = True,
         filter_db: bool = True,
+        on_text: Callable[[str], None] | None = None,
     ) -> Answer:
         """Answer one question. `db_key` names the database's example store; `filter_db=False`
-        retrieves from the whole store (gretel-style rows, whose databases are all different)."""
+        retrieves from the whole store (gretel-style rows, whose databases are all different);
+        `on_text` is called with the generated text so far while the LLM streams."""
         question = check_question(question, self.settings.max_question_chars)
         k = self.settings.retrieval.k if k is None else k
         started = time.perf_counter()
@@ -180,6 +185,7 @@ class TextToSQL:
             "knn_db": db_key if filter_db else None,
             "database": database,
             "execute": execute,
+            "on_text": on_text,
             "trace": _Trace(),
         }
         out = self.chain.invoke(state)

@@ -6,6 +6,7 @@ Each generator owns its native resources: call `close()` or use it as a context 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +34,10 @@ class Generator:
 
     def generate(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> str:
         raise NotImplementedError
+
+    def generate_streaming(self, prompt: PromptValue, hits: list[Hit], db: str | None, on_text: Callable[[str], None]) -> str:
+        """Like `generate`, calling `on_text` with the answer so far as it grows, if this generator can stream (LLMs)."""
+        return self.generate(prompt, hits, db)
 
     def close(self) -> None:
         """Release native resources (a loaded model, an HTTP client)."""
@@ -73,10 +78,26 @@ class ChatModelGenerator(Generator):
         try:
             message = self.chat_model.invoke(prompt)
         except Exception as exc:  # llama.cpp raises ValueError/RuntimeError, HTTP clients their own types
-            first = (str(exc).splitlines() or [type(exc).__name__])[0]
-            hint = "raise llm.n_ctx or use fewer/shorter examples" if "context window" in first else None
-            raise SQLError(f"the {self.name} generator failed: {first}", kind="generation_error", hint=hint) from None
+            raise self._failure(exc) from None
         return str(getattr(message, "content", message))
+
+    def generate_streaming(self, prompt: PromptValue, hits: list[Hit], db: str | None, on_text: Callable[[str], None]) -> str:
+        """Token by token through the chat model's `stream` (llama.cpp and OpenAI-compatible servers both stream)."""
+        text = ""
+        try:
+            for chunk in self.chat_model.stream(prompt):
+                piece = str(getattr(chunk, "content", chunk))
+                if piece:
+                    text += piece
+                    on_text(text)
+        except Exception as exc:
+            raise self._failure(exc) from None
+        return text
+
+    def _failure(self, exc: Exception) -> SQLError:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        hint = "raise llm.n_ctx or use fewer/shorter examples" if "context window" in first else None
+        return SQLError(f"the {self.name} generator failed: {first}", kind="generation_error", hint=hint)
 
     def close(self) -> None:
         for closer in self._closers:

@@ -185,7 +185,7 @@ def problem(exc: Exception) -> str:
 def on_ask(
     service: UIService, question: str | None, history: list[Message] | None, use_rag: bool, k: float, session: Session
 ) -> Iterator[AskOutputs]:
-    """Ask a question: a progress message first, then the answer (SQL, table, examples, timings)."""
+    """Ask a question: a progress message first (with the SQL as the LLM streams it), then the answer (SQL, table, examples, timings)."""
     history = list(history or [])
     question = question or ""
     if question.strip():
@@ -198,14 +198,22 @@ def on_ask(
         return
     k = clamp_k(k, service.settings.retrieval.k)
     steps = f"Retrieving {k} example{'s' if k != 1 else ''}, then generating" if use_rag and k else "Generating"
-    history.append(assistant(f"⏳ {steps} SQL with `{service.generator.name}`…"))
+    progress = f"⏳ {steps} SQL with `{service.generator.name}`…"
+    history.append(assistant(progress))
     yield AskOutputs(history, "", SKIP, SKIP, SKIP, SKIP, SKIP, session)
     try:
-        answer = service.ask(text, session.db, use_rag=use_rag, k=k)
+        answer = None
+        for item in stream_answer(service, text, session.db, use_rag, k):
+            if isinstance(item, str):  # the LLM's answer so far
+                history = [*history[:-1], assistant(f"{progress}\n\n```sql\n{item}\n```")]
+                yield AskOutputs(history, "", SKIP, SKIP, SKIP, SKIP, SKIP, session)
+            else:
+                answer = item
     except Exception as exc:  # the UI boundary: every failure becomes a chat message
         history = [*history[:-1], assistant(problem(exc))]
         yield AskOutputs(history, "", SKIP, EMPTY_TABLE, "", EMPTY_TABLE, "", replace(session, question=text))
         return
+    assert answer is not None
     history = [*history[:-1], assistant(answer_message(answer))]  # a new list: the progress step was already yielded
     limit = service.settings.ui.preview_rows
     yield AskOutputs(
@@ -218,6 +226,44 @@ def on_ask(
         details(answer),
         replace(session, question=text),
     )
+
+
+STREAM_INTERVAL_S = 0.1
+
+
+def stream_answer(service: UIService, question: str, db: DbChoice, use_rag: bool, k: int) -> Iterator[str | Answer]:
+    """Run the question on a worker thread; yield the generated text as it grows (at most every
+    STREAM_INTERVAL_S), then the Answer. Exceptions from the worker are raised here."""
+    import queue
+    import threading
+    import time
+
+    updates: queue.Queue[str] = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["answer"] = service.ask(question, db, use_rag=use_rag, k=k, on_text=updates.put)
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, name="coderag-ask", daemon=True)
+    worker.start()
+    shown, last = "", 0.0
+    while worker.is_alive() or not updates.empty():
+        try:
+            text = updates.get(timeout=STREAM_INTERVAL_S)
+        except queue.Empty:
+            continue
+        while not updates.empty():  # keep only the newest text
+            text = updates.get_nowait()
+        if text != shown and time.monotonic() - last >= STREAM_INTERVAL_S:
+            shown, last = text, time.monotonic()
+            yield text
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    yield outcome["answer"]
 
 
 def on_run_sql(service: UIService, sql: str | None, history: list[Message] | None, session: Session) -> RunOutputs:

@@ -10,6 +10,7 @@ in, so requests already running keep a consistent index.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,6 +68,10 @@ class SerialGenerator(Generator):
     def generate(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> str:
         with self._lock:
             return self.inner.generate(prompt, hits, db)
+
+    def generate_streaming(self, prompt: PromptValue, hits: list[Hit], db: str | None, on_text: Callable[[str], None]) -> str:
+        with self._lock:
+            return self.inner.generate_streaming(prompt, hits, db, on_text)
 
     def close(self) -> None:
         self.inner.close()
@@ -148,12 +153,12 @@ class UIService:
 
     # -- questions and SQL -----------------------------------------------------------------
 
-    def ask(self, question: str, db: DbChoice, *, use_rag: bool = True, k: int | None = None) -> Answer:
-        """Retrieve (unless RAG is off), generate, validate and run on `db`."""
+    def ask(self, question: str, db: DbChoice, *, use_rag: bool = True, k: int | None = None, on_text: Callable[[str], None] | None = None) -> Answer:
+        """Retrieve (unless RAG is off), generate (`on_text` gets the answer so far while it streams), validate and run on `db`."""
         chain = self.chain
         k = (self.settings.retrieval.k if k is None else int(k)) if use_rag else 0
         with self._open(db) as database:
-            return chain.ask(question, db_key=db.key, schema=db.schema, database=database, k=k)
+            return chain.ask(question, db_key=db.key, schema=db.schema, database=database, k=k, on_text=on_text)
 
     def run_sql(self, sql: str, db: DbChoice) -> QueryResult:
         """SQL a person typed or edited: one read-only statement, run in the sandbox."""

@@ -261,3 +261,28 @@ def test_serial_wrappers_never_run_two_calls_at_once(encoder) -> None:
         thread.join()
     assert probe_gen.peak == 1 and probe_enc.peak == 1
     assert generator.name == "probe" and SerialEncoder(encoder).fingerprint == encoder.fingerprint
+
+
+def test_llm_answers_stream_into_the_progress_message(tmp_path: Path, encoder, default_index, tiny_gguf, monkeypatch) -> None:
+    """With llama.cpp the SQL appears token by token before the answer; knn (above) goes straight to the answer."""
+    import ui.app
+    from rag.chain import Answer
+    from rag.generators import make_generator
+    from rag.settings import load_settings
+    from ui.app import stream_answer
+
+    monkeypatch.setattr(ui.app, "STREAM_INTERVAL_S", 0.0)  # show every update
+    settings = load_settings(home=tmp_path / "home", llm={"model_path": tiny_gguf, "grammar": True, "max_tokens": 1536})
+    generator, _ = make_generator(settings.generator, settings)
+    with UIService(settings, encoder, default_index, generator) as svc:
+        items = list(stream_answer(svc, "How many books are there?", svc.default_db, True, 3))
+        texts, answer = items[:-1], items[-1]
+        assert isinstance(answer, Answer) and all(isinstance(t, str) for t in texts)
+        assert len(texts) > 3
+        assert all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:]))  # it grows
+        assert texts[-1] == answer.raw  # and ends as the generated answer
+
+        steps = ask(svc, Session(db=svc.default_db), "How many books are there?")
+        streamed = [last_message(s.history) for s in steps[1:-1]]
+        assert streamed and all("```sql" in m and m.startswith("⏳") for m in streamed)
+        assert steps[-1].sql.upper().startswith(("SELECT", "WITH")) and not last_message(steps[-1].history).startswith("⏳")
