@@ -96,14 +96,15 @@ def _weight_matmuls(graph: Any) -> dict[str, list[Any]]:
     return groups
 
 
-def channel_ranges(model_path: Path, tensors: Iterable[str], batches: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """max |x| per last-axis channel of each named tensor over `batches` (real tokens only, padding masked out)."""
+def channel_ranges(model: Any, tensors: Iterable[str], batches: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """max |x| per last-axis channel of each named tensor of `model` (an onnx ModelProto, left unchanged) over `batches` (real tokens only)."""
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
     names = list(tensors)
-    probe = onnx.load(str(model_path))
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
     for name in names:
         probe.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
     options = ort.SessionOptions()
@@ -137,7 +138,7 @@ def per_token_int8(src: Path, dst: Path, calibration: Sequence[dict[str, np.ndar
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     weights = {init.name: init for init in graph.initializer}
     groups = _weight_matmuls(graph)
-    ranges = channel_ranges(src, groups, calibration) if calibration else {}
+    ranges = channel_ranges(model, groups, calibration) if calibration else {}
     added: list[Any] = []
 
     def constant(name: str, value: np.ndarray) -> str:

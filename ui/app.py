@@ -9,6 +9,9 @@ and every other session keep working.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -234,10 +237,6 @@ STREAM_INTERVAL_S = 0.1
 def stream_answer(service: UIService, question: str, db: DbChoice, use_rag: bool, k: int) -> Iterator[str | Answer]:
     """Run the question on a worker thread; yield the generated text as it grows (at most every
     STREAM_INTERVAL_S), then the Answer. Exceptions from the worker are raised here."""
-    import queue
-    import threading
-    import time
-
     updates: queue.Queue[str] = queue.Queue()
     outcome: dict[str, Any] = {}
 
