@@ -20,8 +20,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from rich.console import Console  # noqa: E402
 
 from embedder.bench import BACKENDS, format_table, run_bench  # noqa: E402
-from embedder.onnx_backend import INT8_FILE, export_dir_for, export_onnx  # noqa: E402
-from rag.index import write_json_atomic  # noqa: E402
+from embedder.onnx_export import export_onnx  # noqa: E402
+from rag.io import write_json_atomic  # noqa: E402
+from rag.models import INT8_FILE, export_dir_for
 from rag.settings import load_settings  # noqa: E402
 
 

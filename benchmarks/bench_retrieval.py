@@ -24,9 +24,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from embedder.encoder import load_encoder
 from rag.corpus import Example, load_bundled
 from rag.documents import render
+from rag.encoders import load_encoder
 from rag.index import VectorIndex
 from rag.settings import load_settings
 

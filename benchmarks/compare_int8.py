@@ -24,10 +24,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from rich.console import Console  # noqa: E402
 
 from embedder.bench import format_table, measure_encoders, set_threads  # noqa: E402
-from embedder.encoder import BUNDLED, load_encoder  # noqa: E402
-from embedder.onnx_backend import export_onnx, load_onnx_encoder  # noqa: E402
+from embedder.onnx_export import export_onnx
 from embedder.quantize import SCHEMES  # noqa: E402
-from rag.index import write_json_atomic  # noqa: E402
+from rag.encoders import (
+    load_encoder,  # noqa: E402
+    load_onnx_encoder,  # noqa: E402
+)
+from rag.io import write_json_atomic  # noqa: E402
+from rag.models import BUNDLED
 
 
 def main() -> None:

@@ -18,10 +18,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from embedder.encoder import load_encoder
 from eval.retrieval import evaluate_retrieval, retrieval_metrics
-from rag.databases import demo_examples
+from rag.corpus import demo_examples
 from rag.documents import TEMPLATES, render
+from rag.encoders import load_encoder
 from rag.sandbox import ReadOnlyDatabase
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from embedder.encoder import Encoder, load_encoder
+from rag.encoders import Encoder, load_encoder
 from rag.errors import ConfigError
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -65,7 +65,7 @@ def set_threads(threads: int) -> None:
 def load_backend(model: str, backend: str, threads: int) -> Encoder:
     if backend == "torch":
         return load_encoder(model, backend="torch")
-    from embedder.onnx_backend import load_onnx_encoder
+    from rag.encoders import load_onnx_encoder
 
     return load_onnx_encoder(model, quantized=backend == "onnx-int8", threads=threads)
 

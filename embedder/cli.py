@@ -98,7 +98,8 @@ def train(
     template_name = template or settings.index.template
     if from_scratch:
         from embedder.scratch import ScratchConfig
-        from embedder.train_scratch import ScratchTrainConfig, train as train_scratch
+        from embedder.train_scratch import ScratchTrainConfig
+        from embedder.train_scratch import train as train_scratch
 
         if tokenizer is None:
             raise ConfigError("--from-scratch needs --tokenizer DIR (train one with `coderag embedder tokenizer`)")
@@ -217,8 +218,8 @@ def mine(
     overwrite: bool = typer.Option(False, "--overwrite"),
 ) -> None:
     """Mine fresh hard negatives with a model (then train again from it: two commands per round)."""
-    from embedder.encoder import load_encoder
     from embedder.mining import refresh_negatives
+    from rag.encoders import load_encoder
     from synth.mining import MiningConfig
     from synth.triplets import read_triplets, write_triplets
 
@@ -246,8 +247,7 @@ def export_onnx_command(
     int8_scheme: Optional[str] = typer.Option(None, "--int8-scheme", help="int8 activations: per-token (default; keeps retrieval, ~2x torch) or per-tensor (onnxruntime quantize_dynamic, faster, less exact)."),
 ) -> None:
     """Export encoder + pooling + normalisation to ONNX (and int8), with parity checks against torch."""
-    from embedder.onnx_backend import export_onnx
-
+    from embedder.onnx_export import export_onnx
     from embedder.quantize import DEFAULT_SCHEME
 
     if quantize not in (None, "int8"):
@@ -279,7 +279,7 @@ def bench(
 ) -> None:
     """Documents/s, single-query latency and Recall@3 / MRR@10 for each backend, side by side."""
     from embedder.bench import format_table, run_bench
-    from rag.index import write_json_atomic
+    from rag.io import write_json_atomic
 
     settings = _settings()
     report = run_bench(
@@ -304,7 +304,7 @@ def bench(
 @app.command("list")
 def list_versions(as_json: bool = typer.Option(False, "--json")) -> None:
     """Registered embedder versions (the current one marked)."""
-    from embedder.registry import read_registry
+    from rag.models import read_registry
 
     settings = _settings()
     registry = read_registry(settings.models_dir)

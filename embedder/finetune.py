@@ -20,12 +20,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from embedder.encoder import SentenceTransformerEncoder, load_sentence_transformer, model_fingerprint
 from embedder.retrieval import bundled_retrieval_metrics, triplet_retrieval_metrics
 from embedder.triplets import Triplet, TripletSet, load_triplets
 from embedder.workdir import prepare_run, publish, start_run
+from rag.encoders import SentenceTransformerEncoder, load_sentence_transformer
 from rag.errors import ConfigError, ModelError
-from rag.index import write_json_atomic
+from rag.io import write_json_atomic
+from rag.models import model_fingerprint
 
 LossName = Literal["mnrl", "cached-mnrl", "symmetric"]
 LOSSES: tuple[str, ...] = ("mnrl", "cached-mnrl", "symmetric")

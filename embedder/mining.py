@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from embedder.encoder import Encoder
+from rag.encoders import Encoder
 
 
 def refresh_negatives(encoder: Encoder, triplets: list[Any], config: Any, origin: str, *, show_progress: bool = False) -> Counter:

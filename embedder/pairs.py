@@ -151,7 +151,7 @@ def _load(hub_id: str, config: str | None, splits: list[str], from_file: Path | 
 
 def write_pairs(pairs: Iterator[dict[str, str]], out: Path, *, overwrite: bool = False) -> int:
     """Write pairs as JSONL, atomically; returns the row count (an empty result is an error)."""
-    from rag.index import atomic_path
+    from rag.io import atomic_path
 
     if out.exists() and not overwrite:
         raise ConfigError(f"{out} already exists", hint="pass --overwrite to replace it")

@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from rag.encoders import batch_feed
+
 SCHEMES = ("per-token", "per-tensor")
 DEFAULT_SCHEME = "per-token"
 SMOOTHING_ALPHA = 0.5
@@ -57,15 +59,6 @@ def calibration_texts(template: str = "question_sql", limit: int = CALIBRATION_T
     texts = [render(ex, template) for ex in examples] + [ex.question for ex in examples]
     step = max(1, len(texts) // limit)
     return texts[::step][:limit]
-
-
-def batch_feed(tokenizer: Any, texts: Sequence[str]) -> dict[str, np.ndarray]:
-    """The onnxruntime inputs (input_ids, attention_mask) of one padded batch."""
-    encodings = tokenizer.encode_batch(list(texts))
-    return {
-        "input_ids": np.asarray([e.ids for e in encodings], dtype=np.int64),
-        "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
-    }
 
 
 def feeds(tokenizer: Any, texts: Sequence[str], batch_size: int = 32) -> list[dict[str, np.ndarray]]:

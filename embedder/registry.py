@@ -6,46 +6,20 @@
 
 `coderag retrain` adds versions and switches `current`; `coderag embedder use NAME` switches by
 hand (`use bundled` goes back to the bundled model). When `current` is set, the settings'
-default embedder 'bundled' resolves to that version: `current_model(settings)`.
+default embedder 'bundled' resolves to that version: `current_model(settings.embedder.model, settings.models_dir)`.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
-from embedder.encoder import BUNDLED
 from rag.errors import ConfigError, ModelError
-from rag.index import write_json_atomic
-from rag.settings import Settings
+from rag.io import write_json_atomic
+from rag.models import BUNDLED, find_version, read_registry, registry_path
 
-REGISTRY_FILE = "registry.json"
 VERSION_PREFIX = "embedder-"
-
-
-def registry_path(models_dir: Path) -> Path:
-    return models_dir / REGISTRY_FILE
-
-
-def read_registry(models_dir: Path) -> dict[str, Any]:
-    """The registry, or an empty one when none was written yet."""
-    path = registry_path(models_dir)
-    if not path.is_file():
-        return {"current": None, "versions": []}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or not isinstance(data.get("versions"), list):
-            raise ValueError("unexpected layout")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"model registry {path} is corrupt ({exc})", hint="fix or delete it; models stay where they are") from None
-    data.setdefault("current", None)
-    return data
-
-
-def find_version(registry: dict[str, Any], name: str) -> dict[str, Any] | None:
-    return next((v for v in registry["versions"] if v["name"] == name), None)
 
 
 def next_version_name(registry: dict[str, Any]) -> str:
@@ -91,21 +65,3 @@ def set_current(models_dir: Path, name: str) -> dict[str, Any]:
     return registry
 
 
-def current_model(settings: Settings) -> str:
-    """The embedder model to load: the current registered version when the setting is the default 'bundled'.
-
-    An explicit model (a directory or a hub id in settings or on the command line) is used as given.
-    """
-    if settings.embedder.model != BUNDLED:
-        return settings.embedder.model
-    registry = read_registry(settings.models_dir)
-    name = registry.get("current")
-    if not name:
-        return BUNDLED
-    entry = find_version(registry, name)
-    if entry is None or not Path(entry["path"]).is_dir():
-        raise ModelError(
-            f"the current embedder version '{name}' is missing from {settings.models_dir}",
-            hint="switch with `coderag embedder use bundled` or `coderag embedder use VERSION`",
-        )
-    return entry["path"]

@@ -2,7 +2,7 @@
 
     coderag retrain --data new_triplets.csv [--force]
 
-1. Fine-tune a candidate from the current model (`current_model(settings)`) on the new data.
+1. Fine-tune a candidate from the current model (`current_model(settings.embedder.model, settings.models_dir)`) on the new data.
 2. Measure both on the bundled test split with the configured document template.
 3. If the candidate is better on MRR@10 (Recall@3 breaks a tie), or with --force: move it to
    `models_dir/embedder-vN`, export ONNX when the configured backend needs it, rebuild the
@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from embedder.finetune import FinetuneConfig, finetune
-from embedder.registry import VERSION_PREFIX, add_version, current_model, next_version_name, read_registry
+from embedder.registry import VERSION_PREFIX, add_version, next_version_name
 from embedder.retrieval import PRIMARY, compare, is_better
 from embedder.workdir import publish
+from rag.models import current_model, read_registry
 from rag.settings import Settings
 
 
@@ -54,7 +55,7 @@ def retrain(
     show_progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> RetrainResult:
-    base = current_model(settings)
+    base = current_model(settings.embedder.model, settings.models_dir)
     template = settings.index.template
     models_dir = settings.models_dir
     candidate = models_dir / f".candidate-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -89,7 +90,7 @@ def retrain(
     path = publish(candidate, models_dir / f"{VERSION_PREFIX}{version}")
     backend = settings.embedder.backend
     if backend != "torch":
-        from embedder.onnx_backend import export_onnx
+        from embedder.onnx_export import export_onnx
 
         log(f"exporting {version} to ONNX for the {backend} backend")
         export_onnx(str(path), quantize=backend == "onnx-int8", models_dir=models_dir)

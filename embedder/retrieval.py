@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from embedder.encoder import Encoder
 from embedder.triplets import TripletSet
+from rag.encoders import Encoder
 
 PRIMARY = "mrr@10"
 TABLE_KEYS = ("accuracy@3", "recall@3", PRIMARY)

@@ -105,7 +105,12 @@ def save_sentence_transformer(model: ScratchEncoder, tokenizer_dir: Path, out: P
 
     import transformers
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Pooling, Transformer
+    from sentence_transformers.sentence_transformer.modules import (
+        Dense,
+        Normalize,
+        Pooling,
+        Transformer,
+    )
     from transformers import AutoTokenizer
 
     # AutoModel adds BERT's unused pooler layer on load and reports it as newly initialised; it is not used.

@@ -70,7 +70,15 @@ def train_tokenizer(
     texts: Iterable[str], out: Path, *, vocab_size: int = 32000, min_frequency: int = 2, max_length: int = 256, overwrite: bool = False
 ) -> Path:
     """Train WordPiece on `texts` and save a transformers tokenizer directory at `out` (atomically)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     if out.exists() and not overwrite:

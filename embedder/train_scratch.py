@@ -38,11 +38,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from embedder.scratch import ScratchConfig, ScratchEncoder, contrastive_loss, save_sentence_transformer
+from embedder.scratch import (
+    ScratchConfig,
+    ScratchEncoder,
+    contrastive_loss,
+    save_sentence_transformer,
+)
 from embedder.triplets import TripletSet, load_triplets
 from embedder.workdir import prepare_run, publish, start_run
 from rag.errors import ConfigError, DataError, ModelError
-from rag.index import write_json_atomic
+from rag.io import write_json_atomic
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -362,7 +367,7 @@ def train(config: ScratchTrainConfig, log: Callable[[str], None] = print) -> dic
             shutil.rmtree(built)
         built.mkdir()
         save_sentence_transformer(model.cpu(), config.tokenizer, built)
-        from embedder.encoder import model_fingerprint
+        from rag.models import model_fingerprint
 
         metadata = {
             "kind": "from-scratch",

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rag.corpus import read_csv, read_jsonl
 from rag.errors import DataError
+from rag.io import read_csv, read_jsonl
 
 REQUIRED = ("query", "pos")
 COLUMNS = ("query", "pos", "neg", "category", "task_type", "source")

@@ -49,9 +49,9 @@ def run(
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
 ) -> None:
     """RAG (k) against no-RAG (k=0) on a test split: predictions.jsonl, metrics.json, report.md, a plot."""
+    from eval.runner import RunSpec, run_evaluation
     from rag.errors import ConfigError
     from rag.generators import check_gguf
-    from eval.runner import RunSpec, run_evaluation
 
     if generator not in ("llm", "openai", "knn", "auto"):
         raise ConfigError(f"unknown generator '{generator}' (llm, openai, knn)")
@@ -103,8 +103,8 @@ def retrieval(
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
     """Retrieval only (no generator): Recall@1/3, MRR@10 of train examples for the test questions."""
-    from rag.chain import load_settings_encoder
     from eval.retrieval import RetrievalEvaluation, train_index
+    from rag.chain import load_settings_encoder
 
     settings = _settings(embedder={"model": embedder})
     names = templates or [settings.index.template]
@@ -144,8 +144,8 @@ def score(
     timeout_s: Optional[float] = typer.Option(None, "--timeout", help="Per-query time limit in seconds (default 5)."),
 ) -> None:
     """Score predictions in Spider's file format: EX, EM and EM-AST, as `eval run` computes them."""
-    from eval.runner import write_jsonl_atomic
     from eval.spider_files import score_files
+    from rag.io import write_jsonl_atomic
 
     settings = _settings(execution={"timeout_s": timeout_s})
     metrics, results = score_files(gold, pred, db_dir, timeout_s=settings.execution.timeout_s)

@@ -30,11 +30,11 @@ from sqlglot.errors import SqlglotError
 from sqlglot.tokens import TokenType
 from tqdm.auto import tqdm
 
-from eval.execution import DatabaseSource, results_match
+from rag.execution import DatabaseSource, results_match
 from eval.scoring import Scorer
 from rag.corpus import Example, fingerprint
 from rag.errors import DataError, SQLError
-from rag.index import write_json_atomic
+from rag.io import write_json_atomic
 from rag.sqltools import parse_sqlite
 
 RELEVANCE_VERSION = 1

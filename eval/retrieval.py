@@ -172,7 +172,7 @@ def evaluate_retrieval(
 ) -> dict[str, Any]:
     """Recall@1/3/10, accuracy@1/3/10 and MRR@10 of `encoder` retrieving train examples for test questions.
 
-    `encoder` is one of embedder.encoder's encoders (`encode`, `name`, `fingerprint`, `dimension`).
+    `encoder` is one of rag.encoders' encoders (`encode`, `name`, `fingerprint`, `dimension`).
     Without `index`, the train split's index for (corpus, template, encoder) is loaded from
     settings.home, or built and saved there on first use, so comparing templates or embedders
     again is cheap. For a model that is still training use `eval.st_evaluator.RetrievalEvaluator`,

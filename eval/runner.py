@@ -17,7 +17,6 @@ pool, while scoring stays in the main thread.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import time
 from collections.abc import Callable, Iterator
@@ -26,15 +25,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from eval.execution import DatabaseSource
+from rag.execution import DatabaseSource
 from eval.report import plot_ex_by_complexity, print_tables, render_report, summarize
-from eval.retrieval import RetrievalEvaluation, split_examples, train_examples, train_index
+from eval.retrieval import (
+    RetrievalEvaluation,
+    split_examples,
+    train_examples,
+    train_index,
+)
 from eval.scoring import Gold, PairScore, Scorer
 from rag.chain import Answer, TextToSQL, load_settings_encoder
 from rag.corpus import Example
 from rag.documents import schema_only
 from rag.errors import CodeRagError, ConfigError, DataError, ModelError
 from rag.generators import Generator, make_generator
+from rag.io import json_text, write_jsonl_atomic, write_text_atomic
 from rag.settings import Settings
 
 PREDICTIONS, METRICS, REPORT, PLOT, RUN = "predictions.jsonl", "metrics.json", "report.md", "ex_by_complexity.png", "run.json"
@@ -99,24 +104,6 @@ def read_predictions(path: Path) -> list[dict[str, Any]]:
             raise DataError(f"{path}:{number}: malformed prediction record", hint="delete the line or start again with --overwrite") from None
         records.append(record)
     return records
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a temporary sibling, then rename it over `path`: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_jsonl_atomic(path: Path, records: list[dict[str, Any]]) -> None:
-    write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records))
-
-
-def _json_text(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
 def prepare_out_dir(out: Path, spec: RunSpec, *, resume: bool, overwrite: bool) -> list[dict[str, Any]]:
@@ -258,7 +245,7 @@ def run_evaluation(
         if resume:
             write_jsonl_atomic(predictions, done)  # drops a truncated last line before appending
         else:
-            write_text_atomic(out / RUN, _json_text({"spec": asdict(spec), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}))
+            write_text_atomic(out / RUN, json_text({"spec": asdict(spec), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}))
             write_jsonl_atomic(predictions, [])
         finished = {r["id"] for r in done}
         pending = [e for e in test if e.id not in finished]
@@ -300,7 +287,7 @@ def run_evaluation(
 
 
 def write_outputs(metrics: dict[str, Any], out: Path) -> None:
-    write_text_atomic(out / METRICS, _json_text(metrics))
+    write_text_atomic(out / METRICS, json_text(metrics))
     plot_ex_by_complexity(metrics, out / PLOT)
     write_text_atomic(out / REPORT, render_report(metrics, PLOT))
 
@@ -317,7 +304,14 @@ def _evaluate_examples(
     console: Any,
     show_progress: bool,
 ) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     running = RunningScore()
     for record in done:

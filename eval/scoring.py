@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from eval.exact import Schema, canonical_sql, normalize_sql
-from eval.execution import (
+from rag.execution import (
     SCORING_MAX_ROWS,
     DatabaseCache,
     DatabaseSource,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eval.execution import DatabaseSource
+from rag.execution import DatabaseSource
 from eval.report import arm_metrics
 from eval.scoring import Scorer
 from rag.errors import DatabaseError, DataError

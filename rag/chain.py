@@ -18,9 +18,9 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
-from embedder.encoder import Encoder, load_encoder
 from rag.corpus import load_corpus
 from rag.databases import DatabaseRef
+from rag.encoders import Encoder, load_encoder
 from rag.errors import CodeRagError, ConfigError, SQLError
 from rag.generators import Generator
 from rag.index import VectorIndex, index_dir_name
@@ -231,10 +231,10 @@ class TextToSQL:
 def load_settings_encoder(settings: Settings, embedder: str | None = None) -> Encoder:
     """The configured embedder; the default 'bundled' follows the registry's current version
     (`coderag embedder use` / `coderag retrain` switch it)."""
-    from embedder.registry import current_model
+    from rag.models import current_model
 
     cfg = settings.embedder
-    encoder = load_encoder(embedder or current_model(settings), backend=cfg.backend, device=cfg.device, max_seq_length=cfg.max_seq_length)
+    encoder = load_encoder(embedder or current_model(settings.embedder.model, settings.models_dir), backend=cfg.backend, device=cfg.device, max_seq_length=cfg.max_seq_length)
     if hasattr(encoder, "single_text_threads"):
         encoder.single_text_threads = cfg.query_threads
     return encoder

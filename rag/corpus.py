@@ -12,15 +12,17 @@ Sources (the `--corpus` spec):
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+import sqlite3
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rag.errors import DataError
+from rag.errors import ConfigError, DatabaseError, DataError
+from rag.io import atomic_path, read_csv, read_json, read_jsonl
+from rag.sandbox import ReadOnlyDatabase
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 CORPUS_DIR = DATA_DIR / "corpus"
@@ -187,8 +189,6 @@ def load_spider(directory: str | Path, split: str = "test") -> list[Example]:
 
 
 def _schema_of(db_path: Path) -> str:
-    from rag.sandbox import ReadOnlyDatabase
-
     with ReadOnlyDatabase.open(db_path) as db:
         return db.schema_sql()
 
@@ -249,44 +249,36 @@ def load_demo_examples(name: str, db_path: str | Path | None = None, schema: str
         for row in read_jsonl(path)
     ]
 
-
-# --- file helpers ----------------------------------------------------------------------------
-
-
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
-                if not isinstance(row, dict):
-                    raise DataError(f"{path}:{number}: expected a JSON object")
-                yield row
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not UTF-8 text") from None
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: invalid JSON at line {exc.lineno} ({exc.msg})") from None
+def demo_db_path(name: str, home: Path) -> Path:
+    """The demo database file, (re)built atomically from schema.sql when missing or outdated."""
+    script_path = DEMO_DIR / name / "schema.sql"
+    if not script_path.is_file():
+        raise DatabaseError(f"unknown demo database '{name}' (available: {', '.join(demo_names())})")
+    script = script_path.read_text(encoding="utf-8")
+    digest = hashlib.sha256(script.encode()).hexdigest()[:12]
+    target = home / "demo" / f"{name}-{digest}.sqlite"
+    if target.is_file():
+        return target
+    with atomic_path(target) as tmp:
+        conn = sqlite3.connect(tmp)
+        try:
+            conn.executescript(script)
+            conn.commit()
+        finally:
+            conn.close()
+    return target
 
 
-def read_csv(path: Path) -> list[dict[str, Any]]:
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            return list(csv.DictReader(handle))
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not UTF-8 text") from None
-    except csv.Error as exc:
-        raise DataError(f"{path}: malformed CSV ({exc})") from None
+def demo_examples(home: Path) -> list[Example]:
+    """Every demo database's example store, with its schema as context and its file as db_path."""
+    out: list[Example] = []
+    for name in demo_names():
+        path = demo_db_path(name, home)
+        with ReadOnlyDatabase.open(path) as db:
+            schema = db.schema_sql()
+        out.extend(load_demo_examples(name, path, schema))
+    return out
+
 
 
 # --- dispatch --------------------------------------------------------------------------------
@@ -308,8 +300,8 @@ def load_corpus(spec: str, split: str | None = "train", *, home: Path | None = N
             raise DataError(f"{kind} corpus needs a file: --corpus {kind}:FILE")
         examples = load_user_file(arg, db_path, split or "train")
     elif kind in ("demo", "default"):
-        from rag.databases import demo_examples
-
+        if home is None:
+            raise ConfigError(f"corpus '{spec}' needs the coderag home directory (where the demo databases are built)")
         examples = demo_examples(home)
         if kind == "default":
             examples = load_bundled("train") + examples

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import sqlite3
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.corpus import DEMO_DIR, Example, demo_names, load_demo_examples
+from rag.corpus import demo_db_path, demo_names
 from rag.errors import DatabaseError
 from rag.sandbox import ReadOnlyDatabase
 from rag.settings import Settings
@@ -27,29 +24,6 @@ class DatabaseRef:
         return ReadOnlyDatabase.open(self.path, timeout_s=settings.execution.timeout_s, max_rows=settings.execution.max_rows)
 
 
-def demo_db_path(name: str, home: Path) -> Path:
-    """The demo database file, (re)built atomically from schema.sql when missing or outdated."""
-    script_path = DEMO_DIR / name / "schema.sql"
-    if not script_path.is_file():
-        raise DatabaseError(f"unknown demo database '{name}' (available: {', '.join(demo_names())})")
-    script = script_path.read_text(encoding="utf-8")
-    digest = hashlib.sha256(script.encode()).hexdigest()[:12]
-    target = home / "demo" / f"{name}-{digest}.sqlite"
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        conn = sqlite3.connect(tmp)
-        conn.executescript(script)
-        conn.commit()
-        conn.close()
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
 
 
 def resolve_db(name_or_path: str, home: Path) -> DatabaseRef:
@@ -66,16 +40,3 @@ def resolve_db(name_or_path: str, home: Path) -> DatabaseRef:
     resolved = path.resolve()
     return DatabaseRef(key=f"file-{hashlib.sha256(str(resolved).encode()).hexdigest()[:10]}-{path.stem}", path=resolved, is_demo=False)
 
-
-def demo_examples(home: Path | None) -> list[Example]:
-    """Every demo database's example store, with its schema as context and its file as db_path."""
-    from rag.settings import load_settings
-
-    home = home or load_settings().home
-    out: list[Example] = []
-    for name in demo_names():
-        path = demo_db_path(name, home)
-        with ReadOnlyDatabase.open(path) as db:
-            schema = db.schema_sql()
-        out.extend(load_demo_examples(name, path, schema))
-    return out

@@ -24,9 +24,9 @@ import faiss
 import numpy as np
 from tqdm.auto import tqdm
 
-from embedder.encoder import Encoder
 from rag.corpus import Example, fingerprint
 from rag.documents import Document
+from rag.encoders import Encoder
 from rag.errors import IndexStoreError
 
 FORMAT_VERSION = 1
@@ -225,25 +225,6 @@ def _omp_threads(count: int | None) -> Iterator[None]:
         yield
     finally:
         faiss.omp_set_num_threads(before)
-
-
-@contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
 
 
 def index_dir_name(corpus: str, template: str, embedder_fingerprint: str) -> str:

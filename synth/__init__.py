@@ -7,7 +7,12 @@ and written as CSV + JSONL (`synth.triplets`). `coderag synth` runs the pipeline
 (`synth.pipeline`); the reviewed default training set is `synth/data/curated_triplets.csv`.
 """
 
-from synth.mining import HardNegativeMiner, MinedNegative, MiningConfig, mine_hard_negatives
+from synth.mining import (
+    HardNegativeMiner,
+    MinedNegative,
+    MiningConfig,
+    mine_hard_negatives,
+)
 from synth.triplets import Triplet, load_triplets, read_triplets, write_triplets
 
 __all__ = [

@@ -31,9 +31,16 @@ import sqlglot
 from tqdm.auto import tqdm
 
 from rag.errors import ConfigError
-from rag.index import write_json_atomic
+from rag.io import write_json_atomic
 from synth import sqlrules as sq
-from synth.prompts import Language, clean_content, generation_prompt, hard_negative_prompt, judge_prompt, parse_verdict
+from synth.prompts import (
+    Language,
+    clean_content,
+    generation_prompt,
+    hard_negative_prompt,
+    judge_prompt,
+    parse_verdict,
+)
 from synth.sources import Snippet
 from synth.stats import SynthStats
 from synth.tasks import Category, Layout, Task

@@ -24,15 +24,23 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from rag.errors import ConfigError, DataError
+from rag.io import write_text_atomic
 from synth import sqlrules as sq
-from synth.curate import ConsistencyConfig, EmbeddingCache, consistency_filter, deduplicate, pools_by_task, select_per_category, shortlist
+from synth.curate import (
+    ConsistencyConfig,
+    EmbeddingCache,
+    consistency_filter,
+    deduplicate,
+    pools_by_task,
+    select_per_category,
+    shortlist,
+)
 from synth.mining import ExecutionEquivalence, HardNegativeMiner, MiningConfig
 from synth.rules import RULE_TASKS, generate_rule_triplets
 from synth.sources import SourceReport, snippets_from_dir, snippets_from_examples
 from synth.stats import SynthStats
 from synth.tasks import CATEGORIES, Task, select_tasks
-from synth.triplets import Triplet, write_text_atomic, write_triplets
-
+from synth.triplets import Triplet, write_triplets
 
 SHIPPED = Path(__file__).resolve().parent / "data" / "curated_triplets.csv"
 
@@ -296,7 +304,7 @@ def llm_jobs(tasks: list[Task], snippets: list, per_category: int | None, seed: 
 
 def _examples_pool(config: SynthConfig, tasks: list[Task], snippets: list) -> list[dict[str, Any]]:
     """Few-shot examples: a JSONL file of {task, input, output}, else pairs the rules make from the inputs."""
-    from rag.corpus import read_jsonl
+    from rag.io import read_jsonl
     from synth.llm import examples_from_triplets
 
     if config.examples_pool is not None:

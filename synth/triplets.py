@@ -11,14 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rag.corpus import read_jsonl
 from rag.errors import DataError
+from rag.io import read_csv, read_jsonl, write_text_atomic
 
 COLUMNS: tuple[str, ...] = ("query", "pos", "neg", "category", "task_type", "source")
 TRAINER_COLUMNS: tuple[str, ...] = ("anchor", "positive", "negative")
@@ -80,26 +78,6 @@ def write_triplets(triplets: list[Triplet], path: str | Path) -> tuple[Path, Pat
     return path, jsonl_path(path)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file in the same directory, then rename over the target."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(name, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(name, path)
-    finally:
-        if os.path.exists(name):
-            os.unlink(name)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def read_triplets(path: str | Path) -> list[Triplet]:
     """Rows of a triplet CSV or JSONL file; a missing file, another format or missing columns is a DataError."""
     path = Path(path)
@@ -109,7 +87,7 @@ def read_triplets(path: str | Path) -> list[Triplet]:
     if suffix == ".jsonl":
         rows = list(read_jsonl(path))
     elif suffix == ".csv":
-        rows = _read_csv(path)
+        rows = read_csv(path)
     else:
         raise DataError(f"unsupported triplet file type '{path.suffix}' (use .csv or .jsonl)")
     if not rows:
@@ -136,16 +114,6 @@ def read_triplets_with_meta(path: str | Path) -> list[Triplet]:
     return rows
 
 
-def _read_csv(path: Path) -> list[dict[str, Any]]:
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            return list(csv.DictReader(handle))
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not UTF-8 text") from None
-    except csv.Error as exc:
-        raise DataError(f"{path}: malformed CSV ({exc})") from None
-
-
 def load_triplets(path: str | Path) -> Any:
     """A `datasets.Dataset` with columns anchor, positive, negative, ready for sentence-transformers.
 
@@ -158,7 +126,7 @@ def load_triplets(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"triplet file not found: {path}")
-    rows = list(read_jsonl(path)) if path.suffix.lower() == ".jsonl" else _read_csv(path) if path.suffix.lower() == ".csv" else None
+    rows = list(read_jsonl(path)) if path.suffix.lower() == ".jsonl" else read_csv(path) if path.suffix.lower() == ".csv" else None
     if rows is None:
         raise DataError(f"unsupported triplet file type '{path.suffix}' (use .csv or .jsonl)")
     if not rows:

@@ -35,7 +35,7 @@ def _isolated_home(coderag_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def encoder():
     """The bundled all-MiniLM-L6-v2 encoder, loaded once per session (treat it as read-only)."""
-    from embedder.encoder import load_encoder
+    from rag.encoders import load_encoder
 
     return load_encoder("bundled")
 

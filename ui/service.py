@@ -20,9 +20,16 @@ import faiss
 import numpy as np
 from langchain_core.prompt_values import PromptValue
 
-from embedder.encoder import Encoder
-from rag.chain import Answer, TextToSQL, check_question, get_index, index_path, load_settings_encoder
+from rag.chain import (
+    Answer,
+    TextToSQL,
+    check_question,
+    get_index,
+    index_path,
+    load_settings_encoder,
+)
 from rag.corpus import Example, demo_names
+from rag.encoders import Encoder
 from rag.generators import Generator, make_generator
 from rag.index import Hit, VectorIndex
 from rag.sandbox import QueryResult

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from embedder_testing import TINY_SHAPE, TRIPLETS
 
 

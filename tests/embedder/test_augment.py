@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from embedder_testing import TRIPLETS
 
 from embedder.augment import augment
 from embedder.triplets import Triplet, load_triplets
-from embedder_testing import TRIPLETS
 from rag.errors import ConfigError
 
 ROWS = [

@@ -6,8 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
-from embedder.onnx_backend import export_onnx
 from embedder_testing import one_error_line
+
+from embedder.onnx_export import export_onnx
 
 
 def test_bench_reports_every_backend(coderag, tiny_model: Path, tmp_path: Path) -> None:

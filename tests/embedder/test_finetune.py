@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from embedder_testing import TRIPLETS, one_error_line, write_csv
 
 from embedder import finetune as finetune_module
 from embedder.finetune import FinetuneConfig, finetune
-from embedder_testing import TRIPLETS, one_error_line, write_csv
 from rag.errors import ConfigError, ModelError
 
 
@@ -34,7 +34,7 @@ def test_train_cli_writes_a_sentence_transformers_model(coderag, tmp_path: Path)
 
     from sentence_transformers import SentenceTransformer
 
-    from embedder.encoder import load_encoder
+    from rag.encoders import load_encoder
 
     assert SentenceTransformer(str(out), device="cpu").encode(["SELECT 1"]).shape == (1, 384)
     encoder = load_encoder(str(out))

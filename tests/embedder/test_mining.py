@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from embedder.mining import refresh_negatives
 from embedder_testing import TRIPLETS, one_error_line
+
+from embedder.mining import refresh_negatives
 from synth.mining import MiningConfig
 from synth.triplets import read_triplets
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from embedder.encoder import load_encoder
-from embedder.onnx_backend import FP32_MIN_COSINE, export_onnx, load_onnx_encoder, parity_texts
 from embedder_testing import one_error_line
+
+from embedder.onnx_export import FP32_MIN_COSINE, export_onnx, parity_texts
+from rag.encoders import load_encoder, load_onnx_encoder
 from rag.errors import ModelError
 
 

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from embedder_testing import one_error_line
 
 from embedder.pairs import SOURCES, iter_pairs, write_pairs
-from embedder_testing import one_error_line
 from rag.errors import ConfigError, DataError
 
 ROWS = {

@@ -7,11 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from embedder_testing import TRIPLETS, one_error_line
 
 from embedder import retrain as retrain_module
-from embedder.registry import add_version, current_model, read_registry, set_current
-from embedder_testing import TRIPLETS, one_error_line
+from embedder.registry import add_version, set_current
 from rag.errors import ConfigError, ModelError
+from rag.models import current_model, read_registry
 from rag.settings import load_settings
 
 
@@ -20,6 +21,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh CODERAG_HOME for each test (the registry lives in its models dir)."""
     monkeypatch.setenv("CODERAG_HOME", str(tmp_path / "home"))
     return tmp_path / "home"
+
+
+def _current(settings):
+    return current_model(settings.embedder.model, settings.models_dir)
 
 
 def _register_tiny(home: Path, tiny_model: Path, name: str = "v1") -> Path:
@@ -32,16 +37,16 @@ def _register_tiny(home: Path, tiny_model: Path, name: str = "v1") -> Path:
 
 def test_current_model_resolution(home: Path, tiny_model: Path) -> None:
     settings = load_settings()
-    assert current_model(settings) == "bundled"  # no registry yet
+    assert _current(settings) == "bundled"  # no registry yet
     path = _register_tiny(home, tiny_model)
-    assert current_model(load_settings()) == str(path.resolve())
-    assert current_model(load_settings(embedder={"model": "/some/explicit/dir"})) == "/some/explicit/dir"
+    assert _current(load_settings()) == str(path.resolve())
+    assert _current(load_settings(embedder={"model": "/some/explicit/dir"})) == "/some/explicit/dir"
     set_current(home / "models", "bundled")
-    assert current_model(load_settings()) == "bundled"
+    assert _current(load_settings()) == "bundled"
     set_current(home / "models", "v1")
     shutil.rmtree(path)
     with pytest.raises(ModelError, match="embedder use bundled"):
-        current_model(load_settings())
+        _current(load_settings())
 
 
 def test_registry_errors(home: Path, tiny_model: Path) -> None:
@@ -77,7 +82,7 @@ def test_retrain_forced_registers_switches_and_rebuilds_the_index(coderag, home:
     v2 = registry["versions"][1]
     assert Path(v2["path"]).name == "embedder-v2" and v2["base"].endswith("embedder-v1") and "mrr@10" in v2["metrics"]
     assert "switched to v2" in stdout and "current" in stdout and "candidate" in stdout
-    assert current_model(load_settings()) == v2["path"]
+    assert _current(load_settings()) == v2["path"]
     index_dirs = list((home / "indexes").iterdir())
     assert any(d.name.startswith("default--") for d in index_dirs)
     assert not [p for p in (home / "models").iterdir() if p.name.startswith(".")]  # no candidate left behind

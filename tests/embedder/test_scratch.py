@@ -9,12 +9,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from embedder_testing import TINY_SHAPE, TRIPLETS, one_error_line
 
 from embedder import train_scratch
-from embedder.scratch import ScratchConfig, ScratchEncoder, contrastive_loss, save_sentence_transformer
-from embedder.train_scratch import Batches, ScratchTrainConfig, learning_rate, parse_args, pick_device, train
+from embedder.scratch import (
+    ScratchConfig,
+    ScratchEncoder,
+    contrastive_loss,
+    save_sentence_transformer,
+)
+from embedder.train_scratch import (
+    Batches,
+    ScratchTrainConfig,
+    learning_rate,
+    parse_args,
+    pick_device,
+    train,
+)
 from embedder.triplets import load_triplets
-from embedder_testing import TINY_SHAPE, TRIPLETS, one_error_line
 from rag.errors import ConfigError, DataError, ModelError
 
 
@@ -85,7 +97,7 @@ def test_saved_model_matches_the_trained_module(tmp_path: Path, tiny_tokenizer: 
 
 
 def test_tiny_model_trains_and_loads_as_an_encoder(tiny_model: Path) -> None:
-    from embedder.encoder import load_encoder
+    from rag.encoders import load_encoder
 
     meta = json.loads((tiny_model / "training.json").read_text())
     assert meta["kind"] == "from-scratch" and meta["steps"] == 6 and meta["model"]["hidden"] == 32

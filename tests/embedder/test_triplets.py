@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from embedder_testing import TRIPLETS, write_csv
 
 from embedder.triplets import load_triplets
 from rag.errors import DataError
-from embedder_testing import TRIPLETS, write_csv
 
 
 def test_fixture_loads_with_negatives() -> None:

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-from eval.execution import DatabaseSource, build_database, sqlite_affinity
+from rag.execution import DatabaseSource, build_database, sqlite_affinity
 from eval.scoring import Scorer
 from rag.errors import DatabaseError
 from rag.sandbox import ReadOnlyDatabase
@@ -18,7 +18,7 @@ MYSQL_CONTEXT = (
 )
 
 
-@pytest.mark.parametrize("module", ["eval.execution", "eval.exact", "eval.relevance", "eval.retrieval", "eval.report"])
+@pytest.mark.parametrize("module", ["rag.execution", "eval.exact", "eval.relevance", "eval.retrieval", "eval.report"])
 def test_doctests(module):
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.execution import DatabaseSource
+from rag.execution import DatabaseSource
 from eval.scoring import Scorer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eval"

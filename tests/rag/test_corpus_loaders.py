@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from rag.corpus import GRETEL_COLUMNS, load_corpus, load_gretel, load_spider, load_user_file
+from rag.corpus import (
+    GRETEL_COLUMNS,
+    load_corpus,
+    load_gretel,
+    load_spider,
+    load_user_file,
+)
 from rag.errors import DataError
 
 ROW = {

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from synth.curate import ConsistencyConfig, EmbeddingCache, consistency_filter, deduplicate, pools_by_task, select_per_category, shortlist
+from synth.curate import (
+    ConsistencyConfig,
+    EmbeddingCache,
+    consistency_filter,
+    deduplicate,
+    pools_by_task,
+    select_per_category,
+    shortlist,
+)
 from synth.stats import SynthStats
 from synth.triplets import Triplet
 

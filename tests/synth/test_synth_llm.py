@@ -11,7 +11,15 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableLambda
 
-from synth.llm import ChatBackend, Job, TripletGenerator, cache_key, examples_from_triplets, make_chat_model, similar_snippets
+from synth.llm import (
+    ChatBackend,
+    Job,
+    TripletGenerator,
+    cache_key,
+    examples_from_triplets,
+    make_chat_model,
+    similar_snippets,
+)
 from synth.sources import Snippet
 from synth.stats import SynthStats
 from synth.tasks import TASKS

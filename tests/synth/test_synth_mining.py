@@ -7,7 +7,12 @@ from synth_fixtures import SHOP
 
 from rag.errors import ConfigError
 from synth.curate import EmbeddingCache
-from synth.mining import ExecutionEquivalence, HardNegativeMiner, MiningConfig, mine_hard_negatives
+from synth.mining import (
+    ExecutionEquivalence,
+    HardNegativeMiner,
+    MiningConfig,
+    mine_hard_negatives,
+)
 from synth.pipeline import add_mined_negatives
 from synth.sqlrules import SqlRunner
 from synth.stats import SynthStats

@@ -7,7 +7,14 @@ import doctest
 import pytest
 
 from synth import prompts
-from synth.prompts import Language, clean_content, generation_prompt, hard_negative_prompt, judge_prompt, parse_verdict
+from synth.prompts import (
+    Language,
+    clean_content,
+    generation_prompt,
+    hard_negative_prompt,
+    judge_prompt,
+    parse_verdict,
+)
 from synth.tasks import TASKS
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from rag.errors import DataError
-from synth.sources import plain_snippets, python_snippets, snippets_from_dir, snippets_from_examples
+from synth.sources import (
+    plain_snippets,
+    python_snippets,
+    snippets_from_dir,
+    snippets_from_examples,
+)
 
 PYTHON = '''import os
 

@@ -6,9 +6,9 @@ import doctest
 import random
 
 import pytest
+from synth_fixtures import SHOP
 
 from synth import sqlrules as sq
-from synth_fixtures import SHOP
 
 SCHEMA = sq.parse_schema(SHOP)
 

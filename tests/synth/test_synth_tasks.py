@@ -6,7 +6,15 @@ import pytest
 
 from rag.errors import ConfigError
 from synth.rules import RULE_TASKS
-from synth.tasks import CATEGORIES, NEEDS_SIMILAR, TASKS, TWO_STEP_LAYOUTS, Category, Layout, select_tasks
+from synth.tasks import (
+    CATEGORIES,
+    NEEDS_SIMILAR,
+    TASKS,
+    TWO_STEP_LAYOUTS,
+    Category,
+    Layout,
+    select_tasks,
+)
 
 
 def test_every_category_has_tasks_and_rules():

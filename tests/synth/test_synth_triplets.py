@@ -8,7 +8,13 @@ import json
 import pytest
 
 from rag.errors import DataError
-from synth.triplets import COLUMNS, Triplet, load_triplets, read_triplets, write_triplets
+from synth.triplets import (
+    COLUMNS,
+    Triplet,
+    load_triplets,
+    read_triplets,
+    write_triplets,
+)
 
 
 def rows() -> list[Triplet]:

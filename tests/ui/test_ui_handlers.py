@@ -9,7 +9,17 @@ from pathlib import Path
 
 from rag.generators import NO_LLM_NOTICE
 from rag.index import VectorIndex
-from ui.app import EMPTY_TABLE, AskOutputs, Session, on_ask, on_paste_schema, on_pick_database, on_run_sql, on_save_example, on_upload
+from ui.app import (
+    EMPTY_TABLE,
+    AskOutputs,
+    Session,
+    on_ask,
+    on_paste_schema,
+    on_pick_database,
+    on_run_sql,
+    on_save_example,
+    on_upload,
+)
 from ui.service import UIService
 
 

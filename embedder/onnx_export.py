@@ -19,133 +19,35 @@ against torch at export time.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import tempfile
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from embedder.encoder import BUNDLED, model_fingerprint, resolve_model
-from embedder.quantize import DEFAULT_SCHEME, SCHEMES, batch_feed
+from embedder.quantize import DEFAULT_SCHEME, SCHEMES
+from rag.encoders import OnnxEncoder, load_tokenizer, make_session
 from rag.errors import ConfigError, ModelError
+from rag.models import (
+    EXPORT_FILE,
+    FP32_FILE,
+    INT8_FILE,
+    TOKENIZER_FILE,
+    export_dir_for,
+)
 
-FP32_FILE, INT8_FILE, TOKENIZER_FILE, EXPORT_FILE = "model.onnx", "model.int8.onnx", "tokenizer.json", "export.json"
 OPSET = 17
-BUNDLED_EXPORT_DIR = "all-MiniLM-L6-v2-onnx"
 PARITY_BATCH_SIZES = (1, 3, 8, 32)
 FP32_MIN_COSINE = 0.999
 
 
-def export_dir_for(name: str, models_dir: Path | None = None) -> Path:
-    """Where the ONNX files of model `name` live (see module docstring)."""
-    if name == BUNDLED:
-        if models_dir is None:
-            from rag.settings import load_settings
-
-            models_dir = load_settings().models_dir
-        return models_dir / BUNDLED_EXPORT_DIR
-    _, directory = resolve_model(name)
-    if directory is None:
-        raise ModelError(f"ONNX export needs a local model directory or 'bundled', not hub id '{name}'")
-    return directory / "onnx"
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256(str(path.stat().st_size).encode())
-    with path.open("rb") as handle:
-        digest.update(handle.read(1 << 20))
-        handle.seek(max(0, path.stat().st_size - (1 << 20)))
-        digest.update(handle.read(1 << 20))
-    return digest.hexdigest()
-
-
 # -- the encoder --------------------------------------------------------------------------------
-
-
-@dataclass
-class OnnxEncoder:
-    """An exported encoder on onnxruntime (CPU); same interface as the torch encoder."""
-
-    name: str
-    fingerprint: str
-    dimension: int
-    max_seq_length: int
-    session: Any = field(repr=False)
-    tokenizer: Any = field(repr=False)
-    backend: str = "onnx"
-
-    def encode(self, texts: list[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        # Sort by length so each batch pads little, as sentence-transformers does; restore order after.
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        from tqdm.auto import tqdm
-
-        for start in tqdm(range(0, len(texts), batch_size), desc="encoding", disable=not show_progress):
-            chosen = order[start : start + batch_size]
-            feed = batch_feed(self.tokenizer, [str(texts[i]).strip() for i in chosen])
-            out[chosen] = self.session.run(None, feed)[0]
-        return out
-
-
-def _tokenizer(path: Path, max_seq_length: int, pad_id: int, pad_token: str) -> Any:
-    """The model's own fast tokenizer, truncating and padding like sentence-transformers does."""
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(path))
-    tokenizer.enable_truncation(max_length=max_seq_length)
-    tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
-    return tokenizer
-
-
-def make_session(path: Path, threads: int | None = None) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-
-
-def load_onnx_encoder(name: str = BUNDLED, quantized: bool = False, max_seq_length: int | None = None, *, models_dir: Path | None = None, threads: int | None = None) -> OnnxEncoder:
-    """The exported (fp32) or quantized (int8) model of `name`; it must have been exported first."""
-    directory = export_dir_for(name, models_dir)
-    variant = INT8_FILE if quantized else FP32_FILE
-    path, meta_path = directory / variant, directory / EXPORT_FILE
-    command = f"coderag embedder export-onnx --model {name}" + (" --quantize int8" if quantized else "")
-    if not path.is_file() or not meta_path.is_file():
-        raise ModelError(f"no ONNX export {path}", hint=f"run `{command}` first")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    if name != BUNDLED:
-        _, source = resolve_model(name)
-        if source is not None and meta.get("source_fingerprint") != model_fingerprint(source):
-            raise ModelError(f"the ONNX export in {directory} belongs to an older version of the model", hint=f"run `{command}` again")
-    length = int(max_seq_length or meta["max_seq_length"])
-    backend = "onnx-int8" if quantized else "onnx"
-    fingerprint = hashlib.sha256(f"{backend}:{meta['source_fingerprint']}:{_file_digest(path)}".encode()).hexdigest()[:16]
-    try:
-        session = make_session(path, threads)
-    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-        raise ModelError(f"could not load {path}: {str(exc).splitlines()[0]}", hint=f"run `{command}` again") from None
-    return OnnxEncoder(
-        name=f"{meta['source_name']} ({backend})",
-        fingerprint=fingerprint,
-        dimension=int(meta["dimension"]),
-        max_seq_length=length,
-        session=session,
-        tokenizer=_tokenizer(directory / TOKENIZER_FILE, length, int(meta["pad_id"]), str(meta["pad_token"])),
-        backend=backend,
-    )
 
 
 # -- export -------------------------------------------------------------------------------------
@@ -155,7 +57,12 @@ def _export_module(model: Any) -> Any:
     """A plain nn.Module (input_ids, attention_mask) → normalised sentence embedding for `model`."""
     import torch
     import torch.nn.functional as F
-    from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Pooling, Transformer
+    from sentence_transformers.sentence_transformer.modules import (
+        Dense,
+        Normalize,
+        Pooling,
+        Transformer,
+    )
 
     modules = list(model)
     if not modules or not isinstance(modules[0], Transformer):
@@ -260,7 +167,7 @@ def export_onnx(name: str, *, quantize: bool = False, scheme: str = DEFAULT_SCHE
     """Export `name` to ONNX (and int8 with `quantize`, `scheme` per embedder.quantize), check parity with torch, write atomically."""
     import torch
 
-    from embedder.encoder import load_sentence_transformer
+    from rag.encoders import load_sentence_transformer
 
     if scheme not in SCHEMES:
         raise ConfigError(f"unknown int8 scheme '{scheme}' (choose from {', '.join(SCHEMES)})")
@@ -299,7 +206,7 @@ def export_onnx(name: str, *, quantize: bool = False, scheme: str = DEFAULT_SCHE
         pad_id, pad_token = int(model.tokenizer.pad_token_id or 0), str(model.tokenizer.pad_token or "[PAD]")
         int8_meta = None
         if quantize:
-            tokenizer = _tokenizer(staging / TOKENIZER_FILE, max_seq_length, pad_id, pad_token)
+            tokenizer = load_tokenizer(staging / TOKENIZER_FILE, max_seq_length, pad_id, pad_token)
             int8_meta = quantize_int8(plain, staging / INT8_FILE, tokenizer, scheme)
             files["int8"] = INT8_FILE
         plain.unlink()
@@ -325,7 +232,7 @@ def export_onnx(name: str, *, quantize: bool = False, scheme: str = DEFAULT_SCHE
                     dimension=meta["dimension"],
                     max_seq_length=max_seq_length,
                     session=make_session(staging / filename),
-                    tokenizer=_tokenizer(staging / TOKENIZER_FILE, max_seq_length, meta["pad_id"], meta["pad_token"]),
+                    tokenizer=load_tokenizer(staging / TOKENIZER_FILE, max_seq_length, meta["pad_id"], meta["pad_token"]),
                 )
                 parity[variant] = measure_parity(reference, encoder, texts)
             if parity["fp32"]["min_cosine"] < FP32_MIN_COSINE:

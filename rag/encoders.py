@@ -1,0 +1,234 @@
+"""Runtime encoders: texts → L2-normalised float32 vectors, on torch or onnxruntime.
+
+`load_encoder(model, backend=...)`: `torch` runs sentence-transformers (imported only then);
+`onnx` and `onnx-int8` run a model exported by `coderag embedder export-onnx` with onnxruntime
+and the model's own fast tokenizer, so serving needs neither torch nor transformers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from rag.errors import ModelError
+from rag.models import (
+    BUNDLED,
+    EXPORT_FILE,
+    FP32_FILE,
+    INT8_FILE,
+    TOKENIZER_FILE,
+    export_dir_for,
+    model_fingerprint,
+    resolve_model,
+)
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+class Encoder(Protocol):
+    name: str
+    fingerprint: str
+    dimension: int
+
+    def encode(self, texts: list[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray: ...
+
+
+@dataclass
+class SentenceTransformerEncoder:
+    """A sentence-transformers model on torch."""
+
+    name: str
+    fingerprint: str
+    model: Any = field(repr=False)
+    backend: str = "torch"
+    single_text_threads: int | None = 1  # one short text: extra torch threads mostly spin (see benchmarks)
+
+    @property
+    def dimension(self) -> int:
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(getter())
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def encode(self, texts: list[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+        import torch
+
+        before = torch.get_num_threads()
+        limit = self.single_text_threads if len(texts) == 1 and self.single_text_threads else None
+        if limit:
+            torch.set_num_threads(limit)
+        try:
+            vectors = self.model.encode(
+                texts,
+                batch_size=batch_size,
+                show_progress_bar=show_progress,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
+        finally:
+            if limit:
+                torch.set_num_threads(before)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def load_sentence_transformer(name: str, device: str = "cpu", max_seq_length: int | None = None) -> tuple[Any, str, str]:
+    """(model, display name, fingerprint) for a bundled name, directory or hub id."""
+    display, directory = resolve_model(name)
+    import transformers
+    from sentence_transformers import SentenceTransformer
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+    try:
+        if directory is not None:
+            model = SentenceTransformer(str(directory), device=device, local_files_only=True)
+            fp = model_fingerprint(directory)
+        else:
+            model = SentenceTransformer(name, device=device)
+            fp = hashlib.sha256(json.dumps([name, _hub_revision(model)]).encode()).hexdigest()[:16]
+    except ModelError:
+        raise
+    except (OSError, ValueError) as exc:
+        where = str(directory) if directory else f"hub id '{name}'"
+        hint = None if directory else "offline? pass a local model directory or 'bundled'"
+        raise ModelError(f"could not load embedder {where}: {str(exc).splitlines()[0]}", hint=hint) from None
+    if max_seq_length:
+        model.max_seq_length = max_seq_length
+    return model, display, fp
+
+
+def _hub_revision(model: Any) -> str:
+    card = getattr(model, "model_card_data", None)
+    return str(getattr(card, "base_model_revision", "") or "")
+
+
+# -- onnxruntime ---------------------------------------------------------------------------------
+
+
+def batch_feed(tokenizer: Any, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    """The onnxruntime inputs (input_ids, attention_mask) of one padded batch."""
+    encodings = tokenizer.encode_batch(list(texts))
+    return {
+        "input_ids": np.asarray([e.ids for e in encodings], dtype=np.int64),
+        "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
+    }
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256(str(path.stat().st_size).encode())
+    with path.open("rb") as handle:
+        digest.update(handle.read(1 << 20))
+        handle.seek(max(0, path.stat().st_size - (1 << 20)))
+        digest.update(handle.read(1 << 20))
+    return digest.hexdigest()
+
+
+@dataclass
+class OnnxEncoder:
+    """An exported encoder on onnxruntime (CPU); same interface as the torch encoder."""
+
+    name: str
+    fingerprint: str
+    dimension: int
+    max_seq_length: int
+    session: Any = field(repr=False)
+    tokenizer: Any = field(repr=False)
+    backend: str = "onnx"
+
+    def encode(self, texts: list[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        # Sort by length so each batch pads little, as sentence-transformers does; restore order after.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        from tqdm.auto import tqdm
+
+        for start in tqdm(range(0, len(texts), batch_size), desc="encoding", disable=not show_progress):
+            chosen = order[start : start + batch_size]
+            feed = batch_feed(self.tokenizer, [str(texts[i]).strip() for i in chosen])
+            out[chosen] = self.session.run(None, feed)[0]
+        return out
+
+
+def load_tokenizer(path: Path, max_seq_length: int, pad_id: int, pad_token: str) -> Any:
+    """The model's own fast tokenizer, truncating and padding like sentence-transformers does."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.enable_truncation(max_length=max_seq_length)
+    tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
+    return tokenizer
+
+
+def make_session(path: Path, threads: int | None = None) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def load_onnx_encoder(name: str, models_dir: Path | None = None, *, quantized: bool = False, max_seq_length: int | None = None, threads: int | None = None) -> OnnxEncoder:
+    """The exported (fp32) or quantized (int8) model of `name`; it must have been exported first."""
+    directory = export_dir_for(name, models_dir)
+    variant = INT8_FILE if quantized else FP32_FILE
+    path, meta_path = directory / variant, directory / EXPORT_FILE
+    command = f"coderag embedder export-onnx --model {name}" + (" --quantize int8" if quantized else "")
+    if not path.is_file() or not meta_path.is_file():
+        raise ModelError(f"no ONNX export {path}", hint=f"run `{command}` first")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if name != BUNDLED:
+        _, source = resolve_model(name)
+        if source is not None and meta.get("source_fingerprint") != model_fingerprint(source):
+            raise ModelError(f"the ONNX export in {directory} belongs to an older version of the model", hint=f"run `{command}` again")
+    length = int(max_seq_length or meta["max_seq_length"])
+    backend = "onnx-int8" if quantized else "onnx"
+    fingerprint = hashlib.sha256(f"{backend}:{meta['source_fingerprint']}:{_file_digest(path)}".encode()).hexdigest()[:16]
+    try:
+        session = make_session(path, threads)
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise ModelError(f"could not load {path}: {str(exc).splitlines()[0]}", hint=f"run `{command}` again") from None
+    return OnnxEncoder(
+        name=f"{meta['source_name']} ({backend})",
+        fingerprint=fingerprint,
+        dimension=int(meta["dimension"]),
+        max_seq_length=length,
+        session=session,
+        tokenizer=load_tokenizer(directory / TOKENIZER_FILE, length, int(meta["pad_id"]), str(meta["pad_token"])),
+        backend=backend,
+    )
+
+
+
+def load_encoder(
+    name: str = BUNDLED,
+    *,
+    backend: str = "torch",
+    device: str = "cpu",
+    max_seq_length: int | None = None,
+    models_dir: Path | None = None,
+    query_threads: int | None = None,
+) -> Encoder:
+    """An encoder for `name` on `backend` (torch; onnx and onnx-int8 read an exported model, which for
+    the bundled model lives under `models_dir`). `query_threads` caps torch threads for one-text encodes."""
+    if backend == "torch":
+        model, display, fp = load_sentence_transformer(name, device, max_seq_length)
+        encoder = SentenceTransformerEncoder(name=display, fingerprint=fp, model=model)
+        if query_threads:
+            encoder.single_text_threads = query_threads
+        return encoder
+    if backend in ("onnx", "onnx-int8"):
+        return load_onnx_encoder(name, models_dir, quantized=backend == "onnx-int8", max_seq_length=max_seq_length)
+    raise ModelError(f"unknown embedder backend '{backend}' ({', '.join(BACKENDS)})")
