@@ -21,9 +21,9 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from rag.execution import DatabaseSource
 from eval.scoring import Scorer
 from rag.corpus import Example, load_corpus
+from rag.execution import DatabaseSource
 
 _KEYWORDS = re.compile(r"\b(SELECT|FROM|WHERE|GROUP BY|ORDER BY|AND|OR|AS|JOIN|ON|LIMIT|DESC|COUNT|SUM|AVG)\b")
 

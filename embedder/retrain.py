@@ -102,10 +102,11 @@ def retrain(
 
 def _rebuild_default_index(settings: Settings, model: Path, show_progress: bool) -> Path:
     """Build the default corpus index with the new model (it is keyed by the model's fingerprint)."""
-    from rag.chain import get_index, index_path, load_settings_encoder
+    from rag.encoders import encoder_from_settings as encoder_from_settings
+    from rag.index import get_index, index_path
     from rag.settings import load_settings
 
     pinned = load_settings(home=settings.home, embedder={**settings.embedder.model_dump(), "model": str(model)}, index=settings.index.model_dump())
-    encoder = load_settings_encoder(pinned)
+    encoder = encoder_from_settings(pinned)
     get_index(pinned, encoder, "default", rebuild=True, show_progress=show_progress)
     return index_path(pinned, "default", encoder)

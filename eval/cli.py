@@ -104,14 +104,14 @@ def retrieval(
 ) -> None:
     """Retrieval only (no generator): Recall@1/3, MRR@10 of train examples for the test questions."""
     from eval.retrieval import RetrievalEvaluation, train_index
-    from rag.chain import load_settings_encoder
+    from rag.encoders import encoder_from_settings as encoder_from_settings
 
     settings = _settings(embedder={"model": embedder})
     names = templates or [settings.index.template]
     for name in names:
         _check_template(name)
     evaluation = RetrievalEvaluation.prepare(corpus, split=split, settings=settings, limit=limit, show_progress=not as_json)
-    encoder = load_settings_encoder(settings)
+    encoder = encoder_from_settings(settings)
     results = []
     for name in names:
         index = train_index(settings, encoder, corpus, name, evaluation.train, show_progress=not as_json)

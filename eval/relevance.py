@@ -30,10 +30,10 @@ from sqlglot.errors import SqlglotError
 from sqlglot.tokens import TokenType
 from tqdm.auto import tqdm
 
-from rag.execution import DatabaseSource, results_match
 from eval.scoring import Scorer
 from rag.corpus import Example, fingerprint
 from rag.errors import DataError, SQLError
+from rag.execution import DatabaseSource, results_match
 from rag.io import write_json_atomic
 from rag.sqltools import parse_sqlite
 

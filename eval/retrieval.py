@@ -94,7 +94,7 @@ def train_index(settings: Settings, encoder: Any, corpus: str, template: str, tr
     """The saved index of the corpus's train split (built and saved on first use); built in memory
     instead when the saved one holds anything else (e.g. built with --split all), so that test
     questions are never retrieved."""
-    from rag.chain import get_index
+    from rag.index import get_index
 
     index = get_index(settings, encoder, corpus, template=template, split="train", show_progress=show_progress)
     if check_index_is_train_only(index, train):

@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.execution import DatabaseSource
 from eval.report import plot_ex_by_complexity, print_tables, render_report, summarize
 from eval.retrieval import (
     RetrievalEvaluation,
@@ -34,10 +33,12 @@ from eval.retrieval import (
     train_index,
 )
 from eval.scoring import Gold, PairScore, Scorer
-from rag.chain import Answer, TextToSQL, load_settings_encoder
+from rag.chain import Answer, TextToSQL
 from rag.corpus import Example
 from rag.documents import schema_only
+from rag.encoders import encoder_from_settings as encoder_from_settings
 from rag.errors import CodeRagError, ConfigError, DataError, ModelError
+from rag.execution import DatabaseSource
 from rag.generators import Generator, make_generator
 from rag.io import json_text, write_jsonl_atomic, write_text_atomic
 from rag.settings import Settings
@@ -235,7 +236,7 @@ def run_evaluation(
         if notice and spec.generator == "auto":
             status.print(f"[yellow]note:[/] {notice}")
     try:
-        encoder = encoder or load_settings_encoder(settings, spec.embedder)
+        encoder = encoder or encoder_from_settings(settings, spec.embedder)
         index = train_index(settings, encoder, spec.corpus, spec.template, train)
         service = TextToSQL(settings, index, encoder, generator)
         out.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from eval.exact import Schema, canonical_sql, normalize_sql
+from rag.errors import DatabaseError, SQLError
 from rag.execution import (
     SCORING_MAX_ROWS,
     DatabaseCache,
@@ -26,7 +27,6 @@ from rag.execution import (
     results_match,
     schema_of,
 )
-from rag.errors import DatabaseError, SQLError
 from rag.sandbox import QueryResult
 from rag.sqltools import postprocess
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.execution import DatabaseSource
 from eval.report import arm_metrics
 from eval.scoring import Scorer
 from rag.errors import DatabaseError, DataError
+from rag.execution import DatabaseSource
 
 
 @dataclass(frozen=True)

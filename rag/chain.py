@@ -12,18 +12,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
-from rag.corpus import load_corpus
 from rag.databases import DatabaseRef
-from rag.encoders import Encoder, load_encoder
-from rag.errors import CodeRagError, ConfigError, SQLError
+from rag.encoders import Encoder
+from rag.errors import ConfigError, SQLError
 from rag.generators import Generator
-from rag.index import VectorIndex, index_dir_name
+from rag.index import VectorIndex
 from rag.prompts import TEXT_TO_SQL_PROMPT, format_examples, trim_schema
 from rag.retriever import ExampleRetriever
 from rag.sandbox import ReadOnlyDatabase
@@ -228,45 +226,4 @@ class TextToSQL:
         self.close()
 
 
-def load_settings_encoder(settings: Settings, embedder: str | None = None) -> Encoder:
-    """The configured embedder; the default 'bundled' follows the registry's current version
-    (`coderag embedder use` / `coderag retrain` switch it)."""
-    from rag.models import current_model
-
-    cfg = settings.embedder
-    encoder = load_encoder(embedder or current_model(settings.embedder.model, settings.models_dir), backend=cfg.backend, device=cfg.device, max_seq_length=cfg.max_seq_length)
-    if hasattr(encoder, "single_text_threads"):
-        encoder.single_text_threads = cfg.query_threads
-    return encoder
-
-
-def index_path(settings: Settings, corpus: str, encoder: Encoder, template: str | None = None) -> Path:
-    return settings.index_dir / index_dir_name(corpus, template or settings.index.template, encoder.fingerprint)
-
-
-def get_index(
-    settings: Settings,
-    encoder: Encoder,
-    corpus: str = "default",
-    *,
-    template: str | None = None,
-    split: str | None = "train",
-    rebuild: bool = False,
-    show_progress: bool = True,
-) -> VectorIndex:
-    """Load the index for (corpus, template, embedder), building and saving it on first use."""
-    template = template or settings.index.template
-    directory = index_path(settings, corpus, encoder, template)
-    if directory.exists() and not rebuild:
-        index = VectorIndex.load(directory, encoder)
-    else:
-        examples = load_corpus(corpus, split, home=settings.home)
-        index = VectorIndex.build(
-            examples, encoder, template, corpus=corpus, batch_size=settings.embedder.batch_size, show_progress=show_progress
-        )
-        index.save(directory)
-    index.single_query_threads = settings.index.omp_threads_single_query
-    return index
-
-
-__all__ = ["Answer", "TextToSQL", "build_chain", "check_question", "get_index", "load_settings_encoder", "CodeRagError"]
+__all__ = ["Answer", "TextToSQL", "build_chain", "check_question"]

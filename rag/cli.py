@@ -49,9 +49,11 @@ def ask(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Answer a question about a SQLite database: retrieved examples, SQL, result."""
-    from rag.chain import TextToSQL, check_question, get_index, load_settings_encoder
+    from rag.chain import TextToSQL, check_question
     from rag.databases import resolve_db
+    from rag.encoders import encoder_from_settings as encoder_from_settings
     from rag.generators import make_generator
+    from rag.index import get_index
 
     settings = _settings(
         generator=generator,
@@ -65,7 +67,7 @@ def ask(
     gen, notice = make_generator(settings.generator, settings)
     if notice and not as_json:
         err.print(f"[yellow]note:[/] {notice}")
-    encoder = load_settings_encoder(settings)
+    encoder = encoder_from_settings(settings)
     index = get_index(settings, encoder, "default", show_progress=not as_json)
     with TextToSQL(settings, index, encoder, gen) as service:
         answer = service.ask_database(question, ref, k=0 if no_rag else k, execute=not no_execute)
@@ -138,16 +140,16 @@ def index_build(
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Index directory (default: under CODERAG_HOME)."),
 ) -> None:
     """Embed a corpus into a FAISS index (index.faiss, docs.jsonl, manifest.json)."""
-    from rag.chain import index_path, load_settings_encoder
     from rag.corpus import load_corpus
     from rag.documents import render
-    from rag.index import VectorIndex
+    from rag.encoders import encoder_from_settings as encoder_from_settings
+    from rag.index import VectorIndex, index_path
 
     settings = _settings(embedder={"model": embedder}, index={"template": template})
     template_name = settings.index.template
     examples = load_corpus(corpus, None if split == "all" else split, home=settings.home)
     render(examples[0], template_name)  # an unknown template fails before the model loads
-    encoder = load_settings_encoder(settings)
+    encoder = encoder_from_settings(settings)
     index = VectorIndex.build(examples, encoder, template_name, corpus=corpus, batch_size=settings.embedder.batch_size)
     target = out_dir or index_path(settings, corpus, encoder, template_name)
     index.save(target)

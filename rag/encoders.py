@@ -23,10 +23,12 @@ from rag.models import (
     FP32_FILE,
     INT8_FILE,
     TOKENIZER_FILE,
+    current_model,
     export_dir_for,
     model_fingerprint,
     resolve_model,
 )
+from rag.settings import Settings
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
@@ -232,3 +234,17 @@ def load_encoder(
     if backend in ("onnx", "onnx-int8"):
         return load_onnx_encoder(name, models_dir, quantized=backend == "onnx-int8", max_seq_length=max_seq_length)
     raise ModelError(f"unknown embedder backend '{backend}' ({', '.join(BACKENDS)})")
+
+
+def encoder_from_settings(settings: Settings, model: str | None = None) -> Encoder:
+    """The configured embedder (`settings.embedder`); the default 'bundled' follows the registry's
+    current version (`coderag embedder use` / `coderag retrain` switch it). `model` overrides the setting."""
+    cfg = settings.embedder
+    return load_encoder(
+        current_model(model or cfg.model, settings.models_dir),
+        backend=cfg.backend,
+        device=cfg.device,
+        max_seq_length=cfg.max_seq_length,
+        models_dir=settings.models_dir,
+        query_threads=cfg.query_threads,
+    )

@@ -24,10 +24,11 @@ import faiss
 import numpy as np
 from tqdm.auto import tqdm
 
-from rag.corpus import Example, fingerprint
+from rag.corpus import Example, fingerprint, load_corpus
 from rag.documents import Document
 from rag.encoders import Encoder
 from rag.errors import IndexStoreError
+from rag.settings import Settings
 
 FORMAT_VERSION = 1
 INDEX_FILE, DOCS_FILE, MANIFEST_FILE = "index.faiss", "docs.jsonl", "manifest.json"
@@ -230,3 +231,32 @@ def _omp_threads(count: int | None) -> Iterator[None]:
 def index_dir_name(corpus: str, template: str, embedder_fingerprint: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", corpus).strip("_")[:60] or "corpus"
     return f"{slug}--{template}--{embedder_fingerprint[:10]}"
+
+
+def index_path(settings: Settings, corpus: str, encoder: Encoder, template: str | None = None) -> Path:
+    return settings.index_dir / index_dir_name(corpus, template or settings.index.template, encoder.fingerprint)
+
+
+def get_index(
+    settings: Settings,
+    encoder: Encoder,
+    corpus: str = "default",
+    *,
+    template: str | None = None,
+    split: str | None = "train",
+    rebuild: bool = False,
+    show_progress: bool = True,
+) -> VectorIndex:
+    """Load the index for (corpus, template, embedder), building and saving it on first use."""
+    template = template or settings.index.template
+    directory = index_path(settings, corpus, encoder, template)
+    if directory.exists() and not rebuild:
+        index = VectorIndex.load(directory, encoder)
+    else:
+        examples = load_corpus(corpus, split, home=settings.home)
+        index = VectorIndex.build(
+            examples, encoder, template, corpus=corpus, batch_size=settings.embedder.batch_size, show_progress=show_progress
+        )
+        index.save(directory)
+    index.single_query_threads = settings.index.omp_threads_single_query
+    return index

@@ -13,6 +13,7 @@ prompts 8 tokens at a time.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,6 +49,8 @@ class LlamaCppChat(BaseChatModel):
     verbose: bool = False
     client: Any = Field(default=None, exclude=True)
     grammar: Any = Field(default=None, exclude=True)
+    # llama.cpp's context is not thread-safe: one call (or one stream, start to end) at a time.
+    lock: Any = Field(default_factory=threading.RLock, exclude=True)
 
     @model_validator(mode="after")
     def _load(self) -> LlamaCppChat:
@@ -90,26 +93,30 @@ class LlamaCppChat(BaseChatModel):
         return self.client.create_chat_completion(messages=convert_to_openai_messages(messages), stream=stream, **params)
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        response = self._complete(messages, stop, False, **kwargs)
+        with self.lock:
+            response = self._complete(messages, stop, False, **kwargs)
         choice = response["choices"][0]
         message = AIMessage(content=choice["message"].get("content") or "")
         return ChatResult(generations=[ChatGeneration(message=message, generation_info={"finish_reason": choice.get("finish_reason")})], llm_output={"token_usage": response.get("usage", {})})
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        for part in self._complete(messages, stop, True, **kwargs):
-            if not part["choices"]:
-                continue
-            choice = part["choices"][0]
-            text = (choice.get("delta") or {}).get("content") or ""
-            finish = choice.get("finish_reason")
-            if not text and not finish:
-                continue
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=text), generation_info={"finish_reason": finish} if finish else None)
-            if run_manager and text:
-                run_manager.on_llm_new_token(text, chunk=chunk)
-            yield chunk
+        with self.lock:
+            for part in self._complete(messages, stop, True, **kwargs):
+                if not part["choices"]:
+                    continue
+                choice = part["choices"][0]
+                text = (choice.get("delta") or {}).get("content") or ""
+                finish = choice.get("finish_reason")
+                if not text and not finish:
+                    continue
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=text), generation_info={"finish_reason": finish} if finish else None)
+                if run_manager and text:
+                    run_manager.on_llm_new_token(text, chunk=chunk)
+                yield chunk
 
     def close(self) -> None:
         """Free the model (llama.cpp's native memory)."""
-        if self.client is not None:
-            self.client.close()
+        with self.lock:
+            if self.client is not None:
+                self.client.close()
+                self.client = None

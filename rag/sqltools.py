@@ -55,13 +55,13 @@ def cut_statements(candidate: str) -> list[str]:
         stop = _STOP.search(body)
         if stop:
             body = body[: stop.start()]
-        statements = [s for s in _split_statements(body) if s.strip()]
+        statements = [s for s in split_statements(body) if s.strip()]
         if statements:
             found.append(statements[0].strip())
     return found
 
 
-def _split_statements(sql: str) -> list[str]:
+def split_statements(sql: str) -> list[str]:
     """Split on semicolons outside quotes."""
     parts, current, quote = [], [], None
     for ch in sql:
@@ -127,7 +127,7 @@ VALIDATORS: tuple[Callable[[str], None], ...] = (_check_parses_read_only,)
 
 def validate_user_sql(sql: str) -> str:
     """SQL typed by a person (`coderag sql`, the UI's edit box): one read-only statement."""
-    statements = [s for s in _split_statements(sql) if s.strip()]
+    statements = [s for s in split_statements(sql) if s.strip()]
     if not statements:
         raise SQLError("the SQL is empty", kind="no_sql")
     if len(statements) > 1:

@@ -212,9 +212,9 @@ def run_synthesis(config: SynthConfig, settings: Any, *, encoder: Any = None, ba
 
 
 def _load_encoder(settings: Any) -> Any:
-    from rag.chain import load_settings_encoder
+    from rag.encoders import encoder_from_settings as encoder_from_settings
 
-    return load_settings_encoder(settings)
+    return encoder_from_settings(settings)
 
 
 def _make_backend(config: SynthConfig, settings: Any) -> Any:

@@ -244,10 +244,10 @@ def _split_leading_comment(text: str, min_body_lines: int = 2) -> tuple[str, str
 
 def sql_snippets(source: str, origin: str) -> list[Snippet]:
     """One snippet per statement of a .sql file (comments before a statement become its docstring)."""
-    from rag.sqltools import _split_statements
+    from rag.sqltools import split_statements
 
     out = []
-    for number, statement in enumerate(_split_statements(source), 1):
+    for number, statement in enumerate(split_statements(source), 1):
         docstring, body = _split_leading_comment(statement.strip(), min_body_lines=1)
         sql = (body if docstring else statement).strip()
         if not sql:

@@ -58,7 +58,7 @@ def settings(coderag_home: Path):
 @pytest.fixture(scope="session")
 def default_index(coderag_home: Path, encoder):
     """The `default` corpus index (bundled train split + demo stores), built once per session."""
-    from rag.chain import get_index
+    from rag.index import get_index
     from rag.settings import load_settings
 
     os.environ["CODERAG_HOME"] = str(coderag_home)

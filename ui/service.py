@@ -20,18 +20,12 @@ import faiss
 import numpy as np
 from langchain_core.prompt_values import PromptValue
 
-from rag.chain import (
-    Answer,
-    TextToSQL,
-    check_question,
-    get_index,
-    index_path,
-    load_settings_encoder,
-)
+from rag.chain import Answer, TextToSQL, check_question
 from rag.corpus import Example, demo_names
 from rag.encoders import Encoder
+from rag.encoders import encoder_from_settings as encoder_from_settings
 from rag.generators import Generator, make_generator
-from rag.index import Hit, VectorIndex
+from rag.index import Hit, VectorIndex, get_index, index_path
 from rag.sandbox import QueryResult
 from rag.settings import Settings
 from rag.sqltools import validate_user_sql
@@ -124,7 +118,7 @@ class UIService:
         """Load the encoder, the `default` index (built on first use) and the generator once."""
         generator, notice = make_generator(settings.generator, settings)
         try:
-            encoder = load_settings_encoder(settings)
+            encoder = encoder_from_settings(settings)
             index = get_index(settings, encoder, "default", show_progress=show_progress)
             if settings.ui.torch_threads is not None:
                 # Requests encode one short question at a time behind a lock; on a busy CPU extra

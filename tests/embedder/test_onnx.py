@@ -190,10 +190,10 @@ def test_bundled_export_parity_and_settings_backend(bundled_export: Path, encode
     assert meta["parity"]["fp32"]["min_cosine"] >= FP32_MIN_COSINE
     assert meta["parity"]["int8"]["mean_cosine"] >= 0.995 and meta["int8"]["scheme"] == "per-token"  # 0.9987 measured
 
-    from rag.chain import load_settings_encoder
+    from rag.encoders import encoder_from_settings as encoder_from_settings
     from rag.settings import load_settings
 
-    int8 = load_settings_encoder(load_settings(embedder={"backend": "onnx-int8"}))
+    int8 = encoder_from_settings(load_settings(embedder={"backend": "onnx-int8"}))
     assert int8.name == "all-MiniLM-L6-v2 (onnx-int8)" and int8.fingerprint != encoder.fingerprint
     texts = ["How many patients saw Dr. Smith?", "SELECT COUNT(*) FROM appointments WHERE status = 'Cancelled';"]
     assert _cosines(int8.encode(texts), encoder.encode(texts)).min() > 0.95

@@ -47,7 +47,7 @@ def shared_encoder(monkeypatch: pytest.MonkeyPatch, encoder):
     """The session encoder stands in for the one `eval run` would load from disk again."""
     import eval.runner
 
-    monkeypatch.setattr(eval.runner, "load_settings_encoder", lambda settings, name=None: encoder)
+    monkeypatch.setattr(eval.runner, "encoder_from_settings", lambda settings, name=None: encoder)
     return encoder
 
 
@@ -61,7 +61,7 @@ def knn_run(tmp_path_factory: pytest.TempPathFactory, coderag_home: Path, encode
         for name in [n for n in os.environ if n.startswith("CODERAG_")]:
             patch.delenv(name)
         patch.setenv("CODERAG_HOME", str(coderag_home))
-        patch.setattr(eval.runner, "load_settings_encoder", lambda settings, name=None: encoder)
+        patch.setattr(eval.runner, "encoder_from_settings", lambda settings, name=None: encoder)
         code = invoke_main(["eval", "run", "--generator", "knn", "--out", str(out), "--no-progress"])
     assert code == 0
     return out

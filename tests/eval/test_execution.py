@@ -7,9 +7,9 @@ import importlib
 
 import pytest
 
-from rag.execution import DatabaseSource, build_database, sqlite_affinity
 from eval.scoring import Scorer
 from rag.errors import DatabaseError
+from rag.execution import DatabaseSource, build_database, sqlite_affinity
 from rag.sandbox import ReadOnlyDatabase
 
 MYSQL_CONTEXT = (

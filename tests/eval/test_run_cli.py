@@ -154,7 +154,7 @@ def test_openai_style_generators_run_in_a_thread_pool(knn_run: Path, tmp_path: P
 def test_eval_retrieval_compares_templates(coderag, shared_encoder, monkeypatch):
     import rag.chain
 
-    monkeypatch.setattr(rag.chain, "load_settings_encoder", lambda settings, name=None: shared_encoder)
+    monkeypatch.setattr(rag.chain, "encoder_from_settings", lambda settings, name=None: shared_encoder)
     code, out, err = coderag("eval", "retrieval", "--template", "question", "--template", "question_sql", "--json")
     assert code == 0, err
     results = json.loads(out)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.execution import DatabaseSource
 from eval.scoring import Scorer
+from rag.execution import DatabaseSource
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eval"
 

@@ -1,0 +1,63 @@
+"""The command line's shared options, declared once (typer `Annotated` aliases), and the one place
+where flags become settings (`settings_from_flags`).
+
+A command declares `db: DbOption = None` instead of repeating the flag's name and help; a flag that
+is not given stays None and leaves the YAML / environment value alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from rag.settings import Settings, load_settings
+
+# -- which database, which models ----------------------------------------------------------------
+DbOption = Annotated[Optional[str], typer.Option("--db", help="Demo database name (bookshop, clinic) or a SQLite file path.")]
+GeneratorOption = Annotated[Optional[str], typer.Option("--generator", help="auto | llm | openai | knn")]
+LlmModelPathOption = Annotated[Optional[Path], typer.Option("--llm-model-path", help="GGUF file for llama.cpp.")]
+OpenAIBaseUrlOption = Annotated[Optional[str], typer.Option("--openai-base-url", help="OpenAI-compatible server URL.")]
+EmbedderOption = Annotated[Optional[str], typer.Option("--embedder", help="Embedder: bundled, a model directory, or a hub id.")]
+GrammarOption = Annotated[bool, typer.Option("--grammar", help="Constrain llama.cpp output to one SELECT (GBNF).")]
+
+# -- retrieval and corpora -------------------------------------------------------------------------
+KOption = Annotated[Optional[int], typer.Option("--k", min=0, max=50, help="Examples to retrieve (default 3).")]
+TemplateOption = Annotated[Optional[str], typer.Option("--template", help="Document template (see README).")]
+CorpusOption = Annotated[str, typer.Option("--corpus", help="default | bundled | demo | gretel[:FILE] | spider:DIR | jsonl:FILE | csv:FILE")]
+SplitOption = Annotated[str, typer.Option("--split", help="Corpus split (train, test, all).")]
+LimitOption = Annotated[Optional[int], typer.Option("--limit", min=1, help="Use only the first N examples.")]
+
+# -- execution and output --------------------------------------------------------------------------
+TimeoutOption = Annotated[Optional[float], typer.Option("--timeout", help="Query time limit in seconds (default 5).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+OutDirOption = Annotated[Optional[Path], typer.Option("--out", help="Output directory.")]
+
+
+def settings_from_flags(
+    *,
+    generator: str | None = None,
+    llm_model_path: Path | None = None,
+    grammar: bool | None = None,
+    openai_base_url: str | None = None,
+    embedder: str | None = None,
+    template: str | None = None,
+    k: int | None = None,
+    timeout_s: float | None = None,
+    **sections: dict[str, Any] | None,
+) -> Settings:
+    """Settings from YAML + environment with the given flags on top (None leaves a value alone).
+
+    `sections` adds other settings sections as dicts, e.g. `ui={"host": host}`.
+    """
+    return load_settings(
+        generator=generator,
+        llm={"model_path": llm_model_path, "grammar": grammar or None},
+        openai={"base_url": openai_base_url},
+        embedder={"model": embedder},
+        index={"template": template},
+        retrieval={"k": k},
+        execution={"timeout_s": timeout_s},
+        **{name: values for name, values in sections.items() if values},
+    )
