@@ -5,22 +5,27 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from rag.options import (
+    CorpusOption,
+    EmbedderOption,
+    JsonOption,
+    LimitOption,
+    LlmModelPathOption,
+    OpenAIBaseUrlOption,
+    TemplateOption,
+    TimeoutOption,
+    settings_from_flags,
+)
+
 app = typer.Typer(no_args_is_help=True, help="Evaluate: EX/EM of RAG against no-RAG, retrieval metrics, scoring files.")
 out = Console()
 
-CORPUS_HELP = "bundled | gretel[:FILE] | spider:DIR | jsonl:FILE"
-
-
-def _settings(**overrides: Any):
-    from rag.settings import load_settings
-
-    return load_settings(**overrides)
 
 
 def _check_template(template: str) -> None:
@@ -33,20 +38,20 @@ def _check_template(template: str) -> None:
 
 @app.command("run")
 def run(
-    corpus: str = typer.Option("bundled", "--corpus", help=CORPUS_HELP),
-    split: str = typer.Option("test", "--split", help="Split to evaluate; the index always holds the train split."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N examples."),
-    generator: str = typer.Option("knn", "--generator", help="llm | openai | knn"),
-    llm_model_path: Optional[Path] = typer.Option(None, "--llm-model-path", help="GGUF file for llama.cpp."),
-    openai_base_url: Optional[str] = typer.Option(None, "--openai-base-url", help="OpenAI-compatible server URL."),
-    k: Optional[int] = typer.Option(None, "--k", min=1, max=50, help="Examples retrieved in the RAG arm (default: retrieval.k)."),
-    no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the no-RAG (k=0) arm."),
-    embedder: Optional[str] = typer.Option(None, "--embedder", help="Embedder: bundled, a model directory, or a hub id."),
-    template: Optional[str] = typer.Option(None, "--template", help="Document template of the index."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: artifacts/eval/<corpus>-<generator>-<time>)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier run in --out."),
-    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+    corpus: CorpusOption = "bundled",
+    split: Annotated[str, typer.Option("--split", help="Split to evaluate; the index always holds the train split.")] = "test",
+    limit: LimitOption = None,
+    generator: Annotated[str, typer.Option("--generator", help="llm | openai | knn")] = "knn",
+    llm_model_path: LlmModelPathOption = None,
+    openai_base_url: OpenAIBaseUrlOption = None,
+    k: Annotated[Optional[int], typer.Option("--k", min=1, max=50, help="Examples retrieved in the RAG arm (default: retrieval.k).")] = None,
+    no_baseline: Annotated[bool, typer.Option("--no-baseline", help="Skip the no-RAG (k=0) arm.")] = False,
+    embedder: EmbedderOption = None,
+    template: TemplateOption = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output directory (default: artifacts/eval/<corpus>-<generator>-<time>).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier run in --out.")] = False,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
     """RAG (k) against no-RAG (k=0) on a test split: predictions.jsonl, metrics.json, report.md, a plot."""
     from eval.runner import RunSpec, run_evaluation
@@ -55,13 +60,8 @@ def run(
 
     if generator not in ("llm", "openai", "knn", "auto"):
         raise ConfigError(f"unknown generator '{generator}' (llm, openai, knn)")
-    settings = _settings(
-        generator=generator,
-        llm={"model_path": llm_model_path},
-        openai={"base_url": openai_base_url},
-        embedder={"model": embedder},
-        index={"template": template},
-        retrieval={"k": k},
+    settings = settings_from_flags(
+        generator=generator, llm_model_path=llm_model_path, openai_base_url=openai_base_url, embedder=embedder, template=template, k=k
     )
     _check_template(settings.index.template)
     model_path = llm_model_path or settings.llm.model_path
@@ -95,18 +95,18 @@ def _slug(text: str) -> str:
 
 @app.command("retrieval")
 def retrieval(
-    corpus: str = typer.Option("bundled", "--corpus", help=CORPUS_HELP),
-    split: str = typer.Option("test", "--split", help="Split whose questions are the queries."),
-    embedder: Optional[str] = typer.Option(None, "--embedder", help="Embedder: bundled, a model directory, or a hub id."),
-    templates: Optional[list[str]] = typer.Option(None, "--template", help="Document template; repeat to compare several."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N test questions."),
-    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+    corpus: CorpusOption = "bundled",
+    split: Annotated[str, typer.Option("--split", help="Split whose questions are the queries.")] = "test",
+    embedder: EmbedderOption = None,
+    templates: Annotated[Optional[list[str]], typer.Option("--template", help="Document template; repeat to compare several.")] = None,
+    limit: LimitOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Retrieval only (no generator): Recall@1/3, MRR@10 of train examples for the test questions."""
     from eval.retrieval import RetrievalEvaluation, train_index
-    from rag.encoders import encoder_from_settings as encoder_from_settings
+    from rag.encoders import encoder_from_settings
 
-    settings = _settings(embedder={"model": embedder})
+    settings = settings_from_flags(embedder=embedder)
     names = templates or [settings.index.template]
     for name in names:
         _check_template(name)
@@ -137,17 +137,17 @@ def retrieval(
 
 @app.command("score")
 def score(
-    gold: Path = typer.Option(..., "--gold", help="Gold file: one 'SQL<TAB>db_id' per line."),
-    pred: Path = typer.Option(..., "--pred", help="Predictions: one SQL per line, same order."),
-    db_dir: Path = typer.Option(..., "--db-dir", help="Databases at DIR/<db_id>/<db_id>.sqlite."),
-    results_path: Optional[Path] = typer.Option(None, "--out", help="Write per-line results here (JSONL)."),
-    timeout_s: Optional[float] = typer.Option(None, "--timeout", help="Per-query time limit in seconds (default 5)."),
+    gold: Annotated[Path, typer.Option("--gold", help="Gold file: one 'SQL<TAB>db_id' per line.")],
+    pred: Annotated[Path, typer.Option("--pred", help="Predictions: one SQL per line, same order.")],
+    db_dir: Annotated[Path, typer.Option("--db-dir", help="Databases at DIR/<db_id>/<db_id>.sqlite.")],
+    results_path: Annotated[Optional[Path], typer.Option("--out", help="Write per-line results here (JSONL).")] = None,
+    timeout_s: TimeoutOption = None,
 ) -> None:
     """Score predictions in Spider's file format: EX, EM and EM-AST, as `eval run` computes them."""
     from eval.spider_files import score_files
     from rag.io import write_jsonl_atomic
 
-    settings = _settings(execution={"timeout_s": timeout_s})
+    settings = settings_from_flags(timeout_s=timeout_s)
     metrics, results = score_files(gold, pred, db_dir, timeout_s=settings.execution.timeout_s)
     if results_path is not None:
         results_path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ Metrics, following sentence-transformers' InformationRetrievalEvaluator:
 The primary metric is mrr@10.
 
     from eval.retrieval import evaluate_retrieval
-    evaluate_retrieval(encoder, corpus="bundled", template="question_sql")["mrr@10"]
+    evaluate_retrieval(encoder, corpus="bundled", settings=settings, template="question_sql")["mrr@10"]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from eval.scoring import Scorer
 from rag.corpus import Example, load_corpus
 from rag.errors import DataError
 from rag.index import VectorIndex
-from rag.settings import Settings, load_settings
+from rag.settings import Settings
 
 PRIMARY_METRIC = "mrr@10"
 K_VALUES = (1, 3, 10)
@@ -118,8 +118,8 @@ class RetrievalEvaluation:
         cls,
         corpus: str = "bundled",
         *,
+        settings: Settings,
         split: str = "test",
-        settings: Settings | None = None,
         limit: int | None = None,
         scorer: Scorer | None = None,
         test: list[Example] | None = None,
@@ -127,7 +127,6 @@ class RetrievalEvaluation:
         show_progress: bool = False,
     ) -> RetrievalEvaluation:
         """Load the test questions and train examples (unless given) and judge relevance (cached)."""
-        settings = settings or load_settings()
         test = test if test is not None else split_examples(corpus, split, settings, limit)
         train = train if train is not None else train_examples(corpus, test, settings)
         own_scorer = scorer is None
@@ -164,9 +163,9 @@ def evaluate_retrieval(
     encoder: Any,
     corpus: str = "bundled",
     *,
+    settings: Settings,
     template: str | None = None,
     split: str = "test",
-    settings: Settings | None = None,
     limit: int | None = None,
     index: VectorIndex | None = None,
 ) -> dict[str, Any]:
@@ -179,7 +178,6 @@ def evaluate_retrieval(
     which embeds in memory. The dict names its primary metric under "primary_metric", like
     sentence-transformers evaluators.
     """
-    settings = settings or load_settings()
     evaluation = RetrievalEvaluation.prepare(corpus, split=split, settings=settings, limit=limit)
     if index is None:
         index = train_index(settings, encoder, corpus, template or settings.index.template, evaluation.train, show_progress=False)

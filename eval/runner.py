@@ -36,10 +36,10 @@ from eval.scoring import Gold, PairScore, Scorer
 from rag.chain import Answer, TextToSQL
 from rag.corpus import Example
 from rag.documents import schema_only
-from rag.encoders import encoder_from_settings as encoder_from_settings
+from rag.encoders import encoder_from_settings
 from rag.errors import CodeRagError, ConfigError, DataError, ModelError
 from rag.execution import DatabaseSource
-from rag.generators import Generator, make_generator
+from rag.generators import Generator
 from rag.io import json_text, write_jsonl_atomic, write_text_atomic
 from rag.settings import Settings
 
@@ -231,14 +231,13 @@ def run_evaluation(
         raise DataError(f"corpus '{spec.corpus}' split '{spec.split}' has {duplicates} duplicate example ids")
     train = train_examples(spec.corpus, test, settings)
     own_generator = generator is None
-    if generator is None:
-        generator, notice = make_generator(spec.generator, settings, model_path=spec.llm_model_path, base_url=spec.openai_base_url)
-        if notice and spec.generator == "auto":
-            status.print(f"[yellow]note:[/] {notice}")
+    encoder = encoder or encoder_from_settings(settings, spec.embedder)
+    index = train_index(settings, encoder, spec.corpus, spec.template, train)
+    service = TextToSQL.from_settings(settings, encoder=encoder, index=index, generator=generator)
+    generator = service.generator
+    if service.notice and spec.generator == "auto":
+        status.print(f"[yellow]note:[/] {service.notice}")
     try:
-        encoder = encoder or encoder_from_settings(settings, spec.embedder)
-        index = train_index(settings, encoder, spec.corpus, spec.template, train)
-        service = TextToSQL(settings, index, encoder, generator)
         out.mkdir(parents=True, exist_ok=True)
         predictions = out / PREDICTIONS
         for stale in (METRICS, REPORT, PLOT):  # rewritten at the end; never left describing another run

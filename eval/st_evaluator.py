@@ -1,7 +1,7 @@
 """The retrieval metrics as a sentence-transformers evaluator, for model selection during training:
 
     from eval.st_evaluator import RetrievalEvaluator
-    trainer = SentenceTransformerTrainer(model=model, ..., evaluator=RetrievalEvaluator(corpus="bundled"))
+    trainer = SentenceTransformerTrainer(model=model, ..., evaluator=RetrievalEvaluator(corpus="bundled", settings=settings))
 
 Relevance is judged once when the evaluator is made; each call embeds the train split in memory
 with the model being trained and returns `eval.retrieval`'s metrics, prefixed with `name`.
@@ -9,10 +9,7 @@ with the model being trained and returns `eval.retrieval`'s metrics, prefixed wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 try:
     from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
@@ -20,27 +17,8 @@ except ImportError:  # sentence-transformers < 6
     from sentence_transformers.evaluation import SentenceEvaluator
 
 from eval.retrieval import PRIMARY_METRIC, RetrievalEvaluation
-from rag.settings import Settings, load_settings
-
-
-@dataclass
-class ModelEncoder:
-    """A SentenceTransformer behind the Encoder interface the index expects (normalised float32)."""
-
-    model: Any
-    name: str = "in-training"
-    fingerprint: str = "in-training"
-
-    @property
-    def dimension(self) -> int:
-        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        return int(getter())
-
-    def encode(self, texts: list[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
-        vectors = self.model.encode(
-            texts, batch_size=batch_size, show_progress_bar=show_progress, convert_to_numpy=True, normalize_embeddings=True
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+from rag.encoders import SentenceTransformerEncoder
+from rag.settings import Settings
 
 
 class RetrievalEvaluator(SentenceEvaluator):
@@ -50,15 +28,14 @@ class RetrievalEvaluator(SentenceEvaluator):
         self,
         corpus: str = "bundled",
         *,
+        settings: Settings,
         template: str | None = None,
         split: str = "test",
         limit: int | None = None,
-        settings: Settings | None = None,
         batch_size: int = 64,
         name: str = "coderag",
     ) -> None:
         super().__init__()
-        settings = settings or load_settings()
         self.evaluation = RetrievalEvaluation.prepare(corpus, split=split, settings=settings, limit=limit)
         self.template = template or settings.index.template
         self.batch_size = batch_size
@@ -66,7 +43,7 @@ class RetrievalEvaluator(SentenceEvaluator):
         self.primary_metric = PRIMARY_METRIC
 
     def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
-        encoder = ModelEncoder(model)
+        encoder = SentenceTransformerEncoder(name="in-training", fingerprint="in-training", model=model, single_text_threads=None)
         index = self.evaluation.build_index(encoder, self.template, self.batch_size)
         results = self.evaluation.evaluate(encoder, index)
         metrics = {key: float(value) for key, value in results.items() if isinstance(value, (int, float))}

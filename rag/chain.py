@@ -1,27 +1,29 @@
-"""The text-to-SQL chain, as LangChain runnables:
+"""The question → answer path, as a few plain calls:
 
     retrieve → prompt → generate → extract + validate SQL → execute read-only
 
-One chain serves the CLI, the evaluation and the UI. The no-RAG baseline is the same chain
-with k=0. A step that fails records a typed error (`Answer.error_kind`) and later steps are
-skipped, so a batch run never stops on one bad answer.
+`TextToSQL.from_settings(settings)` is the composition root: it loads the encoder, the index and
+the generator once, and the CLI, the evaluation and the UI all build their service through it.
+`ask` returns an `Answer`; `stream` yields the generated text as it grows and then the `Answer`
+(the UI shows the SQL while an LLM writes it). The no-RAG baseline is the same path with k=0.
+A step that fails records a typed error (`Answer.error_kind`) and the later steps are skipped,
+so a batch run never stops on one bad answer.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any
 
-from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
-
 from rag.databases import DatabaseRef
-from rag.encoders import Encoder
+from rag.encoders import Encoder, encoder_from_settings
 from rag.errors import ConfigError, SQLError
-from rag.generators import Generator
-from rag.index import VectorIndex
+from rag.generators import Generator, make_generator
+from rag.index import Hit, VectorIndex, get_index
 from rag.prompts import TEXT_TO_SQL_PROMPT, format_examples, trim_schema
 from rag.retriever import ExampleRetriever
 from rag.sandbox import ReadOnlyDatabase
@@ -71,150 +73,185 @@ class Answer:
         }
 
 
+@dataclass(frozen=True)
+class Question:
+    """A question that passed the checks (not empty, not too long); checked once, where it enters."""
+
+    text: str
+
+    @classmethod
+    def parse(cls, text: str | Question, max_chars: int) -> Question:
+        if isinstance(text, Question):
+            return text
+        stripped = (text or "").strip()
+        if not stripped:
+            raise ConfigError("the question is empty")
+        if len(stripped) > max_chars:
+            raise ConfigError(
+                f"the question is {len(stripped):,} characters; the limit is {max_chars:,}",
+                hint="ask a shorter question or raise max_question_chars",
+            )
+        return cls(stripped)
+
+
 def check_question(question: str, max_chars: int) -> str:
-    text = (question or "").strip()
-    if not text:
-        raise ConfigError("the question is empty")
-    if len(text) > max_chars:
-        raise ConfigError(
-            f"the question is {len(text):,} characters; the limit is {max_chars:,}",
-            hint="ask a shorter question or raise max_question_chars",
-        )
-    return text
+    """The question's text, stripped; an empty or over-long question is a ConfigError."""
+    return Question.parse(question, max_chars).text
 
 
-@dataclass
-class _Trace:
-    """Shared by every step of one invocation (the state dict is copied between steps; this is not)."""
-
-    error: SQLError | None = None
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-
-def _timed(step: str, fn: Any) -> RunnableLambda:
-    """A chain step that records its duration and is skipped once an earlier step failed."""
-
-    def run(state: dict[str, Any]) -> Any:
-        trace: _Trace = state["trace"]
-        if trace.error is not None:
-            return None
-        started = time.perf_counter()
-        try:
-            return fn(state)
-        except SQLError as exc:
-            trace.error = exc
-            return None
-        finally:
-            trace.timings_ms[step] = (time.perf_counter() - started) * 1000
-
-    return RunnableLambda(run, name=step)
-
-
-def build_chain(retriever: ExampleRetriever, generator: Generator) -> Runnable:
-    """The runnable pipeline; input and output are the same state dict."""
-
-    def retrieve(state: dict[str, Any]) -> list:
-        return retriever.search(state["question"], state["k"], state["filter_db"])
-
-    def prompt(state: dict[str, Any]) -> Any:
-        if not generator.uses_prompt:
-            return None
-        return TEXT_TO_SQL_PROMPT.invoke(
-            {"schema": trim_schema(state["schema"]), "examples": format_examples(state["hits"]), "question": state["question"]}
-        )
-
-    def generate(state: dict[str, Any]) -> str:
-        if state.get("on_text") is not None:
-            return generator.generate_streaming(state["prompt"], state["hits"], state["knn_db"], state["on_text"])
-        return generator.generate(state["prompt"], state["hits"], state["knn_db"])
-
-    def extract(state: dict[str, Any]) -> str:
-        return postprocess(state["raw"])
-
-    def execute(state: dict[str, Any]) -> Any:
-        database: ReadOnlyDatabase | None = state.get("database")
-        if database is None or not state["execute"]:
-            return None
-        return database.execute(state["sql"])
-
-    return (
-        RunnablePassthrough.assign(hits=_timed("retrieve", retrieve))
-        | RunnablePassthrough.assign(prompt=_timed("prompt", prompt))
-        | RunnablePassthrough.assign(raw=_timed("generate", generate))
-        | RunnablePassthrough.assign(sql=_timed("extract", extract))
-        | RunnablePassthrough.assign(result=_timed("execute", execute))
-    )
+@contextmanager
+def _timed(answer: Answer, step: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        answer.timings_ms[step] = answer.timings_ms.get(step, 0.0) + (time.perf_counter() - started) * 1000
 
 
 class TextToSQL:
-    """The question → SQL service: an encoder, an index, a generator and the chain over them."""
+    """The question → SQL service: an encoder, an index, a generator, and the path over them."""
 
-    def __init__(self, settings: Settings, index: VectorIndex, encoder: Encoder, generator: Generator) -> None:
+    def __init__(self, settings: Settings, index: VectorIndex, encoder: Encoder, generator: Generator, *, notice: str | None = None) -> None:
         self.settings = settings
-        self.index = index
         self.encoder = encoder
         self.generator = generator
+        self.notice = notice  # shown to the user, e.g. "no LLM is configured"
         self.retriever = ExampleRetriever(index=index, encoder=encoder, k=settings.retrieval.k)
-        self.chain = build_chain(self.retriever, generator)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        corpus: str = "default",
+        encoder: Encoder | None = None,
+        index: VectorIndex | None = None,
+        generator: Generator | None = None,
+        show_progress: bool = True,
+    ) -> TextToSQL:
+        """The service as configured: `settings.generator` (with a notice when no LLM is set up),
+        the embedder, and the index of `corpus` (built and saved on first use). Pass a part to reuse it."""
+        notice = None
+        if generator is None:
+            generator, notice = make_generator(settings.generator, settings)
+        try:
+            encoder = encoder or encoder_from_settings(settings)
+            index = index or get_index(settings, encoder, corpus, show_progress=show_progress)
+        except BaseException:
+            generator.close()
+            raise
+        return cls(settings, index, encoder, generator, notice=notice)
+
+    @property
+    def index(self) -> VectorIndex:
+        return self.retriever.index
+
+    def with_index(self, index: VectorIndex) -> TextToSQL:
+        """The same service over another index (the UI swaps in a copy with newly saved examples)."""
+        return TextToSQL(self.settings, index, self.encoder, self.generator, notice=self.notice)
+
+    # -- answering ----------------------------------------------------------------------------
 
     def ask(
         self,
-        question: str,
+        question: str | Question,
+        database: ReadOnlyDatabase | None = None,
         *,
-        db_key: str | None,
-        schema: str,
-        database: ReadOnlyDatabase | None,
+        db_key: str | None = None,
+        schema: str | None = None,
         k: int | None = None,
         execute: bool = True,
         filter_db: bool = True,
-        on_text: Callable[[str], None] | None = None,
     ) -> Answer:
-        """Answer one question. `db_key` names the database's example store; `filter_db=False`
-        retrieves from the whole store (gretel-style rows, whose databases are all different);
-        `on_text` is called with the generated text so far while the LLM streams."""
-        question = check_question(question, self.settings.max_question_chars)
-        k = self.settings.retrieval.k if k is None else k
-        started = time.perf_counter()
-        state: dict[str, Any] = {
-            "question": question,
-            "schema": schema,
-            "k": k,
-            "filter_db": db_key if filter_db else None,
-            "knn_db": db_key if filter_db else None,
-            "database": database,
-            "execute": execute,
-            "on_text": on_text,
-            "trace": _Trace(),
-        }
-        out = self.chain.invoke(state)
-        trace: _Trace = state["trace"]
-        error = trace.error
-        answer = Answer(
-            question=question,
-            db=db_key or "",
-            generator=self.generator.name,
-            k=k,
-            retrieved=[
-                RetrievedExample(h.document.id, round(h.score, 4), h.document.question, h.document.sql, h.document.db)
-                for h in (out.get("hits") or [])
-            ],
-            raw=out.get("raw"),
-            sql=out.get("sql"),
-            timings_ms=trace.timings_ms,
-        )
-        if out.get("result") is not None:
-            answer.columns = out["result"].columns
-            answer.rows = [list(r) for r in out["result"].rows]
-            answer.truncated = out["result"].truncated
-        if isinstance(error, SQLError):
-            answer.error, answer.error_kind = str(error), error.kind
-            answer.sql = answer.sql or error.sql
-        answer.timings_ms["total"] = (time.perf_counter() - started) * 1000
+        """Answer one question about `database` (already open; None: generate only).
+
+        `db_key` names the database's example store; `filter_db=False` retrieves from the whole
+        store (gretel-style rows, whose databases are all different). `schema` defaults to the
+        database's own."""
+        answer: Answer | None = None
+        for event in self._run(question, database, db_key, schema, k, execute, filter_db, streaming=False):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
         return answer
 
-    def ask_database(self, question: str, ref: DatabaseRef, *, k: int | None = None, execute: bool = True) -> Answer:
+    def stream(
+        self,
+        question: str | Question,
+        database: ReadOnlyDatabase | None = None,
+        *,
+        db_key: str | None = None,
+        schema: str | None = None,
+        k: int | None = None,
+        execute: bool = True,
+        filter_db: bool = True,
+    ) -> Iterator[str | Answer]:
+        """Like `ask`, yielding the generated text as it grows (LLMs stream; knn answers at once),
+        then the Answer last."""
+        yield from self._run(question, database, db_key, schema, k, execute, filter_db, streaming=True)
+
+    def ask_database(self, question: str | Question, ref: DatabaseRef, *, k: int | None = None, execute: bool = True) -> Answer:
+        """Open `ref` read-only for the time of one question."""
         with ref.open(self.settings) as database:
-            return self.ask(question, db_key=ref.key, schema=database.schema_sql(), database=database, k=k, execute=execute)
+            return self.ask(question, database, db_key=ref.key, k=k, execute=execute)
+
+    def _run(
+        self,
+        question: str | Question,
+        database: ReadOnlyDatabase | None,
+        db_key: str | None,
+        schema: str | None,
+        k: int | None,
+        execute: bool,
+        filter_db: bool,
+        *,
+        streaming: bool,
+    ) -> Iterator[str | Answer]:
+        text = Question.parse(question, self.settings.max_question_chars).text
+        k = self.settings.retrieval.k if k is None else k
+        scope = db_key if filter_db else None
+        started = time.perf_counter()
+        answer = Answer(question=text, db=db_key or "", generator=self.generator.name, k=k)
+        try:
+            with _timed(answer, "retrieve"):
+                hits = self.retriever.search(text, k, scope)
+            answer.retrieved = [_retrieved(hit) for hit in hits]
+            with _timed(answer, "prompt"):
+                if schema is None:
+                    schema = database.schema_sql() if database is not None else ""
+                prompt = self._prompt(text, schema, hits)
+            raw = ""
+            if streaming:
+                pieces = self.generator.stream(prompt, hits, scope)
+                while True:
+                    with _timed(answer, "generate"):
+                        piece = next(pieces, None)
+                    if piece is None:
+                        break
+                    raw = piece
+                    yield raw
+            else:
+                with _timed(answer, "generate"):
+                    raw = self.generator.generate(prompt, hits, scope)
+            answer.raw = raw
+            with _timed(answer, "extract"):
+                answer.sql = postprocess(raw)
+            if execute and database is not None:
+                with _timed(answer, "execute"):
+                    result = database.execute(answer.sql)
+                answer.columns, answer.rows, answer.truncated = result.columns, [list(r) for r in result.rows], result.truncated
+        except SQLError as exc:
+            answer.error, answer.error_kind = str(exc), exc.kind
+            answer.sql = answer.sql or exc.sql
+        answer.timings_ms["total"] = (time.perf_counter() - started) * 1000
+        yield answer
+
+    def _prompt(self, question: str, schema: str, hits: list[Hit]) -> Any:
+        if not self.generator.uses_prompt:
+            return None
+        return TEXT_TO_SQL_PROMPT.invoke({"schema": trim_schema(schema), "examples": format_examples(hits), "question": question})
+
+    # -- lifetime -----------------------------------------------------------------------------
 
     def close(self) -> None:
         self.generator.close()
@@ -226,4 +263,6 @@ class TextToSQL:
         self.close()
 
 
-__all__ = ["Answer", "TextToSQL", "build_chain", "check_question"]
+def _retrieved(hit: Hit) -> RetrievedExample:
+    doc = hit.document
+    return RetrievedExample(doc.id, round(hit.score, 4), doc.question, doc.sql, doc.db)

@@ -1,4 +1,6 @@
-"""The `coderag` command line. Every CodeRagError becomes one line on stderr and a non-zero exit."""
+"""The `coderag` command line: the root command, assembling every package's commands (the one
+module allowed to import every layer; see the import-linter contract in pyproject.toml).
+Every CodeRagError becomes one line on stderr and a non-zero exit."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -14,7 +16,27 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 
+import embedder.cli as embedder_cli
+import eval.cli as eval_cli
+import synth.cli as synth_cli
+import ui.cli as ui_cli
 from rag.errors import CodeRagError
+from rag.options import (
+    CorpusOption,
+    DbOption,
+    EmbedderOption,
+    GeneratorOption,
+    GrammarOption,
+    JsonOption,
+    KOption,
+    LlmModelPathOption,
+    OpenAIBaseUrlOption,
+    OutDirOption,
+    SplitOption,
+    TemplateOption,
+    TimeoutOption,
+    settings_from_flags,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Local retrieval-augmented text-to-SQL.")
 index_app = typer.Typer(no_args_is_help=True, help="Build and inspect FAISS indexes.")
@@ -28,57 +50,42 @@ err = Console(stderr=True)
 PREVIEW_ROWS = 20
 
 
-def _settings(**overrides: Any):
-    from rag.settings import load_settings
-
-    return load_settings(**overrides)
-
-
 @app.command()
 def ask(
-    question: str = typer.Argument(..., help="The question, in English."),
-    db: Optional[str] = typer.Option(None, "--db", help="Demo database name (bookshop, clinic) or a SQLite file path."),
-    k: Optional[int] = typer.Option(None, "--k", min=0, max=50, help="Examples to retrieve (default 3)."),
-    no_rag: bool = typer.Option(False, "--no-rag", help="The baseline: no retrieved examples (k=0)."),
-    generator: Optional[str] = typer.Option(None, "--generator", help="auto | llm | openai | knn"),
-    llm_model_path: Optional[Path] = typer.Option(None, "--llm-model-path", help="GGUF file for llama.cpp."),
-    openai_base_url: Optional[str] = typer.Option(None, "--openai-base-url", help="OpenAI-compatible server URL."),
-    embedder: Optional[str] = typer.Option(None, "--embedder", help="Embedder: bundled, a model directory, or a hub id."),
-    grammar: bool = typer.Option(False, "--grammar", help="Constrain llama.cpp output to one SELECT (GBNF)."),
-    no_execute: bool = typer.Option(False, "--no-execute", help="Only generate the SQL."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    question: Annotated[str, typer.Argument(help="The question, in English.")],
+    db: DbOption = None,
+    k: KOption = None,
+    no_rag: Annotated[bool, typer.Option("--no-rag", help="The baseline: no retrieved examples (k=0).")] = False,
+    generator: GeneratorOption = None,
+    llm_model_path: LlmModelPathOption = None,
+    openai_base_url: OpenAIBaseUrlOption = None,
+    embedder: EmbedderOption = None,
+    grammar: GrammarOption = False,
+    no_execute: Annotated[bool, typer.Option("--no-execute", help="Only generate the SQL.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Answer a question about a SQLite database: retrieved examples, SQL, result."""
-    from rag.chain import TextToSQL, check_question
+    from rag.chain import Question, TextToSQL
     from rag.databases import resolve_db
-    from rag.encoders import encoder_from_settings as encoder_from_settings
-    from rag.generators import make_generator
-    from rag.index import get_index
 
-    settings = _settings(
-        generator=generator,
-        llm={"model_path": llm_model_path, "grammar": grammar or None},
-        openai={"base_url": openai_base_url},
-        embedder={"model": embedder},
+    settings = settings_from_flags(
+        generator=generator, llm_model_path=llm_model_path, grammar=grammar, openai_base_url=openai_base_url, embedder=embedder
     )
-    check_question(question, settings.max_question_chars)
+    checked = Question.parse(question, settings.max_question_chars)
     ref = resolve_db(db or settings.default_db, settings.home)
-    ref.open(settings).close()  # a bad database fails before any model loads
-    gen, notice = make_generator(settings.generator, settings)
-    if notice and not as_json:
-        err.print(f"[yellow]note:[/] {notice}")
-    encoder = encoder_from_settings(settings)
-    index = get_index(settings, encoder, "default", show_progress=not as_json)
-    with TextToSQL(settings, index, encoder, gen) as service:
-        answer = service.ask_database(question, ref, k=0 if no_rag else k, execute=not no_execute)
+    with ref.open(settings) as database:  # a bad database fails before any model loads
+        with TextToSQL.from_settings(settings, show_progress=not as_json) as service:
+            if service.notice and not as_json:
+                err.print(f"[yellow]note:[/] {service.notice}")
+            answer = service.ask(checked, database, db_key=ref.key, k=0 if no_rag else k, execute=not no_execute)
     if as_json:
         payload = answer.to_json()
-        payload["notice"] = notice
+        payload["notice"] = service.notice
         out.print_json(json.dumps(payload, default=str))
     else:
         _print_answer(answer)
     if answer.error:
-        err.print(f"[red]error:[/] {answer.error}")
+        err.print(f"[red]error:[/] {answer.error}", highlight=False, soft_wrap=True)
         raise typer.Exit(7)
 
 
@@ -110,17 +117,17 @@ def _print_rows(columns: list[str], rows: list[list[Any]], truncated: bool) -> N
 
 @app.command("sql")
 def run_sql(
-    sql: str = typer.Argument(..., help="One read-only SQL query."),
-    db: str = typer.Option(..., "--db", help="Demo database name or SQLite file path."),
-    timeout_s: Optional[float] = typer.Option(None, "--timeout", help="Time limit in seconds (default 5)."),
-    max_rows: Optional[int] = typer.Option(None, "--max-rows", min=1),
-    as_json: bool = typer.Option(False, "--json"),
+    sql: Annotated[str, typer.Argument(help="One read-only SQL query.")],
+    db: Annotated[str, typer.Option("--db", help="Demo database name or SQLite file path.")],
+    timeout_s: TimeoutOption = None,
+    max_rows: Annotated[Optional[int], typer.Option("--max-rows", min=1, help="Row cap (default 1,000).")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Run one read-only query on a database (writes, ATTACH and PRAGMA writes are refused)."""
     from rag.databases import resolve_db
     from rag.sqltools import validate_user_sql
 
-    settings = _settings(execution={"timeout_s": timeout_s, "max_rows": max_rows})
+    settings = settings_from_flags(timeout_s=timeout_s, execution={"max_rows": max_rows})
     ref = resolve_db(db, settings.home)
     with ref.open(settings) as database:
         statement = validate_user_sql(sql)
@@ -133,19 +140,19 @@ def run_sql(
 
 @index_app.command("build")
 def index_build(
-    corpus: str = typer.Option("default", "--corpus", help="default | bundled | demo | gretel[:FILE] | spider:DIR | jsonl:FILE"),
-    split: str = typer.Option("train", "--split", help="Corpus split to index (train, test, all)."),
-    embedder: Optional[str] = typer.Option(None, "--embedder"),
-    template: Optional[str] = typer.Option(None, "--template", help="Document template (see README)."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Index directory (default: under CODERAG_HOME)."),
+    corpus: CorpusOption = "default",
+    split: SplitOption = "train",
+    embedder: EmbedderOption = None,
+    template: TemplateOption = None,
+    out_dir: OutDirOption = None,
 ) -> None:
     """Embed a corpus into a FAISS index (index.faiss, docs.jsonl, manifest.json)."""
     from rag.corpus import load_corpus
     from rag.documents import render
-    from rag.encoders import encoder_from_settings as encoder_from_settings
+    from rag.encoders import encoder_from_settings
     from rag.index import VectorIndex, index_path
 
-    settings = _settings(embedder={"model": embedder}, index={"template": template})
+    settings = settings_from_flags(embedder=embedder, template=template)
     template_name = settings.index.template
     examples = load_corpus(corpus, None if split == "all" else split, home=settings.home)
     render(examples[0], template_name)  # an unknown template fails before the model loads
@@ -158,7 +165,7 @@ def index_build(
 
 
 @index_app.command("info")
-def index_info(directory: Path = typer.Argument(..., help="An index directory.")) -> None:
+def index_info(directory: Annotated[Path, typer.Argument(help="An index directory.")]) -> None:
     """Print an index's manifest."""
     from rag.index import VectorIndex
 
@@ -167,36 +174,32 @@ def index_info(directory: Path = typer.Argument(..., help="An index directory.")
 
 
 @models_app.command("pull")
-def models_pull(name: str = typer.Argument("mistral-7b-instruct-v0.2", help="Model to download.")) -> None:
+def models_pull(name: Annotated[str, typer.Argument(help="Model to download.")] = "mistral-7b-instruct-v0.2") -> None:
     """Download the default GGUF (Mistral-7B-Instruct-v0.2 Q4_K_M) with huggingface_hub."""
     from rag.errors import ConfigError
     from rag.generators import pull_model
 
-    settings = _settings()
+    settings = settings_from_flags()
     if name != "mistral-7b-instruct-v0.2":
         raise ConfigError(f"unknown model '{name}' (known: mistral-7b-instruct-v0.2; set llm.hub_repo/hub_file for others)")
     path = pull_model(settings)
     out.print(f"downloaded {path}\nset llm.model_path to it, or: export CODERAG_LLM__MODEL_PATH={path}")
 
 
-def register_subcommands() -> None:
-    """Sub-apps that live in other packages (they import rag, never the reverse at import time)."""
-    import importlib
+def _add_package_commands() -> None:
+    """Every package's commands under the root (each CLI module imports its heavy parts inside its commands)."""
+    app.add_typer(eval_cli.app, name="eval")
+    app.add_typer(synth_cli.app, name="synth")
+    embedder_cli.register(app)
+    ui_cli.register(app)
 
-    for module, name in (("eval.cli", "eval"), ("synth.cli", "synth"), ("embedder.cli", "embedder"), ("ui.cli", "ui")):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name == module:
-                continue
-            raise
-        mod.register(app) if hasattr(mod, "register") else app.add_typer(mod.app, name=name)
+
+_add_package_commands()
 
 
 def main() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    register_subcommands()
     try:
         code = app(standalone_mode=False)
     except CodeRagError as exc:

@@ -1,5 +1,8 @@
 """Runtime encoders: texts → L2-normalised float32 vectors, on torch or onnxruntime.
 
+Each encoder encodes for one caller at a time (its own lock), so one instance can serve the UI's
+concurrent requests.
+
 `load_encoder(model, backend=...)`: `torch` runs sentence-transformers (imported only then);
 `onnx` and `onnx-int8` run a model exported by `coderag embedder export-onnx` with onnxruntime
 and the model's own fast tokenizer, so serving needs neither torch nor transformers.
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +54,7 @@ class SentenceTransformerEncoder:
     model: Any = field(repr=False)
     backend: str = "torch"
     single_text_threads: int | None = 1  # one short text: extra torch threads mostly spin (see benchmarks)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def dimension(self) -> int:
@@ -63,21 +68,22 @@ class SentenceTransformerEncoder:
     def encode(self, texts: list[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
         import torch
 
-        before = torch.get_num_threads()
-        limit = self.single_text_threads if len(texts) == 1 and self.single_text_threads else None
-        if limit:
-            torch.set_num_threads(limit)
-        try:
-            vectors = self.model.encode(
-                texts,
-                batch_size=batch_size,
-                show_progress_bar=show_progress,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-            )
-        finally:
+        with self._lock:  # the thread count is process-wide, and a fast tokenizer is not shareable across threads
+            before = torch.get_num_threads()
+            limit = self.single_text_threads if len(texts) == 1 and self.single_text_threads else None
             if limit:
-                torch.set_num_threads(before)
+                torch.set_num_threads(limit)
+            try:
+                vectors = self.model.encode(
+                    texts,
+                    batch_size=batch_size,
+                    show_progress_bar=show_progress,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                )
+            finally:
+                if limit:
+                    torch.set_num_threads(before)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
@@ -145,6 +151,7 @@ class OnnxEncoder:
     session: Any = field(repr=False)
     tokenizer: Any = field(repr=False)
     backend: str = "onnx"
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def encode(self, texts: list[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
         if not texts:
@@ -154,10 +161,11 @@ class OnnxEncoder:
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         from tqdm.auto import tqdm
 
-        for start in tqdm(range(0, len(texts), batch_size), desc="encoding", disable=not show_progress):
-            chosen = order[start : start + batch_size]
-            feed = batch_feed(self.tokenizer, [str(texts[i]).strip() for i in chosen])
-            out[chosen] = self.session.run(None, feed)[0]
+        with self._lock:  # the tokenizer's padding state is shared: one caller at a time
+            for start in tqdm(range(0, len(texts), batch_size), desc="encoding", disable=not show_progress):
+                chosen = order[start : start + batch_size]
+                feed = batch_feed(self.tokenizer, [str(texts[i]).strip() for i in chosen])
+                out[chosen] = self.session.run(None, feed)[0]
         return out
 
 

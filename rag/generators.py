@@ -6,7 +6,7 @@ Each generator owns its native resources: call `close()` or use it as a context 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -35,9 +35,9 @@ class Generator:
     def generate(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> str:
         raise NotImplementedError
 
-    def generate_streaming(self, prompt: PromptValue, hits: list[Hit], db: str | None, on_text: Callable[[str], None]) -> str:
-        """Like `generate`, calling `on_text` with the answer so far as it grows, if this generator can stream (LLMs)."""
-        return self.generate(prompt, hits, db)
+    def stream(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> Iterator[str]:
+        """The answer so far, each time it grows (LLMs stream token by token); the last one is the whole answer."""
+        yield self.generate(prompt, hits, db)
 
     def close(self) -> None:
         """Release native resources (a loaded model, an HTTP client)."""
@@ -81,18 +81,22 @@ class ChatModelGenerator(Generator):
             raise self._failure(exc) from None
         return str(getattr(message, "content", message))
 
-    def generate_streaming(self, prompt: PromptValue, hits: list[Hit], db: str | None, on_text: Callable[[str], None]) -> str:
+    def stream(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> Iterator[str]:
         """Token by token through the chat model's `stream` (llama.cpp and OpenAI-compatible servers both stream)."""
         text = ""
-        try:
-            for chunk in self.chat_model.stream(prompt):
-                piece = str(getattr(chunk, "content", chunk))
-                if piece:
-                    text += piece
-                    on_text(text)
-        except Exception as exc:
-            raise self._failure(exc) from None
-        return text
+        chunks = self.chat_model.stream(prompt)
+        while True:
+            try:
+                chunk = next(chunks, None)
+            except Exception as exc:  # llama.cpp raises ValueError/RuntimeError, HTTP clients their own types
+                raise self._failure(exc) from None
+            if chunk is None:
+                break
+            piece = str(getattr(chunk, "content", chunk))
+            if piece:
+                text += piece
+                yield text
+        yield text
 
     def _failure(self, exc: Exception) -> SQLError:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]

@@ -51,13 +51,18 @@ def settings_from_flags(
 
     `sections` adds other settings sections as dicts, e.g. `ui={"host": host}`.
     """
-    return load_settings(
-        generator=generator,
-        llm={"model_path": llm_model_path, "grammar": grammar or None},
-        openai={"base_url": openai_base_url},
-        embedder={"model": embedder},
-        index={"template": template},
-        retrieval={"k": k},
-        execution={"timeout_s": timeout_s},
-        **{name: values for name, values in sections.items() if values},
-    )
+    flags: dict[str, Any] = {
+        "generator": generator,
+        "llm": {"model_path": llm_model_path, "grammar": grammar or None},
+        "openai": {"base_url": openai_base_url},
+        "embedder": {"model": embedder},
+        "index": {"template": template},
+        "retrieval": {"k": k},
+        "execution": {"timeout_s": timeout_s},
+    }
+    for name, values in sections.items():
+        if isinstance(flags.get(name), dict):
+            flags[name] = {**flags[name], **(values or {})}
+        else:
+            flags[name] = values
+    return load_settings(**flags)

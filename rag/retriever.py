@@ -1,8 +1,12 @@
-"""The LangChain retriever over a `VectorIndex`: top-k examples, optionally for one database only."""
+"""The LangChain retriever over a `VectorIndex`: top-k examples, optionally for one database only.
+
+The chain calls `search` (hits with scores). As a LangChain `BaseRetriever` it also drops into a
+user's own LCEL chain: `retriever.invoke(question)` returns Documents whose metadata carries the
+example's id, score, question, SQL and database.
+"""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -37,11 +41,6 @@ class ExampleRetriever(BaseRetriever):
         vector = self.encoder.encode([query])
         scope = db if db is not None and db in self.index.dbs else None
         return self.index.search(vector, k, db=scope)[0]
-
-    def timed_search(self, query: str, k: int, db: str | None = None) -> tuple[list[Hit], float]:
-        started = time.perf_counter()
-        hits = self.search(query, k, db)
-        return hits, (time.perf_counter() - started) * 1000
 
 
 def to_langchain(hit: Hit) -> LCDocument:

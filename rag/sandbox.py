@@ -25,7 +25,9 @@ _READ_ACTIONS = {
     sqlite3.SQLITE_FUNCTION,
     sqlite3.SQLITE_RECURSIVE,
 }
-_DENIED_FUNCTIONS = {"load_extension", "writefile", "readfile", "edit", "fts3_tokenizer"}
+SQLITE_HEADER = b"SQLite format 3\x00"
+# functions that touch files or load code: denied in every connection coderag opens on untrusted SQL
+DENIED_FUNCTIONS = frozenset({"load_extension", "writefile", "readfile", "edit", "fts3_tokenizer"})
 _READ_PRAGMAS = {"table_info", "table_xinfo", "table_list", "foreign_key_list", "index_list", "index_info"}
 _PROGRESS_EVERY = 2_000  # SQLite virtual machine instructions between clock checks
 
@@ -41,9 +43,19 @@ class QueryResult:
         return {"columns": self.columns, "rows": [list(r) for r in self.rows], "truncated": self.truncated}
 
 
+def is_denied_function(name: str | None) -> bool:
+    return (name or "").lower() in DENIED_FUNCTIONS
+
+
+def is_sqlite_file(path: Path) -> bool:
+    """Whether the file starts with SQLite's 16-byte header."""
+    with Path(path).open("rb") as handle:
+        return handle.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+
+
 def _authorizer(action: int, arg1: str | None, arg2: str | None, db_name: str | None, source: str | None) -> int:
     if action in _READ_ACTIONS:
-        if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _DENIED_FUNCTIONS:
+        if action == sqlite3.SQLITE_FUNCTION and is_denied_function(arg2):
             return _DENY
         return _OK
     if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in _READ_PRAGMAS:
@@ -66,9 +78,7 @@ class ReadOnlyDatabase:
         path = Path(path).expanduser()
         if not path.is_file():
             raise DatabaseError(f"database not found: {path}")
-        with path.open("rb") as handle:
-            header = handle.read(16)
-        if header != b"SQLite format 3\x00":
+        if not is_sqlite_file(path):
             raise DatabaseError(f"not a SQLite database: {path}")
         uri = f"{path.resolve().as_uri()}?mode=ro"
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from collections.abc import Callable
 
 import sqlglot
@@ -34,6 +35,8 @@ _STOP = re.compile(r"\n\s*(?:SQLResult|Answer|Explanation|Question|Note)\s*:", r
 # ATTACH, PRAGMA, ...) is refused before execution; the sandbox's authorizer refuses them again.
 _READ_ONLY = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery)
 _WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Alter, exp.Command, exp.Merge)
+
+_LEADING_COMMENTS = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
 
 
 def extract_candidates(text: str) -> list[str]:
@@ -61,24 +64,25 @@ def cut_statements(candidate: str) -> list[str]:
     return found
 
 
-def split_statements(sql: str) -> list[str]:
-    """Split on semicolons outside quotes."""
-    parts, current, quote = [], [], None
-    for ch in sql:
-        if quote:
-            current.append(ch)
-            if ch == quote:
-                quote = None
-        elif ch in ("'", '"', "`"):
-            quote = ch
-            current.append(ch)
-        elif ch == ";":
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-    parts.append("".join(current))
-    return parts
+def split_statements(script: str) -> list[str]:
+    """The statements of a script, without their semicolons and leading comments.
+
+    SQLite's own tokenizer (`sqlite3.complete_statement`) decides where one ends, so semicolons
+    inside quotes, comments or trigger bodies do not split; a trailing statement without a
+    semicolon counts too.
+
+    >>> split_statements("SELECT 'a;b'; /* note; */ SELECT 2")
+    ["SELECT 'a;b'", 'SELECT 2']
+    """
+    statements, pending = [], ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            statements.append(pending[:-1])
+            pending = ""
+    statements.append(pending[:-1])
+    cleaned = (_LEADING_COMMENTS.sub("", s, count=1).strip() for s in statements)
+    return [s for s in cleaned if s]
 
 
 def parse_sqlite(sql: str) -> exp.Expression:

@@ -9,8 +9,6 @@ and every other session keep working.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -19,11 +17,11 @@ from typing import Any, NamedTuple
 
 import gradio as gr
 
-from rag.chain import Answer, check_question
+from rag.chain import Answer, Question
+from rag.databases import DatabaseRef
 from rag.errors import CodeRagError, ConfigError
 from rag.sandbox import QueryResult
 from ui.service import UIService
-from ui.sources import DbChoice
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +30,7 @@ Table = dict[str, list]
 SKIP: dict[str, Any] = gr.skip()
 EMPTY_TABLE: Table = {"headers": [""], "data": []}
 QUESTION_PREVIEW_CHARS = 300
+STREAM_INTERVAL_S = 0.1  # at most 10 chat updates a second while the LLM streams
 INTERNAL_ERROR = "⚠️ Something went wrong on the server (details are in its log). Try again or pick another database."
 ERROR_TITLES = {
     "no_sql": "No SQL",
@@ -48,7 +47,7 @@ class Session:
     """Per-browser-session state: the database picked and the last question asked
     (what "save as example" stores together with the SQL in the editor)."""
 
-    db: DbChoice
+    db: DatabaseRef
     question: str | None = None
 
 
@@ -162,7 +161,7 @@ def answer_message(answer: Answer) -> str:
     return text
 
 
-def db_status(service: UIService, db: DbChoice) -> str:
+def db_status(service: UIService, db: DatabaseRef) -> str:
     count = service.example_count(db)
     return f"**Database:** {db.summary} · {count} stored example{'s' if count != 1 else ''}"
 
@@ -194,27 +193,28 @@ def on_ask(
     if question.strip():
         history.append(user(preview(question)))
     try:
-        text = check_question(question, service.settings.max_question_chars)
+        checked = Question.parse(question, service.settings.max_question_chars)
     except ConfigError as exc:
         history.append(assistant(problem(exc)))
         yield AskOutputs(history, SKIP, SKIP, SKIP, SKIP, SKIP, SKIP, session)
         return
     k = clamp_k(k, service.settings.retrieval.k)
     steps = f"Retrieving {k} example{'s' if k != 1 else ''}, then generating" if use_rag and k else "Generating"
-    progress = f"⏳ {steps} SQL with `{service.generator.name}`…"
+    progress = f"⏳ {steps} SQL with `{service.chain.generator.name}`…"
     history.append(assistant(progress))
     yield AskOutputs(history, "", SKIP, SKIP, SKIP, SKIP, SKIP, session)
     try:
-        answer = None
-        for item in stream_answer(service, text, session.db, use_rag, k):
-            if isinstance(item, str):  # the LLM's answer so far
+        answer, shown_at = None, 0.0
+        for item in service.stream(checked, session.db, use_rag=use_rag, k=k):
+            if isinstance(item, Answer):
+                answer = item
+            elif time.monotonic() - shown_at >= STREAM_INTERVAL_S:  # the LLM's answer so far, ≤ 10 updates/s
+                shown_at = time.monotonic()
                 history = [*history[:-1], assistant(f"{progress}\n\n```sql\n{item}\n```")]
                 yield AskOutputs(history, "", SKIP, SKIP, SKIP, SKIP, SKIP, session)
-            else:
-                answer = item
     except Exception as exc:  # the UI boundary: every failure becomes a chat message
         history = [*history[:-1], assistant(problem(exc))]
-        yield AskOutputs(history, "", SKIP, EMPTY_TABLE, "", EMPTY_TABLE, "", replace(session, question=text))
+        yield AskOutputs(history, "", SKIP, EMPTY_TABLE, "", EMPTY_TABLE, "", replace(session, question=checked.text))
         return
     assert answer is not None
     history = [*history[:-1], assistant(answer_message(answer))]  # a new list: the progress step was already yielded
@@ -227,42 +227,8 @@ def on_ask(
         result_note(len(answer.rows), answer.truncated, limit) if answer.sql and not answer.error else "",
         retrieved_table(answer),
         details(answer),
-        replace(session, question=text),
+        replace(session, question=checked.text),
     )
-
-
-STREAM_INTERVAL_S = 0.1
-
-
-def stream_answer(service: UIService, question: str, db: DbChoice, use_rag: bool, k: int) -> Iterator[str | Answer]:
-    """Run the question on a worker thread; yield the generated text as it grows (at most every
-    STREAM_INTERVAL_S), then the Answer. Exceptions from the worker are raised here."""
-    updates: queue.Queue[str] = queue.Queue()
-    outcome: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            outcome["answer"] = service.ask(question, db, use_rag=use_rag, k=k, on_text=updates.put)
-        except BaseException as exc:  # handed to the caller's thread
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=work, name="coderag-ask", daemon=True)
-    worker.start()
-    shown, last = "", 0.0
-    while worker.is_alive() or not updates.empty():
-        try:
-            text = updates.get(timeout=STREAM_INTERVAL_S)
-        except queue.Empty:
-            continue
-        while not updates.empty():  # keep only the newest text
-            text = updates.get_nowait()
-        if text != shown and time.monotonic() - last >= STREAM_INTERVAL_S:
-            shown, last = text, time.monotonic()
-            yield text
-    worker.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    yield outcome["answer"]
 
 
 def on_run_sql(service: UIService, sql: str | None, history: list[Message] | None, session: Session) -> RunOutputs:
@@ -296,7 +262,7 @@ def on_save_example(service: UIService, sql: str | None, history: list[Message] 
     return SaveOutputs(history, db_status(service, session.db))
 
 
-def _switch(service: UIService, history: list[Message] | None, session: Session, load: Callable[[], DbChoice]) -> DbOutputs:
+def _switch(service: UIService, history: list[Message] | None, session: Session, load: Callable[[], DatabaseRef]) -> DbOutputs:
     history = list(history or [])
     try:
         db = load()

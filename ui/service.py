@@ -1,81 +1,30 @@
-"""The UI's backend: one `TextToSQL` chain loaded at start and shared by every session.
+"""The UI's backend: one `TextToSQL` service (built by `TextToSQL.from_settings`) shared by every session.
 
-The encoder and the generator are called by one request at a time (llama.cpp is not
-thread-safe, and a fast tokenizer shared across threads can fail with "Already borrowed"):
-each sits behind its own lock, so retrieval of one request overlaps generation of another.
-The index is copy-on-write: "save as example" adds to a copy, saves it, and swaps a new chain
-in, so requests already running keep a consistent index.
+The encoder and a llama.cpp model each serve one request at a time (their own locks), so the
+retrieval of one request overlaps the generation of another. The index is copy-on-write: "save
+as example" adds to a copy, saves it, and swaps a new service in, so requests already running
+keep a consistent index.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 
 import faiss
-import numpy as np
-from langchain_core.prompt_values import PromptValue
 
-from rag.chain import Answer, TextToSQL, check_question
+from rag.chain import Answer, Question, TextToSQL, check_question
 from rag.corpus import Example, demo_names
-from rag.encoders import Encoder
-from rag.encoders import encoder_from_settings as encoder_from_settings
-from rag.generators import Generator, make_generator
-from rag.index import Hit, VectorIndex, get_index, index_path
+from rag.databases import DatabaseRef
+from rag.index import VectorIndex, index_path
 from rag.sandbox import QueryResult
 from rag.settings import Settings
 from rag.sqltools import validate_user_sql
-from ui.sources import DbChoice, PrivateDir, named_database
+from ui.sources import PrivateDir, named_database
 from ui.store import ExampleStore, example_id
-
-
-@dataclass
-class SerialEncoder:
-    """An encoder that encodes for one caller at a time."""
-
-    inner: Encoder
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def fingerprint(self) -> str:
-        return self.inner.fingerprint
-
-    @property
-    def dimension(self) -> int:
-        return self.inner.dimension
-
-    def encode(self, texts: list[str], **kwargs: object) -> np.ndarray:
-        with self._lock:
-            return self.inner.encode(texts, **kwargs)
-
-
-class SerialGenerator(Generator):
-    """A generator that answers one prompt at a time."""
-
-    def __init__(self, inner: Generator) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.uses_prompt = inner.uses_prompt
-        self._lock = threading.Lock()
-
-    def generate(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> str:
-        with self._lock:
-            return self.inner.generate(prompt, hits, db)
-
-    def generate_streaming(self, prompt: PromptValue, hits: list[Hit], db: str | None, on_text: Callable[[str], None]) -> str:
-        with self._lock:
-            return self.inner.generate_streaming(prompt, hits, db, on_text)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def copy_index(index: VectorIndex) -> VectorIndex:
@@ -90,90 +39,86 @@ def copy_index(index: VectorIndex) -> VectorIndex:
 class UIService:
     """Everything the handlers need: the chain, the example store and the private upload dir."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        encoder: Encoder,
-        index: VectorIndex,
-        generator: Generator,
-        *,
-        notice: str | None = None,
-        index_dir: Path | None = None,
-        default_db: str | None = None,
-    ) -> None:
-        self.settings = settings
-        self.default_db = named_database(default_db or settings.default_db, settings.home)
-        self.notice = notice
+    def __init__(self, chain: TextToSQL, *, index_dir: Path | None = None, default_db: str | None = None) -> None:
+        self.settings = chain.settings
+        self.chain = chain
+        self.default_db = named_database(default_db or self.settings.default_db, self.settings.home)
         self.index_dir = index_dir
-        self.encoder = SerialEncoder(encoder)
-        self.generator = SerialGenerator(generator)
-        self.store = ExampleStore(settings.home / "examples")
+        self.store = ExampleStore(self.settings.home / "examples")
         self._save_lock = threading.Lock()
-        self.chain = TextToSQL(settings, index, self.encoder, self.generator)
         self._restore_saved_examples()
         self.private = PrivateDir()
 
     @classmethod
     def create(cls, settings: Settings, *, default_db: str | None = None, show_progress: bool = True) -> UIService:
         """Load the encoder, the `default` index (built on first use) and the generator once."""
-        generator, notice = make_generator(settings.generator, settings)
+        chain = TextToSQL.from_settings(settings, corpus="default", show_progress=show_progress)
         try:
-            encoder = encoder_from_settings(settings)
-            index = get_index(settings, encoder, "default", show_progress=show_progress)
-            if settings.ui.torch_threads is not None:
-                # Requests encode one short question at a time behind a lock; on a busy CPU extra
-                # intra-op threads mostly spin (measured: ~12 ms CPU per encode with 1, 75-110 ms with 2).
+            if settings.ui.torch_threads is not None and getattr(chain.encoder, "backend", "") == "torch":
+                # Requests encode one short question at a time; on a busy CPU extra intra-op
+                # threads mostly spin (measured: ~12 ms CPU per encode with 1, 75-110 ms with 2).
                 import torch
 
                 torch.set_num_threads(settings.ui.torch_threads)
-            index_dir = index_path(settings, "default", encoder)
-            return cls(settings, encoder, index, generator, notice=notice, index_dir=index_dir, default_db=default_db)
+            return cls(chain, index_dir=index_path(settings, "default", chain.encoder), default_db=default_db)
         except BaseException:
-            generator.close()
+            chain.close()
             raise
+
+    @property
+    def notice(self) -> str | None:
+        return self.chain.notice
 
     # -- databases -------------------------------------------------------------------------
 
     def demo_names(self) -> list[str]:
         return demo_names()
 
-    def database(self, name_or_path: str) -> DbChoice:
+    def database(self, name_or_path: str) -> DatabaseRef:
         return named_database(name_or_path, self.settings.home)
 
-    def upload(self, path: str | Path, display_name: str | None = None) -> DbChoice:
+    def upload(self, path: str | Path, display_name: str | None = None) -> DatabaseRef:
         return self.private.add_upload(path, max_bytes=self.settings.ui.max_upload_mb * 2**20, display_name=display_name)
 
-    def paste_schema(self, script: str) -> DbChoice:
+    def paste_schema(self, script: str) -> DatabaseRef:
         ui = self.settings.ui
         return self.private.add_schema(
             script, max_chars=ui.max_schema_chars, max_bytes=ui.max_upload_mb * 2**20, timeout_s=self.settings.execution.timeout_s
         )
 
-    def example_count(self, db: DbChoice) -> int:
+    def example_count(self, db: DatabaseRef) -> int:
         return sum(1 for doc in self.chain.index.documents if doc.db == db.key)
 
     # -- questions and SQL -----------------------------------------------------------------
 
-    def ask(self, question: str, db: DbChoice, *, use_rag: bool = True, k: int | None = None, on_text: Callable[[str], None] | None = None) -> Answer:
-        """Retrieve (unless RAG is off), generate (`on_text` gets the answer so far while it streams), validate and run on `db`."""
-        chain = self.chain
-        k = (self.settings.retrieval.k if k is None else int(k)) if use_rag else 0
-        with self._open(db) as database:
-            return chain.ask(question, db_key=db.key, schema=db.schema, database=database, k=k, on_text=on_text)
+    def ask(self, question: str | Question, db: DatabaseRef, *, use_rag: bool = True, k: int | None = None) -> Answer:
+        """Retrieve (unless RAG is off), generate, validate and run on `db`."""
+        answer: Answer | None = None
+        for event in self.stream(question, db, use_rag=use_rag, k=k):
+            answer = event if isinstance(event, Answer) else answer
+        assert answer is not None
+        return answer
 
-    def run_sql(self, sql: str, db: DbChoice) -> QueryResult:
+    def stream(self, question: str | Question, db: DatabaseRef, *, use_rag: bool = True, k: int | None = None) -> Iterator[str | Answer]:
+        """Like `ask`, yielding the generated text as it grows, then the Answer."""
+        chain = self.chain  # a save may swap in a new index meanwhile: this request keeps its own
+        k = (self.settings.retrieval.k if k is None else int(k)) if use_rag else 0
+        with db.open(self.settings) as database:
+            yield from chain.stream(question, database, db_key=db.key, schema=db.schema, k=k)
+
+    def run_sql(self, sql: str, db: DatabaseRef) -> QueryResult:
         """SQL a person typed or edited: one read-only statement, run in the sandbox."""
         statement = validate_user_sql(sql)
-        with self._open(db) as database:
+        with db.open(self.settings) as database:
             return database.execute(statement)
 
-    def save_example(self, question: str, sql: str, db: DbChoice) -> tuple[Example, bool]:
+    def save_example(self, question: str, sql: str, db: DatabaseRef) -> tuple[Example, bool]:
         """Store a confirmed question → SQL and make it retrievable at once.
 
         The SQL must validate and run. Returns the example and whether it was new."""
         question = check_question(question, self.settings.max_question_chars)
         statement = validate_user_sql(sql)
-        with self._open(db) as database:
+        with db.open(self.settings) as database:
             database.execute(statement, max_rows=1)
         example = Example(
             id=example_id(db.key, question, statement),
@@ -181,7 +126,7 @@ class UIService:
             sql=statement,
             db_id=db.key,
             context=db.schema,
-            db_path=db.path if db.kind in ("demo", "file") else None,
+            db_path=str(db.path) if db.kind in ("demo", "file") else None,
             source="ui",
             meta={"saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
         )
@@ -194,16 +139,13 @@ class UIService:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _open(self, db: DbChoice):
-        return db.open(timeout_s=self.settings.execution.timeout_s, max_rows=self.settings.execution.max_rows)
-
     def _publish(self, examples: list[Example]) -> None:
         """Add to a copy of the index, persist it, then swap in a chain over the copy."""
         index = copy_index(self.chain.index)
-        index.add(examples, self.encoder)
+        index.add(examples, self.chain.encoder)
         if self.index_dir is not None:
             index.save(self.index_dir)
-        self.chain = TextToSQL(self.settings, index, self.encoder, self.generator)
+        self.chain = self.chain.with_index(index)
 
     def _restore_saved_examples(self) -> None:
         """Saved examples missing from the index (it was rebuilt since) go back in."""
@@ -213,7 +155,7 @@ class UIService:
             self._publish(list(missing.values()))
 
     def close(self) -> None:
-        self.generator.close()
+        self.chain.close()
         self.private.close()
 
     def __enter__(self) -> UIService:

@@ -17,18 +17,13 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from rag.databases import resolve_db
+from rag.databases import DatabaseRef, SourceKind, describe, resolve_db
 from rag.errors import DatabaseError
-from rag.sandbox import ReadOnlyDatabase
+from rag.sandbox import is_denied_function, is_sqlite_file
+from rag.sqltools import split_statements
 
-SQLITE_HEADER = b"SQLite format 3\x00"
-SourceKind = Literal["demo", "file", "upload", "schema"]
-
-_LEADING_COMMENTS = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
 _ALLOWED_STATEMENT = re.compile(
     r"^(?:CREATE\s+(?:(?:TEMP|TEMPORARY)\s+)?(?:TABLE|VIEW)|CREATE\s+(?:UNIQUE\s+)?INDEX|INSERT|REPLACE\s+INTO"
     r"|BEGIN|COMMIT|END|PRAGMA\s+foreign_keys)\b",
@@ -36,42 +31,15 @@ _ALLOWED_STATEMENT = re.compile(
 )
 _CREATE_TABLE = re.compile(r"^CREATE\s+(?:(?:TEMP|TEMPORARY)\s+)?TABLE\b", re.IGNORECASE)
 _DENIED_ACTIONS = {sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH}
-_DENIED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
 
 
-@dataclass(frozen=True)
-class DbChoice:
-    """The database a session talks to. `key` names its example store; `path` is a SQLite file."""
-
-    key: str
-    label: str
-    kind: SourceKind
-    path: str
-    schema: str
-    tables: int
-
-    def open(self, *, timeout_s: float, max_rows: int) -> ReadOnlyDatabase:
-        return ReadOnlyDatabase.open(self.path, timeout_s=timeout_s, max_rows=max_rows)
-
-    @property
-    def summary(self) -> str:
-        what = {"demo": "demo database", "file": "file", "upload": "uploaded file", "schema": "pasted schema"}[self.kind]
-        return f"`{self.label}` ({what}, {self.tables} table{'s' if self.tables != 1 else ''})"
+def _describe(key: str, label: str, kind: SourceKind, path: Path) -> DatabaseRef:
+    return describe(DatabaseRef(key=key, path=path, kind=kind, label=label))
 
 
-def _describe(key: str, label: str, kind: SourceKind, path: Path) -> DbChoice:
-    with ReadOnlyDatabase.open(path) as database:
-        schema, tables = database.schema_sql(), len(database.table_names())
-    if tables == 0:
-        raise DatabaseError(f"{label} has no tables to ask about")
-    return DbChoice(key=key, label=label, kind=kind, path=str(path), schema=schema, tables=tables)
-
-
-def named_database(name_or_path: str, home: Path) -> DbChoice:
-    """A demo database name or a SQLite file path (`coderag ui --db`)."""
-    ref = resolve_db(name_or_path, home)
-    label = ref.key if ref.is_demo else ref.path.name
-    return _describe(ref.key, label, "demo" if ref.is_demo else "file", ref.path)
+def named_database(name_or_path: str, home: Path) -> DatabaseRef:
+    """A demo database name or a SQLite file path (`coderag ui --db`), described."""
+    return describe(resolve_db(name_or_path, home))
 
 
 def _safe_stem(name: str) -> str:
@@ -93,7 +61,7 @@ class PrivateDir:
         os.replace(tmp, target)
         return target
 
-    def add_upload(self, source: str | Path, *, max_bytes: int, display_name: str | None = None) -> DbChoice:
+    def add_upload(self, source: str | Path, *, max_bytes: int, display_name: str | None = None) -> DatabaseRef:
         """Copy an uploaded file in after checking its size and SQLite header; open it read-only."""
         source = Path(source)
         name = display_name or source.name
@@ -102,9 +70,8 @@ class PrivateDir:
         size = source.stat().st_size
         if size > max_bytes:
             raise DatabaseError(f"{name} is {size / 2**20:.1f} MB; the upload limit is {max_bytes / 2**20:.0f} MB")
-        with source.open("rb") as handle:
-            if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-                raise DatabaseError(f"{name} is not a SQLite database", hint="upload a .sqlite/.db file")
+        if not is_sqlite_file(source):
+            raise DatabaseError(f"{name} is not a SQLite database", hint="upload a .sqlite/.db file")
         digest = _file_digest(source)
         key = f"upload-{digest}-{_safe_stem(name)}"
         fd, tmp = tempfile.mkstemp(dir=self.path, suffix=".part")
@@ -117,14 +84,14 @@ class PrivateDir:
                 os.unlink(tmp)
         return _describe(key, name, "upload", target)
 
-    def add_schema(self, script: str, *, max_chars: int, max_bytes: int, timeout_s: float) -> DbChoice:
+    def add_schema(self, script: str, *, max_chars: int, max_bytes: int, timeout_s: float) -> DatabaseRef:
         """Build a SQLite file from a pasted CREATE TABLE (+ INSERT) script; open it read-only."""
         script = (script or "").strip()
         if not script:
             raise DatabaseError("the schema is empty", hint="paste CREATE TABLE statements")
         if len(script) > max_chars:
             raise DatabaseError(f"the schema is {len(script):,} characters; the limit is {max_chars:,}")
-        statements = split_script(script)
+        statements = split_statements(script)
         refused = next((s for s in statements if not _ALLOWED_STATEMENT.match(s)), None)
         if refused is not None:
             first_line = refused.splitlines()[0][:80]
@@ -147,26 +114,11 @@ class PrivateDir:
         return _describe(key, key, "schema", target)
 
 
-def split_script(script: str) -> list[str]:
-    """Complete SQL statements (semicolons inside quotes or trigger bodies do not split),
-    without leading comments; a trailing statement without a semicolon counts too."""
-    statements, pending = [], ""
-    for piece in script.split(";"):
-        pending += piece + ";"
-        if sqlite3.complete_statement(pending):
-            statements.append(pending)
-            pending = ""
-    if pending.rstrip(";").strip():
-        statements.append(pending.rstrip(";"))
-    cleaned = [_LEADING_COMMENTS.sub("", s, count=1).strip() for s in statements]
-    return [s for s in cleaned if s.rstrip(";").strip()]
-
-
 def _build(path: Path, statements: list[str], *, max_bytes: int, timeout_s: float) -> None:
     def authorize(action: int, arg1: str | None, arg2: str | None, db_name: str | None, source: str | None) -> int:
         if action in _DENIED_ACTIONS:
             return sqlite3.SQLITE_DENY
-        if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _DENIED_FUNCTIONS:
+        if action == sqlite3.SQLITE_FUNCTION and is_denied_function(arg2):
             return sqlite3.SQLITE_DENY
         return sqlite3.SQLITE_OK
 
@@ -178,7 +130,7 @@ def _build(path: Path, statements: list[str], *, max_bytes: int, timeout_s: floa
         deadline = time.perf_counter() + timeout_s
         conn.set_progress_handler(lambda: 1 if time.perf_counter() > deadline else 0, 2_000)
         try:
-            conn.executescript("\n".join(statements))
+            conn.executescript(";\n".join(statements) + ";")
             conn.commit()
         except sqlite3.Error as exc:
             if time.perf_counter() > deadline:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import SQLError
-from rag.sqltools import postprocess, validate_user_sql
+from rag.sqltools import postprocess, split_statements, validate_user_sql
 
 CASES = [json.loads(line) for line in (Path(__file__).parents[1] / "fixtures" / "rag" / "extraction.jsonl").read_text().splitlines()]
 
@@ -35,3 +35,16 @@ def test_user_sql_validation(sql, kind):
 
 def test_user_sql_accepts_one_select_with_semicolon():
     assert validate_user_sql("  SELECT 1;  ") == "SELECT 1"
+
+
+def test_split_statements_respects_quotes_comments_and_triggers() -> None:
+    script = (
+        "-- a; comment\nCREATE TABLE t (a TEXT);\nINSERT INTO t VALUES ('x;y');\n"
+        "CREATE TRIGGER g AFTER INSERT ON t BEGIN SELECT 1; SELECT 2; END;\n/* c; */ INSERT INTO t VALUES ('z')"
+    )
+    assert split_statements(script) == [
+        "CREATE TABLE t (a TEXT)",
+        "INSERT INTO t VALUES ('x;y')",
+        "CREATE TRIGGER g AFTER INSERT ON t BEGIN SELECT 1; SELECT 2; END",
+        "INSERT INTO t VALUES ('z')",
+    ]

@@ -10,7 +10,7 @@ import pytest
 
 from rag.corpus import Example
 from rag.errors import DatabaseError, SQLError
-from ui.sources import PrivateDir, split_script
+from ui.sources import PrivateDir
 from ui.store import ExampleStore, example_id
 
 MB = 2**20
@@ -115,11 +115,6 @@ def test_schema_limits(private: PrivateDir) -> None:
     )
     with pytest.raises(DatabaseError, match="MB limit|longer than"):
         _schema(private, grow, max_bytes=MB, timeout_s=5.0)
-
-
-def test_split_script_respects_quotes_and_comments() -> None:
-    script = "-- a; comment\nCREATE TABLE t (a TEXT);\nINSERT INTO t VALUES ('x;y');\n/* c; */ INSERT INTO t VALUES ('z')"
-    assert split_script(script) == ["CREATE TABLE t (a TEXT);", "INSERT INTO t VALUES ('x;y');", "INSERT INTO t VALUES ('z');"]
 
 
 def _example(db: str, n: int) -> Example:
