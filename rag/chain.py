@@ -221,7 +221,7 @@ class TextToSQL:
                     schema = database.schema_sql() if database is not None else ""
                 prompt = self._prompt(text, schema, hits)
             raw = ""
-            if streaming:
+            if streaming and self.generator.streams:
                 pieces = self.generator.stream(prompt, hits, scope)
                 while True:
                     with _timed(answer, "generate"):

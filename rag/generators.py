@@ -31,12 +31,14 @@ class Generator:
 
     name = "generator"
     uses_prompt = True
+    streams = False  # whether `stream` yields the answer token by token
 
     def generate(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> str:
         raise NotImplementedError
 
     def stream(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> Iterator[str]:
-        """The answer so far, each time it grows (LLMs stream token by token); the last one is the whole answer."""
+        """The answer so far, each time it grows; the last one is the whole answer. Generators that
+        cannot stream (`streams` False) give the whole answer at once."""
         yield self.generate(prompt, hits, db)
 
     def close(self) -> None:
@@ -72,6 +74,7 @@ class ChatModelGenerator(Generator):
 
     chat_model: Any
     name: str = "llm"
+    streams = True
     _closers: list[Any] = field(default_factory=list, repr=False)
 
     def generate(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> str:

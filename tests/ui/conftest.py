@@ -14,12 +14,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 def make_service(home: Path, encoder, index, **settings_overrides):
+    from rag.chain import TextToSQL
     from rag.generators import NO_LLM_NOTICE, KnnGenerator
     from rag.settings import load_settings
     from ui.service import UIService
 
     settings = load_settings(home=home, **settings_overrides)
-    return UIService(settings, encoder, index, KnnGenerator(), notice=NO_LLM_NOTICE, index_dir=home / "index")
+    return UIService(TextToSQL(settings, index, encoder, KnnGenerator(), notice=NO_LLM_NOTICE), index_dir=home / "index")
 
 
 @pytest.fixture

@@ -158,7 +158,7 @@ def test_saved_examples_come_back_after_an_index_rebuild(service: UIService, ses
     outputs = ask(service, session, "List the genres in alphabetical order")[-1]
     save(service, "SELECT name FROM genres ORDER BY name", [], outputs.session)
     assert default_index.manifest["count"] == len(default_index.documents)  # the shared fixture is untouched
-    restarted = UIService(service.settings, encoder, default_index, service.generator.inner, index_dir=None)
+    restarted = UIService(service.chain.with_index(default_index), index_dir=None)
     try:
         assert restarted.example_count(session.db) == service.example_count(session.db)
     finally:
@@ -212,6 +212,7 @@ def test_concurrent_sessions_with_saves(service: UIService, session: Session) ->
 def test_llama_cpp_generator_is_serialised_across_sessions(tmp_path: Path, encoder, default_index, tiny_gguf) -> None:
     """The real llama.cpp runtime (tiny random GGUF + the SELECT grammar) under concurrent sessions:
     every request gets an answer message, none hits an internal error."""
+    from rag.chain import TextToSQL
     from rag.generators import make_generator
     from rag.settings import load_settings
     from ui.app import INTERNAL_ERROR
@@ -219,7 +220,7 @@ def test_llama_cpp_generator_is_serialised_across_sessions(tmp_path: Path, encod
     settings = load_settings(home=tmp_path / "home", llm={"model_path": tiny_gguf, "grammar": True, "max_tokens": 48})
     generator, notice = make_generator(settings.generator, settings)
     assert notice is None
-    with UIService(settings, encoder, default_index, generator, notice=notice) as svc:
+    with UIService(TextToSQL(settings, default_index, encoder, generator, notice=notice)) as svc:
         start = Session(db=svc.default_db)
         results: list[AskOutputs] = []
 
@@ -240,52 +241,45 @@ def test_llama_cpp_generator_is_serialised_across_sessions(tmp_path: Path, encod
         assert final.sql.upper().startswith(("SELECT", "WITH"))
 
 
-def test_serial_wrappers_never_run_two_calls_at_once(encoder) -> None:
+def test_an_encoder_serves_one_caller_at_a_time() -> None:
+    """The UI shares one encoder between sessions: its own lock keeps calls from overlapping."""
     import time
 
-    from rag.generators import Generator
-    from ui.service import SerialEncoder, SerialGenerator
+    import numpy as np
 
-    class Probe(Generator):
-        name = "probe"
+    from rag.encoders import SentenceTransformerEncoder
 
-        def __init__(self) -> None:
-            self.active = self.peak = 0
-
-        def generate(self, prompt, hits, db) -> str:
-            self.active += 1
-            self.peak = max(self.peak, self.active)
-            time.sleep(0.005)
-            self.active -= 1
-            return "SELECT 1"
+    class Probe:
+        active = peak = 0
 
         def encode(self, texts, **kwargs):
-            return self.generate(None, [], None)
+            Probe.active += 1
+            Probe.peak = max(Probe.peak, Probe.active)
+            time.sleep(0.005)
+            Probe.active -= 1
+            return np.ones((len(texts), 4), dtype=np.float32)
 
-    probe_gen, probe_enc = Probe(), Probe()
-    generator, serial_encoder = SerialGenerator(probe_gen), SerialEncoder(probe_enc)
-    threads = [threading.Thread(target=lambda: [generator.generate(None, [], None), serial_encoder.encode(["q"])]) for _ in range(8)]
+    shared = SentenceTransformerEncoder(name="probe", fingerprint="probe", model=Probe(), single_text_threads=None)
+    threads = [threading.Thread(target=shared.encode, args=(["q"],)) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert probe_gen.peak == 1 and probe_enc.peak == 1
-    assert generator.name == "probe" and SerialEncoder(encoder).fingerprint == encoder.fingerprint
+    assert Probe.peak == 1
 
 
 def test_llm_answers_stream_into_the_progress_message(tmp_path: Path, encoder, default_index, tiny_gguf, monkeypatch) -> None:
     """With llama.cpp the SQL appears token by token before the answer; knn (above) goes straight to the answer."""
     import ui.app
-    from rag.chain import Answer
+    from rag.chain import Answer, TextToSQL
     from rag.generators import make_generator
     from rag.settings import load_settings
-    from ui.app import stream_answer
 
     monkeypatch.setattr(ui.app, "STREAM_INTERVAL_S", 0.0)  # show every update
     settings = load_settings(home=tmp_path / "home", llm={"model_path": tiny_gguf, "grammar": True, "max_tokens": 1536})
     generator, _ = make_generator(settings.generator, settings)
-    with UIService(settings, encoder, default_index, generator) as svc:
-        items = list(stream_answer(svc, "How many books are there?", svc.default_db, True, 3))
+    with UIService(TextToSQL(settings, default_index, encoder, generator)) as svc:
+        items = list(svc.stream("How many books are there?", svc.default_db, use_rag=True, k=3))
         texts, answer = items[:-1], items[-1]
         assert isinstance(answer, Answer) and all(isinstance(t, str) for t in texts)
         assert len(texts) > 3

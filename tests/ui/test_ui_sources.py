@@ -10,6 +10,7 @@ import pytest
 
 from rag.corpus import Example
 from rag.errors import DatabaseError, SQLError
+from rag.settings import load_settings
 from ui.sources import PrivateDir
 from ui.store import ExampleStore, example_id
 
@@ -35,7 +36,7 @@ def test_upload_is_copied_privately_and_opened_read_only(private: PrivateDir, pe
     assert choice.kind == "upload" and choice.label == "my pets.sqlite" and choice.tables == 1
     assert "CREATE TABLE pets" in choice.schema
     assert choice.key.startswith("upload-") and choice.key.endswith("-my_pets")
-    with choice.open(timeout_s=2, max_rows=10) as db:
+    with choice.open(load_settings(execution={"timeout_s": 2, "max_rows": 10})) as db:
         assert db.execute("SELECT count(*) FROM pets").rows == [(3,)]
         with pytest.raises(SQLError) as info:
             db.execute("DELETE FROM pets")
@@ -79,7 +80,7 @@ def _schema(private: PrivateDir, script: str, **limits):
 def test_pasted_schema_builds_a_read_only_database(private: PrivateDir, pets_script: str) -> None:
     choice = _schema(private, "-- my pets\n" + pets_script)
     assert choice.kind == "schema" and choice.tables == 1 and choice.key.startswith("schema-")
-    with choice.open(timeout_s=2, max_rows=10) as db:
+    with choice.open(load_settings(execution={"timeout_s": 2, "max_rows": 10})) as db:
         assert db.execute("SELECT name FROM pets WHERE species = 'cat'").rows == [("Tom",)]
     assert _schema(private, "-- my pets\n" + pets_script).key == choice.key
 
