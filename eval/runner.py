@@ -36,7 +36,6 @@ from eval.scoring import Gold, PairScore, Scorer
 from rag.chain import Answer, TextToSQL
 from rag.corpus import Example
 from rag.documents import schema_only
-from rag.encoders import encoder_from_settings
 from rag.errors import CodeRagError, ConfigError, DataError, ModelError
 from rag.execution import DatabaseSource
 from rag.generators import Generator
@@ -231,10 +230,13 @@ def run_evaluation(
         raise DataError(f"corpus '{spec.corpus}' split '{spec.split}' has {duplicates} duplicate example ids")
     train = train_examples(spec.corpus, test, settings)
     own_generator = generator is None
-    encoder = encoder or encoder_from_settings(settings, spec.embedder)
-    index = train_index(settings, encoder, spec.corpus, spec.template, train)
-    service = TextToSQL.from_settings(settings, encoder=encoder, index=index, generator=generator)
-    generator = service.generator
+    service = TextToSQL.from_settings(
+        settings,
+        encoder=encoder,
+        build_index=lambda encoder: train_index(settings, encoder, spec.corpus, spec.template, train),
+        generator=generator,
+    )
+    generator, encoder, index = service.generator, service.encoder, service.index
     if service.notice and spec.generator == "auto":
         status.print(f"[yellow]note:[/] {service.notice}")
     try:

@@ -13,7 +13,7 @@ so a batch run never stops on one bad answer.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
@@ -126,17 +126,21 @@ class TextToSQL:
         corpus: str = "default",
         encoder: Encoder | None = None,
         index: VectorIndex | None = None,
+        build_index: Callable[[Encoder], VectorIndex] | None = None,
         generator: Generator | None = None,
         show_progress: bool = True,
     ) -> TextToSQL:
         """The service as configured: `settings.generator` (with a notice when no LLM is set up),
-        the embedder, and the index of `corpus` (built and saved on first use). Pass a part to reuse it."""
+        the embedder, and the index of `corpus` (built and saved on first use). Pass a part to reuse
+        it, or `build_index` to make the index for the encoder another way (the evaluation's train split).
+        The generator is checked first, so a missing model fails before anything is embedded."""
         notice = None
         if generator is None:
             generator, notice = make_generator(settings.generator, settings)
         try:
             encoder = encoder or encoder_from_settings(settings)
-            index = index or get_index(settings, encoder, corpus, show_progress=show_progress)
+            if index is None:
+                index = build_index(encoder) if build_index else get_index(settings, encoder, corpus, show_progress=show_progress)
         except BaseException:
             generator.close()
             raise

@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated CODERAG_HOME, the bundled encoder loaded once, a tiny GGUF file.
+"""Shared fixtures: an isolated CODERAG_HOME, the bundled encoder loaded once, a tiny GGUF file,
+and `coderag`, the real command line run in this process.
 
 Package-specific fixtures live in tests/<package>/conftest.py.
 """
@@ -7,12 +8,15 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+
+from fixtures.cli import CliResult, invoke_main  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -63,3 +67,31 @@ def default_index(coderag_home: Path, encoder):
 
     os.environ["CODERAG_HOME"] = str(coderag_home)
     return get_index(load_settings(home=coderag_home), encoder, "default", show_progress=False)
+
+
+@pytest.fixture
+def coderag(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, encoder) -> Callable[..., CliResult]:
+    """Run `coderag ARGS` in this process: (exit code, stdout, stderr), like the installed command.
+
+    A command that loads the bundled torch encoder gets the session's copy instead of loading it
+    again (the expensive part of a subprocess test); every other model loads for real. `env`
+    sets environment variables for the rest of the test. A few tests per package still run the
+    real process, for exit codes and the absence of tracebacks as a user sees them."""
+    import rag.encoders
+
+    load = rag.encoders.load_encoder
+
+    def load_shared(name: str = "bundled", *, backend: str = "torch", **options: object):
+        return encoder if (name, backend) == ("bundled", "torch") else load(name, backend=backend, **options)
+
+    monkeypatch.setattr(rag.encoders, "load_encoder", load_shared)
+
+    def run(*argv: str, env: dict[str, str] | None = None) -> CliResult:
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        capsys.readouterr()
+        code = invoke_main(list(argv))
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run

@@ -1,67 +1,30 @@
-"""Fixtures for the evaluation tests: running the real `coderag` entry point in-process, one
-shared knn run on the bundled test split, and bundled examples written out in Spider's format."""
+"""Fixtures for the evaluation tests: one shared knn run on the bundled test split (through the real
+`coderag` entry point, in process), and bundled examples written out in Spider's format."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from fixtures.cli import invoke_main
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eval"
-
-
-def invoke_main(argv: list[str]) -> int:
-    """`coderag ARGV` through rag.cli.main (its error handling included); returns the exit code."""
-    from rag import cli
-
-    saved = sys.argv
-    sys.argv = ["coderag", *argv]
-    try:
-        cli.main()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    finally:
-        sys.argv = saved
-    return 0
-
-
-@pytest.fixture
-def coderag(capsys: pytest.CaptureFixture) -> Callable[..., tuple[int, str, str]]:
-    """Run `coderag ...` in-process: (exit code, stdout, stderr)."""
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = invoke_main(list(argv))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
-
-
-@pytest.fixture
-def shared_encoder(monkeypatch: pytest.MonkeyPatch, encoder):
-    """The session encoder stands in for the one `eval run` would load from disk again."""
-    import eval.runner
-
-    monkeypatch.setattr(eval.runner, "encoder_from_settings", lambda settings, name=None: encoder)
-    return encoder
 
 
 @pytest.fixture(scope="module")
 def knn_run(tmp_path_factory: pytest.TempPathFactory, coderag_home: Path, encoder) -> Path:
     """`coderag eval run --generator knn` on the whole bundled test split, once per module."""
-    import eval.runner
+    import rag.encoders
 
     out = tmp_path_factory.mktemp("knn_run") / "run"
     with pytest.MonkeyPatch.context() as patch:
         for name in [n for n in os.environ if n.startswith("CODERAG_")]:
             patch.delenv(name)
         patch.setenv("CODERAG_HOME", str(coderag_home))
-        patch.setattr(eval.runner, "encoder_from_settings", lambda settings, name=None: encoder)
+        patch.setattr(rag.encoders, "load_encoder", lambda *args, **kwargs: encoder)
         code = invoke_main(["eval", "run", "--generator", "knn", "--out", str(out), "--no-progress"])
     assert code == 0
     return out

@@ -77,7 +77,7 @@ def test_eval_score_agrees_with_eval_run(knn_run: Path, tmp_path: Path, coderag,
     assert f"{100 * metrics['ex']:.1f}" in out and f"{100 * metrics['em_ast']:.1f}" in out
 
 
-def test_gguf_run_with_llama_cpp(tiny_gguf: Path, tmp_path: Path, coderag, shared_encoder, monkeypatch):
+def test_gguf_run_with_llama_cpp(tiny_gguf: Path, tmp_path: Path, coderag, monkeypatch):
     monkeypatch.setenv("CODERAG_LLM__MAX_TOKENS", "48")
     monkeypatch.setenv("CODERAG_LLM__GRAMMAR", "true")  # the random model then emits SELECT-shaped text
     out = tmp_path / "llm"
@@ -115,12 +115,12 @@ class CountingKnn(KnnGenerator):
         return super().generate(prompt, hits, db)
 
 
-def test_interrupted_run_keeps_predictions_and_resumes(tmp_path: Path, coderag, shared_encoder, monkeypatch):
-    import eval.runner
+def test_interrupted_run_keeps_predictions_and_resumes(tmp_path: Path, coderag, monkeypatch):
+    import rag.chain
 
     out = tmp_path / "run"
     first = CountingKnn(interrupt_at=7)  # two calls per example: the 4th example's RAG arm
-    monkeypatch.setattr(eval.runner, "make_generator", lambda *a, **kw: (first, None))
+    monkeypatch.setattr(rag.chain, "make_generator", lambda *a, **kw: (first, None))
     code, _, err = coderag("eval", "run", "--generator", "knn", "--limit", "10", "--out", str(out), "--no-progress")
     assert code == 130
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -129,7 +129,7 @@ def test_interrupted_run_keeps_predictions_and_resumes(tmp_path: Path, coderag, 
     assert not (out / METRICS).exists()
 
     second = CountingKnn()
-    monkeypatch.setattr(eval.runner, "make_generator", lambda *a, **kw: (second, None))
+    monkeypatch.setattr(rag.chain, "make_generator", lambda *a, **kw: (second, None))
     code, _, err = coderag("eval", "run", "--generator", "knn", "--limit", "10", "--out", str(out), "--no-progress", "--resume")
     assert code == 0, err
     assert second.calls == 2 * 7  # only the seven unfinished examples
@@ -138,12 +138,12 @@ def test_interrupted_run_keeps_predictions_and_resumes(tmp_path: Path, coderag, 
     assert json.loads((out / METRICS).read_text())["rag"]["n"] == 10
 
 
-def test_openai_style_generators_run_in_a_thread_pool(knn_run: Path, tmp_path: Path, settings, shared_encoder):
+def test_openai_style_generators_run_in_a_thread_pool(knn_run: Path, tmp_path: Path, settings, encoder):
     from eval.runner import RunSpec, run_evaluation
 
     generator = CountingKnn(name="openai:fake")
     spec = RunSpec(generator="openai", limit=12)
-    metrics = run_evaluation(spec, settings, tmp_path / "pool", generator=generator, encoder=shared_encoder, show_progress=False)
+    metrics = run_evaluation(spec, settings, tmp_path / "pool", generator=generator, encoder=encoder, show_progress=False)
     assert generator.calls == 24 and settings.openai.concurrency > 1
     pooled = {r["id"]: r["rag"]["ex"] for r in read_jsonl(tmp_path / "pool" / PREDICTIONS)}
     sequential = {r["id"]: r["rag"]["ex"] for r in read_jsonl(knn_run / PREDICTIONS) if r["id"] in pooled}
@@ -151,10 +151,7 @@ def test_openai_style_generators_run_in_a_thread_pool(knn_run: Path, tmp_path: P
     assert metrics["rag"]["n"] == 12
 
 
-def test_eval_retrieval_compares_templates(coderag, shared_encoder, monkeypatch):
-    import rag.chain
-
-    monkeypatch.setattr(rag.chain, "encoder_from_settings", lambda settings, name=None: shared_encoder)
+def test_eval_retrieval_compares_templates(coderag):
     code, out, err = coderag("eval", "retrieval", "--template", "question", "--template", "question_sql", "--json")
     assert code == 0, err
     results = json.loads(out)
@@ -165,7 +162,7 @@ def test_eval_retrieval_compares_templates(coderag, shared_encoder, monkeypatch)
         assert result["queries"] + result["queries_without_relevant"] == 75
 
 
-def test_spider_layout_run_and_score_agree(tmp_path: Path, coderag, shared_encoder):
+def test_spider_layout_run_and_score_agree(tmp_path: Path, coderag):
     """A tiny Spider directory: database files instead of scripts, train and dev on different databases."""
     import sqlite3
 

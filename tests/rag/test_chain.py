@@ -164,3 +164,34 @@ def test_make_generator_errors(settings, tmp_path):
         make_generator("magic", settings)
     generator, notice = make_generator("auto", settings)
     assert isinstance(generator, KnnGenerator) and "No LLM is configured" in notice
+
+
+def test_the_retriever_drops_into_an_lcel_chain(default_index, encoder):
+    """ExampleRetriever is a LangChain BaseRetriever: a user's own LCEL chain can pipe it."""
+    from langchain_core.runnables import RunnableLambda
+
+    from rag.retriever import ExampleRetriever
+
+    retriever = ExampleRetriever(index=default_index, encoder=encoder, k=2, db="bookshop")
+    pipeline = retriever | RunnableLambda(lambda docs: [(d.metadata["db"], d.metadata["sql"]) for d in docs])
+    found = pipeline.invoke(FIRST_EXAMPLE["question"])
+    assert len(found) == 2 and found[0] == ("bookshop", FIRST_EXAMPLE["sql"])
+    assert all(db == "bookshop" for db, _ in found)
+
+
+def test_stream_yields_growing_text_then_the_same_answer_as_ask(settings, default_index, encoder, bookshop):
+    """`stream` is `ask` with the generated text on the way; a chat model streams token by token."""
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from rag.chain import Answer
+
+    reply = "```sql\nSELECT title FROM books ORDER BY title LIMIT 2\n```"
+    service = _service(settings, default_index, encoder, ChatModelGenerator(chat_model=FakeListChatModel(responses=[reply, reply])))
+    with bookshop.open(settings) as database:
+        events = list(service.stream(FIRST_EXAMPLE["question"], database, db_key="bookshop"))
+        asked = service.ask(FIRST_EXAMPLE["question"], database, db_key="bookshop")
+    texts, streamed = events[:-1], events[-1]
+    assert isinstance(streamed, Answer) and all(isinstance(t, str) for t in texts)
+    assert len(texts) > 3 and all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:]))
+    assert texts[-1] == reply == streamed.raw
+    assert (streamed.sql, streamed.rows) == (asked.sql, asked.rows) and streamed.rows

@@ -1,4 +1,7 @@
-"""The `coderag` command line: happy paths and every bad input gets one line, a non-zero exit, no traceback."""
+"""The `coderag` command line: happy paths and every bad input gets one line, a non-zero exit, no traceback.
+
+Most tests run the real entry point in this process (the `coderag` fixture); the `real_process`
+ones start the installed command as a user does, for exit codes and tracebacks end to end."""
 
 from __future__ import annotations
 
@@ -11,21 +14,22 @@ import sys
 from pathlib import Path
 
 import pytest
+from fixtures.cli import CliResult
 
 from rag.corpus import DEMO_DIR
 
 FIRST_EXAMPLE = json.loads((DEMO_DIR / "bookshop" / "examples.jsonl").read_text().splitlines()[0])
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """The installed entry point in a subprocess, exactly as a user runs it."""
+def real_process(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The entry point in a subprocess, exactly as a user runs it."""
     import os
 
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, env=full_env, timeout=600)
 
 
-def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, text: str) -> None:
+def assert_one_line_error(proc: subprocess.CompletedProcess | CliResult, code: int, text: str) -> None:
     assert proc.returncode == code, (proc.returncode, proc.stderr[-2000:])
     assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
     lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
@@ -42,8 +46,8 @@ def sqlite_file(tmp_path_factory) -> Path:
     return path
 
 
-def test_ask_json_shape(default_index):
-    proc = run_cli("ask", FIRST_EXAMPLE["question"], "--json")
+def test_ask_json_shape_in_a_real_process(default_index):
+    proc = real_process("ask", FIRST_EXAMPLE["question"], "--json")
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
     assert set(payload) == {"question", "db", "generator", "k", "retrieved", "sql", "columns", "rows", "error", "timings_ms", "notice"}
@@ -53,8 +57,8 @@ def test_ask_json_shape(default_index):
     assert "No LLM is configured" in payload["notice"]
 
 
-def test_ask_prints_examples_sql_and_table(default_index):
-    proc = run_cli("ask", "How many customers are there in each country?", "--db", "bookshop")
+def test_ask_prints_examples_sql_and_table(coderag, default_index):
+    proc = coderag("ask", "How many customers are there in each country?", "--db", "bookshop")
     assert proc.returncode == 0, proc.stderr
     assert "Retrieved examples" in proc.stdout and "SQL (knn)" in proc.stdout and "rows shown" in proc.stdout
     assert "No LLM is configured" in proc.stderr
@@ -74,26 +78,26 @@ def test_ask_prints_examples_sql_and_table(default_index):
         (("index", "build", "--template", "fancy"), 2, "unknown document template"),
     ],
 )
-def test_bad_input_fails_early_with_one_line(args, code, text):
-    assert_one_line_error(run_cli(*args), code, text)
+def test_bad_input_fails_early_with_one_line(coderag, args, code, text):
+    assert_one_line_error(coderag(*args), code, text)
 
 
-def test_bad_database_files(tmp_path, sqlite_file):
+def test_bad_database_files_in_a_real_process(tmp_path, sqlite_file):
     text_file = tmp_path / "notes.sqlite"
     text_file.write_text("not a database")
-    assert_one_line_error(run_cli("ask", "How many?", "--db", str(text_file)), 4, "not a SQLite database")
+    assert_one_line_error(real_process("ask", "How many?", "--db", str(text_file)), 4, "not a SQLite database")
     corrupt = tmp_path / "corrupt.sqlite"
     corrupt.write_bytes(sqlite_file.read_bytes()[:16] + b"\x00" * 200)
-    assert_one_line_error(run_cli("sql", "SELECT * FROM t", "--db", str(corrupt)), 4, "corrupt")
+    assert_one_line_error(real_process("sql", "SELECT * FROM t", "--db", str(corrupt)), 4, "corrupt")
 
 
-def test_non_gguf_model_file(tmp_path):
+def test_non_gguf_model_file(coderag, tmp_path):
     fake = tmp_path / "model.gguf"
     fake.write_bytes(b"PK\x03\x04 not a gguf")
-    assert_one_line_error(run_cli("ask", "How many?", "--llm-model-path", str(fake)), 6, "not a GGUF model file")
+    assert_one_line_error(coderag("ask", "How many?", "--llm-model-path", str(fake)), 6, "not a GGUF model file")
 
 
-def test_sql_command_refuses_writes_and_leaves_db_unchanged(sqlite_file):
+def test_sql_command_refuses_writes_and_leaves_db_unchanged(coderag, sqlite_file):
     before = hashlib.sha256(sqlite_file.read_bytes()).hexdigest()
     for statement, text in [
         ("DELETE FROM t", "read-only"),
@@ -101,47 +105,47 @@ def test_sql_command_refuses_writes_and_leaves_db_unchanged(sqlite_file):
         ("PRAGMA user_version = 5", "expected a SELECT"),
         ("SELECT 1; DROP TABLE t", "one SQL statement"),
     ]:
-        assert_one_line_error(run_cli("sql", statement, "--db", str(sqlite_file)), 7, text)
+        assert_one_line_error(coderag("sql", statement, "--db", str(sqlite_file)), 7, text)
     assert hashlib.sha256(sqlite_file.read_bytes()).hexdigest() == before
-    proc = run_cli("sql", "SELECT a, b FROM t ORDER BY a", "--db", str(sqlite_file), "--json")
+    proc = coderag("sql", "SELECT a, b FROM t ORDER BY a", "--db", str(sqlite_file), "--json")
     assert json.loads(proc.stdout) == {"columns": ["a", "b"], "rows": [[1, "x"], [2, "y"]], "truncated": False}
 
 
-def test_runaway_query_is_stopped(sqlite_file):
-    proc = run_cli("sql", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c", "--db", str(sqlite_file), "--timeout", "0.5")
+def test_runaway_query_is_stopped(coderag, sqlite_file):
+    proc = coderag("sql", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c", "--db", str(sqlite_file), "--timeout", "0.5")
     assert_one_line_error(proc, 7, "time limit")
 
 
-def test_corrupt_or_mismatched_index(default_index, coderag_home, tmp_path):
+def test_corrupt_or_mismatched_index(coderag, default_index, coderag_home, tmp_path):
     home = tmp_path / "home"
     shutil.copytree(coderag_home / "indexes", home / "indexes")
     [index_dir] = [p for p in (home / "indexes").iterdir() if p.name.startswith("default--")]
     (index_dir / "docs.jsonl").write_text("{broken\n")
-    assert_one_line_error(run_cli("ask", "How many customers?", env={"CODERAG_HOME": str(home)}), 5, "corrupt documents file")
+    assert_one_line_error(coderag("ask", "How many customers?", env={"CODERAG_HOME": str(home)}), 5, "corrupt documents file")
     manifest = json.loads((index_dir / "manifest.json").read_text())
     manifest["count"] = manifest["count"] + 1
     (index_dir / "manifest.json").write_text(json.dumps(manifest))
     shutil.copy(coderag_home / "indexes" / index_dir.name / "docs.jsonl", index_dir / "docs.jsonl")
-    assert_one_line_error(run_cli("ask", "How many customers?", env={"CODERAG_HOME": str(home)}), 5, "inconsistent")
+    assert_one_line_error(coderag("ask", "How many customers?", env={"CODERAG_HOME": str(home)}), 5, "inconsistent")
 
 
-def test_llm_answer_without_sql_exits_nonzero(tiny_gguf, default_index):
+def test_llm_answer_without_sql_exits_nonzero(coderag, tiny_gguf, default_index):
     # Without the grammar the random-weights model writes gibberish: no valid SQL comes back.
-    proc = run_cli("ask", "How many customers are there?", "--llm-model-path", str(tiny_gguf), env={"CODERAG_LLM__MAX_TOKENS": "16"})
+    proc = coderag("ask", "How many customers are there?", "--llm-model-path", str(tiny_gguf), env={"CODERAG_LLM__MAX_TOKENS": "16"})
     assert proc.returncode == 7 and "Traceback" not in proc.stderr
     assert any(word in proc.stderr for word in ("no SQL", "parse", "SELECT query", "SQLite error"))
 
 
-def test_index_build_writes_three_files(tmp_path):
+def test_index_build_writes_three_files(coderag, tmp_path):
     out = tmp_path / "idx"
-    proc = run_cli("index", "build", "--corpus", "demo", "--template", "question_sql", "--out", str(out))
+    proc = coderag("index", "build", "--corpus", "demo", "--template", "question_sql", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["docs.jsonl", "index.faiss", "manifest.json"]
-    info = run_cli("index", "info", str(out))
+    info = coderag("index", "info", str(out))
     assert json.loads(info.stdout)["template"] == "question_sql"
 
 
-def test_models_pull_offline_is_a_clear_error(tmp_path):
-    proc = run_cli("models", "pull", env={"HF_HUB_OFFLINE": "1", "CODERAG_HOME": str(tmp_path)})
+def test_models_pull_offline_is_a_clear_error(coderag, tmp_path):
+    proc = coderag("models", "pull", env={"HF_HUB_OFFLINE": "1", "CODERAG_HOME": str(tmp_path)})
     assert_one_line_error(proc, 6, "could not download")
     assert not any((tmp_path / "models").glob("*.gguf"))
