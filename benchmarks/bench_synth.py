@@ -24,7 +24,7 @@ from rich.table import Table
 
 from rag.corpus import Example, load_bundled
 from synth.curate import deduplicate
-from synth.rules import RULE_TASKS, generate_rule_triplets
+from synth.rules import generate_rule_triplets
 from synth.sources import snippets_from_examples
 from synth.stats import SynthStats
 from synth.tasks import select_tasks
@@ -56,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
 
     examples = replicate(load_bundled("train"), args.examples)
-    tasks = [t for t in select_tasks(None) if t.name in RULE_TASKS]
+    tasks = [t for t in select_tasks(None) if t.rule is not None]
     table = Table(title=f"Rule-based synthesis, {len(examples):,} examples, {len(tasks)} rule tasks, {os.cpu_count()} CPUs")
     for column in ("workers", "rules s", "total s", "CPU s", "idle 2-core s", "triplets", "examples/s", "≤ 60 s"):
         table.add_column(column, justify="right")

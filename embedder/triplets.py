@@ -4,7 +4,8 @@ The synthesis module writes CSV (and JSONL alongside) with the columns
 `query,pos,neg,category,task_type,source`; only `query` and `pos` are required. Pair files from
 the public-data loaders (`anchor,positive[,negative],source,split`) are read the same way. Rows with an
 empty query or positive are dropped, exact duplicates are dropped, and both are counted so a
-run can say what it skipped. A `neg` cell, when present, is used as a hard negative.
+run can say what it skipped. A `neg` cell, when present, is used as a hard negative. Rows are
+synthesis's own `Triplet` (`synth.triplets`, the one triplet model), re-exported here.
 """
 
 from __future__ import annotations
@@ -16,21 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import DataError
-from rag.io import read_csv, read_jsonl
+from synth.triplets import COLUMNS, Triplet, clean_text, read_rows
+
+__all__ = ["Triplet", "TripletSet", "load_triplets"]
 
 REQUIRED = ("query", "pos")
-COLUMNS = ("query", "pos", "neg", "category", "task_type", "source")
 ALIASES = {"anchor": "query", "positive": "pos", "negative": "neg"}  # pair files from `embedder pairs`
-
-
-@dataclass(frozen=True)
-class Triplet:
-    query: str
-    pos: str
-    neg: str = ""
-    category: str = ""
-    task_type: str = ""
-    source: str = ""
 
 
 @dataclass
@@ -80,18 +72,6 @@ class TripletSet:
         }
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Raw rows of a CSV or JSONL file (by extension)."""
-    if not path.is_file():
-        raise DataError(f"triplet file not found: {path}")
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        return list(read_jsonl(path))
-    if suffix == ".csv":
-        return read_csv(path)
-    raise DataError(f"unsupported triplet file type '{path.suffix}' (use .csv or .jsonl)")
-
-
 def load_triplets(path: str | Path, *, min_rows: int = 2) -> TripletSet:
     """Read and clean a triplet file; a file missing `query`/`pos` or with too few usable rows is a DataError."""
     path = Path(path)
@@ -108,7 +88,7 @@ def load_triplets(path: str | Path, *, min_rows: int = 2) -> TripletSet:
     rows: list[Triplet] = []
     empty = duplicates = 0
     for row in raw:
-        values = {c: _text(row.get(c)) for c in COLUMNS}
+        values = {c: clean_text(row.get(c)) for c in COLUMNS}
         if not values["query"] or not values["pos"]:
             empty += 1
             continue
@@ -124,11 +104,3 @@ def load_triplets(path: str | Path, *, min_rows: int = 2) -> TripletSet:
             f"({empty} empty, {duplicates} duplicate); at least {min_rows} are needed"
         )
     return TripletSet(path=path, rows=rows, read=len(raw), empty=empty, duplicates=duplicates)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value != value:  # NaN from pandas-written CSVs
-        return ""
-    return str(value).strip()

@@ -9,7 +9,9 @@ example can be excluded. Spider-style examples point at a SQLite file.
 Two results match (`results_match`) when they hold the same rows as multisets (duplicates
 count), in the same order only when the gold query has a top-level ORDER BY. Column names and
 aliases are ignored; the number and order of columns count. Numbers compare with a small
-tolerance (3 equals 3.0), NULL equals NULL, text and blobs compare exactly.
+tolerance (3 equals 3.0), NULL equals NULL, text and blobs compare exactly. This is the one
+definition of "the same result": eval's EX and relevance, and synth's rule checks and
+false-negative filter (`DatabaseCache.same_result`) all decide through it.
 
 >>> from rag.sandbox import QueryResult
 >>> results_match(QueryResult(["a"], [(1,), (2,), (2,)]), QueryResult(["b"], [(2,), (1.0,), (2,)]), ordered=False)
@@ -112,17 +114,21 @@ def build_database(script: str, *, timeout_s: float, max_rows: int) -> ReadOnlyD
 
 @dataclass
 class DatabaseCache:
-    """Open databases keyed by source, built once per scoring run; least recently used are closed.
+    """Open databases keyed by source, built once per run; least recently used are closed.
 
+    With `result_capacity` > 0 it also remembers that many query results (`run`), failures
+    included: synthesis compares dozens of variants against one query on one database.
     Not thread-safe: use it from one thread (the evaluation scores in the main thread).
     """
 
     timeout_s: float = 5.0
     max_rows: int = SCORING_MAX_ROWS
     capacity: int = 256
+    result_capacity: int = 0
     builds: int = 0
     hits: int = 0
     _open: OrderedDict[str, ReadOnlyDatabase | DatabaseError] = field(default_factory=OrderedDict, repr=False)
+    _results: OrderedDict[tuple[str, str], QueryResult | SQLError] = field(default_factory=OrderedDict, repr=False)
 
     def get(self, source: DatabaseSource) -> ReadOnlyDatabase:
         """The open database for `source`; a source that does not load raises DatabaseError (cached too)."""
@@ -140,8 +146,38 @@ class DatabaseCache:
             self.hits += 1
             self._open.move_to_end(key)
         if isinstance(entry, DatabaseError):
-            raise entry
+            raise entry.with_traceback(None)
         return entry
+
+    def run(self, source: DatabaseSource, sql: str) -> QueryResult:
+        """`sql`'s rows on `source`'s database, remembered when `result_capacity` allows. Raises
+        DatabaseError when the database does not load, SQLError when the query fails."""
+        key = (source.key, sql)
+        entry = self._results.get(key)
+        if entry is None:
+            try:
+                entry = self.get(source).execute(sql)
+            except SQLError as exc:
+                entry = exc
+            if self.result_capacity > 0:
+                self._results[key] = entry
+                while len(self._results) > self.result_capacity:
+                    self._results.popitem(last=False)
+        else:
+            self._results.move_to_end(key)
+        if isinstance(entry, SQLError):
+            raise entry.with_traceback(None)
+        return entry
+
+    def same_result(self, source: DatabaseSource, gold_sql: str, pred_sql: str, *, ordered: bool | None = None) -> bool | None:
+        """Whether `pred_sql` returns `gold_sql`'s rows on `source`'s database (`results_match`); row
+        order counts when `ordered`, by default when the gold query has a top-level ORDER BY.
+        None when the database does not load or either query fails."""
+        try:
+            gold, pred = self.run(source, gold_sql), self.run(source, pred_sql)
+        except (DatabaseError, SQLError):
+            return None
+        return results_match(gold, pred, ordered=has_top_level_order_by(gold_sql) if ordered is None else ordered)
 
     def _build(self, source: DatabaseSource) -> ReadOnlyDatabase | DatabaseError:
         try:
@@ -156,6 +192,7 @@ class DatabaseCache:
             if isinstance(entry, ReadOnlyDatabase):
                 entry.close()
         self._open.clear()
+        self._results.clear()
 
     def __enter__(self) -> DatabaseCache:
         return self

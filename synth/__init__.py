@@ -1,7 +1,7 @@
 """Synthetic (query, positive, negative) triplets for training the code embedder.
 
 Four categories of retrieval tasks (text2code, code2text, code2code, hybrid; `synth.tasks`),
-made by rules on the sqlglot AST (`synth.rules`, `synth.sqlrules`) or by an LLM
+made by rules on the sqlglot AST (`synth.rules`, `synth.sql`) or by an LLM
 (`synth.llm.TripletGenerator`), given hard negatives (`synth.mining`), curated (`synth.curate`)
 and written as CSV + JSONL (`synth.triplets`). `coderag synth` runs the pipeline
 (`synth.pipeline`); the reviewed default training set is `synth/data/curated_triplets.csv`.

@@ -106,14 +106,13 @@ def _print_summary(stats) -> None:
 
 
 def _print_tasks() -> None:
-    from synth.rules import RULE_TASKS
     from synth.tasks import TASKS
 
     table = Table(title="Synthesis tasks")
     for column in ("task", "category", "inputs", "rules", "llm", "instruction"):
         table.add_column(column, overflow="fold")
     for task in TASKS.values():
-        table.add_row(task.name, task.category.value, task.languages, "yes" if task.name in RULE_TASKS else "", "yes" if task.uses_llm else "",
+        table.add_row(task.name, task.category.value, task.languages, "yes" if task.rule is not None else "", "yes" if task.uses_llm else "",
                       task.instruction)
     out.print(table)
 

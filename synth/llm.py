@@ -32,7 +32,6 @@ from tqdm.auto import tqdm
 
 from rag.errors import ConfigError
 from rag.io import write_json_atomic
-from synth import sqlrules as sq
 from synth.prompts import (
     Language,
     clean_content,
@@ -42,8 +41,11 @@ from synth.prompts import (
     parse_verdict,
 )
 from synth.sources import Snippet
+from synth.sql.dialects import DIALECTS, dialect_key
+from synth.sql.syntax import parse_query, same_text
 from synth.stats import SynthStats
-from synth.tasks import Category, Layout, Task
+from synth.task import Category, Layout, Target, Task
+from synth.tasks import TASKS
 from synth.triplets import Triplet
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,6 @@ class ChatBackend:
     name: str
     judge_kwargs: dict[str, Any] = field(default_factory=dict)
     negative_kwargs: Callable[[int], dict[str, Any]] = lambda i: {}
-    serialize: bool = False
     close: Callable[[], None] = lambda: None
 
 
@@ -99,7 +100,6 @@ def make_chat_model(kind: str, settings: Any, *, model_path: str | Path | None =
             name=generator.name,
             judge_kwargs={"grammar": LlamaGrammar.from_string(JUDGE_GRAMMAR, verbose=False), "max_tokens": 2},
             negative_kwargs=lambda i: {"temperature": 0.8, "seed": seed + i + 1},
-            serialize=True,  # one llama.cpp context is not thread-safe
             close=generator.close,
         )
     if kind == "openai":
@@ -124,11 +124,22 @@ def cache_key(task: Task, text: str) -> str:
 def language_of(job: Job, rng: random.Random) -> Language:
     """The prompt's language names; translation tasks draw a target dialect or language."""
     if job.snippet.language == "sql":
-        target = sq.DIALECTS[rng.choice(sorted(sq.DIALECTS))] if job.task.name == "sql_translation" else ""
+        target = DIALECTS[rng.choice(sorted(DIALECTS))] if job.task.target == Target.SQL_DIALECT else ""
         return Language("SQLite", target)
     name = LANGUAGE_NAMES.get(job.snippet.language, job.snippet.language.title())
-    target = rng.choice([t for t in CODE_TARGETS if t != name]) if job.task.name == "code_translation" else ""
+    target = rng.choice([t for t in CODE_TARGETS if t != name]) if job.task.target == Target.CODE_LANGUAGE else ""
     return Language(name, target)
+
+
+def answer_format(task: Task, input_language: str, language: Language) -> tuple[str, str | None]:
+    """The language code answers must be in, and the SQL dialect they must parse in (None: any)."""
+    if task.target == Target.SQL_DIALECT:
+        return input_language, dialect_key(language.target)
+    if task.target == Target.ANY_DIALECT:
+        return input_language, None
+    if task.target == Target.CODE_LANGUAGE:
+        return language.target.lower(), "sqlite"
+    return input_language, "sqlite"
 
 
 class TripletGenerator:
@@ -162,11 +173,7 @@ class TripletGenerator:
     def chat(self, prompt: str, **kwargs: Any) -> str:
         from langchain_core.messages import HumanMessage
 
-        if self.backend.serialize:
-            with self._lock:
-                message = self.backend.model.invoke([HumanMessage(content=prompt)], **kwargs)
-        else:
-            message = self.backend.model.invoke([HumanMessage(content=prompt)], **kwargs)
+        message = self.backend.model.invoke([HumanMessage(content=prompt)], **kwargs)
         return str(getattr(message, "content", message))
 
     def _step(self, job: Job, step: int, text: str, language: Language, trace: list[dict[str, str]], *, text_b: str | None = None,
@@ -190,14 +197,7 @@ class TripletGenerator:
         examples = self._examples(task, rng)
         trace: list[dict[str, str]] = []
         text, negatives = snippet.text, []
-        code = snippet.language  # the language of code answers
-        dialect: str | None = "sqlite"
-        if task.name == "sql_translation":
-            dialect = _dialect_key(language.target)
-        elif task.name == "sql_migration":
-            dialect = None  # any dialect the model chose to migrate to
-        elif task.name == "code_translation":
-            code = language.target.lower()
+        code, dialect = answer_format(task, snippet.language, language)
         if task.layout == Layout.GENERATED_QUERY:
             query, pos = self._step(job, 0, text, language, trace, examples=examples), text
         elif task.layout == Layout.GENERATED_POSITIVE:
@@ -205,7 +205,7 @@ class TripletGenerator:
             query, pos = text, self._step(job, 0, text, language, trace, examples=examples, code=answer, dialect=dialect)
         elif task.layout == Layout.BUG_DESCRIPTION:
             buggy = self._step(job, 0, text, language, trace, code=code)
-            if sq.same_text(buggy, text):
+            if same_text(buggy, text):
                 raise OffFormat("the 'buggy' version is the input unchanged")
             query, pos, negatives = self._step(job, 1, buggy, language, trace, examples=examples), text, [buggy]
         elif task.layout == Layout.BUG_FIX:
@@ -225,7 +225,7 @@ class TripletGenerator:
                 pos = self._step(job, 1, query, language, trace, examples=examples)
         else:
             raise OffFormat(f"task {task.name} has no LLM steps")
-        if sq.same_text(query, pos):
+        if same_text(query, pos):
             raise OffFormat("query and positive are the same text")
         record: dict[str, Any] = {
             "task": task.name,
@@ -262,7 +262,7 @@ class TripletGenerator:
         found: list[str] = []
         for i in range(n):
             negative = clean_content(self.chat(prompt, **self.backend.negative_kwargs(i)))
-            if negative and not any(sq.same_text(negative, x) for x in [query, pos, *found]):
+            if negative and not any(same_text(negative, x) for x in [query, pos, *found]):
                 found.append(negative)
         return found
 
@@ -327,7 +327,7 @@ class TripletGenerator:
         meta = {"generator": "llm", "model": record.get("model"), "verdict": record.get("verdict"), **record.get("meta", {})}
         if self.debug and "debug" in record:
             meta["debug"] = record["debug"]
-        sqlite = record["pos"] if job.snippet.language == "sql" and sq.parse_query(record["pos"]) is not None else None
+        sqlite = record["pos"] if job.snippet.language == "sql" and parse_query(record["pos"]) is not None else None
         triplet = Triplet(
             query=record["query"],
             pos=record["pos"],
@@ -348,13 +348,6 @@ class TripletGenerator:
             for future in tqdm(as_completed(futures), total=len(futures), desc="LLM synthesis", unit="doc", disable=not show_progress):
                 results[futures[future]] = future.result()
         return [t for t in results if t is not None]
-
-
-def _dialect_key(display: str) -> str | None:
-    for key, name in sq.DIALECTS.items():
-        if name == display:
-            return key
-    return None
 
 
 def check_output(text: str, code: str | None, dialect: str | None = "sqlite") -> str:
@@ -378,7 +371,7 @@ def check_output(text: str, code: str | None, dialect: str | None = "sqlite") ->
 
 def _parses_as_sql(text: str, dialect: str | None) -> bool:
     if dialect == "sqlite":
-        return sq.parse_query(text) is not None
+        return parse_query(text) is not None
     try:
         statements = sqlglot.parse(text, read=dialect)
     except (sqlglot.errors.SqlglotError, ValueError):
@@ -388,8 +381,6 @@ def _parses_as_sql(text: str, dialect: str | None) -> bool:
 
 def examples_from_triplets(triplets: list[Triplet]) -> list[dict[str, Any]]:
     """A few-shot pool from rule triplets: the input side and the side the LLM would generate."""
-    from synth.tasks import TASKS
-
     pool = []
     for t in triplets:
         task = TASKS.get(t.task_type)

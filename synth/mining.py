@@ -15,7 +15,6 @@ a rank range or by a softmax over scores with a temperature, as CoRNStack does.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,9 @@ from typing import Any, Literal
 import numpy as np
 
 from rag.errors import ConfigError
+from rag.execution import has_top_level_order_by
+from synth.sql.context import ExampleDatabase, database_cache
+from synth.sql.syntax import same_text, squash
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,6 @@ class MinedNegative:
     rank: int  # 0-based rank among the query's neighbours
 
 
-def normalise(text: str) -> str:
-    """Lower case, single spaces, no trailing semicolon: the key for 'the same text'."""
-    return re.sub(r"\s+", " ", text.strip().rstrip(";")).strip().lower()
-
-
 @dataclass
 class HardNegativeMiner:
     """A FAISS inner-product index over `documents` embedded by `encoder` (or given `vectors`)."""
@@ -85,7 +82,7 @@ class HardNegativeMiner:
         self.vectors = np.ascontiguousarray(self.vectors, dtype=np.float32)
         self.index = faiss.IndexFlatIP(self.vectors.shape[1])
         self.index.add(self.vectors)
-        self._keys = [normalise(d) for d in self.documents]
+        self._keys = [squash(d) for d in self.documents]
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode(texts, batch_size=self.batch_size, show_progress=self.show_progress)
@@ -119,7 +116,7 @@ class HardNegativeMiner:
         return out
 
     def _candidates(self, i: int, scores: np.ndarray, ids: np.ndarray, positive_score: float, query: str, positive: str) -> list[MinedNegative]:
-        excluded = {normalise(query), normalise(positive)}
+        excluded = {squash(query), squash(positive)}
         found = []
         rank = 0
         for score, j in zip(scores, ids):
@@ -182,29 +179,32 @@ def mine_hard_negatives(
 class ExecutionEquivalence:
     """`is_false_negative` for SQL: document j is a false negative for pair i when its SQL returns
     the same rows as pair i's SQL on pair i's database (`contexts[i]`: a gretel script, or
-    `db_paths[i]`: a SQLite file). A query that fails there is not equivalent. Use as a context
-    manager (it holds in-memory databases)."""
+    `db_paths[i]`: a SQLite file), by `rag.execution`'s one definition of the same result (the
+    one eval's EX and relevance use). A query that fails there is not equivalent. Use as a
+    context manager (it holds in-memory databases)."""
 
     def __init__(self, positive_sqls: Sequence[str | None], document_sqls: Sequence[str | None], contexts: Sequence[str],
                  db_paths: Sequence[str | None] | None = None) -> None:
-        from synth.sqlrules import SqlRunner
-
         self.positive_sqls, self.document_sqls, self.contexts = positive_sqls, document_sqls, contexts
         self.db_paths = db_paths or [None] * len(contexts)
-        self.runner = SqlRunner()
+        self.databases = database_cache()
+        self._ordered: dict[int, bool] = {}  # pair → whether its SQL sorts its rows (parsed once)
 
     def __call__(self, i: int, j: int) -> bool:
-        from synth.sqlrules import same_text
-
         mine, theirs = self.positive_sqls[i], self.document_sqls[j]
         if not mine or not theirs:
             return False
         if same_text(mine, theirs):
             return True
-        return self.runner.same_result(mine, theirs, self.contexts[i] or "", self.db_paths[i]) is True
+        database = ExampleDatabase.of(self.databases, self.contexts[i] or "", self.db_paths[i])
+        if database is None:
+            return False
+        if i not in self._ordered:
+            self._ordered[i] = has_top_level_order_by(mine)
+        return database.same_result(mine, theirs, ordered=self._ordered[i]) is True
 
     def close(self) -> None:
-        self.runner.close()
+        self.databases.close()
 
     def __enter__(self) -> ExecutionEquivalence:
         return self

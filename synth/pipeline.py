@@ -16,16 +16,19 @@ in well under two minutes on two cores; `--all` keeps every row for training at 
 from __future__ import annotations
 
 import json
+import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from tqdm.auto import tqdm
 
+from rag.encoders import encoder_from_settings
 from rag.errors import ConfigError, DataError
-from rag.io import write_text_atomic
-from synth import sqlrules as sq
+from rag.io import read_jsonl, write_json_atomic, write_jsonl_atomic
 from synth.curate import (
     ConsistencyConfig,
     EmbeddingCache,
@@ -34,12 +37,28 @@ from synth.curate import (
     pools_by_task,
     select_per_category,
     shortlist,
+    stable_order,
+)
+from synth.llm import (
+    Job,
+    TripletGenerator,
+    examples_from_triplets,
+    language_of,
+    make_chat_model,
+    similar_snippets,
 )
 from synth.mining import ExecutionEquivalence, HardNegativeMiner, MiningConfig
-from synth.rules import RULE_TASKS, generate_rule_triplets
-from synth.sources import SourceReport, snippets_from_dir, snippets_from_examples
+from synth.rules import generate_rule_triplets
+from synth.sources import (
+    Snippet,
+    SourceReport,
+    snippets_from_dir,
+    snippets_from_examples,
+)
+from synth.sql.syntax import same_text
 from synth.stats import SynthStats
-from synth.tasks import CATEGORIES, Task, select_tasks
+from synth.task import CATEGORIES, NEEDS_SIMILAR, Task
+from synth.tasks import TASKS, select_tasks
 from synth.triplets import Triplet, write_triplets
 
 SHIPPED = Path(__file__).resolve().parent / "data" / "curated_triplets.csv"
@@ -169,7 +188,7 @@ def run_synthesis(config: SynthConfig, settings: Any, *, encoder: Any = None, ba
         needs_encoder = bool(triplets) and (config.consistency or config.hard_negatives == "mine" or not config.all)
         cache = None
         if needs_encoder:
-            cache = EmbeddingCache(encoder or _load_encoder(settings), batch_size=settings.embedder.batch_size, show_progress=show_progress)
+            cache = EmbeddingCache(encoder or encoder_from_settings(settings), batch_size=settings.embedder.batch_size, show_progress=show_progress)
         pools = pools_by_task(every_row, config.resolved_pool_size(), config.seed, focus=None if config.all else triplets)
         if cache is not None:  # one pass over every text the later stages compare
             texts = [p.pos for pool in pools.values() for p in pool] + [x for t in triplets for x in (t.query, t.pos)]
@@ -204,22 +223,13 @@ def run_synthesis(config: SynthConfig, settings: Any, *, encoder: Any = None, ba
             raise NothingWritten("no triplets survived generation and curation; nothing was written", stats=stats)
         result.csv_path, result.jsonl_path = write_triplets(triplets, out)
         summary = {"config": json.loads(config.model_dump_json()), "stats": stats.to_dict(), "seconds": seconds}
-        write_text_atomic(out.with_suffix(".summary.json"), json.dumps(summary, indent=2, default=str) + "\n")
+        write_json_atomic(out.with_suffix(".summary.json"), summary)
         if generator is not None and config.debug and generator.rejected:
-            lines = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in generator.rejected)
-            write_text_atomic(out.with_suffix(".rejected.jsonl"), lines)
+            write_jsonl_atomic(out.with_suffix(".rejected.jsonl"), generator.rejected)
     return result
 
 
-def _load_encoder(settings: Any) -> Any:
-    from rag.encoders import encoder_from_settings as encoder_from_settings
-
-    return encoder_from_settings(settings)
-
-
 def _make_backend(config: SynthConfig, settings: Any) -> Any:
-    from synth.llm import make_chat_model
-
     kind = config.generator
     if kind == "rules":  # rule triplets with LLM-written negatives
         kind = "llm" if config.llm_model_path or settings.llm.model_path else "openai" if config.openai_base_url or settings.openai.base_url else ""
@@ -245,8 +255,6 @@ def _mining_config(config: SynthConfig) -> MiningConfig:
 def _generate(config: SynthConfig, settings: Any, tasks: list[Task], snippets: list, stats: SynthStats, backend: Any,
               show_progress: bool) -> tuple[list[Triplet], Any]:
     """Rule triplets, or LLM triplets (plus rule-only tasks such as code_context)."""
-    from synth.llm import TripletGenerator
-
     generator = None
     if backend is not None:
         pool = _examples_pool(config, tasks, snippets)
@@ -254,14 +262,14 @@ def _generate(config: SynthConfig, settings: Any, tasks: list[Task], snippets: l
         generator = TripletGenerator(backend, cache_dir=cache_dir, examples_pool=pool, num_examples=config.num_examples,
                                      quality_control=config.quality_control, debug=config.debug, seed=config.seed)
     if config.generator == "rules":
-        ruled = [t for t in tasks if t.name in RULE_TASKS]
+        ruled = [t for t in tasks if t.rule is not None]
         if not ruled:
             raise ConfigError(f"none of the tasks {', '.join(t.name for t in tasks)} has a rule generator (use --generator llm or openai)")
         triplets, rule_stats = generate_rule_triplets(snippets, ruled, seed=config.seed, workers=config.workers, show_progress=show_progress)
         stats.merge(rule_stats)
         return triplets, generator
     llm_tasks = [t for t in tasks if t.uses_llm]
-    rule_only = [t for t in tasks if not t.uses_llm and t.name in RULE_TASKS]
+    rule_only = [t for t in tasks if not t.uses_llm and t.rule is not None]
     triplets, rule_stats = generate_rule_triplets(snippets, rule_only, seed=config.seed, show_progress=False) if rule_only else ([], SynthStats())
     stats.merge(rule_stats)
     jobs = llm_jobs(llm_tasks, snippets, None if config.all else config.per_category * config.shortlist_factor * 2, config.seed)
@@ -274,10 +282,6 @@ def _generate(config: SynthConfig, settings: Any, tasks: list[Task], snippets: l
 def llm_jobs(tasks: list[Task], snippets: list, per_category: int | None, seed: int) -> list:
     """(task, snippet[, similar]) jobs; with `per_category`, at most that many per category,
     spread round-robin over task types and snippets in a seeded order."""
-    from synth.curate import stable_order
-    from synth.llm import Job, similar_snippets
-    from synth.tasks import NEEDS_SIMILAR
-
     similar = similar_snippets(snippets) if any(t.layout in NEEDS_SIMILAR for t in tasks) else {}
     order = sorted(range(len(snippets)), key=lambda i: stable_order(snippets[i].origin, seed))
     jobs = []
@@ -304,9 +308,6 @@ def llm_jobs(tasks: list[Task], snippets: list, per_category: int | None, seed: 
 
 def _examples_pool(config: SynthConfig, tasks: list[Task], snippets: list) -> list[dict[str, Any]]:
     """Few-shot examples: a JSONL file of {task, input, output}, else pairs the rules make from the inputs."""
-    from rag.io import read_jsonl
-    from synth.llm import examples_from_triplets
-
     if config.examples_pool is not None:
         rows = list(read_jsonl(Path(config.examples_pool)))
         bad = [i for i, r in enumerate(rows, 1) if not all(isinstance(r.get(k), str) for k in ("task", "input", "output"))]
@@ -315,7 +316,7 @@ def _examples_pool(config: SynthConfig, tasks: list[Task], snippets: list) -> li
         return rows
     if config.num_examples == 0:
         return []
-    ruled = [t for t in tasks if t.name in RULE_TASKS and t.uses_llm]
+    ruled = [t for t in tasks if t.rule is not None and t.uses_llm]
     triplets, _ = generate_rule_triplets(snippets[:200], ruled, seed=config.seed, show_progress=False) if ruled else ([], None)
     return examples_from_triplets(triplets)
 
@@ -346,7 +347,7 @@ def add_mined_negatives(triplets: list[Triplet], pools: dict[str, list[Triplet]]
                 is_false_negative=same_rows,
             )
         for t, found in zip(rows, mined):
-            extra = [m.text for m in found if not any(sq.same_text(m.text, n) for n in t.negatives)]
+            extra = [m.text for m in found if not any(same_text(m.text, n) for n in t.negatives)]
             room = max(0, config.num_negatives - len(t.negatives))
             if extra[:room]:
                 origin = t.meta.get("neg_origin") or "mined"
@@ -358,15 +359,6 @@ def add_mined_negatives(triplets: list[Triplet], pools: dict[str, list[Triplet]]
 
 def add_llm_negatives(triplets: list[Triplet], generator: Any, config: SynthConfig, stats: SynthStats, show_progress: bool) -> None:
     """LLM-written hard negatives for rows that have none yet (rule triplets with --hard-negatives llm)."""
-    import random
-    from concurrent.futures import ThreadPoolExecutor
-
-    from tqdm.auto import tqdm
-
-    from synth.llm import Job, language_of
-    from synth.sources import Snippet
-    from synth.tasks import TASKS
-
     lacking = [t for t in triplets if not t.negatives]
 
     def work(t: Triplet) -> None:

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from synth.tasks import Category, Layout, Task
+from synth.task import Category, Layout, Task
 
 _FENCED = re.compile(r"^```[\w+#.-]*[ \t]*\n(.*?)\n?```$", re.DOTALL)
 _VERDICT = re.compile(r"[012]")

@@ -1,32 +1,32 @@
 """Rule-based triplet generation: no LLM, deterministic for a seed.
 
-Every rule turns one snippet into at most one triplet for its task. SQL rules work on the
-sqlglot AST (`synth.sqlrules`) and, where the example has a database, check their work by
-running it: an injected bug must change the result, a rewrite must not. Some rules also give a
-natural hard negative (the buggy query for a bug description, the ascending sort for "sort
-descending", the query in the wrong dialect for a migration); the others are mined later.
-
-Randomness comes from `random.Random(f"{seed}:{purpose}:{origin}")`, so a snippet's triplets do
-not depend on which other snippets or tasks are in the run.
+Every rule turns one snippet into at most one triplet for its task; each task in the registry
+(`synth.tasks`) carries its rule. SQL rules work on the sqlglot AST (`synth.sql`) and, where the
+example has a database, check their work by running it through `rag.execution`: an injected bug
+must change the result, a rewrite must not. Some rules also give a natural hard negative (the
+buggy query for a bug description, the ascending sort for "sort descending", the query in the
+wrong dialect for a migration); the others are mined later.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import re
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from functools import cached_property
 from multiprocessing import get_context
 
 from tqdm.auto import tqdm
 
-from synth import sqlrules as sq
+from rag.execution import DatabaseCache
+from synth.facts import SnippetFacts, SqlFacts
 from synth.sources import Snippet
+from synth.sql.bugs import find_bugs
+from synth.sql.context import Change, database_cache
+from synth.sql.dialects import DIALECTS, STYLES, styles
+from synth.sql.syntax import Query, Schema, same_text
 from synth.stats import SynthStats
-from synth.tasks import Task
+from synth.task import Task
 from synth.triplets import Triplet
 
 log = logging.getLogger(__name__)
@@ -43,75 +43,11 @@ COMPARISON_QUESTIONS = (
 )
 
 
-class SqlFacts:
-    """What the SQL rules learn about one snippet, computed on first use and shared by its tasks."""
-
-    def __init__(self, snippet: Snippet, runner: sq.SqlRunner | None, seed: int, schemas: dict[str, sq.Schema]) -> None:
-        self.snippet = snippet
-        self.runner = runner
-        self.seed = seed
-        self._schemas = schemas
-        tree = sq.parse_query(snippet.text)
-        self.query = sq.Query.of(tree) if tree is not None else None
-        self._rewritten: dict = {}  # rewrite name → rewritten tree, shared by the rewrite and refactor tasks
-
-    def rng(self, purpose: str) -> random.Random:
-        return random.Random(f"{self.seed}:{purpose}:{self.snippet.origin}")
-
-    @property
-    def sql(self) -> str:
-        return self.snippet.text
-
-    @property
-    def canonical(self) -> str:
-        """The query as sqlglot writes it: used wherever variants (also sqlglot-written) stand next
-        to it, so formatting (`AS`, keyword case) cannot tell them apart."""
-        return self.query.sql  # type: ignore[union-attr]
-
-    @cached_property
-    def schema(self) -> sq.Schema:
-        key = hashlib.md5(self.snippet.context.encode()).hexdigest()
-        if key not in self._schemas:
-            self._schemas[key] = sq.parse_schema(self.snippet.context) if self.snippet.context else {}
-        return self._schemas[key]
-
-    def _args(self) -> tuple:
-        return self.runner, self.snippet.context, self.snippet.db_path
-
-    @cached_property
-    def bugs(self) -> tuple[list[sq.Change], bool]:
-        return sq.find_bugs(self.query, *self._args(), self.rng("bugs"), limit=2)
-
-    @cached_property
-    def edits(self) -> list[sq.Change]:
-        return sq.find_edits(self.query, self.schema, *self._args(), self.rng("edits"), limit=1)
-
-    @cached_property
-    def rewrites(self) -> tuple[list[sq.Change], bool]:
-        return sq.find_rewrites(self.query, self.schema, *self._args(), self.rng("rewrites"), limit=1, memo=self._rewritten)
-
-    @cached_property
-    def refactors(self) -> tuple[list[sq.Change], bool]:
-        return sq.find_rewrites(self.query, self.schema, *self._args(), self.rng("refactors"), limit=1, refactor_only=True, memo=self._rewritten)
-
-    @cached_property
-    def translations(self) -> dict[str, str]:
-        return sq.find_translations(self.query, self.rng("dialects"), limit=2)
-
-    @cached_property
-    def can_run(self) -> bool:
-        """Whether the query runs on its own database, so changes to it can be checked by execution."""
-        return self.runner is not None and self.runner.run(self.sql, self.snippet.context, self.snippet.db_path) is not None
-
-    def check(self, verified: bool) -> str:
-        return "executed" if verified else "parsed"
-
-
 def _triplet(task: Task, snippet: Snippet, query: str, pos: str, *, negatives: list[str] | None = None,
              sqlite: str | None = None, check: str, **meta: object) -> Triplet | None:
     """A triplet from a rule, or None when the pair is degenerate (empty, or query equals positive)."""
     query, pos = query.strip(), pos.strip()
-    if not query or not pos or sq.same_text(query, pos):
+    if not query or not pos or same_text(query, pos):
         return None
     triplet = Triplet(
         query=query,
@@ -122,7 +58,7 @@ def _triplet(task: Task, snippet: Snippet, query: str, pos: str, *, negatives: l
         meta={"generator": "rules", "language": snippet.language, "check": check, **{k: v for k, v in meta.items() if v is not None}},
         work={"sqlite": sqlite, "context": snippet.context, "db_path": snippet.db_path},
     )
-    negatives = [n.strip() for n in negatives or [] if n and n.strip() and not sq.same_text(n, pos)]
+    negatives = [n.strip() for n in negatives or [] if n and n.strip() and not same_text(n, pos)]
     triplet.set_negatives(negatives, "rule")
     return triplet
 
@@ -191,7 +127,7 @@ def rule_sql_rewrite(task: Task, f: SqlFacts) -> Triplet | None:
     rewrite = rewrites[0]
     negatives: list[str] = []
     if rewrite.tree is not None:  # the rewritten form with a bug: same look, other result
-        bugs, _ = sq.find_bugs(sq.Query(rewrite.tree, rewrite.sql), *f._args(), f.rng("rewrite-negative"), limit=1)
+        bugs, _ = find_bugs(f.context("rewrite-negative", Query(rewrite.tree, rewrite.sql)), limit=1)
         negatives = [b.sql for b in bugs]
     return _triplet(task, f.snippet, f.sql, rewrite.sql, negatives=negatives, sqlite=rewrite.sql, check=f.check(verified), rule=rewrite.kind)
 
@@ -217,17 +153,17 @@ def rule_sql_migration(task: Task, f: SqlFacts) -> Triplet | None:
         return None
     dialects = list(f.translations)
     dialect = dialects[-1]
-    ask = f.rng("migration").choice(MIGRATION_ASKS).format(dialect=sq.DIALECTS[dialect])
+    ask = f.rng("migration").choice(MIGRATION_ASKS).format(dialect=DIALECTS[dialect])
     wrong = [f.translations[d] for d in dialects[:-1]]
     return _triplet(task, f.snippet, f"{ask}\n{f.sql}", f.translations[dialect], negatives=wrong, sqlite=f.sql, check="parsed", dialect=dialect)
 
 
 def rule_sql_style(task: Task, f: SqlFacts) -> Triplet | None:
-    found = sq.styles(f.query, f.sql)
+    found = styles(f.query, f.sql)
     if not found:
         return None
     style = f.rng("style").choice(sorted(found))
-    return _triplet(task, f.snippet, f"{sq.STYLES[style]}\n{f.sql}", found[style], sqlite=found[style], check="parsed", rule=style)
+    return _triplet(task, f.snippet, f"{STYLES[style]}\n{f.sql}", found[style], sqlite=found[style], check="parsed", rule=style)
 
 
 def rule_sql_comparison(task: Task, f: SqlFacts) -> Triplet | None:
@@ -240,7 +176,7 @@ def rule_sql_comparison(task: Task, f: SqlFacts) -> Triplet | None:
     rng.shuffle(changes)
     (change, same), others = changes[0], changes[1:]
 
-    def answer(c: sq.Change, equivalent: bool) -> str:
+    def answer(c: Change, equivalent: bool) -> str:
         if equivalent:
             return f"Both queries return the same rows; the second one only {c.diff}."
         return f"The second query {c.diff}; otherwise the two queries are the same."
@@ -255,14 +191,35 @@ def rule_sql_comparison(task: Task, f: SqlFacts) -> Triplet | None:
 # --- rules for any code -------------------------------------------------------------------------
 
 
-def rule_code_context(task: Task, snippet: Snippet, rng: random.Random) -> Triplet | None:
-    cut = sq.split_point(snippet.text, rng, language=snippet.language)
+def rule_code_context(task: Task, f: SnippetFacts) -> Triplet | None:
+    snippet = f.snippet
+    cut = split_point(snippet.text, f.rng(task.name), language=snippet.language)
     if cut is None:
         return None
     head, tail = snippet.text[:cut].rstrip(), snippet.text[cut:].strip()
     if len(head) < 8 or len(tail) < 8:
         return None
     return _triplet(task, snippet, head, tail, check="none", cut=round(cut / len(snippet.text), 2))
+
+
+_CLAUSE = re.compile(r"\s(?=(?:FROM|WHERE|GROUP BY|HAVING|ORDER BY|LIMIT|(?:LEFT |INNER |CROSS )?JOIN|ON|AND|OR|UNION|INTERSECT|EXCEPT|SELECT|WITH)\b)", re.IGNORECASE)
+
+
+def split_point(text: str, rng: random.Random, low: float = 0.4, high: float = 0.7, language: str = "") -> int | None:
+    """A cut near a random 40–70% point: at a clause keyword for SQL, else at a line break
+    (multi-line text) or a space; only cuts within 25–85% of the text qualify."""
+    if len(text) < 16:
+        return None
+    target = int(len(text) * rng.uniform(low, high))
+    if language == "sql":
+        cuts = [m.start() for m in _CLAUSE.finditer(text)]
+    else:
+        separator = "\n" if text.count("\n") >= 2 else " "
+        cuts = [i for i, ch in enumerate(text) if ch == separator]
+    cuts = [i for i in cuts if 0.25 * len(text) <= i <= 0.85 * len(text)]
+    if not cuts:
+        return None
+    return min(cuts, key=lambda i: (abs(i - target), i))
 
 
 def _summary(docstring: str) -> str:
@@ -272,77 +229,51 @@ def _summary(docstring: str) -> str:
     return text if len(text.split()) >= 3 else ""
 
 
-def rule_code_explanation(task: Task, snippet: Snippet, rng: random.Random) -> Triplet | None:
+def rule_code_explanation(task: Task, f: SnippetFacts) -> Triplet | None:
+    snippet = f.snippet
     summary = _summary(snippet.docstring)
     if not summary or not snippet.body or snippet.body == snippet.text:
         return None
     return _triplet(task, snippet, summary, snippet.body, check="gold")
 
 
-def rule_code_summary(task: Task, snippet: Snippet, rng: random.Random) -> Triplet | None:
+def rule_code_summary(task: Task, f: SnippetFacts) -> Triplet | None:
+    snippet = f.snippet
     summary = _summary(snippet.docstring)
     if not summary or not snippet.body or snippet.body == snippet.text:
         return None
     return _triplet(task, snippet, snippet.body, summary, check="gold")
 
 
-SQL_RULES: dict[str, Callable[[Task, SqlFacts], Triplet | None]] = {
-    "text2sql": rule_text2sql,
-    "sql_from_explanation": rule_sql_from_explanation,
-    "sql_bug_description": rule_sql_bug_description,
-    "sql_explanation": rule_sql_explanation,
-    "sql_to_question": rule_sql_to_question,
-    "sql_translation": rule_sql_translation,
-    "sql_rewrite": rule_sql_rewrite,
-    "sql_modification": rule_sql_modification,
-    "sql_bug_fix": rule_sql_bug_fix,
-    "sql_refactor": rule_sql_refactor,
-    "sql_migration": rule_sql_migration,
-    "sql_style": rule_sql_style,
-    "sql_comparison": rule_sql_comparison,
-}
-CODE_RULES: dict[str, Callable[[Task, Snippet, random.Random], Triplet | None]] = {
-    "code_context": rule_code_context,
-    "code_explanation": rule_code_explanation,
-    "code_summary": rule_code_summary,
-}
-RULE_TASKS = frozenset(SQL_RULES) | frozenset(CODE_RULES)
-
-
 # --- running the rules --------------------------------------------------------------------------
 
 
 def _generate_chunk(snippets: list[Snippet], tasks: list[Task], seed: int) -> tuple[list[Triplet], SynthStats]:
-    """All rule triplets of some snippets (one SqlRunner for the chunk)."""
+    """All rule triplets of some snippets (one database cache for the chunk)."""
     stats = SynthStats()
     out: list[Triplet] = []
-    runner = sq.SqlRunner()
-    schemas: dict[str, sq.Schema] = {}
-    try:
+    schemas: dict[str, Schema] = {}
+    with database_cache() as databases:
         for snippet in snippets:
-            out.extend(generate_for_snippet(snippet, tasks, seed, runner, schemas, stats))
-    finally:
-        runner.close()
+            out.extend(generate_for_snippet(snippet, tasks, seed, databases, schemas, stats))
     return out, stats
 
 
-def generate_for_snippet(snippet: Snippet, tasks: list[Task], seed: int, runner: sq.SqlRunner | None,
-                         schemas: dict[str, sq.Schema], stats: SynthStats) -> list[Triplet]:
-    """The rule triplets of one snippet; a rule that raises is logged and counted as a failure."""
-    chosen = [t for t in tasks if t.name in RULE_TASKS and t.applies_to(snippet.language)]
-    facts = None
-    if snippet.language == "sql" and any(t.name in SQL_RULES for t in chosen):
-        facts = SqlFacts(snippet, runner, seed, schemas)
+def generate_for_snippet(snippet: Snippet, tasks: list[Task], seed: int, databases: DatabaseCache | None,
+                         schemas: dict[str, Schema], stats: SynthStats) -> list[Triplet]:
+    """The rule triplets of one snippet; a rule that raises is logged and counted as a failure.
+    SQL tasks need the query to parse: a snippet whose SQL does not is skipped for every task."""
+    chosen = [t for t in tasks if t.rule is not None and t.applies_to(snippet.language)]
+    facts = SnippetFacts(snippet, seed)
+    if snippet.language == "sql" and any(t.languages == "sql" for t in chosen):
+        facts = SqlFacts(snippet, seed, databases, schemas)
         if facts.query is None:
             stats.note("skipped input: SQL that does not parse")
             return []
     out = []
     for task in chosen:
         try:
-            if task.name in SQL_RULES:
-                triplet = SQL_RULES[task.name](task, facts)  # type: ignore[arg-type]
-            else:
-                triplet = CODE_RULES[task.name](task, snippet, random.Random(f"{seed}:{task.name}:{snippet.origin}"))
+            triplet = task.rule(task, facts)  # type: ignore[misc]
         except Exception as exc:  # a rule must never stop a run: count, log, go on
             log.warning("rule %s failed on %s: %s: %s", task.name, snippet.origin, type(exc).__name__, exc)
             stats.count("failures", task.category.value)

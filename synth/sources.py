@@ -19,6 +19,7 @@ from typing import Any
 
 from rag.corpus import Example
 from rag.errors import DataError
+from rag.sqltools import split_statements
 
 EXTENSIONS: dict[str, str] = {
     ".py": "python", ".js": "javascript", ".mjs": "javascript", ".ts": "typescript", ".java": "java",
@@ -243,14 +244,13 @@ def _split_leading_comment(text: str, min_body_lines: int = 2) -> tuple[str, str
 
 
 def sql_snippets(source: str, origin: str) -> list[Snippet]:
-    """One snippet per statement of a .sql file (comments before a statement become its docstring)."""
-    from rag.sqltools import split_statements
-
+    """One snippet per statement of a .sql file; the comment lines before a statement become its docstring."""
     out = []
-    for number, statement in enumerate(split_statements(source), 1):
-        docstring, body = _split_leading_comment(statement.strip(), min_body_lines=1)
-        sql = (body if docstring else statement).strip()
-        if not sql:
-            continue
+    position = 0
+    for number, sql in enumerate(split_statements(source), 1):
+        start = source.find(sql, position)
+        before, position = source[position:start], start + len(sql)  # the statements come in order, verbatim
+        lines = [_COMMENT.match(line) for line in before.lstrip(";").splitlines() if line.strip()]
+        docstring = " ".join(m.group(1) for m in lines if m and m.group(1)).strip()
         out.append(Snippet(text=sql, language="sql", origin=f"{origin}:{number}", docstring=docstring, body=sql))
     return out

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from synth.tasks import CATEGORIES
+from synth.task import CATEGORIES
 
 # per-category counters, in the order the summary table shows them
 STAGES: tuple[str, ...] = ("made", "judged_out", "duplicates", "failures", "inconsistent", "selected")

@@ -1,9 +1,8 @@
-"""The task registry: four categories of retrieval tasks, each with an instruction and a layout.
+"""The task registry: four categories of retrieval tasks, each carrying its rule and LLM plan.
 
-A task says what the embedder is asked to retrieve (`instruction`), which side of a generated
-pair is the query and which the positive (`layout`), and, for the LLM generator, what each
-generation step asks for (`steps`, `outputs`) and how the quality-control judge words its two
-verdicts (`judge`). Rule-based generators for the same task names live in `synth.rules`.
+Each entry is a `synth.task.Task`: what the embedder retrieves, how a pair is laid out, the rule
+that makes a triplet offline (`synth.rules`), and the LLM generator's steps, answer language and
+judge. This tuple is the one place a task is defined.
 
 The categories and most task types follow BGE-Coder's TripletGenerator (FlagEmbedding,
 research/BGE_Coder/data_generation); the `sql_*` tasks are the ones the text-to-SQL RAG needs.
@@ -16,72 +15,9 @@ research/BGE_Coder/data_generation); the `sql_*` tasks are the ones the text-to-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
-
 from rag.errors import ConfigError
-
-
-class Category(str, Enum):
-    TEXT2CODE = "text2code"
-    CODE2TEXT = "code2text"
-    CODE2CODE = "code2code"
-    HYBRID = "hybrid"
-
-
-CATEGORIES: tuple[Category, ...] = tuple(Category)
-
-
-class Layout(str, Enum):
-    """How the query and the positive are formed from the input snippet and the generated text."""
-
-    GENERATED_QUERY = "generated_query"  # query = generated text, positive = the input (text2code)
-    GENERATED_POSITIVE = "generated_positive"  # query = the input, positive = generated (code2text, code2code)
-    CONTEXT_SPLIT = "context_split"  # query = first part, positive = the rest; no LLM, no judge
-    BUG_DESCRIPTION = "bug_description"  # 1: a buggy version, 2: describe its bug; query = description, positive = input
-    BUG_FIX = "bug_fix"  # 1: a buggy version plus a symptom; query = that, positive = input
-    MODIFICATION = "modification"  # 1: differences input→similar, 2: an instruction; query = instruction + input, positive = similar
-    COMPARISON = "comparison"  # 1: a question about input vs similar; query = question + both, 2: the answer = positive
-    INSTRUCT_THEN_CODE = "instruct_then_code"  # 1: an instruction for the input; query = instruction + input, 2: the code = positive
-
-
-TWO_STEP_LAYOUTS = frozenset({Layout.BUG_DESCRIPTION, Layout.MODIFICATION, Layout.COMPARISON, Layout.INSTRUCT_THEN_CODE})
-NEEDS_SIMILAR = frozenset({Layout.MODIFICATION, Layout.COMPARISON})
-
-
-@dataclass(frozen=True)
-class Judge:
-    """The quality-control question: what is judged, what the two sides are, the yes and no options."""
-
-    mission: str
-    query_type: str
-    doc_type: str
-    yes: str
-    no: str
-
-
-@dataclass(frozen=True)
-class Task:
-    """One task type. `languages` is "sql" (SQL inputs only), "code" (other source code) or "any"."""
-
-    name: str
-    category: Category
-    instruction: str
-    layout: Layout
-    languages: str
-    steps: tuple[str, ...] = ()
-    outputs: tuple[str, ...] = ()
-    judge: Judge | None = None
-    follows: str = ""  # the BGE-Coder task type it mirrors
-
-    @property
-    def uses_llm(self) -> bool:
-        return bool(self.steps)
-
-    def applies_to(self, language: str) -> bool:
-        if self.languages == "any":
-            return True
-        return (language == "sql") == (self.languages == "sql")
+from synth import rules
+from synth.task import Category, Judge, Layout, Target, Task
 
 
 def _judge(mission: str, query_type: str, doc_type: str, claim: str, negated: str) -> Judge:
@@ -98,6 +34,7 @@ _TASK_LIST: tuple[Task, ...] = (
         outputs=("the generated question in English",),
         judge=_judge("judge whether the SQL query answers the question", "the question", "the SQL query",
                      "the SQL query answers the question", "the SQL query does not answer the question"),
+        rule=rules.rule_text2sql,
         follows="text2sql_retrieval",
     ),
     Task(
@@ -108,6 +45,7 @@ _TASK_LIST: tuple[Task, ...] = (
         outputs=("the generated explanation in English",),
         judge=_judge("judge whether the SQL query implements the explanation", "the explanation", "the SQL query",
                      "the SQL query implements the explanation", "the SQL query does not implement the explanation"),
+        rule=rules.rule_sql_from_explanation,
         follows="code_explanation_retrieval",
     ),
     Task(
@@ -121,6 +59,7 @@ _TASK_LIST: tuple[Task, ...] = (
         outputs=("the modified code with one bug", "the generated bug description in English"),
         judge=_judge("judge whether the SQL query is the correct version that the bug description asks for", "the bug description",
                      "the SQL query", "the SQL query is free of the described bug", "the SQL query is not a fix for the described bug"),
+        rule=rules.rule_sql_bug_description,
         follows="bug_desc_retrieval",
     ),
     Task(
@@ -142,6 +81,7 @@ _TASK_LIST: tuple[Task, ...] = (
         judge=_judge("judge whether the code implements the functionality described in the explanation", "the explanation", "the code",
                      "the code implements the functionality described in the explanation",
                      "the code does not implement the functionality described in the explanation"),
+        rule=rules.rule_code_explanation,
         follows="code_explanation_retrieval",
     ),
     Task(
@@ -166,6 +106,7 @@ _TASK_LIST: tuple[Task, ...] = (
         outputs=("the generated explanation in English",),
         judge=_judge("judge whether the text explains the SQL query", "the SQL query", "the text",
                      "the text explains the SQL query", "the text does not explain the SQL query"),
+        rule=rules.rule_sql_explanation,
         follows="code_summary_retrieval",
     ),
     Task(
@@ -176,6 +117,7 @@ _TASK_LIST: tuple[Task, ...] = (
         outputs=("the generated question in English",),
         judge=_judge("judge whether the SQL query answers the question", "the SQL query", "the question",
                      "the SQL query answers the question", "the SQL query does not answer the question"),
+        rule=rules.rule_sql_to_question,
         follows="code_to_requirement_retrieval",
     ),
     Task(
@@ -186,6 +128,7 @@ _TASK_LIST: tuple[Task, ...] = (
         outputs=("the generated summary in English",),
         judge=_judge("judge whether the text summarizes the code", "the code", "the text",
                      "the text summarizes the code", "the text does not summarize the code"),
+        rule=rules.rule_code_summary,
         follows="code_summary_retrieval",
     ),
     # --- code2code -------------------------------------------------------------------------
@@ -197,6 +140,8 @@ _TASK_LIST: tuple[Task, ...] = (
         outputs=("the generated piece of {tgt_language} SQL",),
         judge=_judge("judge whether the output SQL is semantically equivalent to the input SQL", "the input SQL", "the output SQL",
                      "the output SQL is semantically equivalent to the input SQL", "the output SQL is not semantically equivalent to the input SQL"),
+        target=Target.SQL_DIALECT,
+        rule=rules.rule_sql_translation,
         follows="code_translation_retrieval",
     ),
     Task(
@@ -207,12 +152,14 @@ _TASK_LIST: tuple[Task, ...] = (
         outputs=("the generated piece of {code_language} code",),
         judge=_judge("judge whether the output SQL returns the same result as the input SQL", "the input SQL", "the output SQL",
                      "the output SQL is semantically equivalent to the input SQL", "the output SQL is not semantically equivalent to the input SQL"),
+        rule=rules.rule_sql_rewrite,
         follows="similar_code_retrieval",
     ),
     Task(
         "code_context", Category.CODE2CODE,
         "Given a piece of code segment, retrieve the code segment that is the latter part of the code.",
         Layout.CONTEXT_SPLIT, "any",
+        rule=rules.rule_code_context,
         follows="code_context_retrieval",
     ),
     Task(
@@ -224,6 +171,7 @@ _TASK_LIST: tuple[Task, ...] = (
         judge=_judge("judge whether the output code is semantically equivalent to the input code", "the input code", "the output code",
                      "the output code is semantically equivalent to the input code",
                      "the output code is not semantically equivalent to the input code"),
+        target=Target.CODE_LANGUAGE,
         follows="code_translation_retrieval",
     ),
     # --- hybrid ----------------------------------------------------------------------------
@@ -238,6 +186,7 @@ _TASK_LIST: tuple[Task, ...] = (
         outputs=("the generated instruction in English", "the generated piece of {code_language} code"),
         judge=_judge("judge whether the output SQL implements the requested change", "the query", "the output SQL",
                      "the output SQL implements the requested change", "the output SQL does not implement the requested change"),
+        rule=rules.rule_sql_modification,
         follows="code_modification_retrieval",
     ),
     Task(
@@ -248,6 +197,7 @@ _TASK_LIST: tuple[Task, ...] = (
         outputs=("the buggy code and the one-sentence description",),
         judge=_judge("judge whether the output SQL fixes the bug described in the query", "the query", "the output SQL",
                      "the output SQL fixes the bug described in the query", "the output SQL does not fix the bug described in the query"),
+        rule=rules.rule_sql_bug_fix,
         follows="code_bug_fix_example_retrieval",
     ),
     Task(
@@ -261,6 +211,7 @@ _TASK_LIST: tuple[Task, ...] = (
         outputs=("the generated refactoring goal in English", "the generated piece of {code_language} code"),
         judge=_judge("judge whether the output SQL is the refactoring described in the query", "the query", "the output SQL",
                      "the output SQL applies the refactoring and keeps the result", "the output SQL does not apply the refactoring or changes the result"),
+        rule=rules.rule_sql_refactor,
         follows="code_refactoring_pattern_retrieval",
     ),
     Task(
@@ -274,6 +225,8 @@ _TASK_LIST: tuple[Task, ...] = (
         outputs=("the generated migration requirement in English", "the generated piece of SQL"),
         judge=_judge("judge whether the output SQL meets the migration requirement", "the query", "the output SQL",
                      "the output SQL meets the migration requirement", "the output SQL does not meet the migration requirement"),
+        target=Target.ANY_DIALECT,
+        rule=rules.rule_sql_migration,
         follows="code_migration_retrieval",
     ),
     Task(
@@ -287,6 +240,7 @@ _TASK_LIST: tuple[Task, ...] = (
         outputs=("the generated style guideline in English", "the generated piece of {code_language} code"),
         judge=_judge("judge whether the output SQL follows the style in the query and keeps its meaning", "the query", "the output SQL",
                      "the output SQL follows the style and keeps the meaning", "the output SQL does not follow the style or changes the meaning"),
+        rule=rules.rule_sql_style,
         follows="code_style_guideline_example_retrieval",
     ),
     Task(
@@ -300,6 +254,7 @@ _TASK_LIST: tuple[Task, ...] = (
         outputs=("the generated question in English", "the generated response in English"),
         judge=_judge("judge whether the response answers the question in the query", "the query", "the response",
                      "the response answers the question", "the response does not answer the question"),
+        rule=rules.rule_sql_comparison,
         follows="code_comparison_retrieval",
     ),
     Task(

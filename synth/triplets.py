@@ -1,22 +1,22 @@
-"""Triplet records and their files: CSV `query,pos,neg,category,task_type,source`, JSONL alongside.
+"""The one triplet model and its files: CSV `query,pos,neg,category,task_type,source`, JSONL alongside.
 
 The CSV is what people read and what the embedder trainer loads; the JSONL next to it carries
 the same rows plus every hard negative, the task instruction and generation metadata (judge
 verdict, how the negative was found, consistency rank). `load_triplets` turns either file into
-the `anchor, positive, negative` dataset sentence-transformers trains on.
+the `anchor, positive, negative` dataset sentence-transformers trains on; the embedder's
+cleaning loader (`embedder.triplets`) reads the same rows into the same `Triplet`.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rag.errors import DataError
-from rag.io import read_csv, read_jsonl, write_text_atomic
+from rag.io import read_csv, read_jsonl, write_jsonl_atomic, write_text_atomic
 
 COLUMNS: tuple[str, ...] = ("query", "pos", "neg", "category", "task_type", "source")
 TRAINER_COLUMNS: tuple[str, ...] = ("anchor", "positive", "negative")
@@ -24,7 +24,8 @@ TRAINER_COLUMNS: tuple[str, ...] = ("anchor", "positive", "negative")
 
 @dataclass
 class Triplet:
-    """One (query, positive, negative) row. `negatives` holds every hard negative, `neg` the first.
+    """One (query, positive, negative) row. `negatives` holds every hard negative, `neg` the first
+    (given only `neg`, `negatives` starts as `[neg]`); a pair has no negative.
 
     `meta` is written to the JSONL file; `work` holds what later stages need in memory only
     (the positive's SQLite form and database script, for execution-equivalence checks).
@@ -32,13 +33,17 @@ class Triplet:
 
     query: str
     pos: str
-    category: str
-    task_type: str
-    source: str
     neg: str = ""
+    category: str = ""
+    task_type: str = ""
+    source: str = ""
     negatives: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     work: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.neg and not self.negatives:
+            self.negatives = [self.neg]
 
     def set_negatives(self, negatives: list[str], origin: str) -> None:
         self.negatives = list(dict.fromkeys(n for n in negatives if n))
@@ -53,10 +58,10 @@ class Triplet:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Triplet:
-        values = {c: _text(row.get(c)) for c in COLUMNS}
-        negatives = row.get("negatives") or ([values["neg"]] if values["neg"] else [])
+        """A row of a triplet file (CSV columns, plus `negatives` and `meta` from JSONL)."""
+        values = {c: clean_text(row.get(c)) for c in COLUMNS}
         meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
-        return cls(negatives=[str(n) for n in negatives], meta=dict(meta), **values)
+        return cls(negatives=[str(n) for n in row.get("negatives") or []], meta=dict(meta), **values)
 
 
 def jsonl_path(csv_path: Path) -> Path:
@@ -72,24 +77,27 @@ def write_triplets(triplets: list[Triplet], path: str | Path) -> tuple[Path, Pat
     writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS), lineterminator="\n")
     writer.writeheader()
     writer.writerows(t.row() for t in triplets)
-    lines = "".join(json.dumps(t.to_json(), ensure_ascii=False, default=str) + "\n" for t in triplets)
     write_text_atomic(path, buffer.getvalue())
-    write_text_atomic(jsonl_path(path), lines)
+    write_jsonl_atomic(jsonl_path(path), (t.to_json() for t in triplets))
     return path, jsonl_path(path)
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Raw rows of a triplet file: CSV, or JSONL (`.jsonl`, `.json`); a missing file or another format is a DataError."""
+    if not path.is_file():
+        raise DataError(f"triplet file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        return list(read_jsonl(path))
+    if suffix == ".csv":
+        return read_csv(path)
+    raise DataError(f"unsupported triplet file type '{path.suffix}' (use .csv or .jsonl)")
 
 
 def read_triplets(path: str | Path) -> list[Triplet]:
     """Rows of a triplet CSV or JSONL file; a missing file, another format or missing columns is a DataError."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"triplet file not found: {path}")
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        rows = list(read_jsonl(path))
-    elif suffix == ".csv":
-        rows = read_csv(path)
-    else:
-        raise DataError(f"unsupported triplet file type '{path.suffix}' (use .csv or .jsonl)")
+    rows = read_rows(path)
     if not rows:
         raise DataError(f"triplet file {path} has no rows")
     missing = [c for c in ("query", "pos") if c not in rows[0]]
@@ -124,11 +132,7 @@ def load_triplets(path: str | Path) -> Any:
     import datasets
 
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"triplet file not found: {path}")
-    rows = list(read_jsonl(path)) if path.suffix.lower() == ".jsonl" else read_csv(path) if path.suffix.lower() == ".csv" else None
-    if rows is None:
-        raise DataError(f"unsupported triplet file type '{path.suffix}' (use .csv or .jsonl)")
+    rows = read_rows(path)
     if not rows:
         raise DataError(f"triplet file {path} has no rows")
     names = ("query", "pos", "neg") if all(c in rows[0] for c in ("query", "pos", "neg")) else TRAINER_COLUMNS
@@ -137,7 +141,7 @@ def load_triplets(path: str | Path) -> Any:
         raise DataError(f"triplet file {path} lacks column(s) {', '.join(missing)} (need query,pos,neg or anchor,positive,negative)")
     columns: dict[str, list[str]] = {c: [] for c in TRAINER_COLUMNS}
     for number, row in enumerate(rows, 2 if path.suffix.lower() == ".csv" else 1):
-        anchor, positive, negative = (_text(row.get(c)) for c in names)
+        anchor, positive, negative = (clean_text(row.get(c)) for c in names)
         if not (anchor and positive and negative):
             empty = [n for n, v in zip(names, (anchor, positive, negative)) if not v]
             raise DataError(f"{path}:{number}: empty {', '.join(empty)}")
@@ -149,7 +153,8 @@ def load_triplets(path: str | Path) -> Any:
     return datasets.Dataset.from_dict(columns)
 
 
-def _text(value: Any) -> str:
-    if value is None:
+def clean_text(value: Any) -> str:
+    """A cell as stripped text; None and NaN (from pandas-written CSVs) are empty."""
+    if value is None or (isinstance(value, float) and value != value):
         return ""
     return str(value).strip()

@@ -5,36 +5,43 @@ from __future__ import annotations
 import ipaddress
 import os
 import signal
-from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+
+from rag.options import (
+    DbOption,
+    EmbedderOption,
+    GeneratorOption,
+    LlmModelPathOption,
+    OpenAIBaseUrlOption,
+    settings_from_flags,
+)
 
 err = Console(stderr=True)
 
 
 def ui(
-    host: Optional[str] = typer.Option(None, "--host", help="Interface to bind (default 127.0.0.1: this machine only)."),
-    port: Optional[int] = typer.Option(None, "--port", min=1, max=65535, help="Port (default 7860)."),
-    db: Optional[str] = typer.Option(None, "--db", help="Database to start with: a demo name or a SQLite file path."),
-    share: bool = typer.Option(False, "--share", help="Also open a public gradio.live link (off by default)."),
-    generator: Optional[str] = typer.Option(None, "--generator", help="auto | llm | openai | knn"),
-    llm_model_path: Optional[Path] = typer.Option(None, "--llm-model-path", help="GGUF file for llama.cpp."),
-    openai_base_url: Optional[str] = typer.Option(None, "--openai-base-url", help="OpenAI-compatible server URL."),
-    embedder: Optional[str] = typer.Option(None, "--embedder", help="Embedder: bundled, a model directory, or a hub id."),
+    host: Annotated[Optional[str], typer.Option("--host", help="Interface to bind (default 127.0.0.1: this machine only).")] = None,
+    port: Annotated[Optional[int], typer.Option("--port", min=1, max=65535, help="Port (default 7860).")] = None,
+    db: DbOption = None,
+    share: Annotated[bool, typer.Option("--share", help="Also open a public gradio.live link (off by default).")] = False,
+    generator: GeneratorOption = None,
+    llm_model_path: LlmModelPathOption = None,
+    openai_base_url: OpenAIBaseUrlOption = None,
+    embedder: EmbedderOption = None,
 ) -> None:
     """Start the chat UI: ask questions, see and edit the SQL, save good answers as examples."""
-    from rag.settings import load_settings
     from ui.app import build_app, launch
     from ui.service import UIService
     from ui.sources import named_database
 
-    settings = load_settings(
+    settings = settings_from_flags(
         generator=generator,
-        llm={"model_path": llm_model_path},
-        openai={"base_url": openai_base_url},
-        embedder={"model": embedder},
+        llm_model_path=llm_model_path,
+        openai_base_url=openai_base_url,
+        embedder=embedder,
         ui={"host": host, "port": port},
     )
     named_database(db or settings.default_db, settings.home)  # a bad --db fails before any model loads

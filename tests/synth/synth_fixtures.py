@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -25,7 +27,6 @@ def shop_example(i: int, question: str, sql: str, explanation: str = "") -> Exam
     )
 
 
-
 class ToyEncoder:
     """Bag-of-words hashed into 64 dimensions, L2-normalised: similar words, similar vectors."""
 
@@ -44,3 +45,31 @@ class ToyEncoder:
                 out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dimension] += 1.0
         out += 1e-3
         return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "synth"
+
+
+@dataclass(frozen=True)
+class GoldenCase:
+    """One block of a golden .sql file: its `-- key: value` lines and its SQL lines (one query a line)."""
+
+    fields: dict[str, str]
+    sql: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return self.fields.get("case") or next(iter(self.fields.values()))
+
+
+def golden_cases(name: str) -> list[GoldenCase]:
+    """The cases of tests/fixtures/synth/NAME: blocks separated by blank lines; a block without
+    SQL lines (the file's own description) is skipped."""
+    cases = []
+    for block in (GOLDEN / name).read_text(encoding="utf-8").split("\n\n"):
+        lines = [line for line in block.strip().splitlines() if line.strip()]
+        fields = dict(line.removeprefix("-- ").split(": ", 1) for line in lines if line.startswith("-- ") and ": " in line)
+        sql = tuple(line for line in lines if not line.startswith("--"))
+        if sql:
+            cases.append(GoldenCase(fields, sql))
+    return cases

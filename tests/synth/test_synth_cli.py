@@ -17,7 +17,6 @@ from synth.triplets import Triplet, read_triplets, write_triplets
 
 @pytest.fixture(scope="module")
 def app():
-    rag_cli.register_subcommands()
     return rag_cli.app
 
 
@@ -33,7 +32,7 @@ def test_list_tasks(app):
 
 @pytest.mark.slow
 def test_synth_writes_the_default_path_and_leaves_the_shipped_set_alone(app, encoder, settings, monkeypatch):
-    monkeypatch.setattr(pipeline, "_load_encoder", lambda s: encoder)
+    monkeypatch.setattr(pipeline, "encoder_from_settings", lambda s: encoder)
     shipped = hashlib.sha256(SHIPPED.read_bytes()).hexdigest() if SHIPPED.exists() else None
     result = run(app, "synth", "--tasks", "text2sql,sql_explanation", "--per-category", "2", "--pool-size", "16", "--quiet")
     assert result.exit_code == 0, result.output

@@ -14,7 +14,7 @@ from synth.mining import (
     mine_hard_negatives,
 )
 from synth.pipeline import add_mined_negatives
-from synth.sqlrules import SqlRunner
+from synth.sql.context import ExampleDatabase, database_cache
 from synth.stats import SynthStats
 from synth.triplets import Triplet
 
@@ -108,9 +108,9 @@ def test_pipeline_mining_never_returns_an_equivalent_query(encoder):
     assert negatives and rows[0].meta["neg_origin"] == "mined"
     assert POSITIVE not in negatives and POSITIVE + ";" not in negatives and EQUIVALENT not in negatives
     assert stats.notes["mining: excluded: equivalent to the positive"] >= 1
-    runner = SqlRunner()
-    assert not any(runner.same_result(POSITIVE, n, SHOP) for n in negatives)
-    runner.close()
+    with database_cache() as cache:
+        shop = ExampleDatabase.of(cache, SHOP, None)
+        assert not any(shop.same_result(POSITIVE, n) for n in negatives)
 
 
 def test_rule_negatives_come_first():

@@ -18,7 +18,7 @@ def no_encoder(monkeypatch):
     def refuse(settings):
         raise AssertionError("this run must not load an embedder")
 
-    monkeypatch.setattr(pipeline, "_load_encoder", refuse)
+    monkeypatch.setattr(pipeline, "encoder_from_settings", refuse)
 
 
 @pytest.mark.slow

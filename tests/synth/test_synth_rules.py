@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import random
+
 import pytest
 from synth_fixtures import shop_example
 
-from synth import rules
-from synth.rules import generate_rule_triplets
+from synth.rules import generate_rule_triplets, split_point
 from synth.sources import Snippet, python_snippets, snippets_from_examples
 from synth.tasks import TASKS, select_tasks
 
@@ -95,12 +97,12 @@ def test_unparseable_sql_is_counted_and_skipped():
     assert stats.notes["skipped input: SQL that does not parse"] == 1
 
 
-def test_a_failing_rule_is_counted_not_raised(snippets, monkeypatch):
+def test_a_failing_rule_is_counted_not_raised(snippets):
     def explode(task, facts):
         raise RuntimeError("boom")
 
-    monkeypatch.setitem(rules.SQL_RULES, "text2sql", explode)
-    triplets, stats = generate_rule_triplets(snippets, select_tasks(["text2sql", "sql_explanation"]), show_progress=False)
+    tasks = [dataclasses.replace(TASKS["text2sql"], rule=explode), TASKS["sql_explanation"]]
+    triplets, stats = generate_rule_triplets(snippets, tasks, show_progress=False)
     assert {t.task_type for t in triplets} == {"sql_explanation"}
     assert stats.stages["failures"]["text2code"] == 2
     assert stats.notes["failure: rule text2sql (RuntimeError)"] == 2
@@ -131,3 +133,14 @@ def test_code_rules_skip_snippets_without_a_docstring():
     triplets, stats = generate_rule_triplets([snippet], select_tasks(["code_explanation", "code_summary"]), show_progress=False)
     assert triplets == []
     assert stats.notes["not applicable: code_summary"] == 1
+
+
+def test_split_point_cuts_sql_at_a_clause():
+    text = "SELECT name, price FROM products WHERE category = 'furniture' AND price > 50"
+    cut = split_point(text, random.Random(3), language="sql")
+    assert (text[:cut], text[cut:]) == ("SELECT name, price FROM products", " WHERE category = 'furniture' AND price > 50")
+    for seed in range(20):
+        cut = split_point(text, random.Random(seed), language="sql")
+        assert 0.25 * len(text) <= cut <= 0.85 * len(text)
+        assert text[cut + 1 :].split()[0] in {"FROM", "WHERE", "AND"}
+    assert split_point("SELECT 1", random.Random(0)) is None

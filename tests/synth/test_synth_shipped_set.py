@@ -8,7 +8,8 @@ from collections import Counter
 
 from rag.corpus import load_bundled
 from synth.pipeline import SHIPPED
-from synth.sqlrules import SqlRunner, has_order, parse_query
+from synth.sql.context import ExampleDatabase, database_cache
+from synth.sql.syntax import parse_query
 from synth.tasks import TASKS
 from synth.triplets import COLUMNS, jsonl_path, load_triplets, read_triplets
 
@@ -47,13 +48,11 @@ def test_jsonl_alongside_matches_and_records_the_review():
 def test_sql_positives_run_and_differ_from_their_negatives():
     """Every SQLite positive runs on its example's database, and no SQL negative returns the same rows."""
     train = {ex.id: ex for ex in load_bundled("train")}
-    runner = SqlRunner()
-    for row in read_triplets(SHIPPED):
-        if row.task_type in ("sql_translation", "sql_migration", "code_context") or parse_query(row.pos) is None:
-            continue
-        context = train[row.source.rsplit(":", 1)[1]].context
-        assert runner.run(row.pos, context) is not None, row.pos
-        if parse_query(row.neg) is not None:
-            ordered = has_order(parse_query(row.pos))
-            assert runner.same_result(row.pos, row.neg, context, ordered=ordered) is not True, (row.pos, row.neg)
-    runner.close()
+    with database_cache() as cache:
+        for row in read_triplets(SHIPPED):
+            if row.task_type in ("sql_translation", "sql_migration", "code_context") or parse_query(row.pos) is None:
+                continue
+            database = ExampleDatabase.of(cache, train[row.source.rsplit(":", 1)[1]].context, None)
+            assert database.run(row.pos) is not None, row.pos
+            if parse_query(row.neg) is not None:
+                assert database.same_result(row.pos, row.neg) is not True, (row.pos, row.neg)
