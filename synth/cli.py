@@ -17,6 +17,14 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 
+from rag.options import (
+    EmbedderOption,
+    LimitOption,
+    LlmModelPathOption,
+    OpenAIBaseUrlOption,
+    settings_from_flags,
+)
+
 app = typer.Typer(
     invoke_without_command=True,
     no_args_is_help=False,
@@ -36,8 +44,8 @@ def synth(
     per_category: int = typer.Option(10, "--per-category", min=1, help="Curated rows per category."),
     all_rows: bool = typer.Option(False, "--all", help="Keep every triplet (thousands) instead of a curated set."),
     generator: str = typer.Option("rules", "--generator", help="rules (offline) | llm (llama.cpp GGUF) | openai (OpenAI-compatible server)."),
-    llm_model_path: Optional[Path] = typer.Option(None, "--llm-model-path", help="GGUF file for --generator llm."),
-    openai_base_url: Optional[str] = typer.Option(None, "--openai-base-url", help="Server URL for --generator openai."),
+    llm_model_path: LlmModelPathOption = None,
+    openai_base_url: OpenAIBaseUrlOption = None,
     model_name: str = typer.Option("Qwen2.5-Coder-32B-Instruct", "--model-name", help="Model name sent to the OpenAI-compatible server."),
     hard_negatives: str = typer.Option("mine", "--hard-negatives", help="mine (FAISS + embedder) | llm | none."),
     num_negatives: int = typer.Option(7, "--num-negatives", min=0, max=64, help="Hard negatives per row (the CSV keeps the first; the JSONL all)."),
@@ -48,7 +56,7 @@ def synth(
     consistency_top_k: int = typer.Option(10, "--consistency-top-k", min=1, help="The positive must rank within this many neighbours."),
     consistency_threshold: float = typer.Option(0.2, "--consistency-threshold", help="... and reach this cosine similarity."),
     pool_size: Optional[int] = typer.Option(None, "--pool-size", min=0, help="Positives per task type used as neighbours (0 = all; default 64, all with --all)."),
-    embedder: Optional[str] = typer.Option(None, "--embedder", help="Embedder for consistency, mining and diversity (default: settings)."),
+    embedder: EmbedderOption = None,
     threads: int = typer.Option(1, "--threads", min=1, help="LLM requests in flight."),
     workers: int = typer.Option(1, "--workers", min=1, help="Processes for rule synthesis (large corpora)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="LLM cache directory (default <CODERAG_HOME>/synth/cache)."),
@@ -56,7 +64,7 @@ def synth(
     examples_pool: Optional[Path] = typer.Option(None, "--examples-pool", help="JSONL of {task, input, output} few-shot examples."),
     no_judge: bool = typer.Option(False, "--no-judge", help="Skip the LLM quality-control judge."),
     debug: bool = typer.Option(False, "--debug", help="Keep prompts and judge answers (in the JSONL and <out>.rejected.jsonl)."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use at most this many input snippets."),
+    limit: LimitOption = None,
     seed: int = typer.Option(0, "--seed"),
     out_path: Optional[Path] = typer.Option(None, "--out", help="Output CSV (default <CODERAG_HOME>/synth/curated_triplets.csv, or all_triplets.csv with --all)."),
     list_tasks: bool = typer.Option(False, "--list-tasks", help="Print the task registry and exit."),
@@ -71,10 +79,9 @@ def synth(
     from pydantic import ValidationError
 
     from rag.errors import ConfigError
-    from rag.settings import load_settings
     from synth.pipeline import NothingWritten, SynthConfig, run_synthesis
 
-    settings = load_settings(embedder={"model": embedder})
+    settings = settings_from_flags(embedder=embedder)
     try:
         config = SynthConfig(
             corpus=corpus, split=split, from_dir=from_dir, tasks=tasks or None, per_category=per_category, all=all_rows,
