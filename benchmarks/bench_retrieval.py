@@ -85,7 +85,7 @@ def main() -> None:
 
     settings = load_settings()
     template = args.template or settings.index.template
-    encoder = load_encoder("bundled", backend=args.backend)
+    encoder = load_encoder("bundled", backend=args.backend, models_dir=settings.models_dir)
     embed_count = min(args.embed_docs, args.docs)
     examples = synthetic_examples(embed_count)
     texts = [render(ex, template) for ex in examples]

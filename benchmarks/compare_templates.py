@@ -19,10 +19,12 @@ from rich.console import Console
 from rich.table import Table
 
 from eval.retrieval import evaluate_retrieval, retrieval_metrics
-from rag.corpus import demo_examples
+from rag.corpus import Example, demo_examples
 from rag.documents import TEMPLATES, render
 from rag.encoders import load_encoder
+from rag.execution import results_match
 from rag.sandbox import ReadOnlyDatabase
+from rag.settings import load_settings
 
 
 def demo_paraphrase_metrics(encoder, template: str, examples, relevant) -> dict[str, float]:
@@ -40,21 +42,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--embedder", default="bundled")
     args = parser.parse_args()
+    settings = load_settings()
     encoder = load_encoder(args.embedder)
 
-    examples = demo_examples(None)
+    examples = demo_examples(settings.home)
     results = {}
     for example in examples:
         with ReadOnlyDatabase.open(example.db_path) as db:
-            results[example.id] = (example.db_id, sorted(map(repr, db.execute(example.sql, max_rows=1_000_000).rows)))
-    relevant = [{o.id for o in examples if o.id != e.id and results[o.id] == results[e.id]} for e in examples]
+            results[example.id] = db.execute(example.sql, max_rows=1_000_000)
+
+    def same_rows(a: Example, b: Example) -> bool:  # the one "same result" (rag.execution), order aside
+        return a.db_id == b.db_id and results_match(results[a.id], results[b.id], ordered=False)
+
+    relevant = [{o.id for o in examples if o.id != e.id and same_rows(e, o)} for e in examples]
 
     table = Table(title=f"Document templates, embedder {encoder.name}")
     for column in ("template", "bundled R@1", "bundled R@3", "bundled MRR@10", "demo acc@1", "demo R@3", "demo MRR@10"):
         table.add_column(column, justify="right" if column != "template" else "left")
     bundled_queries = 0
     for template in TEMPLATES:
-        bundled = evaluate_retrieval(encoder, "bundled", template=template)
+        bundled = evaluate_retrieval(encoder, "bundled", settings=settings, template=template)
         bundled_queries = int(bundled["queries"])
         demo = demo_paraphrase_metrics(encoder, template, examples, relevant)
         table.add_row(
