@@ -22,8 +22,8 @@ from rich.console import Console  # noqa: E402
 from embedder.bench import BACKENDS, format_table, run_bench  # noqa: E402
 from embedder.onnx_export import export_onnx  # noqa: E402
 from rag.io import write_json_atomic  # noqa: E402
-from rag.models import INT8_FILE, export_dir_for
-from rag.settings import load_settings  # noqa: E402
+from rag.models import INT8_FILE, export_dir_for  # noqa: E402
+from rag.options import settings_from_flags  # noqa: E402
 
 
 def main() -> None:
@@ -37,15 +37,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the report as JSON")
     args = parser.parse_args()
 
-    settings = load_settings()
+    settings = settings_from_flags(template=args.template)
     console = Console()
     if not (export_dir_for(args.model, settings.models_dir) / INT8_FILE).is_file():
         console.print(f"exporting {args.model} to ONNX (fp32 + int8) first")
         export_onnx(args.model, quantize=True, models_dir=settings.models_dir)
     report = run_bench(
+        settings,
         args.model,
         backends=BACKENDS,
-        template=args.template or settings.index.template,
         threads=args.threads,
         batch_size=args.batch_size,
         rounds=args.rounds,

@@ -24,14 +24,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from rich.console import Console  # noqa: E402
 
 from embedder.bench import format_table, measure_encoders, set_threads  # noqa: E402
-from embedder.onnx_export import export_onnx
+from embedder.onnx_export import export_onnx  # noqa: E402
 from embedder.quantize import SCHEMES  # noqa: E402
-from rag.encoders import (
-    load_encoder,  # noqa: E402
-    load_onnx_encoder,  # noqa: E402
-)
+from embedder.retrieval import prepare_bundled  # noqa: E402
+from rag.encoders import load_encoder, load_onnx_encoder  # noqa: E402
 from rag.io import write_json_atomic  # noqa: E402
-from rag.models import BUNDLED
+from rag.models import BUNDLED  # noqa: E402
+from rag.settings import load_settings  # noqa: E402
 
 
 def main() -> None:
@@ -42,6 +41,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", type=Path, default=None, help="write the report as JSON")
     args = parser.parse_args()
+    settings = load_settings()
     console = Console()
     threads = args.threads or os.cpu_count() or 1
     set_threads(threads)
@@ -58,7 +58,16 @@ def main() -> None:
             if "onnx" not in encoders:
                 encoders["onnx"] = load_onnx_encoder(name, quantized=False, models_dir=models_dir, threads=threads)
             encoders[f"int8 {scheme}"] = load_onnx_encoder(name, quantized=True, models_dir=models_dir, threads=threads)
-        report = {"model": args.model, **measure_encoders(encoders, threads=threads, batch_size=args.batch_size, rounds=args.rounds, log=console.print)}
+        measured = measure_encoders(
+            encoders,
+            template=settings.index.template,
+            evaluation=prepare_bundled(settings),
+            threads=threads,
+            batch_size=args.batch_size,
+            rounds=args.rounds,
+            log=console.print,
+        )
+        report = {"model": args.model, **measured}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     console.print(format_table(report))

@@ -19,12 +19,16 @@ import platform
 import statistics
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rag.encoders import Encoder, load_encoder
+from embedder.retrieval import bundled_retrieval_metrics, prepare_bundled
+from eval.retrieval import RetrievalEvaluation
+from rag.encoders import Encoder, load_encoder, load_onnx_encoder
 from rag.errors import ConfigError
+from rag.settings import Settings
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
@@ -57,17 +61,17 @@ class BackendResult:
 
 
 def set_threads(threads: int) -> None:
+    """Torch's CPU threads (the ONNX sessions take theirs when they are made)."""
     import torch
 
     torch.set_num_threads(threads)
 
 
-def load_backend(model: str, backend: str, threads: int) -> Encoder:
+def load_backend(model: str, backend: str, threads: int, models_dir: Path) -> Encoder:
+    """`model` on one backend; the bundled model's ONNX export lives under `models_dir`."""
     if backend == "torch":
         return load_encoder(model, backend="torch")
-    from rag.encoders import load_onnx_encoder
-
-    return load_onnx_encoder(model, quantized=backend == "onnx-int8", threads=threads)
+    return load_onnx_encoder(model, models_dir, quantized=backend == "onnx-int8", threads=threads)
 
 
 def _time_documents(encoder: Encoder, documents: list[str], batch_size: int) -> float:
@@ -97,44 +101,48 @@ def _top_k_agreement(scores: np.ndarray, reference: np.ndarray, k: int) -> float
 
 
 def run_bench(
+    settings: Settings,
     model: str = "bundled",
     *,
     backends: tuple[str, ...] = BACKENDS,
-    template: str | None = None,
     threads: int | None = None,
     batch_size: int = 32,
     rounds: int = 5,
     evaluate: bool = True,
     log: Any = print,
 ) -> dict[str, Any]:
-    """Measure every backend of `model` (ONNX backends need `embedder export-onnx` first)."""
+    """Measure every backend of `model` (ONNX backends need `embedder export-onnx` first).
+
+    `settings` give the models directory, the document template and the bundled metrics' relevance cache.
+    """
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
         raise ConfigError(f"unknown backend(s) {', '.join(unknown)} (choose from {', '.join(BACKENDS)})")
     threads = threads or os.cpu_count() or 1
     set_threads(threads)
-    encoders = {b: load_backend(model, b, threads) for b in backends}
-    return {"model": model, **measure_encoders(encoders, template=template, threads=threads, batch_size=batch_size, rounds=rounds, evaluate=evaluate, log=log)}
+    encoders = {b: load_backend(model, b, threads, settings.models_dir) for b in backends}
+    evaluation = prepare_bundled(settings) if evaluate else None
+    return {"model": model, **measure_encoders(encoders, template=settings.index.template, evaluation=evaluation, threads=threads, batch_size=batch_size, rounds=rounds, log=log)}
 
 
 def measure_encoders(
     encoders: dict[str, Encoder],
     *,
-    template: str | None = None,
+    template: str,
+    evaluation: RetrievalEvaluation | None = None,
     threads: int = 1,
     batch_size: int = 32,
     rounds: int = 5,
-    evaluate: bool = True,
     log: Any = print,
 ) -> dict[str, Any]:
-    """Time and score `encoders` (label → encoder) side by side; the first is the speed reference, "torch" the vector reference."""
+    """Time and score `encoders` (label → encoder) side by side; the first is the speed reference, "torch" the vector reference.
+
+    Documents are the bundled train split rendered with `template`; with `evaluation` (`prepare_bundled`)
+    each encoder's Recall@3 / MRR@10 on the bundled test split is measured too.
+    """
     from rag.corpus import load_bundled
     from rag.documents import render
 
-    if template is None:
-        from rag.settings import load_settings
-
-        template = load_settings().index.template
     backends = list(encoders)
     documents = [render(ex, template) for ex in load_bundled("train")]
     queries = [ex.question for ex in load_bundled("test")]
@@ -163,10 +171,8 @@ def measure_encoders(
             result.min_cosine_vs_torch = round(float(cosines.min()), 5)
             result.mean_cosine_vs_torch = round(float(cosines.mean()), 5)
             result.top3_agreement = round(_top_k_agreement(questions @ docs.T, reference[1] @ reference[0].T, 3), 4)
-        if evaluate:
-            from embedder.retrieval import bundled_retrieval_metrics
-
-            result.metrics = bundled_retrieval_metrics(encoder, template, batch_size=batch_size)
+        if evaluation is not None:
+            result.metrics = bundled_retrieval_metrics(encoder, evaluation, template, batch_size=batch_size)
     return {
         "template": template,
         "documents": len(documents),

@@ -1,20 +1,50 @@
-"""`coderag embedder ...` (train, tokenizer, pairs, mine, export-onnx, bench, list, use) and `coderag retrain`."""
+"""`coderag embedder ...` (finetune, train-scratch, tokenizer, pairs, mine, export-onnx, bench, list, use)
+and `coderag retrain`.
+
+The entry point of the embedder package: each command loads the settings once (`settings_from_flags`)
+and hands them, or plain values, to the library. Heavy modules (torch, sentence-transformers,
+transformers) are imported inside command bodies, so importing this module stays cheap.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from rag.errors import ConfigError
+from rag.options import JsonOption, TemplateOption, settings_from_flags
 
 app = typer.Typer(no_args_is_help=True, help="Train, export and measure the retrieval embedder.")
 out = Console()
 err = Console(stderr=True)
+
+DEFAULT_AUGMENT = "skeleton,same_skeleton"
+
+# -- options shared by several commands (declared once; defaults live in each signature) --------------
+ModelOption = Annotated[str, typer.Option("--model", help="bundled or a model directory.")]
+TrainDataOption = Annotated[
+    Optional[list[Path]],
+    typer.Option("--data", help="Triplet/pair CSV or JSONL (default: synth/data/curated_triplets.csv); train-scratch takes several."),
+]
+ModelOutOption = Annotated[Optional[str], typer.Option("--out", help="Model directory: a bare NAME goes under the models dir (default: a timestamped name).")]
+EpochsOption = Annotated[int, typer.Option("--epochs", min=1)]
+TrainBatchSizeOption = Annotated[int, typer.Option("--batch-size", min=2, help="Rows per batch (the other rows are in-batch negatives).")]
+LrOption = Annotated[float, typer.Option("--lr", help="Peak learning rate.")]
+LossOption = Annotated[str, typer.Option("--loss", help="mnrl | cached-mnrl | symmetric")]
+AugmentOption = Annotated[str, typer.Option("--augment", help="Structure augmentation: skeleton,same_skeleton | none (see README).")]
+EvalDataOption = Annotated[Optional[Path], typer.Option("--eval-data", help="Held-out triplets: retrieval metrics on them too.")]
+NoEvalOption = Annotated[bool, typer.Option("--no-eval", help="Skip the bundled retrieval metrics.")]
+SaveStepsOption = Annotated[int, typer.Option("--save-steps", min=1, help="Checkpoint every N steps, for --resume.")]
+ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")]
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out (and discard an interrupted run).")]
+MaxLengthOption = Annotated[int, typer.Option("--max-length", min=8, help="Maximum sequence length in tokens.")]
+TemperatureOption = Annotated[float, typer.Option("--temperature", min=1e-4, help="Softmax temperature.")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Random seed.")]
 
 
 def register(root: typer.Typer) -> None:
@@ -23,17 +53,8 @@ def register(root: typer.Typer) -> None:
     root.command("retrain")(retrain_command)
 
 
-def _settings(**overrides: Any) -> Any:
-    from rag.settings import load_settings
-
-    return load_settings(**overrides)
-
-
 def _note(message: str) -> None:
     err.print(f"[dim]{message}[/]", highlight=False)
-
-
-DEFAULT_AUGMENT = "skeleton,same_skeleton"
 
 
 def _augment_kinds(value: str) -> tuple[str, ...]:
@@ -50,115 +71,156 @@ def _before_after_table(title: str, rows: list[tuple[str, float, float, float]],
     return table
 
 
-# -- train ----------------------------------------------------------------------------------------
-
-
-@app.command()
-def train(
-    data: Optional[list[Path]] = typer.Option(None, "--data", help="Triplet/pair CSV or JSONL (default: synth/data/curated_triplets.csv); repeatable with --from-scratch."),
-    out_name: Optional[str] = typer.Option(None, "--out", help="Model directory: a bare NAME goes under the models dir (default: a timestamped name)."),
-    base: str = typer.Option("bundled", "--base", help="Model to fine-tune: bundled or a model directory."),
-    loss: str = typer.Option("mnrl", "--loss", help="mnrl | cached-mnrl | symmetric"),
-    augment: str = typer.Option(DEFAULT_AUGMENT, "--augment", help="Structure augmentation: skeleton,same_skeleton | none (see README)."),
-    epochs: int = typer.Option(5, "--epochs", min=1),
-    batch_size: int = typer.Option(16, "--batch-size", min=2),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default 2e-5; 5e-4 with --from-scratch)."),
-    max_seq_length: int = typer.Option(512, "--max-seq-length", min=8, help="Token limit while training (capped by the model)."),
-    eval_data: Optional[Path] = typer.Option(None, "--eval-data", help="Held-out triplets: retrieval metrics on them before/after."),
-    template: Optional[str] = typer.Option(None, "--template", help="Document template for the bundled retrieval metrics (default: index.template)."),
-    no_eval: bool = typer.Option(False, "--no-eval", help="Skip the bundled retrieval metrics."),
-    save_steps: Optional[int] = typer.Option(None, "--save-steps", min=1, help="Checkpoint every N steps, for --resume (default 500; from scratch 1000)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out (or discard an interrupted run)."),
-    as_json: bool = typer.Option(False, "--json", help="Print training.json."),
-    from_scratch: bool = typer.Option(False, "--from-scratch", help="Train a BERT-style encoder from random weights (GPU)."),
-    tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Tokenizer directory from `embedder tokenizer` (from scratch)."),
-    hidden: int = typer.Option(512, "--hidden", help="Hidden size (from scratch)."),
-    layers: int = typer.Option(8, "--layers", help="Transformer layers (from scratch)."),
-    heads: int = typer.Option(8, "--heads", help="Attention heads (from scratch)."),
-    ffn: int = typer.Option(2048, "--ffn", help="Feed-forward size (from scratch)."),
-    max_length: int = typer.Option(256, "--max-length", help="Maximum sequence length (from scratch)."),
-    dim: int = typer.Option(384, "--dim", help="Output embedding dimension, after the projection (from scratch)."),
-    max_steps: int = typer.Option(10000, "--max-steps", min=1, help="Optimizer steps (from scratch)."),
-    warmup_steps: int = typer.Option(500, "--warmup-steps", min=0, help="Linear warm-up steps (from scratch)."),
-    eval_every: int = typer.Option(1000, "--eval-every", min=0, help="Retrieval evaluation every N steps, 0 for none (from scratch)."),
-    hard_negative_weight: float = typer.Option(0.5, "--hard-negative-weight", min=0.0, help="Weight of the hard-negative term (from scratch)."),
-    temperature: float = typer.Option(0.05, "--temperature", min=1e-4, help="InfoNCE temperature (from scratch)."),
-    device: str = typer.Option("auto", "--device", help="auto (the GPU with the most free memory) | cuda:N | cpu (from scratch)."),
-) -> None:
-    """Fine-tune the embedder on triplets (or, with --from-scratch, train a new encoder)."""
-    from embedder.finetune import DEFAULT_DATA
-    from embedder.workdir import resolve_out
-
-    settings = _settings()
-    paths = data or [DEFAULT_DATA]
-    if not from_scratch and len(paths) > 1:
-        raise ConfigError("fine-tuning takes one --data file (merge them first, or use --from-scratch)")
-    target = resolve_out(settings, out_name, "scratch" if from_scratch else "finetuned")
-    template_name = template or settings.index.template
-    if from_scratch:
-        from embedder.scratch import ScratchConfig
-        from embedder.train_scratch import ScratchTrainConfig
-        from embedder.train_scratch import train as train_scratch
-
-        if tokenizer is None:
-            raise ConfigError("--from-scratch needs --tokenizer DIR (train one with `coderag embedder tokenizer`)")
-        if hidden % heads:
-            raise ConfigError(f"--hidden {hidden} must be divisible by --heads {heads}")
-        shape = ScratchConfig(hidden=hidden, layers=layers, heads=heads, ffn=ffn, max_length=max_length, embedding_dim=dim)
-        scratch_config = ScratchTrainConfig(
-            data=paths,
-            tokenizer=tokenizer,
-            out=target,
-            model=shape,
-            batch_size=batch_size,
-            lr=lr or 5e-4,
-            warmup_steps=warmup_steps,
-            max_steps=max_steps,
-            temperature=temperature,
-            hard_negative_weight=hard_negative_weight,
-            save_every=save_steps or 1000,
-            eval_every=0 if no_eval else eval_every,
-            eval_template=template_name,
-            eval_data=eval_data,
-            device=device,
-            resume=resume,
-            overwrite=overwrite,
-            show_progress=not as_json,
-        )
-        metadata = train_scratch(scratch_config, log=_note)
-    else:
-        from embedder.finetune import FinetuneConfig, finetune
-        from embedder.retrieval import compare
-
-        config = FinetuneConfig(
-            data=paths[0],
-            out=target,
-            base=base,
-            loss=loss,  # type: ignore[arg-type]
-            augment=_augment_kinds(augment),
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr or 2e-5,
-            max_seq_length=max_seq_length,
-            template=template_name,
-            eval_data=eval_data,
-            evaluate=not no_eval,
-            save_steps=save_steps or 500,
-            resume=resume,
-            overwrite=overwrite,
-            show_progress=not as_json,
-        )
-        result = finetune(config, log=_note)
-        metadata = result.metadata
-        if not as_json:
-            for key, title in (("bundled", f"bundled test split, template {template_name}"), ("eval_data", f"--eval-data {eval_data}")):
-                if key in result.before and key in result.after:
-                    out.print(_before_after_table(f"Retrieval: {title}", compare(result.before[key], result.after[key])))
+def _print_saved(target: Path, metadata: dict[str, Any], as_json: bool) -> None:
     if as_json:
         out.print_json(json.dumps(metadata, default=str))
     else:
         out.print(f"saved {target} ({metadata['steps']} steps in {metadata['train_seconds']:.0f} s); load it with --embedder {target}")
+
+
+# -- training -------------------------------------------------------------------------------------
+
+
+@app.command()
+def finetune(
+    data: TrainDataOption = None,
+    out_name: ModelOutOption = None,
+    base: Annotated[str, typer.Option("--base", help="Model to fine-tune: bundled or a model directory.")] = "bundled",
+    loss: LossOption = "mnrl",
+    augment: AugmentOption = DEFAULT_AUGMENT,
+    epochs: EpochsOption = 5,
+    batch_size: TrainBatchSizeOption = 16,
+    lr: LrOption = 2e-5,
+    max_seq_length: Annotated[int, typer.Option("--max-seq-length", min=8, help="Token limit while training (capped by the model).")] = 512,
+    eval_data: EvalDataOption = None,
+    template: TemplateOption = None,
+    no_eval: NoEvalOption = False,
+    save_steps: SaveStepsOption = 500,
+    resume: ResumeOption = False,
+    overwrite: OverwriteOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Fine-tune a sentence-transformers embedder on triplets (retrieval metrics before and after)."""
+    from embedder.finetune import DEFAULT_DATA, FinetuneConfig
+    from embedder.finetune import finetune as run_finetune
+    from embedder.retrieval import compare
+    from embedder.workdir import resolve_out
+
+    if data and len(data) > 1:
+        raise ConfigError("finetune takes one --data file (merge them first, or use train-scratch)")
+    settings = settings_from_flags(template=template)
+    template_name = settings.index.template
+    target = resolve_out(settings, out_name, "finetuned")
+    config = FinetuneConfig(
+        data=data[0] if data else DEFAULT_DATA,
+        out=target,
+        base=base,
+        loss=loss,  # type: ignore[arg-type]
+        augment=_augment_kinds(augment),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        max_seq_length=max_seq_length,
+        template=template_name,
+        eval_data=eval_data,
+        evaluate=not no_eval,
+        save_steps=save_steps,
+        resume=resume,
+        overwrite=overwrite,
+        show_progress=not as_json,
+    )
+    result = run_finetune(settings, config, log=_note)
+    if not as_json:
+        for key, title in (("bundled", f"bundled test split, template {template_name}"), ("eval_data", f"--eval-data {eval_data}")):
+            if key in result.before and key in result.after:
+                out.print(_before_after_table(f"Retrieval: {title}", compare(result.before[key], result.after[key])))
+    _print_saved(target, result.metadata, as_json)
+
+
+@app.command("train-scratch")
+def train_scratch(
+    data: TrainDataOption = None,
+    tokenizer: Annotated[Optional[Path], typer.Option("--tokenizer", help="Tokenizer directory from `embedder tokenizer`.")] = None,
+    out_name: ModelOutOption = None,
+    hidden: Annotated[int, typer.Option("--hidden", min=1, help="Hidden size.")] = 512,
+    layers: Annotated[int, typer.Option("--layers", min=1, help="Transformer layers.")] = 8,
+    heads: Annotated[int, typer.Option("--heads", min=1, help="Attention heads.")] = 8,
+    ffn: Annotated[int, typer.Option("--ffn", min=1, help="Feed-forward size.")] = 2048,
+    max_length: MaxLengthOption = 256,
+    dim: Annotated[int, typer.Option("--dim", min=1, help="Output embedding dimension, after the projection.")] = 384,
+    dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=1.0, help="Dropout in the encoder body.")] = 0.1,
+    batch_size: TrainBatchSizeOption = 16,
+    lr: LrOption = 5e-4,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0, help="AdamW weight decay (matrices only).")] = 0.01,
+    warmup_steps: Annotated[int, typer.Option("--warmup-steps", min=0, help="Linear warm-up steps.")] = 500,
+    max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Optimizer steps.")] = 10000,
+    temperature: TemperatureOption = 0.05,
+    hard_negative_weight: Annotated[float, typer.Option("--hard-negative-weight", min=0.0, help="Weight of the hard-negative term.")] = 0.5,
+    grad_clip: Annotated[float, typer.Option("--grad-clip", min=0.0, help="Gradient norm limit, 0 for none.")] = 1.0,
+    save_steps: SaveStepsOption = 1000,
+    eval_every: Annotated[int, typer.Option("--eval-every", min=0, help="Retrieval evaluation every N steps, 0 for none.")] = 1000,
+    eval_data: EvalDataOption = None,
+    template: TemplateOption = None,
+    no_eval: NoEvalOption = False,
+    log_every: Annotated[int, typer.Option("--log-every", min=1, help="Show the loss every N steps.")] = 50,
+    seed: SeedOption = 1337,
+    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
+    device: Annotated[str, typer.Option("--device", help="auto (the GPU with the most free memory) | cuda:N | cpu.")] = "auto",
+    resume: ResumeOption = False,
+    overwrite: OverwriteOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Train a BERT-style encoder from random weights (GPU; several with torchrun, see embedder/train_scratch.py)."""
+    from embedder.finetune import DEFAULT_DATA
+    from embedder.scratch import ScratchConfig
+    from embedder.train_scratch import ScratchTrainConfig, train
+    from embedder.workdir import resolve_out
+
+    if tokenizer is None:
+        raise ConfigError("train-scratch needs --tokenizer DIR (train one with `coderag embedder tokenizer`)")
+    if hidden % heads:
+        raise ConfigError(f"--hidden {hidden} must be divisible by --heads {heads}")
+    settings = settings_from_flags(template=template)
+    target = resolve_out(settings, out_name, "scratch")
+    config = ScratchTrainConfig(
+        data=data or [DEFAULT_DATA],
+        tokenizer=tokenizer,
+        out=target,
+        model=ScratchConfig(hidden=hidden, layers=layers, heads=heads, ffn=ffn, max_length=max_length, embedding_dim=dim, dropout=dropout),
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        warmup_steps=warmup_steps,
+        max_steps=max_steps,
+        temperature=temperature,
+        hard_negative_weight=hard_negative_weight,
+        grad_clip=grad_clip,
+        save_every=save_steps,
+        eval_every=0 if no_eval else eval_every,
+        log_every=log_every,
+        eval_template=settings.index.template,
+        eval_data=eval_data,
+        device=device,
+        compile=compile_model,
+        seed=seed,
+        resume=resume,
+        overwrite=overwrite,
+        show_progress=not as_json,
+    )
+    metadata = train(settings, config, log=_note)
+    if metadata:  # under torchrun only the first process writes the model
+        _print_saved(target, metadata, as_json)
+
+
+@app.command("train", hidden=True, add_help_option=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train_alias(ctx: typer.Context) -> None:
+    """The old name: `train` runs `finetune`, `train --from-scratch` runs `train-scratch` (same options)."""
+    args = [arg for arg in ctx.args if arg != "--from-scratch"]
+    name = "train-scratch" if len(args) < len(ctx.args) else "finetune"
+    group = ctx.parent.command  # the `embedder` group
+    command = group.get_command(ctx.parent, name)
+    with command.make_context(name, args, parent=ctx.parent) as target:
+        command.invoke(target)
 
 
 # -- data and tokenizer ---------------------------------------------------------------------------
@@ -166,36 +228,39 @@ def train(
 
 @app.command()
 def tokenizer(
-    inputs: Optional[list[Path]] = typer.Option(None, "--input", help="Files or directories of code/text, JSONL/CSV pairs (repeatable; default: the bundled corpus)."),
-    out_name: str = typer.Option(..., "--out", help="Tokenizer directory (a bare NAME goes under the models dir)."),
-    vocab_size: int = typer.Option(32000, "--vocab-size", min=200),
-    min_frequency: int = typer.Option(2, "--min-frequency", min=1),
-    max_length: int = typer.Option(256, "--max-length", min=8),
-    overwrite: bool = typer.Option(False, "--overwrite"),
+    out_name: Annotated[str, typer.Option("--out", help="Tokenizer directory (a bare NAME goes under the models dir).")],
+    inputs: Annotated[
+        Optional[list[Path]],
+        typer.Option("--input", help="Files or directories of code/text, JSONL/CSV pairs (repeatable; default: the bundled corpus)."),
+    ] = None,
+    vocab_size: Annotated[int, typer.Option("--vocab-size", min=200)] = 32000,
+    min_frequency: Annotated[int, typer.Option("--min-frequency", min=1)] = 2,
+    max_length: MaxLengthOption = 256,
+    overwrite: OverwriteOption = False,
 ) -> None:
-    """Train a WordPiece tokenizer on raw code and text for --from-scratch training."""
+    """Train a WordPiece tokenizer on raw code and text for `embedder train-scratch`."""
+    from tokenizers import Tokenizer
+
     from embedder.tokenizer import bundled_texts, iter_texts, train_tokenizer
     from embedder.workdir import resolve_out
 
-    target = resolve_out(_settings(), out_name, "tokenizer")
+    target = resolve_out(settings_from_flags(), out_name, "tokenizer")
     texts = iter_texts(inputs) if inputs else bundled_texts()
     train_tokenizer(texts, target, vocab_size=vocab_size, min_frequency=min_frequency, max_length=max_length, overwrite=overwrite)
-    from tokenizers import Tokenizer
-
     size = Tokenizer.from_file(str(target / "tokenizer.json")).get_vocab_size()
     out.print(f"saved tokenizer ({size} tokens) → {target}")
 
 
 @app.command()
 def pairs(
-    source: str = typer.Argument(..., help="codexglue | mbpp | humaneval | leetcode | code-rag-bench"),
-    out_file: Path = typer.Option(..., "--out", help="JSONL file to write (anchor, positive, source, split)."),
-    from_file: Optional[Path] = typer.Option(None, "--from-file", help="A local parquet/JSONL/CSV with the hub dataset's columns (offline)."),
-    split: Optional[list[str]] = typer.Option(None, "--split", help="Hub split(s) to read (default: all of the source's)."),
-    language: Optional[str] = typer.Option(None, "--language", help="codexglue language: python, java, javascript, go, php, ruby."),
-    subset: Optional[str] = typer.Option(None, "--subset", help="code-rag-bench dataset: mbpp, humaneval, ds1000, odex."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Stop after N pairs."),
-    overwrite: bool = typer.Option(False, "--overwrite"),
+    source: Annotated[str, typer.Argument(help="codexglue | mbpp | humaneval | leetcode | code-rag-bench")],
+    out_file: Annotated[Path, typer.Option("--out", help="JSONL file to write (anchor, positive, source, split).")],
+    from_file: Annotated[Optional[Path], typer.Option("--from-file", help="A local parquet/JSONL/CSV with the hub dataset's columns (offline).")] = None,
+    split: Annotated[Optional[list[str]], typer.Option("--split", help="Hub split(s) to read (default: all of the source's).")] = None,
+    language: Annotated[Optional[str], typer.Option("--language", help="codexglue language: python, java, javascript, go, php, ruby.")] = None,
+    subset: Annotated[Optional[str], typer.Option("--subset", help="code-rag-bench dataset: mbpp, humaneval, ds1000, odex.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Stop after N pairs.")] = None,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Download public (text, code) pairs through `datasets` as training JSONL."""
     from embedder.pairs import iter_pairs, write_pairs
@@ -206,16 +271,16 @@ def pairs(
 
 @app.command()
 def mine(
-    model: str = typer.Option(..., "--model", help="Model that ranks the candidates: bundled or a model directory."),
-    data: Path = typer.Option(..., "--data", help="Triplet file (CSV or JSONL)."),
-    out_file: Path = typer.Option(..., "--out", help="Triplet CSV to write (JSONL with every negative alongside)."),
-    depth: int = typer.Option(30, "--depth", min=1, help="Neighbours examined per query."),
-    margin: float = typer.Option(0.05, "--margin", min=0.0, help="Skip candidates scoring within this margin of the positive (likely false negatives)."),
-    strategy: str = typer.Option("softmax", "--strategy", help="softmax (sample by score / temperature) | rank (uniform in the top --depth)."),
-    temperature: float = typer.Option(0.05, "--temperature", min=1e-4),
-    num_negatives: int = typer.Option(1, "--num-negatives", min=1, max=64, help="Negatives per row (the CSV keeps the first)."),
-    seed: int = typer.Option(0, "--seed"),
-    overwrite: bool = typer.Option(False, "--overwrite"),
+    model: ModelOption,
+    data: Annotated[Path, typer.Option("--data", help="Triplet file (CSV or JSONL).")],
+    out_file: Annotated[Path, typer.Option("--out", help="Triplet CSV to write (JSONL with every negative alongside).")],
+    depth: Annotated[int, typer.Option("--depth", min=1, help="Neighbours examined per query.")] = 30,
+    margin: Annotated[float, typer.Option("--margin", min=0.0, help="Skip candidates scoring within this margin of the positive (likely false negatives).")] = 0.05,
+    strategy: Annotated[str, typer.Option("--strategy", help="softmax (sample by score / temperature) | rank (uniform in the top --depth).")] = "softmax",
+    temperature: TemperatureOption = 0.05,
+    num_negatives: Annotated[int, typer.Option("--num-negatives", min=1, max=64, help="Negatives per row (the CSV keeps the first).")] = 1,
+    seed: SeedOption = 0,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Mine fresh hard negatives with a model (then train again from it: two commands per round)."""
     from embedder.mining import refresh_negatives
@@ -242,9 +307,12 @@ def mine(
 
 @app.command("export-onnx")
 def export_onnx_command(
-    model: str = typer.Option("bundled", "--model", help="bundled or a model directory."),
-    quantize: Optional[str] = typer.Option(None, "--quantize", help="int8: also write a dynamically quantized model."),
-    int8_scheme: Optional[str] = typer.Option(None, "--int8-scheme", help="int8 activations: per-token (default; keeps retrieval, ~2x torch) or per-tensor (onnxruntime quantize_dynamic, faster, less exact)."),
+    model: ModelOption = "bundled",
+    quantize: Annotated[Optional[str], typer.Option("--quantize", help="int8: also write a dynamically quantized model.")] = None,
+    int8_scheme: Annotated[
+        Optional[str],
+        typer.Option("--int8-scheme", help="int8 activations: per-token (default; keeps retrieval, ~2x torch) or per-tensor (onnxruntime quantize_dynamic, faster, less exact)."),
+    ] = None,
 ) -> None:
     """Export encoder + pooling + normalisation to ONNX (and int8), with parity checks against torch."""
     from embedder.onnx_export import export_onnx
@@ -254,7 +322,7 @@ def export_onnx_command(
         raise ConfigError(f"--quantize supports int8, not '{quantize}'")
     if int8_scheme is not None and quantize is None:
         raise ConfigError("--int8-scheme needs --quantize int8")
-    settings = _settings()
+    settings = settings_from_flags()
     result = export_onnx(model, quantize=quantize == "int8", scheme=int8_scheme or DEFAULT_SCHEME, models_dir=settings.models_dir)
     table = Table(title=f"ONNX export → {result.directory}")
     for column in ("variant", "file", "min cosine vs torch", "mean cosine"):
@@ -268,24 +336,24 @@ def export_onnx_command(
 
 @app.command()
 def bench(
-    model: str = typer.Option("bundled", "--model", help="bundled or a model directory (exported with export-onnx --quantize int8)."),
-    backends: str = typer.Option("torch,onnx,onnx-int8", "--backends", help="Comma-separated: torch, onnx, onnx-int8."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for every backend (default: all cores)."),
-    rounds: int = typer.Option(5, "--rounds", min=1, help="Timed passes (medians are reported)."),
-    batch_size: int = typer.Option(32, "--batch-size", min=1),
-    template: Optional[str] = typer.Option(None, "--template", help="Document template (default: index.template)."),
-    no_eval: bool = typer.Option(False, "--no-eval", help="Skip the retrieval metrics."),
-    json_out: Optional[Path] = typer.Option(None, "--json-out", help="Also write the report as JSON."),
+    model: Annotated[str, typer.Option("--model", help="bundled or a model directory (exported with export-onnx --quantize int8).")] = "bundled",
+    backends: Annotated[str, typer.Option("--backends", help="Comma-separated: torch, onnx, onnx-int8.")] = "torch,onnx,onnx-int8",
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads for every backend (default: all cores).")] = None,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Timed passes (medians are reported).")] = 5,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
+    template: TemplateOption = None,
+    no_eval: Annotated[bool, typer.Option("--no-eval", help="Skip the retrieval metrics.")] = False,
+    json_out: Annotated[Optional[Path], typer.Option("--json-out", help="Also write the report as JSON.")] = None,
 ) -> None:
     """Documents/s, single-query latency and Recall@3 / MRR@10 for each backend, side by side."""
     from embedder.bench import format_table, run_bench
     from rag.io import write_json_atomic
 
-    settings = _settings()
+    settings = settings_from_flags(template=template)
     report = run_bench(
+        settings,
         model,
         backends=tuple(b.strip() for b in backends.split(",") if b.strip()),
-        template=template or settings.index.template,
         threads=threads,
         batch_size=batch_size,
         rounds=rounds,
@@ -302,11 +370,11 @@ def bench(
 
 
 @app.command("list")
-def list_versions(as_json: bool = typer.Option(False, "--json")) -> None:
+def list_versions(as_json: JsonOption = False) -> None:
     """Registered embedder versions (the current one marked)."""
     from rag.models import read_registry
 
-    settings = _settings()
+    settings = settings_from_flags()
     registry = read_registry(settings.models_dir)
     if as_json:
         out.print_json(json.dumps(registry))
@@ -331,28 +399,27 @@ def list_versions(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 @app.command()
-def use(version: str = typer.Argument(..., help="A registered version (v1, v2, ...) or 'bundled'.")) -> None:
+def use(version: Annotated[str, typer.Argument(help="A registered version (v1, v2, ...) or 'bundled'.")]) -> None:
     """Switch the current embedder version (its index is built on first use)."""
     from embedder.registry import set_current
 
-    settings = _settings()
-    set_current(settings.models_dir, version)
+    set_current(settings_from_flags().models_dir, version)
     out.print(f"current embedder: {version}")
 
 
 def retrain_command(
-    data: Path = typer.Option(..., "--data", help="New triplets (CSV or JSONL)."),
-    force: bool = typer.Option(False, "--force", help="Switch to the new model even if it is not better."),
-    epochs: int = typer.Option(5, "--epochs", min=1),
-    batch_size: int = typer.Option(16, "--batch-size", min=2),
-    lr: float = typer.Option(2e-5, "--lr"),
-    loss: str = typer.Option("mnrl", "--loss", help="mnrl | cached-mnrl | symmetric"),
-    augment: str = typer.Option(DEFAULT_AUGMENT, "--augment", help="Structure augmentation: skeleton,same_skeleton | none."),
+    data: Annotated[Path, typer.Option("--data", help="New triplets (CSV or JSONL).")],
+    force: Annotated[bool, typer.Option("--force", help="Switch to the new model even if it is not better.")] = False,
+    epochs: EpochsOption = 5,
+    batch_size: TrainBatchSizeOption = 16,
+    lr: LrOption = 2e-5,
+    loss: LossOption = "mnrl",
+    augment: AugmentOption = DEFAULT_AUGMENT,
 ) -> None:
     """Train from the current embedder; switch to the result (new version + index) only if it retrieves better."""
     from embedder.retrain import retrain
 
-    settings = _settings()
+    settings = settings_from_flags()
     result = retrain(settings, data, force=force, epochs=epochs, batch_size=batch_size, lr=lr, loss=loss, augment=_augment_kinds(augment), log=_note)
     out.print(_before_after_table(f"Retrieval on the bundled test split (template {settings.index.template})", result.table(), "current", "candidate"))
     out.print(("[green]" if result.accepted else "[yellow]") + result.reason + "[/]")

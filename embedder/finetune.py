@@ -1,6 +1,6 @@
 """Fine-tune a sentence-transformers bi-encoder on synthetic triplets.
 
-    coderag embedder train --data synth/data/curated_triplets.csv --out my-embedder
+    coderag embedder finetune --data synth/data/curated_triplets.csv --out my-embedder
 
 The sentence-transformers trainer with MultipleNegativesRankingLoss (in-batch negatives, plus
 the `neg` column as a hard negative where present), on the file's rows plus, with `augment`,
@@ -16,17 +16,23 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from embedder.retrieval import bundled_retrieval_metrics, triplet_retrieval_metrics
+from embedder.retrieval import (
+    bundled_retrieval_metrics,
+    prepare_bundled,
+    triplet_retrieval_metrics,
+)
 from embedder.triplets import Triplet, TripletSet, load_triplets
 from embedder.workdir import prepare_run, publish, start_run
+from eval.retrieval import RetrievalEvaluation
 from rag.encoders import SentenceTransformerEncoder, load_sentence_transformer
 from rag.errors import ConfigError, ModelError
 from rag.io import write_json_atomic
 from rag.models import model_fingerprint
+from rag.settings import Settings
 
 LossName = Literal["mnrl", "cached-mnrl", "symmetric"]
 LOSSES: tuple[str, ...] = ("mnrl", "cached-mnrl", "symmetric")
@@ -110,26 +116,27 @@ def count_truncated(model: Any, rows: list[Triplet], max_seq_length: int) -> int
     return over
 
 
-def _evaluate(model: Any, config: FinetuneConfig, eval_set: TripletSet | None) -> dict[str, Any]:
+def _evaluate(model: Any, yardstick: RetrievalEvaluation | None, template: str, eval_set: TripletSet | None) -> dict[str, Any]:
+    """Retrieval metrics of the model being trained: on the bundled test split (`yardstick`) and/or the --eval-data triplets."""
     encoder = SentenceTransformerEncoder(name="training", fingerprint="", model=model)
     metrics: dict[str, Any] = {}
-    if config.evaluate:
-        metrics["bundled"] = bundled_retrieval_metrics(encoder, str(config.template))
+    if yardstick is not None:
+        metrics["bundled"] = bundled_retrieval_metrics(encoder, yardstick, template)
     if eval_set is not None:
         metrics["eval_data"] = triplet_retrieval_metrics(encoder, eval_set)
     return metrics
 
 
-def finetune(config: FinetuneConfig, log: Callable[[str], None] = print) -> FinetuneResult:
-    """Train, evaluate before and after, and publish the model to `config.out` (see module docstring)."""
+def finetune(settings: Settings, config: FinetuneConfig, log: Callable[[str], None] = print) -> FinetuneResult:
+    """Train, evaluate before and after, and publish the model to `config.out` (see module docstring).
+
+    `settings` give the default document template and where the bundled metrics cache relevance.
+    """
     if config.loss not in LOSSES:
         raise ConfigError(f"unknown loss '{config.loss}' (choose from {', '.join(LOSSES)})")
     if config.epochs < 1 or config.batch_size < 2 or not config.lr > 0 or config.save_steps < 1:
         raise ConfigError("need --epochs ≥ 1, --batch-size ≥ 2 (in-batch negatives), --lr > 0 and --save-steps ≥ 1")
-    if config.template is None:
-        from rag.settings import load_settings
-
-        config = replace(config, template=load_settings().index.template)
+    template = config.template or settings.index.template
     train_set = load_triplets(config.data)
     if config.augment:
         from embedder.augment import augment
@@ -157,7 +164,8 @@ def finetune(config: FinetuneConfig, log: Callable[[str], None] = print) -> Fine
         f"dropped {train_set.empty} empty, {train_set.duplicates} duplicate); {truncated} texts over {limit} tokens truncated"
     )
 
-    before = _evaluate(model, config, eval_set)
+    yardstick = prepare_bundled(settings) if config.evaluate else None
+    before = _evaluate(model, yardstick, template, eval_set)
     start_run(work, resume=config.resume)
     checkpoints = work / "checkpoints"
     args = SentenceTransformerTrainingArguments(
@@ -195,7 +203,7 @@ def finetune(config: FinetuneConfig, log: Callable[[str], None] = print) -> Fine
         kept = f"last good checkpoint kept at {last}" if last else f"no checkpoint yet; run directory kept at {work}"
         raise ModelError(f"training stopped: {exc}; {kept}", hint="lower --lr, then pass --resume or --overwrite") from None
     seconds = time.perf_counter() - started
-    after = _evaluate(model, config, eval_set)
+    after = _evaluate(model, yardstick, template, eval_set)
 
     built = work / "model"
     if built.exists():
@@ -207,7 +215,7 @@ def finetune(config: FinetuneConfig, log: Callable[[str], None] = print) -> Fine
         "base": {"name": base_name, "spec": config.base, "fingerprint": base_fp},
         "data": train_set.summary(),
         "eval_data": eval_set.summary() if eval_set else None,
-        "hyperparameters": {**config.hyperparameters(), "max_seq_length": limit, "device": device},
+        "hyperparameters": {**config.hyperparameters(), "template": template, "max_seq_length": limit, "device": device},
         "steps": int(trainer.state.global_step),
         "train_seconds": round(seconds, 1),
         "final_loss": _final_loss(trainer),

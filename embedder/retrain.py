@@ -61,6 +61,7 @@ def retrain(
     candidate = models_dir / f".candidate-{time.strftime('%Y%m%d-%H%M%S')}"
     log(f"training a candidate from {base} on {data}")
     result = finetune(
+        settings,
         FinetuneConfig(
             data=data,
             out=candidate,
@@ -102,11 +103,10 @@ def retrain(
 
 def _rebuild_default_index(settings: Settings, model: Path, show_progress: bool) -> Path:
     """Build the default corpus index with the new model (it is keyed by the model's fingerprint)."""
-    from rag.encoders import encoder_from_settings as encoder_from_settings
+    from rag.encoders import encoder_from_settings
     from rag.index import get_index, index_path
-    from rag.settings import load_settings
 
-    pinned = load_settings(home=settings.home, embedder={**settings.embedder.model_dump(), "model": str(model)}, index=settings.index.model_dump())
+    pinned = settings.model_copy(update={"embedder": settings.embedder.model_copy(update={"model": str(model)})})
     encoder = encoder_from_settings(pinned)
     get_index(pinned, encoder, "default", rebuild=True, show_progress=show_progress)
     return index_path(pinned, "default", encoder)

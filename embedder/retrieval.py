@@ -18,36 +18,34 @@ from typing import Any
 import numpy as np
 
 from embedder.triplets import TripletSet
+from eval.retrieval import RetrievalEvaluation, retrieval_metrics
 from rag.encoders import Encoder
+from rag.settings import Settings
 
 PRIMARY = "mrr@10"
 TABLE_KEYS = ("accuracy@3", "recall@3", PRIMARY)
 
-_PREPARED: dict[str, Any] = {}
+
+def prepare_bundled(settings: Settings) -> RetrievalEvaluation:
+    """The bundled yardstick: test questions, train examples and their relevance.
+
+    Relevance is judged once and cached on disk under settings.home (by eval), so preparing it
+    again is cheap; prepare it once per run and measure every encoder with it.
+    """
+    return RetrievalEvaluation.prepare("bundled", settings=settings)
 
 
-def bundled_retrieval_metrics(encoder: Encoder, template: str, *, batch_size: int = 64) -> dict[str, Any]:
-    """Metrics of `encoder` on the bundled test split with document `template`.
+def bundled_retrieval_metrics(encoder: Encoder, evaluation: RetrievalEvaluation, template: str, *, batch_size: int = 64) -> dict[str, Any]:
+    """Metrics of `encoder` on the bundled test split (`evaluation`, from `prepare_bundled`) with document `template`.
 
     The train split is embedded in memory on every call, so an encoder without a stable
     fingerprint (a model in training) is measured correctly and no index is written.
-    Relevance is judged once per CODERAG_HOME and process (and cached on disk by eval).
     """
-    from eval.retrieval import RetrievalEvaluation
-    from rag.settings import load_settings
-
-    settings = load_settings()
-    key = str(settings.home)
-    if key not in _PREPARED:
-        _PREPARED[key] = RetrievalEvaluation.prepare("bundled", settings=settings)
-    evaluation = _PREPARED[key]
     return dict(evaluation.evaluate(encoder, evaluation.build_index(encoder, template, batch_size)))
 
 
 def triplet_retrieval_metrics(encoder: Encoder, triplets: TripletSet, *, batch_size: int = 64) -> dict[str, Any]:
     """Each distinct query against every positive and negative text of a held-out triplet file."""
-    from eval.retrieval import retrieval_metrics
-
     texts = list(dict.fromkeys(t for row in triplets.rows for t in (row.pos, row.neg) if t))
     relevant: dict[str, set[str]] = {}
     for row in triplets.rows:

@@ -1,22 +1,21 @@
 """Train the from-scratch code bi-encoder (embedder/scratch.py) with contrastive learning.
 
-One GPU (the one with the most free memory is picked by default):
+    coderag embedder train-scratch --tokenizer code-tokenizer --data pairs.jsonl --out scratch-v1 --max-steps 20000
 
-    coderag embedder tokenizer --input pairs.jsonl --out code-tokenizer
-    coderag embedder train --from-scratch --tokenizer code-tokenizer --data pairs.jsonl --out scratch-v1 --max-steps 20000
+The tokenizer comes first (`coderag embedder tokenizer --input pairs.jsonl --out code-tokenizer`).
+That runs on one GPU (by default the one with the most free memory). Several GPUs on one node
+use the standard launcher (DistributedDataParallel, one process per GPU) on the same command:
 
-Several GPUs on one node, with the standard launcher (DistributedDataParallel, one process per GPU):
-
-    torchrun --standalone --nproc_per_node=8 -m embedder.train_scratch --tokenizer code-tokenizer \\
-        --data pairs.jsonl --out ~/.cache/coderag/models/scratch-v1 --batch-size 256 --max-steps 20000
+    torchrun --standalone --nproc_per_node=8 "$(command -v coderag)" embedder train-scratch \\
+        --tokenizer code-tokenizer --data pairs.jsonl --out scratch-v1 --batch-size 256 --max-steps 20000
 
 A tiny configuration runs on a laptop CPU in seconds (the tests do this):
 
-    python -m embedder.train_scratch --tokenizer tok --data triplets.csv --out /tmp/m --hidden 64 --layers 2 \\
+    coderag embedder train-scratch --tokenizer tok --data triplets.csv --out /tmp/m --hidden 64 --layers 2 \\
         --heads 2 --ffn 128 --max-length 64 --batch-size 8 --max-steps 20
 
 The loop: AdamW with linear warm-up then cosine decay, bf16 autocast on CUDA, gradient clipping,
-a checkpoint every --save-every steps (resume with --resume), a retrieval evaluation every
+a checkpoint every --save-steps steps (resume with --resume), a retrieval evaluation every
 --eval-every steps, and a stop with a clear error on a NaN loss (the last checkpoint is kept).
 In-batch negatives are those of each process's own batch. The finished model is a standard
 sentence-transformers directory plus training.json.
@@ -24,12 +23,11 @@ sentence-transformers directory plus training.json.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -38,6 +36,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from embedder.retrieval import (
+    bundled_retrieval_metrics,
+    prepare_bundled,
+    triplet_retrieval_metrics,
+)
 from embedder.scratch import (
     ScratchConfig,
     ScratchEncoder,
@@ -46,8 +49,11 @@ from embedder.scratch import (
 )
 from embedder.triplets import TripletSet, load_triplets
 from embedder.workdir import prepare_run, publish, start_run
+from eval.retrieval import RetrievalEvaluation
 from rag.errors import ConfigError, DataError, ModelError
 from rag.io import write_json_atomic
+from rag.models import model_fingerprint
+from rag.settings import Settings
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -80,6 +86,11 @@ class ScratchTrainConfig:
     overwrite: bool = False
     show_progress: bool = True
 
+    def hyperparameters(self) -> dict[str, Any]:
+        """What training.json records: every field but the inputs, the output and the run switches."""
+        skip = ("data", "tokenizer", "out", "model", "resume", "overwrite", "show_progress", "eval_data")
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+
 
 # -- devices and processes ----------------------------------------------------------------------
 
@@ -99,16 +110,20 @@ class Runtime:
         return self.world > 1
 
 
+def choose_device(cuda_free_memory: Sequence[int], mps_available: bool) -> str:
+    """What `auto` means: the CUDA device with the most free memory, else Apple MPS, else the CPU."""
+    if cuda_free_memory:
+        return f"cuda:{int(np.argmax(cuda_free_memory))}"
+    return "mps" if mps_available else "cpu"
+
+
 def pick_device(requested: str = "auto") -> torch.device:
-    """`auto`: the CUDA device with the most free memory, else Apple MPS, else the CPU."""
+    """The requested device; for `auto`, `choose_device` on this machine's free memory per CUDA device."""
     if requested != "auto":
         return torch.device(requested)
-    if torch.cuda.is_available():
-        free = [torch.cuda.mem_get_info(i)[0] for i in range(torch.cuda.device_count())]
-        return torch.device(f"cuda:{int(np.argmax(free))}")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    free = [torch.cuda.mem_get_info(i)[0] for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    mps = getattr(torch.backends, "mps", None)
+    return torch.device(choose_device(free, bool(mps and mps.is_available())))
 
 
 def setup_runtime(requested: str) -> Runtime:
@@ -223,13 +238,12 @@ class InMemoryEncoder:
         return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, self.dimension), np.float32)
 
 
-def evaluate(model: ScratchEncoder, batches: Batches, device: torch.device, config: ScratchTrainConfig, eval_set: TripletSet | None) -> dict[str, Any]:
-    from embedder.retrieval import bundled_retrieval_metrics, triplet_retrieval_metrics
-
+def evaluate(
+    model: ScratchEncoder, batches: Batches, device: torch.device, yardstick: RetrievalEvaluation, template: str, eval_set: TripletSet | None
+) -> dict[str, Any]:
+    """Retrieval metrics of the model being trained: the bundled test split (`yardstick`), and the --eval-data triplets if given."""
     encoder = InMemoryEncoder(model, batches, device)
-    from rag.settings import load_settings
-
-    metrics = {"bundled": bundled_retrieval_metrics(encoder, config.eval_template or load_settings().index.template)}
+    metrics = {"bundled": bundled_retrieval_metrics(encoder, yardstick, template)}
     if eval_set is not None:
         metrics["eval_data"] = triplet_retrieval_metrics(encoder, eval_set)
     return metrics
@@ -269,8 +283,12 @@ def save_checkpoint(path: Path, model: ScratchEncoder, optimizer: torch.optim.Op
     os.replace(tmp, path)
 
 
-def train(config: ScratchTrainConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or resume) training and publish the model to `config.out`; returns training.json's content."""
+def train(settings: Settings, config: ScratchTrainConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) training and publish the model to `config.out`; returns training.json's content
+    (an empty dict in every process but the first when torchrun starts several).
+
+    `settings` give the default evaluation template and where the bundled metrics cache relevance.
+    """
     runtime = setup_runtime(config.device)
     rows = read_training_rows(config.data)
     eval_set = load_triplets(config.eval_data) if config.eval_data else None
@@ -281,6 +299,8 @@ def train(config: ScratchTrainConfig, log: Callable[[str], None] = print) -> dic
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     batches = Batches(rows, config.tokenizer, config.model.max_length, config.batch_size, config.seed, runtime.rank, runtime.world)
+    template = config.eval_template or settings.index.template
+    yardstick = prepare_bundled(settings) if runtime.master and config.eval_every else None
     if runtime.master:
         start_run(work, resume=config.resume)
     _barrier(runtime)
@@ -349,8 +369,9 @@ def train(config: ScratchTrainConfig, log: Callable[[str], None] = print) -> dic
         bar.update(1)
         if step % config.log_every == 0 and runtime.master:
             bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
-        if runtime.master and config.eval_every and step % config.eval_every == 0:
-            metrics = evaluate(model, batches, runtime.device, config, eval_set)
+        if yardstick is not None and step % config.eval_every == 0:
+            loss_value = loss.item()  # the history records this step's loss, not the last logged one
+            metrics = evaluate(model, batches, runtime.device, yardstick, template, eval_set)
             history.append({"step": step, "loss": loss_value, **metrics})
             bundled = metrics["bundled"]
             bar.write(f"step {step}: loss {loss_value:.4f}  recall@3 {bundled['recall@3']:.3f}  mrr@10 {bundled['mrr@10']:.3f}")
@@ -361,14 +382,12 @@ def train(config: ScratchTrainConfig, log: Callable[[str], None] = print) -> dic
 
     metadata: dict[str, Any] = {}
     if runtime.master:
-        final = evaluate(model, batches, runtime.device, config, eval_set) if config.eval_every else {}
+        final = evaluate(model, batches, runtime.device, yardstick, template, eval_set) if yardstick is not None else {}
         built = work / "model"
         if built.exists():
             shutil.rmtree(built)
         built.mkdir()
         save_sentence_transformer(model.cpu(), config.tokenizer, built)
-        from rag.models import model_fingerprint
-
         metadata = {
             "kind": "from-scratch",
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -376,11 +395,7 @@ def train(config: ScratchTrainConfig, log: Callable[[str], None] = print) -> dic
             "parameters": model.num_parameters(),
             "tokenizer": str(config.tokenizer.resolve()),
             "data": rows.summary(),
-            "hyperparameters": {
-                f.name: getattr(config, f.name)
-                for f in fields(config)
-                if f.name not in ("data", "tokenizer", "out", "model", "resume", "overwrite", "show_progress", "eval_data")
-            },
+            "hyperparameters": {**config.hyperparameters(), "eval_template": template},
             "devices": f"{runtime.device.type} × {runtime.world}",
             "steps": step,
             "train_seconds": round(seconds, 1),
@@ -417,46 +432,3 @@ def _shutdown(runtime: Runtime) -> None:
         from torch.distributed import destroy_process_group
 
         destroy_process_group()
-
-
-# -- command line (torchrun entry point) --------------------------------------------------------
-
-
-def parse_args(argv: list[str] | None = None) -> ScratchTrainConfig:
-    parser = argparse.ArgumentParser(prog="python -m embedder.train_scratch", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, action="append", required=True, help="triplet/pair CSV or JSONL (repeatable)")
-    parser.add_argument("--tokenizer", type=Path, required=True, help="directory from `coderag embedder tokenizer`")
-    parser.add_argument("--out", type=Path, required=True, help="model directory to write")
-    for f in fields(ScratchConfig):
-        if f.name not in ("vocab_size", "pad_token_id"):
-            parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
-    skip = {"data", "tokenizer", "out", "model", "eval_data", "compile", "resume", "overwrite", "show_progress"}
-    for f in fields(ScratchTrainConfig):
-        if f.name not in skip:
-            parser.add_argument(f"--{f.name.replace('_', '-')}", type=str if f.default is None else type(f.default), default=f.default)
-    parser.add_argument("--eval-data", type=Path, default=None)
-    for flag in ("compile", "resume", "overwrite"):
-        parser.add_argument(f"--{flag}", action="store_true")
-    args = vars(parser.parse_args(argv))
-    model = ScratchConfig(**{f.name: args.pop(f.name) for f in fields(ScratchConfig) if f.name in args})
-    return ScratchTrainConfig(model=model, **args)
-
-
-def main(argv: list[str] | None = None) -> None:
-    import sys
-
-    from rag.errors import CodeRagError
-
-    try:
-        metadata = train(parse_args(argv))
-    except CodeRagError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
-    if metadata:  # only the first process writes the model
-        bundled = metadata["metrics"]["after"].get("bundled")
-        scores = f": recall@3 {bundled['recall@3']:.3f}, mrr@10 {bundled['mrr@10']:.3f}" if bundled else ""
-        print(f"saved {metadata['steps']} steps{scores}")
-
-
-if __name__ == "__main__":
-    main()

@@ -210,11 +210,12 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors
+    except Exception as exc:  # usage errors: typer >= 0.29 raises its own copy of click's, older typer click's
         import click
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
+        if isinstance(exc, (typer.exceptions.TyperException, click.ClickException)):
+            show = getattr(exc, "show", None)
+            show() if show else err.print(f"[red]error:[/] {exc}", highlight=False)
             sys.exit(exc.exit_code)
         raise
     sys.exit(code if isinstance(code, int) else 0)

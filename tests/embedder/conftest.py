@@ -41,13 +41,15 @@ def tiny_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizer: Path) -> Path:
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizer: Path, coderag_home: Path) -> Path:
     """A tiny from-scratch encoder trained for a few steps, saved as a sentence-transformers directory."""
     from embedder.scratch import ScratchConfig
     from embedder.train_scratch import ScratchTrainConfig, train
+    from rag.settings import load_settings
 
     out = tmp_path_factory.mktemp("scratch") / "tiny"
     train(
+        load_settings(home=coderag_home),
         ScratchTrainConfig(
             data=[TRIPLETS],
             tokenizer=tiny_tokenizer,

@@ -21,8 +21,8 @@ from embedder.scratch import (
 from embedder.train_scratch import (
     Batches,
     ScratchTrainConfig,
+    choose_device,
     learning_rate,
-    parse_args,
     pick_device,
     train,
 )
@@ -114,7 +114,7 @@ def _config(tmp_path: Path, tokenizer: Path, **overrides) -> ScratchTrainConfig:
     return ScratchTrainConfig(**{**values, **overrides})
 
 
-def test_nan_loss_keeps_the_checkpoint_and_resume_finishes(tmp_path: Path, tiny_tokenizer: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nan_loss_keeps_the_checkpoint_and_resume_finishes(settings, tmp_path: Path, tiny_tokenizer: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_loss, calls = train_scratch.contrastive_loss, []
 
     def nan_from_step_5(*args, **kwargs):
@@ -124,20 +124,21 @@ def test_nan_loss_keeps_the_checkpoint_and_resume_finishes(tmp_path: Path, tiny_
 
     monkeypatch.setattr(train_scratch, "contrastive_loss", nan_from_step_5)
     with pytest.raises(ModelError, match=r"loss became nan at step 5; last good checkpoint kept at .*checkpoint.pt"):
-        train(_config(tmp_path, tiny_tokenizer), log=lambda _: None)
+        train(settings, _config(tmp_path, tiny_tokenizer), log=lambda _: None)
     checkpoint = tmp_path / ".m.partial" / "checkpoint.pt"
     assert torch.load(checkpoint, weights_only=True)["step"] == 4 and not (tmp_path / "m").exists()
 
     monkeypatch.undo()
     messages: list[str] = []
-    meta = train(_config(tmp_path, tiny_tokenizer, resume=True, eval_every=3), log=messages.append)
+    meta = train(settings, _config(tmp_path, tiny_tokenizer, resume=True, eval_every=5), log=messages.append)
     assert any("resumed" in m and "step 4" in m for m in messages)
-    assert meta["steps"] == 6 and [h["step"] for h in meta["history"]] == [6]
+    assert meta["steps"] == 6 and [h["step"] for h in meta["history"]] == [5]
+    assert math.isfinite(meta["history"][0]["loss"])  # the loss of the evaluated step, though not a logging step
     assert {"recall@3", "mrr@10"} <= set(meta["metrics"]["after"]["bundled"])
     assert (tmp_path / "m" / "modules.json").is_file() and not checkpoint.exists()
 
 
-def test_resume_with_another_shape_is_refused(tmp_path: Path, tiny_tokenizer: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_with_another_shape_is_refused(settings, tmp_path: Path, tiny_tokenizer: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_loss, calls = train_scratch.contrastive_loss, []
 
     def inf_from_step_3(*args, **kwargs):
@@ -146,27 +147,27 @@ def test_resume_with_another_shape_is_refused(tmp_path: Path, tiny_tokenizer: Pa
 
     monkeypatch.setattr(train_scratch, "contrastive_loss", inf_from_step_3)
     with pytest.raises(ModelError, match="loss became inf"):
-        train(_config(tmp_path, tiny_tokenizer, save_every=1), log=lambda _: None)
+        train(settings, _config(tmp_path, tiny_tokenizer, save_every=1), log=lambda _: None)
     monkeypatch.undo()
     other = ScratchConfig(**{**TINY_SHAPE, "hidden": 64})
     with pytest.raises(ConfigError, match="another model shape"):
-        train(_config(tmp_path, tiny_tokenizer, model=other, resume=True), log=lambda _: None)
+        train(settings, _config(tmp_path, tiny_tokenizer, model=other, resume=True), log=lambda _: None)
 
 
-def test_bad_inputs(tmp_path: Path, tiny_tokenizer: Path) -> None:
+def test_bad_inputs(settings, tmp_path: Path, tiny_tokenizer: Path) -> None:
     with pytest.raises(DataError, match="no training data"):
-        train(_config(tmp_path, tiny_tokenizer, data=[]), log=lambda _: None)
+        train(settings, _config(tmp_path, tiny_tokenizer, data=[]), log=lambda _: None)
     with pytest.raises(ConfigError, match="not a tokenizer directory"):
-        train(_config(tmp_path, tmp_path), log=lambda _: None)
+        train(settings, _config(tmp_path, tmp_path), log=lambda _: None)
     assert not (tmp_path / "m").exists() and not (tmp_path / ".m.partial").exists()
 
 
-def test_cli_from_scratch_needs_a_tokenizer_and_runs_tiny(coderag, tmp_path: Path, tiny_tokenizer: Path) -> None:
-    code, _, stderr = coderag("embedder", "train", "--from-scratch", "--data", str(TRIPLETS), "--out", str(tmp_path / "x"))
+def test_cli_needs_a_tokenizer_and_runs_tiny(coderag, tmp_path: Path, tiny_tokenizer: Path) -> None:
+    code, _, stderr = coderag("embedder", "train-scratch", "--data", str(TRIPLETS), "--out", str(tmp_path / "x"))
     assert code == 2 and "--tokenizer" in one_error_line(stderr)
     out = tmp_path / "cli"
     code, stdout, stderr = coderag(
-        "embedder", "train", "--from-scratch", "--tokenizer", str(tiny_tokenizer), "--data", str(TRIPLETS), "--data", str(TRIPLETS),
+        "embedder", "train-scratch", "--tokenizer", str(tiny_tokenizer), "--data", str(TRIPLETS), "--data", str(TRIPLETS),
         "--hidden", "32", "--layers", "1", "--heads", "2", "--ffn", "64", "--max-length", "48", "--dim", "16",
         "--batch-size", "8", "--max-steps", "3", "--warmup-steps", "1", "--no-eval", "--out", str(out), "--json",
     )
@@ -175,13 +176,41 @@ def test_cli_from_scratch_needs_a_tokenizer_and_runs_tiny(coderag, tmp_path: Pat
     assert meta["steps"] == 3 and meta["model"]["embedding_dim"] == 16 and meta["data"]["rows_used"] == 32
 
 
-def test_torchrun_entry_point_parses_the_same_options(tmp_path: Path) -> None:
-    config = parse_args(["--data", "a.csv", "--data", "b.jsonl", "--tokenizer", "tok", "--out", str(tmp_path / "m"), "--hidden", "64", "--max-steps", "7", "--resume"])
+def test_old_train_from_scratch_runs_train_scratch(coderag, tmp_path: Path) -> None:
+    """`embedder train --from-scratch` (the old spelling) still reaches the from-scratch trainer."""
+    code, _, stderr = coderag("embedder", "train", "--data", str(TRIPLETS), "--from-scratch", "--out", str(tmp_path / "x"))
+    assert code == 2 and "train-scratch needs --tokenizer" in one_error_line(stderr)
+
+
+def test_cli_options_reach_the_training_config(coderag, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one CLI (also what torchrun starts) maps every flag onto ScratchTrainConfig / ScratchConfig."""
+    seen: list[ScratchTrainConfig] = []
+    monkeypatch.setattr(train_scratch, "train", lambda settings, config, log: seen.append(config) or {})
+    code, _, stderr = coderag(
+        "embedder", "train-scratch", "--data", "a.csv", "--data", "b.jsonl", "--tokenizer", "tok", "--out", str(tmp_path / "m"),
+        "--hidden", "64", "--max-steps", "7", "--save-steps", "3", "--seed", "5", "--weight-decay", "0", "--compile", "--resume",
+    )
+    assert code == 0, stderr
+    (config,) = seen
     assert config.data == [Path("a.csv"), Path("b.jsonl")] and config.model.hidden == 64 and config.model.layers == 8
-    assert config.max_steps == 7 and config.resume and not config.overwrite
+    assert config.max_steps == 7 and config.save_every == 3 and config.seed == 5 and config.weight_decay == 0.0
+    assert config.compile and config.resume and not config.overwrite and config.eval_template == "question_sql"
 
 
-def test_device_defaults_to_the_cpu_here() -> None:
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is present")
-    assert pick_device("auto").type == "cpu" and pick_device("cpu").type == "cpu"
+def test_auto_device_is_the_gpu_with_the_most_free_memory() -> None:
+    assert choose_device([10, 30, 20], mps_available=True) == "cuda:1"
+    assert choose_device([5], mps_available=False) == "cuda:0"
+    assert choose_device([], mps_available=True) == "mps"
+    assert choose_device([], mps_available=False) == "cpu"
+
+
+def test_pick_device_reads_each_gpus_free_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three fake CUDA devices (torch.cuda's queries replaced), so the GPU branch runs on any machine."""
+    free = {0: 2 << 30, 1: 1 << 30, 2: 7 << 30}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: len(free))
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda index: (free[index], 8 << 30))
+    assert pick_device("auto") == torch.device("cuda:2")
+    assert pick_device("cuda:0") == torch.device("cuda:0") and pick_device("cpu").type == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert pick_device("auto").type in ("mps", "cpu")

@@ -149,3 +149,8 @@ def test_models_pull_offline_is_a_clear_error(coderag, tmp_path):
     proc = coderag("models", "pull", env={"HF_HUB_OFFLINE": "1", "CODERAG_HOME": str(tmp_path)})
     assert_one_line_error(proc, 6, "could not download")
     assert not any((tmp_path / "models").glob("*.gguf"))
+
+
+def test_unknown_option_is_a_usage_error_not_a_traceback(coderag):
+    result = coderag("ask", "How many?", "--nope")
+    assert result.returncode == 2 and "No such option" in result.stderr and "Traceback" not in result.stderr
