@@ -24,11 +24,15 @@ from rag.encoders import Encoder, encoder_from_settings
 from rag.errors import ConfigError, SQLError
 from rag.generators import Generator, make_generator
 from rag.index import Hit, VectorIndex, get_index
-from rag.prompts import TEXT_TO_SQL_PROMPT, format_examples, trim_schema
 from rag.retriever import ExampleRetriever
 from rag.sandbox import ReadOnlyDatabase
 from rag.settings import Settings
 from rag.sqltools import postprocess
+
+FALLBACK_NOTICE = (
+    "this database has no stored examples yet, so the examples come from other databases; "
+    "`coderag db add PATH --name NAME` synthesizes examples of its own, `coderag db teach` adds yours"
+)
 
 
 @dataclass
@@ -56,6 +60,7 @@ class Answer:
     truncated: bool = False
     error: str | None = None
     error_kind: str | None = None
+    notice: str | None = None  # e.g. the examples came from other databases
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -69,6 +74,7 @@ class Answer:
             "columns": self.columns,
             "rows": self.rows,
             "error": self.error,
+            "notice": self.notice,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
 
@@ -220,6 +226,8 @@ class TextToSQL:
             with _timed(answer, "retrieve"):
                 hits = self.retriever.search(text, k, scope)
             answer.retrieved = [_retrieved(hit) for hit in hits]
+            if hits and db_key and filter_db and not self.retriever.has_examples(db_key):
+                answer.notice = FALLBACK_NOTICE
             with _timed(answer, "prompt"):
                 if schema is None:
                     schema = database.schema_sql() if database is not None else ""
@@ -253,6 +261,9 @@ class TextToSQL:
     def _prompt(self, question: str, schema: str, hits: list[Hit]) -> Any:
         if not self.generator.uses_prompt:
             return None
+        # imported here: the prompt is LangChain, which an answer from retrieval alone (knn) does not load
+        from rag.prompts import TEXT_TO_SQL_PROMPT, format_examples, trim_schema
+
         return TEXT_TO_SQL_PROMPT.invoke({"schema": trim_schema(schema), "examples": format_examples(hits), "question": question})
 
     # -- lifetime -----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from rich.table import Table
 import embedder.cli as embedder_cli
 import eval.cli as eval_cli
 import synth.cli as synth_cli
+import synth.db as db_cli
 import ui.cli as ui_cli
 from rag.errors import CodeRagError
 from rag.options import (
@@ -76,13 +77,17 @@ def ask(
     with ref.open(settings) as database:  # a bad database fails before any model loads
         with TextToSQL.from_settings(settings, show_progress=not as_json) as service:
             if service.notice and not as_json:
-                err.print(f"[yellow]note:[/] {service.notice}")
+                err.print(f"[yellow]note:[/] {service.notice}", highlight=False)
             answer = service.ask(checked, database, db_key=ref.key, k=0 if no_rag else k, execute=not no_execute)
+    notices = [n for n in (ref.note, service.notice, answer.notice) if n]
     if as_json:
         payload = answer.to_json()
-        payload["notice"] = service.notice
+        payload["notice"] = " ".join(notices) or None
         out.print_json(json.dumps(payload, default=str))
     else:
+        for notice in (ref.note, answer.notice):
+            if notice:
+                err.print(f"[yellow]note:[/] {notice}", highlight=False)
         _print_answer(answer)
     if answer.error:
         err.print(f"[red]error:[/] {answer.error}", highlight=False, soft_wrap=True)
@@ -190,6 +195,7 @@ def _add_package_commands() -> None:
     """Every package's commands under the root (each CLI module imports its heavy parts inside its commands)."""
     app.add_typer(eval_cli.app, name="eval")
     app.add_typer(synth_cli.app, name="synth")
+    app.add_typer(db_cli.app, name="db")
     embedder_cli.register(app)
     ui_cli.register(app)
 

@@ -7,7 +7,8 @@ Sources (the `--corpus` spec):
     spider:DIR         Spider layout: dev.json / train_spider.json, tables.json, database/<db>/<db>.sqlite
     jsonl:FILE, csv:FILE   a user's own question,sql rows (optional id, db_path columns)
     demo               the demo databases' example stores (rag/data/demo/<name>/examples.jsonl)
-    default            bundled train split + demo stores: what `coderag ask` retrieves from
+    stores             every example store under the home directory (`coderag db add`, taught and saved examples)
+    default            bundled train split + demo stores + every store: what `coderag ask` retrieves from
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from rag.errors import ConfigError, DatabaseError, DataError
 from rag.io import atomic_path, read_csv, read_json, read_jsonl
+from rag.registry import ExampleStore, Registry, StoredExample
 from rag.sandbox import ReadOnlyDatabase
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -245,6 +247,7 @@ def load_demo_examples(name: str, db_path: str | Path | None = None, schema: str
             context=schema,
             db_path=str(db_path) if db_path else None,
             source="demo",
+            meta={"origin": "person"},
         )
         for row in read_jsonl(path)
     ]
@@ -281,6 +284,37 @@ def demo_examples(home: Path) -> list[Example]:
 
 
 
+def store_examples(home: Path) -> list[Example]:
+    """Every example store's examples (rag.registry): registered databases, demo databases, and
+    files asked about without registering; each with its database file where one is known."""
+    registry, store, demos = Registry(home), ExampleStore(home), set(demo_names())
+    out: list[Example] = []
+    for key in store.keys():
+        registration = registry.get(key)
+        if key in demos:
+            path: Path | None = demo_db_path(key, home)
+        elif registration is not None and Path(registration.path).is_file():
+            path = Path(registration.path)
+        else:
+            path = None
+        out.extend(stored_example(stored, key, path) for stored in store.load(key))
+    return out
+
+
+def stored_example(stored: StoredExample, key: str, db_path: Path | None) -> Example:
+    """A store's example as a corpus example of database `key` (the schema is read from the file)."""
+    return Example(
+        id=stored.id,
+        question=stored.question,
+        sql=stored.sql,
+        db_id=key,
+        context="",
+        db_path=str(db_path) if db_path else None,
+        source="store",
+        meta={"origin": stored.origin},
+    )
+
+
 # --- dispatch --------------------------------------------------------------------------------
 
 
@@ -299,14 +333,16 @@ def load_corpus(spec: str, split: str | None = "train", *, home: Path | None = N
         if not arg:
             raise DataError(f"{kind} corpus needs a file: --corpus {kind}:FILE")
         examples = load_user_file(arg, db_path, split or "train")
-    elif kind in ("demo", "default"):
+    elif kind in ("demo", "stores", "default"):
         if home is None:
             raise ConfigError(f"corpus '{spec}' needs the coderag home directory (where the demo databases are built)")
-        examples = demo_examples(home)
+        examples = [] if kind == "stores" else demo_examples(home)
+        if kind in ("stores", "default"):
+            examples = examples + store_examples(home)
         if kind == "default":
             examples = load_bundled("train") + examples
     else:
-        raise DataError(f"unknown corpus '{spec}' (use bundled, default, demo, gretel[:FILE], spider:DIR, jsonl:FILE or csv:FILE)")
+        raise DataError(f"unknown corpus '{spec}' (use bundled, default, demo, stores, gretel[:FILE], spider:DIR, jsonl:FILE or csv:FILE)")
     if not examples:
         raise DataError(f"corpus '{spec}' has no examples" + (f" in split '{split}'" if split else ""))
     return examples

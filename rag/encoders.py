@@ -4,8 +4,9 @@ Each encoder encodes for one caller at a time (its own lock), so one instance ca
 concurrent requests.
 
 `load_encoder(model, backend=...)`: `torch` runs sentence-transformers (imported only then);
-`onnx` and `onnx-int8` run a model exported by `coderag embedder export-onnx` with onnxruntime
-and the model's own fast tokenizer, so serving needs neither torch nor transformers.
+`onnx` and `onnx-int8` run a model exported by `coderag embedder export-onnx` (or the shipped int8
+model) with onnxruntime and the model's own fast tokenizer, so serving needs neither torch nor
+transformers.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from rag.models import (
     EXPORT_FILE,
     FP32_FILE,
     INT8_FILE,
+    SHIPPED,
     TOKENIZER_FILE,
     current_model,
     export_dir_for,
     model_fingerprint,
     resolve_model,
+    shipped_record,
 )
 from rag.settings import Settings
 
@@ -87,9 +90,11 @@ class SentenceTransformerEncoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def load_sentence_transformer(name: str, device: str = "cpu", max_seq_length: int | None = None) -> tuple[Any, str, str]:
-    """(model, display name, fingerprint) for a bundled name, directory or hub id."""
-    display, directory = resolve_model(name)
+def load_sentence_transformer(
+    name: str, device: str = "cpu", max_seq_length: int | None = None, models_dir: Path | None = None
+) -> tuple[Any, str, str]:
+    """(model, display name, fingerprint) for 'shipped' (materialized under `models_dir`), 'bundled', a directory or a hub id."""
+    display, directory = resolve_model(name, models_dir)
     import transformers
     from sentence_transformers import SentenceTransformer
 
@@ -191,25 +196,46 @@ def make_session(path: Path, threads: int | None = None) -> Any:
 
 
 def load_onnx_encoder(name: str, models_dir: Path | None = None, *, quantized: bool = False, max_seq_length: int | None = None, threads: int | None = None) -> OnnxEncoder:
-    """The exported (fp32) or quantized (int8) model of `name`; it must have been exported first."""
-    directory = export_dir_for(name, models_dir)
+    """The exported (fp32) or quantized (int8) model of `name`; it must have been exported first (the
+    shipped model's int8 file is in the package). An export made from other weights than the model's
+    current ones is refused by fingerprint."""
+    directory = export_dir_for(name, models_dir, quantized=quantized)
     variant = INT8_FILE if quantized else FP32_FILE
     path, meta_path = directory / variant, directory / EXPORT_FILE
     command = f"coderag embedder export-onnx --model {name}" + (" --quantize int8" if quantized else "")
+    if name == SHIPPED and quantized:
+        command = "make model"
     if not path.is_file() or not meta_path.is_file():
         raise ModelError(f"no ONNX export {path}", hint=f"run `{command}` first")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    if name != BUNDLED:
-        _, source = resolve_model(name)
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise ModelError(f"corrupt ONNX export record {meta_path}", hint=f"run `{command}` again") from None
+    if name == SHIPPED and quantized:
+        if meta.get("source_fingerprint") != shipped_record(directory)["fingerprint"]:
+            raise ModelError(f"the shipped model's files in {directory} disagree (export.json and model.json)", hint=f"run `{command}` again")
+    elif name != BUNDLED:
+        _, source = resolve_model(name, models_dir)
         if source is not None and meta.get("source_fingerprint") != model_fingerprint(source):
             raise ModelError(f"the ONNX export in {directory} belongs to an older version of the model", hint=f"run `{command}` again")
+    try:
+        return open_onnx_export(directory, meta, quantized=quantized, max_seq_length=max_seq_length, threads=threads)
+    except ModelError as exc:
+        raise ModelError(str(exc), hint=f"run `{command}` again") from None
+
+
+def open_onnx_export(
+    directory: Path, meta: dict[str, Any], *, quantized: bool, max_seq_length: int | None = None, threads: int | None = None
+) -> OnnxEncoder:
+    """The encoder of one export directory as it is (`meta`: its export.json); no freshness checks."""
+    path = directory / (INT8_FILE if quantized else FP32_FILE)
     length = int(max_seq_length or meta["max_seq_length"])
     backend = "onnx-int8" if quantized else "onnx"
     fingerprint = hashlib.sha256(f"{backend}:{meta['source_fingerprint']}:{_file_digest(path)}".encode()).hexdigest()[:16]
     try:
         session = make_session(path, threads)
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-        raise ModelError(f"could not load {path}: {str(exc).splitlines()[0]}", hint=f"run `{command}` again") from None
+        raise ModelError(f"could not load {path}: {str(exc).splitlines()[0]}") from None
     return OnnxEncoder(
         name=f"{meta['source_name']} ({backend})",
         fingerprint=fingerprint,
@@ -219,7 +245,6 @@ def load_onnx_encoder(name: str, models_dir: Path | None = None, *, quantized: b
         tokenizer=load_tokenizer(directory / TOKENIZER_FILE, length, int(meta["pad_id"]), str(meta["pad_token"])),
         backend=backend,
     )
-
 
 
 def load_encoder(
@@ -232,9 +257,10 @@ def load_encoder(
     query_threads: int | None = None,
 ) -> Encoder:
     """An encoder for `name` on `backend` (torch; onnx and onnx-int8 read an exported model, which for
-    the bundled model lives under `models_dir`). `query_threads` caps torch threads for one-text encodes."""
+    the bundled model lives under `models_dir`; the shipped model's int8 file is in the package, its
+    torch weights are materialized under `models_dir`). `query_threads` caps torch threads for one-text encodes."""
     if backend == "torch":
-        model, display, fp = load_sentence_transformer(name, device, max_seq_length)
+        model, display, fp = load_sentence_transformer(name, device, max_seq_length, models_dir)
         encoder = SentenceTransformerEncoder(name=display, fingerprint=fp, model=model)
         if query_threads:
             encoder.single_text_threads = query_threads
@@ -245,7 +271,7 @@ def load_encoder(
 
 
 def encoder_from_settings(settings: Settings, model: str | None = None) -> Encoder:
-    """The configured embedder (`settings.embedder`); the default 'bundled' follows the registry's
+    """The configured embedder (`settings.embedder`); the default 'shipped' follows the registry's
     current version (`coderag embedder use` / `coderag retrain` switch it). `model` overrides the setting."""
     cfg = settings.embedder
     return load_encoder(

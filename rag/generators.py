@@ -10,13 +10,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-from langchain_core.prompt_values import PromptValue
+from typing import TYPE_CHECKING, Any
 
 from rag.errors import ConfigError, ModelError, SQLError
 from rag.index import Hit
 from rag.settings import Settings
+
+if TYPE_CHECKING:  # langchain_core costs about a second to import; knn never needs it
+    from langchain_core.prompt_values import PromptValue
 
 GRAMMAR_PATH = Path(__file__).resolve().parent / "grammars" / "sqlite_select.gbnf"
 NO_LLM_NOTICE = (
@@ -63,7 +64,7 @@ class KnnGenerator(Generator):
             raise SQLError(
                 "knn has no stored example for this database to answer from",
                 kind="no_sql",
-                hint="configure an LLM (llm.model_path or openai.base_url), or add examples for this database",
+                hint="synthesize examples for it with `coderag db add PATH --name NAME`, teach some with `coderag db teach`, or configure an LLM",
             )
         return usable[0].document.sql
 

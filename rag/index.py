@@ -247,13 +247,13 @@ def get_index(
     rebuild: bool = False,
     show_progress: bool = True,
 ) -> VectorIndex:
-    """Load the index for (corpus, template, embedder), building and saving it on first use."""
+    """Load the index for (corpus, template, embedder), building and saving it on first use, and
+    again whenever the corpus changed since (e.g. a database's example store grew)."""
     template = template or settings.index.template
     directory = index_path(settings, corpus, encoder, template)
-    if directory.exists() and not rebuild:
-        index = VectorIndex.load(directory, encoder)
-    else:
-        examples = load_corpus(corpus, split, home=settings.home)
+    examples = load_corpus(corpus, split, home=settings.home)
+    index = VectorIndex.load(directory, encoder) if directory.exists() and not rebuild else None
+    if index is None or index.manifest.get("corpus_fingerprint") != fingerprint(examples):
         index = VectorIndex.build(
             examples, encoder, template, corpus=corpus, batch_size=settings.embedder.batch_size, show_progress=show_progress
         )

@@ -8,11 +8,12 @@ is not given stays None and leaves the YAML / environment value alone.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from rag.settings import Settings, load_settings
+if TYPE_CHECKING:  # pydantic-settings loads when a command runs, not for `--help`
+    from rag.settings import Settings
 
 # -- which database, which models ----------------------------------------------------------------
 DbOption = Annotated[Optional[str], typer.Option("--db", help="Demo database name (bookshop, clinic) or a SQLite file path.")]
@@ -51,6 +52,8 @@ def settings_from_flags(
 
     `sections` adds other settings sections as dicts, e.g. `ui={"host": host}`.
     """
+    from rag.settings import load_settings
+
     flags: dict[str, Any] = {
         "generator": generator,
         "llm": {"model_path": llm_model_path, "grammar": grammar or None},

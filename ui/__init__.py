@@ -3,7 +3,7 @@
     app.py      build_app(service) -> gr.Blocks, and the event handlers as plain functions
     service.py  UIService: the chain, encoder, index and generator, loaded once and shared
     sources.py  the database picker's sources: demo, --db file, upload, pasted schema
-    store.py    per-database example stores ("save as example")
+                ("save as example" writes to the database's store in rag.registry, shared with the CLI)
     cli.py      register(app) adds `coderag ui`
 
 Importing `ui` stays light (the CLI imports ui.cli at start); gradio loads with ui.app.

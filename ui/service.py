@@ -10,21 +10,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
 import faiss
 
 from rag.chain import Answer, Question, TextToSQL, check_question
-from rag.corpus import Example, demo_names
-from rag.databases import DatabaseRef
+from rag.corpus import Example, demo_names, store_examples, stored_example
+from rag.databases import DatabaseRef, key_for_schema
 from rag.index import VectorIndex, index_path
+from rag.registry import ExampleStore, StoredExample
 from rag.sandbox import QueryResult
 from rag.settings import Settings
 from rag.sqltools import validate_user_sql
 from ui.sources import PrivateDir, named_database
-from ui.store import ExampleStore, example_id
 
 
 def copy_index(index: VectorIndex) -> VectorIndex:
@@ -44,7 +44,7 @@ class UIService:
         self.chain = chain
         self.default_db = named_database(default_db or self.settings.default_db, self.settings.home)
         self.index_dir = index_dir
-        self.store = ExampleStore(self.settings.home / "examples")
+        self.store = ExampleStore(self.settings.home)
         self._save_lock = threading.Lock()
         self._restore_saved_examples()
         self.private = PrivateDir()
@@ -78,13 +78,16 @@ class UIService:
         return named_database(name_or_path, self.settings.home)
 
     def upload(self, path: str | Path, display_name: str | None = None) -> DatabaseRef:
-        return self.private.add_upload(path, max_bytes=self.settings.ui.max_upload_mb * 2**20, display_name=display_name)
+        """An uploaded SQLite file; its examples are keyed by its schema, so `ask --db` on the same file finds them."""
+        ref = self.private.add_upload(path, max_bytes=self.settings.ui.max_upload_mb * 2**20, display_name=display_name)
+        return replace(ref, key=key_for_schema(ref.schema, self.settings.home))
 
     def paste_schema(self, script: str) -> DatabaseRef:
         ui = self.settings.ui
-        return self.private.add_schema(
+        ref = self.private.add_schema(
             script, max_chars=ui.max_schema_chars, max_bytes=ui.max_upload_mb * 2**20, timeout_s=self.settings.execution.timeout_s
         )
+        return replace(ref, key=key_for_schema(ref.schema, self.settings.home))
 
     def example_count(self, db: DatabaseRef) -> int:
         return sum(1 for doc in self.chain.index.documents if doc.db == db.key)
@@ -113,27 +116,18 @@ class UIService:
             return database.execute(statement)
 
     def save_example(self, question: str, sql: str, db: DatabaseRef) -> tuple[Example, bool]:
-        """Store a confirmed question → SQL and make it retrievable at once.
-
-        The SQL must validate and run. Returns the example and whether it was new."""
+        """Store a confirmed question → SQL in the database's store (rag.registry, shared with the
+        CLI) and make it retrievable at once. The SQL must validate and run. Returns the example
+        and whether it was new."""
         question = check_question(question, self.settings.max_question_chars)
         statement = validate_user_sql(sql)
         with db.open(self.settings) as database:
             database.execute(statement, max_rows=1)
-        example = Example(
-            id=example_id(db.key, question, statement),
-            question=question,
-            sql=statement,
-            db_id=db.key,
-            context=db.schema,
-            db_path=str(db.path) if db.kind in ("demo", "file") else None,
-            source="ui",
-            meta={"saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
-        )
+        stored = StoredExample.make(db.key, question, statement, "saved")
+        example = stored_example(stored, db.key, db.path if db.kind in ("demo", "registered", "file") else None)
         with self._save_lock:
-            if any(doc.id == example.id for doc in self.chain.index.documents):
+            if not self.store.add(db.key, [stored]):
                 return example, False
-            self.store.append(example)
             self._publish([example])
         return example, True
 
@@ -148,9 +142,9 @@ class UIService:
         self.chain = self.chain.with_index(index)
 
     def _restore_saved_examples(self) -> None:
-        """Saved examples missing from the index (it was rebuilt since) go back in."""
+        """Stored examples missing from the index (saved since it was built) go in."""
         known = {doc.id for doc in self.chain.index.documents}
-        missing = {ex.id: ex for ex in self.store.load_all() if ex.id not in known}
+        missing = {ex.id: ex for ex in store_examples(self.settings.home) if ex.id not in known}
         if missing:
             self._publish(list(missing.values()))
 

@@ -167,12 +167,12 @@ def test_make_generator_errors(settings, tmp_path):
 
 
 def test_the_retriever_drops_into_an_lcel_chain(default_index, encoder):
-    """ExampleRetriever is a LangChain BaseRetriever: a user's own LCEL chain can pipe it."""
+    """ExampleRetriever.as_langchain() is a LangChain BaseRetriever: a user's own LCEL chain can pipe it."""
     from langchain_core.runnables import RunnableLambda
 
     from rag.retriever import ExampleRetriever
 
-    retriever = ExampleRetriever(index=default_index, encoder=encoder, k=2, db="bookshop")
+    retriever = ExampleRetriever(index=default_index, encoder=encoder, k=2, db="bookshop").as_langchain()
     pipeline = retriever | RunnableLambda(lambda docs: [(d.metadata["db"], d.metadata["sql"]) for d in docs])
     found = pipeline.invoke(FIRST_EXAMPLE["question"])
     assert len(found) == 2 and found[0] == ("bookshop", FIRST_EXAMPLE["sql"])

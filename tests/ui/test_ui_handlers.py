@@ -141,7 +141,7 @@ def test_save_as_example_teaches_the_index(service: UIService, session: Session,
 
     # persisted: the example store line and the saved index, without a rebuild
     (stored,) = service.store.load("bookshop")
-    assert (stored.question, stored.sql, stored.source) == (question, sql, "ui")
+    assert (stored.question, stored.sql, stored.origin) == (question, sql, "saved")
     assert json.loads(service.store.path_for("bookshop").read_text())["id"] == stored.id
     on_disk = VectorIndex.load(service.index_dir, encoder)
     assert on_disk.documents[-1].id == stored.id and on_disk.manifest["count"] == len(on_disk.documents)
@@ -184,7 +184,7 @@ def test_save_needs_a_question_and_read_only_sql_that_runs(service: UIService, s
     for sql, message in [("DELETE FROM books", "read-only"), ("SELECT * FROM nope", "no such table"), ("", "the SQL is empty")]:
         outputs = on_save_example(service, sql, [], asked)
         assert message in last_message(outputs.history)
-    assert service.store.load_all() == []
+    assert all(service.store.load(key) == [] for key in service.store.keys())
 
 
 def test_concurrent_sessions_with_saves(service: UIService, session: Session) -> None:

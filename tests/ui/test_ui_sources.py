@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import stat
-import threading
 from pathlib import Path
 
 import pytest
 
-from rag.corpus import Example
 from rag.errors import DatabaseError, SQLError
 from rag.settings import load_settings
 from ui.sources import PrivateDir
-from ui.store import ExampleStore, example_id
 
 MB = 2**20
 
@@ -116,32 +113,3 @@ def test_schema_limits(private: PrivateDir) -> None:
     )
     with pytest.raises(DatabaseError, match="MB limit|longer than"):
         _schema(private, grow, max_bytes=MB, timeout_s=5.0)
-
-
-def _example(db: str, n: int) -> Example:
-    return Example(id=example_id(db, f"q{n}", f"SELECT {n}"), question=f"q{n}", sql=f"SELECT {n}", db_id=db, context="", source="ui")
-
-
-def test_store_appends_safely_from_many_threads(tmp_path: Path) -> None:
-    store = ExampleStore(tmp_path / "examples")
-    threads = [threading.Thread(target=lambda t=t: [store.append(_example("bookshop", t * 100 + n)) for n in range(10)]) for t in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    loaded = store.load("bookshop")
-    assert len(loaded) == 80 and len({ex.id for ex in loaded}) == 80
-    assert store.path_for("bookshop") == tmp_path / "examples" / "bookshop.jsonl"
-
-
-def test_store_skips_a_torn_last_line(tmp_path: Path) -> None:
-    store = ExampleStore(tmp_path)
-    store.append(_example("clinic", 1))
-    with store.path_for("clinic").open("a") as handle:
-        handle.write('{"id": "half a li')
-    assert [ex.question for ex in store.load_all()] == ["q1"]
-
-
-def test_store_file_names_are_safe(tmp_path: Path) -> None:
-    path = ExampleStore(tmp_path).path_for("upload-abc-../../etc/passwd")
-    assert path.parent == tmp_path and "/" not in path.name

@@ -1,0 +1,275 @@
+"""`coderag db`: register your own database, synthesize its example store, teach it, inspect it.
+
+    coderag db add shop.sqlite --name shop        # introspect, synthesize question → SQL examples, index them
+    coderag ask "How many orders were shipped in May?" --db shop
+    coderag db teach shop --question "..." --sql "SELECT ..."   # or --file examples.jsonl / .csv
+    coderag db list | show shop | remove shop
+
+Registration stores the path and a schema fingerprint, never a copy of the data; the database is
+only ever opened read-only (its bytes are checked unchanged after synthesis). The store
+(`rag.registry`) keeps synthesized examples apart from the ones a person taught or saved: a
+re-synthesis replaces the former and never touches the latter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from rag.options import EmbedderOption, JsonOption, settings_from_flags
+
+app = typer.Typer(no_args_is_help=True, help="Your own databases: register, synthesize examples, teach, inspect.")
+out = Console()
+err = Console(stderr=True)
+
+NameOption = Annotated[Optional[str], typer.Option("--name", help="Name to use with --db (default: the file name).")]
+
+
+@app.command("add")
+def add(
+    path: Annotated[Path, typer.Argument(help="A SQLite database file.")],
+    name: NameOption = None,
+    examples: Annotated[int, typer.Option("--examples", min=1, max=50_000, help="At most this many synthesized examples.")] = 2000,
+    generator: Annotated[str, typer.Option("--generator", help="auto | rules (offline) | llm | openai: who writes the examples.")] = "auto",
+    replace: Annotated[bool, typer.Option("--replace", help="Re-register an existing name (its taught and saved examples stay).")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthesis.")] = 0,
+    embedder: EmbedderOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Register a database under a name, synthesize its example store, and index it."""
+    from rag.databases import describe, resolve_db
+    from rag.errors import ConfigError, DatabaseError
+    from rag.registry import (
+        ExampleStore,
+        Registry,
+        check_name,
+        schema_fingerprint,
+        schema_key,
+    )
+    from synth.grounded import synthesize_examples
+
+    settings = settings_from_flags(embedder=embedder)
+    if generator not in ("auto", "rules", "llm", "openai"):
+        raise ConfigError(f"unknown generator '{generator}' (auto, rules, llm, openai)")
+    if generator in ("llm", "openai"):
+        raise ConfigError(f"--generator {generator} is not available for `db add` yet", hint="use --generator rules (the default)")
+    path = path.expanduser()
+    if not path.exists():
+        raise DatabaseError(f"database not found: {path}")
+    if not path.is_file():
+        raise DatabaseError(f"{path} is not a file")
+    name = check_name(name or _name_from(path))
+    registry, store = Registry(settings.home), ExampleStore(settings.home)
+    existing = registry.get(name)
+    if existing is not None and not replace and Path(existing.path) != path.resolve():
+        raise ConfigError(f"a database named '{name}' is already registered ({existing.path})", hint="pass --replace, or choose another --name")
+    if name in _demo_names():
+        raise ConfigError(f"'{name}' is a demo database's name", hint="choose another --name")
+    ref = describe(resolve_db(str(path), settings.home))
+    before = _file_digest(path)
+    started = time.perf_counter()
+    result = synthesize_examples(path, max_examples=examples, seed=seed, timeout_s=min(settings.execution.timeout_s, 2.0), show_progress=not quiet)
+    fingerprint = schema_fingerprint(ref.schema)
+    stored = _stored_examples(name, result.examples)
+    added = store.replace_synthesized(name, stored)
+    moved = _adopt(store, schema_key(fingerprint), name)
+    registration = registry.add(name, path, fingerprint, tables=ref.tables, meta={"synthesis": {"examples": len(result.examples), "seed": seed}})
+    if _file_digest(path) != before:  # cannot happen through the read-only sandbox; checked because it must never
+        raise DatabaseError(f"{path} changed while coderag read it: another program is writing it")
+    _print_summary(result, added, moved, time.perf_counter() - started)
+    err.print(f"indexing the examples of '{name}'…")
+    _refresh_index(settings, show_progress=not quiet)
+    out.print(f"registered '{registration.name}' → {registration.path} ({registration.tables} tables). Ask with: coderag ask \"…\" --db {name}", highlight=False)
+
+
+@app.command("list")
+def list_databases(as_json: JsonOption = False) -> None:
+    """Registered databases and their example stores."""
+    import json
+
+    from rag.registry import ExampleStore, Registry
+
+    settings = settings_from_flags()
+    store = ExampleStore(settings.home)
+    rows = []
+    for registration in Registry(settings.home).all():
+        origins = Counter(e.origin for e in store.load(registration.name))
+        rows.append({"name": registration.name, "path": registration.path, "tables": registration.tables,
+                     "examples": dict(origins), "changed": registration.changes()})
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    if not rows:
+        out.print("no registered databases; add one with: coderag db add PATH --name NAME")
+        return
+    table = Table("name", "tables", "synthesized", "taught", "saved", "path", "status")
+    for row in rows:
+        counts = row["examples"]
+        table.add_row(row["name"], str(row["tables"]), str(counts.get("synth", 0)), str(counts.get("person", 0)),
+                      str(counts.get("saved", 0)), escape(row["path"]), escape(row["changed"] or "ok"))
+    out.print(table)
+
+
+@app.command("show")
+def show(name: Annotated[str, typer.Argument(help="A registered database name.")], limit: Annotated[int, typer.Option("--limit", min=0)] = 10) -> None:
+    """A registered database: its file, schema and a few stored examples."""
+    from rag.databases import describe, resolve_db
+    from rag.registry import ExampleStore
+
+    settings = settings_from_flags()
+    registration = _registration(settings.home, name)
+    ref = describe(resolve_db(name, settings.home))
+    examples = ExampleStore(settings.home).load(name)
+    out.print(f"[bold]{escape(name)}[/] → {escape(registration.path)} ({ref.tables} tables, added {registration.added})")
+    if ref.note:
+        err.print(f"[yellow]note:[/] {escape(ref.note)}")
+    out.print(escape(ref.schema))
+    counts = Counter(e.origin for e in examples)
+    out.print(f"{len(examples)} stored examples: " + ", ".join(f"{n} {origin}" for origin, n in sorted(counts.items())))
+    table = Table("origin", "question", "sql")
+    for example in sorted(examples, key=lambda e: e.origin != "person")[:limit]:
+        table.add_row(example.origin, escape(example.question), escape(example.sql))
+    if limit and examples:
+        out.print(table)
+
+
+@app.command("remove")
+def remove(name: Annotated[str, typer.Argument(help="A registered database name.")]) -> None:
+    """Forget a database: its registration and synthesized examples go; taught and saved examples stay."""
+    from rag.registry import ExampleStore, Registry
+
+    settings = settings_from_flags()
+    _registration(settings.home, name)
+    store = ExampleStore(settings.home)
+    dropped = store.remove(name, origins={"synth"})
+    Registry(settings.home).remove(name)
+    kept = len(store.load(name))
+    _refresh_index(settings, show_progress=False)
+    out.print(f"removed '{name}' ({dropped} synthesized examples dropped"
+              + (f"; {kept} taught or saved examples kept for when you add it again)" if kept else ")"), highlight=False)
+
+
+@app.command("teach")
+def teach(
+    name: Annotated[str, typer.Argument(help="A registered or demo database name, or a SQLite file path.")],
+    question: Annotated[Optional[str], typer.Option("--question", help="The question, in English.")] = None,
+    sql: Annotated[Optional[str], typer.Option("--sql", help="The SQL that answers it (run read-only first).")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", help="JSONL or CSV with question,sql columns.")] = None,
+) -> None:
+    """Teach examples: each SQL runs read-only first; bad rows are listed with the reason and skipped."""
+    from rag.chain import check_question
+    from rag.databases import resolve_db
+    from rag.errors import CodeRagError, ConfigError, DataError
+    from rag.io import read_csv, read_jsonl
+    from rag.registry import ExampleStore, StoredExample
+    from rag.sqltools import validate_user_sql
+
+    settings = settings_from_flags()
+    if (question is None) != (sql is None) or (file is None) == (question is None):
+        raise ConfigError("teach takes --question and --sql together, or --file")
+    ref = resolve_db(name, settings.home)
+    if file is not None:
+        if not file.is_file():
+            raise DataError(f"examples file not found: {file}")
+        rows = list(read_jsonl(file)) if file.suffix.lower() in (".jsonl", ".json") else read_csv(file)
+    else:
+        rows = [{"question": question, "sql": sql}]
+    good: list[StoredExample] = []
+    bad: list[tuple[int, str]] = []
+    with ref.open(settings) as database:
+        for number, row in enumerate(rows, 1):
+            try:
+                text = check_question(str(row.get("question") or ""), settings.max_question_chars)
+                statement = validate_user_sql(str(row.get("sql") or ""))
+                database.execute(statement, max_rows=1)
+            except CodeRagError as exc:
+                bad.append((number, str(exc)))
+                continue
+            good.append(StoredExample.make(ref.key, text, statement, "person"))
+    added = ExampleStore(settings.home).add(ref.key, good) if good else []
+    for number, reason in bad:
+        err.print(f"[yellow]skipped[/] row {number}: {escape(reason)}", highlight=False, soft_wrap=True)
+    out.print(f"taught {len(added)} example(s) to '{ref.key}'" + (f"; {len(good) - len(added)} already known" if len(good) > len(added) else ""), highlight=False)
+    if not good:
+        raise DataError(f"no example was taught ({len(bad)} row(s) skipped)")
+    _refresh_index(settings, show_progress=False)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _name_from(path: Path) -> str:
+    import re
+
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", path.stem).strip("_-") or "db"
+    return stem if stem[0].isalpha() else f"db_{stem}"[:64]
+
+
+def _demo_names() -> list[str]:
+    from rag.corpus import demo_names
+
+    return demo_names()
+
+
+def _registration(home: Path, name: str):
+    from rag.errors import DatabaseError
+    from rag.registry import Registry
+
+    registration = Registry(home).get(name)
+    if registration is None:
+        known = ", ".join(r.name for r in Registry(home).all()) or "none"
+        raise DatabaseError(f"no registered database '{name}' (registered: {known})", hint="register one with: coderag db add PATH --name NAME")
+    return registration
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _stored_examples(name: str, examples: list) -> list:
+    """One stored example per question; the SQL's shape is kept in its metadata."""
+    from rag.registry import StoredExample
+
+    return [StoredExample.make(name, question, example.sql, "synth", meta={"shape": example.shape})
+            for example in examples for question in example.questions]
+
+
+def _adopt(store, old_key: str, new_key: str) -> int:
+    """Examples saved for this file before it had a name (keyed by its schema) move to the name."""
+    from rag.registry import StoredExample
+
+    adopted = [StoredExample.make(new_key, e.question, e.sql, e.origin, meta=e.meta) for e in store.load(old_key) if e.origin != "synth"]
+    added = store.add(new_key, adopted)
+    return len(added)
+
+
+def _refresh_index(settings, *, show_progress: bool) -> None:
+    """Bring the default index up to date with every store (only changed documents are embedded)."""
+    from rag.encoders import encoder_from_settings
+    from rag.index import get_index
+
+    get_index(settings, encoder_from_settings(settings), "default", show_progress=show_progress)
+
+
+def _print_summary(result, added: int, moved: int, seconds: float) -> None:
+    shapes = Counter(example.shape for example in result.examples)
+    questions = sum(len(example.questions) for example in result.examples)
+    table = Table("shape", "examples", title=f"{len(result.examples)} examples ({questions} questions) in {seconds:.1f} s")
+    for shape, count in shapes.most_common():
+        table.add_row(shape, str(count))
+    out.print(table)
+    if moved:
+        out.print(f"{moved} example(s) saved for this file before it was registered now belong to its name")
+    out.print(f"{added} new synthesized question → SQL pairs in the store", highlight=False)
