@@ -142,7 +142,7 @@ def answer_example(service: TextToSQL, example: Example, k: int) -> Answer:
     """The chain's answer without executing (scoring executes); a broken generator stops the run."""
     try:
         return service.ask(
-            example.question, db_key=example.db_id, schema=_schema(example), database=None, k=k, execute=False, filter_db=False
+            example.question, db_key=example.db_id, schema=_schema(example), database=None, k=k, execute=False
         )
     except ConfigError as exc:  # an empty or over-long question: no SQL for this example
         return Answer(question=example.question, db=example.db_id, generator=service.generator.name, k=k, error=str(exc), error_kind="no_sql")

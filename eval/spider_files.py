@@ -28,14 +28,17 @@ class GoldLine:
     db_id: str
 
 
-def _lines(path: Path, what: str) -> list[str]:
+def _raw_lines(path: Path, what: str = "prediction") -> list[str]:
     if not path.is_file():
         raise DataError(f"{what} file not found: {path}")
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
         raise DataError(f"{what} file {path} is not UTF-8 text") from None
-    lines = text.splitlines()
+
+
+def _lines(path: Path, what: str) -> list[str]:
+    lines = _raw_lines(path, what)
     while lines and not lines[-1].strip():
         lines.pop()
     return lines
@@ -75,6 +78,8 @@ def score_files(gold_path: Path, pred_path: Path, db_dir: Path, *, timeout_s: fl
     """(metrics, per-line results) for a gold file, a prediction file and a database directory."""
     gold = read_gold_file(gold_path)
     predictions = read_prediction_file(pred_path)
+    if len(predictions) < len(gold) and len(_raw_lines(pred_path)) == len(gold):
+        predictions += [""] * (len(gold) - len(predictions))  # trailing empty lines: no SQL for the last questions
     if len(predictions) != len(gold):
         raise DataError(f"{pred_path} has {len(predictions)} predictions but {gold_path} has {len(gold)} gold queries")
     check_databases(gold, db_dir, gold_path)
