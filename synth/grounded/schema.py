@@ -1,0 +1,464 @@
+"""Introspection of a user's SQLite database: tables, columns, keys, join paths and sampled values.
+
+Everything is read through `rag.sandbox.ReadOnlyDatabase` (read-only, time-limited), and every
+read is bounded so that databases with hundreds of tables or million-row tables stay cheap:
+row counts fall back to a rowid estimate when counting runs past the time limit, sample rows
+are read in a few short rowid ranges spread over the table (`LIMIT`, never a full scan), long
+text and blobs are never held, and each column keeps at most `max_values` distinct values.
+
+Foreign keys come from the schema; where they are missing, keys with matching names are linked
+(`orders.customer_id` → `customers.customer_id`, or `author_id` → `authors.id`) when the sampled
+values agree. Join paths are the one- and two-hop walks along those links.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from rag.errors import DatabaseError, SQLError
+from rag.sandbox import ReadOnlyDatabase
+from synth.grounded.names import Noun, noun, words
+
+LONG_TEXT = 120  # characters: longer values are descriptions, not something a question quotes
+_SAMPLE_RANGES = 5
+_KEPT_SAMPLE_ROWS = 24
+_MAX_JOIN_PATHS = 2_000
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+_BOOLEAN_NAME = re.compile(r"^(is|has|can|was|allow|enable|active|deleted|flag)", re.IGNORECASE)
+
+
+def quote_identifier(name: str) -> str:
+    """A name as a double-quoted SQLite identifier (for introspection SQL only)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def is_key_name(name: str) -> bool:
+    """Whether a column's name says it is an identifier: id, customer_id, customerID."""
+    parts = words(name)
+    return parts[-1].lower() == "id"
+
+
+def key_stem(name: str) -> str:
+    """What a key column refers to, in lower-case words: 'customer_id' → 'customer'."""
+    parts = words(name)
+    return " ".join(parts[:-1]).lower() if parts and parts[-1].lower() == "id" else ""
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column and what its sampled values say about it.
+
+    `kind`: key (an identifier), number, boolean, date, text, or other (blobs, long text, no
+    usable values). `values` holds at most `max_values` distinct sampled values, most frequent first.
+    """
+
+    name: str
+    type: str
+    pk: bool
+    nullable: bool
+    kind: str
+    values: tuple[Any, ...] = ()
+    distinct: int = 0
+    sampled: int = 0
+    nulls: int = 0
+
+    @property
+    def categorical(self) -> bool:
+        """Few distinct values, each repeated: something rows are grouped or filtered by."""
+        return 2 <= self.distinct <= 25 and self.sampled >= 2 * self.distinct
+
+    @property
+    def unique(self) -> bool:
+        return self.sampled > 0 and self.distinct == self.sampled
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """`table.columns` refers to `ref_table.ref_columns`; `inferred` when found by matching names."""
+
+    table: str
+    columns: tuple[str, ...]
+    ref_table: str
+    ref_columns: tuple[str, ...]
+    inferred: bool = False
+
+    def __str__(self) -> str:
+        arrow = "~>" if self.inferred else "->"
+        return f"{self.table}({', '.join(self.columns)}) {arrow} {self.ref_table}({', '.join(self.ref_columns)})"
+
+
+@dataclass(frozen=True)
+class JoinPath:
+    """A walk over two or three tables along foreign keys (each link may point either way)."""
+
+    tables: tuple[str, ...]
+    links: tuple[ForeignKey, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table: its columns, primary key, row count (exact, or a rowid estimate) and a few rows."""
+
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+    rows: int
+    rows_exact: bool = True
+    sample: tuple[tuple[Any, ...], ...] = field(default=(), repr=False)
+
+    def column(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+    @property
+    def noun(self) -> Noun:
+        return noun(self.name)
+
+
+@dataclass(frozen=True)
+class DatabaseSchema:
+    """What synthesis knows about a database. `fingerprint` hashes the schema's DDL (not the path)."""
+
+    tables: tuple[Table, ...]
+    foreign_keys: tuple[ForeignKey, ...]
+    join_paths: tuple[JoinPath, ...]
+    fingerprint: str
+    skipped_tables: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    def table(self, name: str) -> Table:
+        for table in self.tables:
+            if table.name == name:
+                return table
+        raise KeyError(name)
+
+    def summary(self, max_tables: int = 30) -> str:
+        """A few lines for display: counts, then one line per table (keys marked), then the links."""
+        declared = sum(not fk.inferred for fk in self.foreign_keys)
+        inferred = len(self.foreign_keys) - declared
+        lines = [
+            f"{len(self.tables)} tables, {sum(len(t.columns) for t in self.tables)} columns, "
+            f"{declared} foreign keys + {inferred} inferred, {len(self.join_paths)} join paths "
+            f"(fingerprint {self.fingerprint}, read in {self.seconds:.2f} s)"
+        ]
+        for table in self.tables[:max_tables]:
+            count = f"{table.rows:,}" if table.rows_exact else f"~{table.rows:,}"
+            columns = ", ".join(c.name + (" PK" if c.pk else "") for c in table.columns[:12])
+            more = f", … {len(table.columns) - 12} more" if len(table.columns) > 12 else ""
+            lines.append(f"  {table.name} ({count} rows): {columns}{more}")
+        if len(self.tables) > max_tables:
+            lines.append(f"  … and {len(self.tables) - max_tables} more tables")
+        lines.extend(f"  {fk}" for fk in self.foreign_keys[:max_tables])
+        if self.skipped_tables:
+            lines.append(f"  skipped: {len(self.skipped_tables)} tables (virtual, shadow, or over the table cap)")
+        return "\n".join(lines)
+
+
+def introspect(
+    path: str | Path,
+    *,
+    timeout_s: float = 5.0,
+    sample_rows: int = 500,
+    max_values: int = 25,
+    max_tables: int = 1_000,
+) -> DatabaseSchema:
+    """Read the schema of the SQLite file at `path` and sample its values, read-only and bounded.
+
+    `sample_rows` rows per table are read (in rowid ranges spread over the table) and each column
+    keeps its `max_values` most frequent distinct values; `timeout_s` limits every single query.
+    A missing, non-SQLite or corrupt file, or one without tables, raises DatabaseError.
+    """
+    started = time.perf_counter()
+    with ReadOnlyDatabase.open(path, timeout_s=timeout_s, max_rows=max(sample_rows, 1_000)) as db:
+        names, skipped = _user_tables(db)
+        if not names:
+            raise DatabaseError(f"no tables in {path}", hint="synthesis needs at least one table")
+        skipped += names[max_tables:]
+        names = names[:max_tables]
+        fingerprint = hashlib.sha256(" ".join(db.schema_sql().split()).encode()).hexdigest()[:16]
+        tables = [_read_table(db, name, sample_rows=sample_rows, max_values=max_values) for name in names]
+        declared = [fk for name in names for fk in _declared_foreign_keys(db, name, tables)]
+        tables = _mark_keys(tables, declared)
+        inferred = _infer_foreign_keys(db, tables, declared)
+        tables = _mark_keys(tables, inferred)
+    links = tuple(declared + inferred)
+    return DatabaseSchema(
+        tables=tuple(tables),
+        foreign_keys=links,
+        join_paths=_join_paths(links),
+        fingerprint=fingerprint,
+        skipped_tables=tuple(skipped),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _query(db: ReadOnlyDatabase, sql: str) -> list[tuple[Any, ...]] | None:
+    try:
+        return db.execute(sql).rows
+    except SQLError:
+        return None
+
+
+def _user_tables(db: ReadOnlyDatabase) -> tuple[list[str], list[str]]:
+    """Ordinary tables, and the skipped ones (virtual tables and their shadow tables)."""
+    names = db.table_names()
+    listed = _query(db, "PRAGMA table_list")
+    if listed is None:
+        return names, []
+    kinds = {row[1]: row[2] for row in listed if row[0] == "main"}
+    kept = [n for n in names if kinds.get(n, "table") == "table"]
+    return kept, [n for n in names if n not in kept]
+
+
+def _read_table(db: ReadOnlyDatabase, name: str, *, sample_rows: int, max_values: int) -> Table:
+    quoted = quote_identifier(name)
+    info = _query(db, f"PRAGMA table_info({quoted})") or []
+    # cid, name, type, notnull, default, pk (position in the primary key, 0 when not part of it)
+    pk = tuple(str(row[1]) for row in sorted((r for r in info if r[5]), key=lambda r: r[5]))
+    rows, exact = _row_count(db, quoted)
+    sample = _sample(db, quoted, [str(r[1]) for r in info], rows, sample_rows) if info else []
+    columns = []
+    for index, row in enumerate(info):
+        values = [r[index] for r in sample]
+        columns.append(_column(str(row[1]), str(row[2] or ""), str(row[1]) in pk, not row[3], values, max_values))
+    kept = tuple(tuple(_storable(v) for v in r) for r in sample[:: max(1, len(sample) // _KEPT_SAMPLE_ROWS)][:_KEPT_SAMPLE_ROWS])
+    return Table(name=name, columns=tuple(columns), primary_key=pk, rows=rows, rows_exact=exact, sample=kept)
+
+
+def _row_count(db: ReadOnlyDatabase, quoted: str) -> tuple[int, bool]:
+    """count(*), or max(rowid) − min(rowid) + 1 when counting runs past the time limit."""
+    counted = _query(db, f"SELECT count(*) FROM {quoted}")
+    if counted:
+        return int(counted[0][0]), True
+    bounds = _rowid_bounds(db, quoted)
+    return (bounds[1] - bounds[0] + 1, False) if bounds else (0, False)
+
+
+def _rowid_bounds(db: ReadOnlyDatabase, quoted: str) -> tuple[int, int] | None:
+    """The smallest and largest rowid, each read from the end of the table's b-tree (SQLite
+    optimises a lone min() or max() only, so two queries); None without rowids or rows."""
+    low = _query(db, f"SELECT min(rowid) FROM {quoted}")
+    high = _query(db, f"SELECT max(rowid) FROM {quoted}")
+    if not low or not high or low[0][0] is None or high[0][0] is None:
+        return None
+    return int(low[0][0]), int(high[0][0])
+
+
+def _sample(db: ReadOnlyDatabase, quoted: str, columns: list[str], rows: int, n: int) -> list[tuple[Any, ...]]:
+    """Up to `n` rows: the whole table when small, else `_SAMPLE_RANGES` rowid ranges spread over
+    it (a WITHOUT ROWID table: its first `n` rows). Long values come back as b'' (never held)."""
+    select = ", ".join(
+        f"CASE WHEN length({c}) > {LONG_TEXT} THEN zeroblob(0) ELSE {c} END" for c in map(quote_identifier, columns)
+    )
+    if rows <= n:
+        return _query(db, f"SELECT {select} FROM {quoted} LIMIT {n}") or []
+    bounds = _rowid_bounds(db, quoted)
+    if bounds is None:
+        return _query(db, f"SELECT {select} FROM {quoted} LIMIT {n}") or []
+    low, high = bounds
+    per_range = max(1, n // _SAMPLE_RANGES)
+    sample: list[tuple[Any, ...]] = []
+    for i in range(_SAMPLE_RANGES):
+        start = low + (high - low) * i // _SAMPLE_RANGES
+        chunk = _query(db, f"SELECT {select} FROM {quoted} WHERE rowid >= {start} ORDER BY rowid LIMIT {per_range}")
+        sample.extend(chunk or [])
+    return sample
+
+
+def _storable(value: Any) -> Any:
+    return None if isinstance(value, bytes) else value
+
+
+def _column(name: str, declared: str, pk: bool, nullable: bool, values: list[Any], max_values: int) -> Column:
+    present = [v for v in values if v is not None]
+    usable = [v for v in present if not isinstance(v, bytes)]
+    counts = Counter(usable)
+    kind = _kind(name, declared, pk, usable, len(present))
+    sayable = Counter({v: n for v, n in counts.items() if quotable(v, kind)})
+    return Column(
+        name=name,
+        type=declared,
+        pk=pk,
+        nullable=nullable and not pk,
+        kind=kind,
+        values=_keep_values(sayable, max_values),
+        distinct=len(counts),
+        sampled=len(present),
+        nulls=len(values) - len(present),
+    )
+
+
+def quotable(value: Any, kind: str) -> bool:
+    """Whether a question can quote the value: of the column's own type (a number in a number
+    column, text in a text or date column) and, for text, short, on one line, not blank."""
+    if kind in ("number", "boolean"):
+        return isinstance(value, (int, float))
+    if isinstance(value, str):
+        return bool(value.strip()) and len(value) <= 80 and value.isprintable()
+    return kind == "key"
+
+
+def _keep_values(counts: Counter[Any], limit: int) -> tuple[Any, ...]:
+    """The `limit` most frequent values; values tied in frequency that do not all fit are picked
+    evenly across the sample (so they come from every sampled range, not only the first)."""
+    by_count: dict[int, list[Any]] = {}
+    for value, n in counts.items():
+        by_count.setdefault(n, []).append(value)
+    kept: list[Any] = []
+    for n in sorted(by_count, reverse=True):
+        room = limit - len(kept)
+        if room <= 0:
+            break
+        tied = by_count[n]
+        kept.extend(tied if len(tied) <= room else tied[:: -(-len(tied) // room)][:room])
+    return tuple(kept)
+
+
+def _kind(name: str, declared: str, pk: bool, usable: list[Any], present: int) -> str:
+    """key, number, boolean, date, text or other, from the name, the declared type and the values."""
+    upper = declared.upper()
+    numbers = [v for v in usable if isinstance(v, (int, float))]
+    texts = [v for v in usable if isinstance(v, str)]
+    if is_key_name(name) or (pk and (numbers or "INT" in upper)):
+        return "key"
+    if present and len(usable) < present / 2:
+        return "other"  # mostly blobs or long text
+    if numbers and len(numbers) >= len(texts):
+        if set(numbers) <= {0, 1} and (_BOOLEAN_NAME.match(name) or "BOOL" in upper or len(numbers) >= 10):
+            return "boolean"  # named like a flag, typed as one, or only ever 0 and 1
+        return "number"
+    if texts:
+        if sum(bool(_DATE.match(t)) for t in texts) >= 0.8 * len(texts):
+            return "date"
+        return "text"
+    if any(word in upper for word in ("DATE", "TIME")):
+        return "date"
+    if "BOOL" in upper:
+        return "boolean"
+    if any(word in upper for word in ("INT", "REAL", "FLOA", "DOUB", "NUM", "DEC")):
+        return "number"
+    if any(word in upper for word in ("CHAR", "TEXT", "CLOB")):
+        return "text"
+    return "other"
+
+
+def _declared_foreign_keys(db: ReadOnlyDatabase, name: str, tables: list[Table]) -> list[ForeignKey]:
+    """The table's FOREIGN KEY clauses whose parent exists (a missing parent column means its key)."""
+    known = {t.name.lower(): t for t in tables}
+    rows = _query(db, f"PRAGMA foreign_key_list({quote_identifier(name)})") or []
+    # id, seq, table, from, to, on_update, on_delete, match
+    grouped: dict[int, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        grouped.setdefault(int(row[0]), []).append(row)
+    found = []
+    for _, parts in sorted(grouped.items()):
+        parts.sort(key=lambda r: r[1])
+        parent = known.get(str(parts[0][2]).lower())
+        if parent is None:
+            continue
+        columns = tuple(str(r[3]) for r in parts)
+        refs = tuple(str(r[4]) for r in parts) if all(r[4] for r in parts) else parent.primary_key
+        if len(refs) != len(columns) or not all(any(c.name == r for c in parent.columns) for r in refs):
+            continue
+        found.append(ForeignKey(name, columns, parent.name, refs))
+    return found
+
+
+def _mark_keys(tables: list[Table], links: list[ForeignKey]) -> list[Table]:
+    """Columns that take part in a foreign key are keys, whatever their values look like."""
+    linked = {(fk.table, c) for fk in links for c in fk.columns} | {(fk.ref_table, c) for fk in links for c in fk.ref_columns}
+    return [
+        replace(table, columns=tuple(replace(c, kind="key") if (table.name, c.name) in linked else c for c in table.columns))
+        for table in tables
+    ]
+
+
+def _infer_foreign_keys(db: ReadOnlyDatabase, tables: list[Table], declared: list[ForeignKey]) -> list[ForeignKey]:
+    """Links by matching key names where the schema declares none, kept when sampled values agree.
+
+    `A.x_id` refers to B when B's key is also called `x_id`, or when B is the table of x's
+    (`author_id` → authors) and its key is `id`. B's key is its one-column primary key or, in a
+    table without one, a same-named column whose sampled values are unique.
+    """
+    linked = {(fk.table, fk.columns) for fk in declared} | {(fk.ref_table, fk.ref_columns) for fk in declared}
+    pairs = {frozenset((fk.table, fk.ref_table)) for fk in declared}
+    found: list[ForeignKey] = []
+    for table in tables:
+        for column in table.columns:
+            stem = key_stem(column.name)
+            if not stem or (table.name, (column.name,)) in linked:
+                continue
+            for parent in tables:
+                if parent is table or frozenset((table.name, parent.name)) in pairs:
+                    continue
+                target = _referenced_key(column.name, stem, parent)
+                if target is None:
+                    continue
+                sole_pk = table.primary_key == (column.name,)
+                if sole_pk and stem not in _stems(parent):
+                    continue  # two tables keyed by the same name: link toward the table it names
+                if _values_agree(db, column, parent, target):
+                    found.append(ForeignKey(table.name, (column.name,), parent.name, (target.name,), inferred=True))
+                    pairs.add(frozenset((table.name, parent.name)))
+                    break
+    return found
+
+
+def _stems(table: Table) -> set[str]:
+    return {table.noun.singular.lower(), table.noun.plural.lower(), " ".join(words(table.name)).lower()}
+
+
+def _referenced_key(name: str, stem: str, parent: Table) -> Column | None:
+    for candidate in parent.columns:
+        same_name = candidate.name.lower() == name.lower()
+        named_after = candidate.name.lower() == "id" and stem in _stems(parent)
+        if not (same_name or named_after):
+            continue
+        if parent.primary_key == (candidate.name,) or (not parent.primary_key and (candidate.unique or parent.rows == 0)):
+            return candidate
+    return None
+
+
+def _values_agree(db: ReadOnlyDatabase, column: Column, parent: Table, target: Column) -> bool:
+    """At least half of a few sampled values of `column` occur in `parent.target` (true when
+    there is nothing to compare)."""
+    probe = [v for v in column.values if isinstance(v, (int, str))][:5]
+    if not probe or parent.rows == 0:
+        return True
+    listed = ", ".join(str(v) if isinstance(v, int) else "'" + v.replace("'", "''") + "'" for v in probe)
+    rows = _query(
+        db, f"SELECT count(DISTINCT {quote_identifier(target.name)}) FROM {quote_identifier(parent.name)} "
+        f"WHERE {quote_identifier(target.name)} IN ({listed})"
+    )
+    return bool(rows) and 2 * int(rows[0][0]) >= len(probe)
+
+
+def _join_paths(links: tuple[ForeignKey, ...]) -> tuple[JoinPath, ...]:
+    """Every one-hop link (self-references left out) and two-hop walks A–B–C through a shared
+    table, each walk once (not also reversed); at most `_MAX_JOIN_PATHS`."""
+    edges = [fk for fk in links if fk.table != fk.ref_table]
+    paths = [JoinPath((fk.table, fk.ref_table), (fk,)) for fk in edges]
+    seen: set[tuple[str, ...]] = set()
+    for i, first in enumerate(edges):
+        for second in edges[i + 1:]:
+            if len(paths) >= _MAX_JOIN_PATHS:
+                return tuple(paths)
+            shared = {first.table, first.ref_table} & {second.table, second.ref_table}
+            if len(shared) != 1:
+                continue
+            middle = shared.pop()
+            start = first.ref_table if first.table == middle else first.table
+            end = second.ref_table if second.table == middle else second.table
+            if len({start, middle, end}) < 3 or (start, middle, end) in seen:
+                continue
+            seen.update({(start, middle, end), (end, middle, start)})
+            paths.append(JoinPath((start, middle, end), (first, second)))
+    return tuple(paths)
