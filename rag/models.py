@@ -1,8 +1,8 @@
 """Which embedder model to load: the shipped one, the bundled base, a directory, a hub id, or the
 registry's current version.
 
-`shipped` (the default) is the project's own retriever, in the repository under `rag/data/model/`
-(`make model` rebuilds it): the int8 ONNX model that serving reads directly, its tokenizer, its
+`bundled` is the default. `shipped` is meant to be the project's own retriever, in the repository
+under `rag/data/model/` (`make model` builds it; not shipped yet): the int8 ONNX model that serving reads directly, its tokenizer, its
 record (`model.json`: data fingerprint, the exact commands, measured metrics) and fp16 weights for
 torch and retraining. The fp16 weights leave out the word-embedding table, which the ONNX file
 already holds (in fp16); `materialize_shipped` joins the two into a plain fp32
@@ -18,7 +18,7 @@ The registry (`models_dir/registry.json`) records trained versions and the curre
      "versions": [{"name": "v1", "path": ".../models/embedder-v1", "created": "...", "base": "...",
                    "fingerprint": "...", "data": {...}, "metrics": {...}}, ...]}
 
-When `current` is set, the default embedder 'shipped' resolves to that version (`current_model`).
+When `current` is set, the default embedder 'bundled' resolves to that version (`current_model`).
 Writing the registry (adding versions, switching) is training's business: `embedder.registry`.
 """
 
@@ -36,7 +36,7 @@ from rag.errors import ConfigError, ModelError
 
 BUNDLED = "bundled"
 SHIPPED = "shipped"
-DEFAULT_MODEL = SHIPPED
+DEFAULT_MODEL = BUNDLED
 REGISTRY_FILE = "registry.json"
 
 # ONNX exports: <model dir>/onnx/, or models_dir/all-MiniLM-L6-v2-onnx/ for the bundled model
