@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install system-deps demo test bench clean
+.PHONY: install system-deps demo test bench model clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,22 @@ test: install system-deps
 
 bench: install
 	$(BIN)/python benchmarks/bench_retrieval.py
+
+# The shipped retriever, rag/data/model/ (README "Embedder"): every synthetic triplet of the bundled
+# train split (hard negatives mined with all-MiniLM-L6-v2), one epoch of fine-tuning from it, the
+# per-token int8 export, then the pack with its record (these commands, data fingerprint, metrics).
+# About an hour on 2 CPU cores. Work files go to $(MODEL_WORK); your own models and indexes are untouched.
+MODEL_WORK ?= build/model
+MODEL_ENV = CODERAG_HOME=$(MODEL_WORK)/home CODERAG_EMBEDDER__MODEL=bundled CODERAG_EMBEDDER__BACKEND=torch
+MODEL_SYNTH = coderag synth --all --quiet --out $(MODEL_WORK)/all_triplets.csv
+MODEL_TRAIN = coderag embedder finetune --base bundled --data $(MODEL_WORK)/all_triplets.csv --epochs 1 --save-steps 50 --out $(MODEL_WORK)/finetuned --overwrite
+MODEL_EXPORT = coderag embedder export-onnx --model $(MODEL_WORK)/finetuned --quantize int8
+model: install
+	$(MODEL_ENV) $(BIN)/$(MODEL_SYNTH)
+	$(MODEL_ENV) $(BIN)/$(MODEL_TRAIN)
+	$(MODEL_ENV) $(BIN)/$(MODEL_EXPORT)
+	$(MODEL_ENV) $(BIN)/coderag embedder pack --model $(MODEL_WORK)/finetuned --out rag/data/model \
+		--command "$(MODEL_ENV) $(MODEL_SYNTH)" --command "$(MODEL_ENV) $(MODEL_TRAIN)" --command "$(MODEL_ENV) $(MODEL_EXPORT)"
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,15 +1,15 @@
 """Index build throughput and single-question latency (embed + top-3 search) at 100k documents.
 
-    .venv/bin/python benchmarks/bench_retrieval.py [--docs 100000] [--embed-docs 5000] [--queries 300]
+    .venv/bin/python benchmarks/bench_retrieval.py [--docs 100000] [--embed-docs 100000] [--queries 300]
 
 Documents are synthetic variations of the bundled corpus (renamed tables, columns and values),
-rendered with the default template. Build throughput is measured by really embedding
-`--embed-docs` of them (all-MiniLM-L6-v2 on 2 CPU cores does tens of documents per second, so
-embedding 100k takes about half an hour). The index is then filled up to `--docs` vectors with
-jittered, re-normalised copies of the real ones: a flat index searches by brute force, so its
-latency depends on the number and dimension of vectors, not on what they say. Pass
-`--embed-docs` equal to `--docs` to embed everything. Single-query search is timed with FAISS's
-OpenMP threads at 1 and at the machine default in the same run, since these machines are noisy.
+rendered with the default template, and embedded by the configured encoder (by default the
+shipped int8 retriever; `--backend torch --model bundled` for all-MiniLM-L6-v2 on torch) with
+`embedder.workers` processes, as `coderag index build` does. With `--embed-docs` below `--docs`
+the index is filled up to `--docs` vectors with jittered, re-normalised copies of the real ones:
+a flat index searches by brute force, so its latency depends on the number and dimension of
+vectors, not on what they say. Single-query search is timed with FAISS's OpenMP threads at 1 and
+at the machine default in the same run, since these machines are noisy.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from rich.table import Table
 
 from rag.corpus import Example, load_bundled
 from rag.documents import render
-from rag.encoders import load_encoder
+from rag.encoders import encoder_from_settings
 from rag.index import VectorIndex
 from rag.settings import load_settings
 
@@ -76,23 +76,27 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=100_000)
-    parser.add_argument("--embed-docs", type=int, default=5_000)
+    parser.add_argument("--embed-docs", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--template", default=None)
-    parser.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8"],
-                        help="query/document encoder backend (onnx needs `coderag embedder export-onnx` first)")
+    parser.add_argument("--model", default=None, help="embedder model (default: embedder.model, the shipped retriever)")
+    parser.add_argument("--backend", default=None, choices=["torch", "onnx", "onnx-int8"], help="default: embedder.backend")
+    parser.add_argument("--workers", type=int, default=None, help="embedding processes (default: embedder.workers)")
     args = parser.parse_args()
 
-    settings = load_settings()
+    overrides = {"model": args.model, "backend": args.backend, "workers": args.workers}
+    settings = load_settings(embedder={k: v for k, v in overrides.items() if v is not None})
     template = args.template or settings.index.template
-    encoder = load_encoder("bundled", backend=args.backend, models_dir=settings.models_dir)
+    encoder = encoder_from_settings(settings)
     embed_count = min(args.embed_docs, args.docs)
     examples = synthetic_examples(embed_count)
     texts = [render(ex, template) for ex in examples]
     mean_chars = sum(map(len, texts)) / len(texts)
 
     started = time.perf_counter()
-    index = VectorIndex.build(examples, encoder, template, corpus="synthetic", batch_size=settings.embedder.batch_size)
+    index = VectorIndex.build(
+        examples, encoder, template, corpus="synthetic", batch_size=settings.embedder.batch_size, workers=settings.embedder.workers
+    )
     build_s = time.perf_counter() - started
     fill_up(index, args.docs)
 
@@ -122,7 +126,7 @@ def main() -> None:
 
     console = Console()
     console.print(f"[bold]Index build[/]: {embed_count:,} documents embedded (template {template}, mean {mean_chars:.0f} chars), "
-                  f"all-MiniLM-L6-v2 on {args.backend} CPU, {default_threads} threads")
+                  f"{encoder.name}, {settings.embedder.workers} process(es), {default_threads} cores")
     console.print(f"  {build_s:.1f} s → {embed_count / build_s:,.1f} documents/s; index filled to {index.index.ntotal:,} vectors")
     table = Table(title=f"Single-question latency at {args.docs:,} documents ({args.queries} queries, ms)")
     for column in ("torch threads", "FAISS threads", "embed p50", "search p50", "search p95", "total p50", "total p95"):

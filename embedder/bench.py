@@ -68,9 +68,9 @@ def set_threads(threads: int) -> None:
 
 
 def load_backend(model: str, backend: str, threads: int, models_dir: Path) -> Encoder:
-    """`model` on one backend; the bundled model's ONNX export lives under `models_dir`."""
+    """`model` on one backend; the bundled model's ONNX export (and the shipped model's torch weights) live under `models_dir`."""
     if backend == "torch":
-        return load_encoder(model, backend="torch")
+        return load_encoder(model, backend="torch", models_dir=models_dir)
     return load_onnx_encoder(model, models_dir, quantized=backend == "onnx-int8", threads=threads)
 
 

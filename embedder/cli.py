@@ -111,8 +111,11 @@ def finetune(
     settings = settings_from_flags(template=template)
     template_name = settings.index.template
     target = resolve_out(settings, out_name, "finetuned")
+    train_data = data[0] if data else _last_synthesized(settings.home) or DEFAULT_DATA
+    if not data:
+        _note(f"training on {train_data}" + (" (the triplets `coderag synth` wrote last)" if train_data != DEFAULT_DATA else " (the shipped curated triplets)"))
     config = FinetuneConfig(
-        data=data[0] if data else DEFAULT_DATA,
+        data=train_data,
         out=target,
         base=base,
         loss=loss,  # type: ignore[arg-type]
@@ -135,6 +138,30 @@ def finetune(
             if key in result.before and key in result.after:
                 out.print(_before_after_table(f"Retrieval: {title}", compare(result.before[key], result.after[key])))
     _print_saved(target, result.metadata, as_json)
+    _register(settings.models_dir, target, result.metadata, as_json)
+
+
+def _last_synthesized(home: Path) -> Path | None:
+    """The triplet file `coderag synth` wrote last, if it is still there."""
+    from rag.io import read_json
+    from synth.pipeline import last_run_path
+
+    record = last_run_path(home)
+    if not record.is_file():
+        return None
+    path = Path(str(read_json(record).get("csv", "")))
+    return path if path.is_file() else None
+
+
+def _register(models_dir: Path, target: Path, metadata: dict[str, Any], as_json: bool) -> None:
+    """Every trained model becomes a registered version (not the current one): `embedder use` switches to it."""
+    from embedder.registry import add_version, next_version_name
+    from rag.models import read_registry
+
+    version = next_version_name(read_registry(models_dir))
+    add_version(models_dir, version, target, metadata, make_current=False)
+    if not as_json:
+        out.print(f"registered as {version}; serve it with: coderag embedder use {version}")
 
 
 @app.command("train-scratch")
@@ -294,7 +321,7 @@ def mine(
         raise ConfigError(f"{out_file} (or its .jsonl) already exists", hint="pass --overwrite to replace it")
     config = MiningConfig(top_k=depth, strategy=strategy, rank_range=(0, depth), temperature=temperature, margin=margin, num_negatives=num_negatives, seed=seed)  # type: ignore[arg-type]
     triplets = read_triplets(data)
-    encoder = load_encoder(model)
+    encoder = load_encoder(model, models_dir=settings_from_flags().models_dir)
     counts = refresh_negatives(encoder, triplets, config, f"embedder mine ({encoder.name})", show_progress=True)
     csv_path, jsonl = write_triplets(triplets, out_file)
     out.print(f"{len(triplets)} rows → {csv_path} (+ {jsonl.name})")
@@ -335,6 +362,28 @@ def export_onnx_command(
 
 
 @app.command()
+def pack(
+    model: Annotated[Path, typer.Option("--model", help="A model directory written by `embedder finetune`.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the shipped model (the package's is rag/data/model).")],
+    name: Annotated[str, typer.Option("--name", help="The model's display name.")] = "coderag-retriever",
+    commands: Annotated[Optional[list[str]], typer.Option("--command", help="A command that made the model, for its record (repeatable, in order).")] = None,
+) -> None:
+    """Pack a fine-tuned model as the shipped retriever: int8 ONNX + tokenizer + fp16 weights + its record (`make model`)."""
+    from embedder.pack import pack_model
+
+    record = pack_model(settings_from_flags(), model, out_dir, name=name, commands=commands or [], log=_note)
+    metrics = record["metrics"]
+    table = Table(title=f"{record['name']} → {out_dir} ({record['total_bytes'] / 1e6:.1f} MB)")
+    for column in ("backend", "Recall@3", "accuracy@3", "MRR@10"):
+        table.add_column(column)
+    for backend in ("torch", "onnx-int8"):
+        m = metrics[backend]
+        table.add_row(backend, f"{m['recall@3']:.4f}", f"{m['accuracy@3']:.4f}", f"{m['mrr@10']:.4f}")
+    out.print(table)
+    out.print(f"min cosine to torch fp32: int8 {metrics['int8_min_cosine']:.4f}, torch rebuilt from the pack {metrics['torch_rebuilt_min_cosine']:.5f}")
+
+
+@app.command()
 def bench(
     model: Annotated[str, typer.Option("--model", help="bundled or a model directory (exported with export-onnx --quantize int8).")] = "bundled",
     backends: Annotated[str, typer.Option("--backends", help="Comma-separated: torch, onnx, onnx-int8.")] = "torch,onnx,onnx-int8",
@@ -371,8 +420,8 @@ def bench(
 
 @app.command("list")
 def list_versions(as_json: JsonOption = False) -> None:
-    """Registered embedder versions (the current one marked)."""
-    from rag.models import read_registry
+    """Registered embedder versions (the current one marked); `shipped` is the model in the package."""
+    from rag.models import DEFAULT_MODEL, SHIPPED_DIR, read_registry, shipped_record
 
     settings = settings_from_flags()
     registry = read_registry(settings.models_dir)
@@ -382,7 +431,18 @@ def list_versions(as_json: JsonOption = False) -> None:
     table = Table(title=f"Embedder versions ({settings.models_dir})")
     for column in ("", "version", "created", "base", "data rows", "Recall@3", "MRR@10", "path"):
         table.add_column(column)
-    table.add_row("*" if not registry["current"] else "", "bundled", "", "all-MiniLM-L6-v2", "", "", "", "(package)")
+    shipped = shipped_record()
+    metrics = shipped["metrics"]["onnx-int8"]
+    table.add_row(
+        "*" if not registry["current"] else "",
+        DEFAULT_MODEL,
+        shipped.get("created", ""),
+        shipped["base"].get("name", ""),
+        str(shipped["data"].get("rows_used", "")),
+        f"{metrics['recall@3']:.4f}",
+        f"{metrics['mrr@10']:.4f}",
+        f"{SHIPPED_DIR} (package)",
+    )
     for version in registry["versions"]:
         metrics = version.get("metrics") or {}
         table.add_row(
@@ -399,28 +459,48 @@ def list_versions(as_json: JsonOption = False) -> None:
 
 
 @app.command()
-def use(version: Annotated[str, typer.Argument(help="A registered version (v1, v2, ...) or 'bundled'.")]) -> None:
-    """Switch the current embedder version (its index is built on first use)."""
+def use(version: Annotated[str, typer.Argument(help="A registered version (v1, v2, ...) or 'shipped'.")]) -> None:
+    """Switch the current embedder version (exported to ONNX first when serving needs it; its index is built on first use)."""
+    from embedder.onnx_export import ensure_export
     from embedder.registry import set_current
+    from rag.models import DEFAULT_MODEL, find_version, read_registry
 
-    set_current(settings_from_flags().models_dir, version)
+    settings = settings_from_flags()
+    entry = find_version(read_registry(settings.models_dir), version) if version != DEFAULT_MODEL else None
+    if entry is not None:
+        ensure_export(entry["path"], settings.embedder.backend, settings.models_dir, log=_note)
+    set_current(settings.models_dir, version)
     out.print(f"current embedder: {version}")
 
 
 def retrain_command(
-    data: Annotated[Path, typer.Option("--data", help="New triplets (CSV or JSONL).")],
+    data: Annotated[Optional[Path], typer.Option("--data", help="New triplets (CSV or JSONL).")] = None,
+    db: Annotated[Optional[str], typer.Option("--db", help="Adapt to this registered database's own examples instead (see `coderag db add`).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Switch to the new model even if it is not better.")] = False,
-    epochs: EpochsOption = 5,
-    batch_size: TrainBatchSizeOption = 16,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Passes over the data (default 5; 1 with --db).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=2, help="Batch size (default 16; 32 with --db).")] = None,
     lr: LrOption = 2e-5,
     loss: LossOption = "mnrl",
     augment: AugmentOption = DEFAULT_AUGMENT,
+    max_triplets: Annotated[int, typer.Option("--max-triplets", min=10, help="--db: at most this many triplets from the store.")] = 2000,
 ) -> None:
     """Train from the current embedder; switch to the result (new version + index) only if it retrieves better."""
-    from embedder.retrain import retrain
+    from rag.errors import ConfigError
 
     settings = settings_from_flags()
-    result = retrain(settings, data, force=force, epochs=epochs, batch_size=batch_size, lr=lr, loss=loss, augment=_augment_kinds(augment), log=_note)
+    if (data is None) == (db is None):
+        raise ConfigError("retrain takes --data FILE (triplets) or --db NAME (a registered database's store)")
+    if db is not None:
+        from embedder.dbretrain import retrain_db
+
+        db_result = retrain_db(settings, db, force=force, max_triplets=max_triplets, epochs=epochs or 1, batch_size=batch_size or 32, lr=lr, log=_note)
+        title = f"Retrieval of held-back questions of '{db}' among its store (template {settings.index.template})"
+        out.print(_before_after_table(title, db_result.table(), "current", "candidate"))
+        out.print(("[green]" if db_result.accepted else "[yellow]") + db_result.reason + "[/]")
+        return
+    from embedder.retrain import retrain
+
+    result = retrain(settings, data, force=force, epochs=epochs or 5, batch_size=batch_size or 16, lr=lr, loss=loss, augment=_augment_kinds(augment), log=_note)
     out.print(_before_after_table(f"Retrieval on the bundled test split (template {settings.index.template})", result.table(), "current", "candidate"))
     out.print(("[green]" if result.accepted else "[yellow]") + result.reason + "[/]")
     if result.index:

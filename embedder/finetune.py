@@ -153,7 +153,7 @@ def finetune(settings: Settings, config: FinetuneConfig, log: Callable[[str], No
     from embedder.st_trainer import BarOnly, GuardedTrainer, NonFiniteLoss
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, base_name, base_fp = load_sentence_transformer(config.base, device=device)
+    model, base_name, base_fp = load_sentence_transformer(config.base, device=device, models_dir=settings.models_dir)
     limit = min(config.max_seq_length, _position_limit(model))
     model.max_seq_length = limit
     truncated = count_truncated(model, train_set.rows, limit)

@@ -24,7 +24,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,17 +121,20 @@ def quantize_int8(plain: Path, dst: Path, tokenizer: Any, scheme: str = DEFAULT_
 
     if scheme == "per-tensor":
         q.per_tensor_int8(plain, dst)
-        return {"scheme": scheme, "weights": "MatMul int8 per column", "activations": "uint8, one scale per tensor (onnxruntime quantize_dynamic)"}
-    texts = q.calibration_texts()
-    matmuls = q.per_token_int8(plain, dst, q.feeds(tokenizer, texts))
-    return {
-        "scheme": scheme,
-        "weights": "MatMul int8 per column",
-        "activations": "uint8, one scale per token",
-        "smoothing_alpha": q.SMOOTHING_ALPHA,
-        "calibration_texts": len(texts),
-        "quantized_matmuls": matmuls,
-    }
+        meta = {"scheme": scheme, "weights": "MatMul int8 per column", "activations": "uint8, one scale per tensor (onnxruntime quantize_dynamic)"}
+    else:
+        texts = q.calibration_texts()
+        matmuls = q.per_token_int8(plain, dst, q.feeds(tokenizer, texts))
+        meta = {
+            "scheme": scheme,
+            "weights": "MatMul int8 per column",
+            "activations": "uint8, one scale per token",
+            "smoothing_alpha": q.SMOOTHING_ALPHA,
+            "calibration_texts": len(texts),
+            "quantized_matmuls": matmuls,
+        }
+    meta["lookup_tables_fp16"] = q.half_lookup_tables(dst)
+    return meta
 
 
 def parity_texts(max_chars: int = 4000) -> list[str]:
@@ -172,7 +175,7 @@ def export_onnx(name: str, *, quantize: bool = False, scheme: str = DEFAULT_SCHE
     if scheme not in SCHEMES:
         raise ConfigError(f"unknown int8 scheme '{scheme}' (choose from {', '.join(SCHEMES)})")
     target = export_dir_for(name, models_dir)
-    model, display, fingerprint = load_sentence_transformer(name, device="cpu")
+    model, display, fingerprint = load_sentence_transformer(name, device="cpu", models_dir=models_dir)
     max_seq_length = int(model.max_seq_length)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
@@ -247,6 +250,22 @@ def export_onnx(name: str, *, quantize: bool = False, scheme: str = DEFAULT_SCHE
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(directory=target, files=files, parity=parity)
+
+
+def ensure_export(model: str, backend: str, models_dir: Path, log: Callable[[str], None] = print) -> None:
+    """Export `model` (a model directory) for `backend` unless a current export is there already, so a
+    version is servable the moment it is registered or switched to."""
+    from rag.encoders import load_onnx_encoder
+
+    if backend == "torch":
+        return
+    quantized = backend == "onnx-int8"
+    try:
+        load_onnx_encoder(model, models_dir, quantized=quantized)
+        return
+    except ModelError as exc:
+        log(f"{exc}: exporting {model} to ONNX for the {backend} backend")
+    export_onnx(model, quantize=quantized, models_dir=models_dir)
 
 
 def _keep_other_variant(target: Path, staging: Path, meta: dict[str, Any]) -> None:

@@ -206,3 +206,40 @@ def per_token_int8(src: Path, dst: Path, calibration: Sequence[dict[str, np.ndar
     graph.initializer.extend(kept + [a for a in added if a.name in referenced])
     onnx.save(model, str(dst))
     return sum(1 for node in graph.node if node.op_type == "MatMulIntegerToFloat")
+
+
+def half_lookup_tables(path: Path, min_elements: int = 1 << 20) -> list[str]:
+    """Store the large float tables that Gather looks rows up in (the word embeddings) as fp16, with a
+    Cast back to float after the lookup; rewrites `path` and returns the tables' names.
+
+    The word-embedding table is half of a MiniLM-sized model; it is looked up, never multiplied, so
+    fp16 rounding (about 1e-3 relative) changes the embeddings far less than the int8 MatMuls do.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    tables = {
+        init.name: init
+        for init in graph.initializer
+        if init.data_type == TensorProto.FLOAT and int(np.prod(init.dims)) >= min_elements
+    }
+    lookups = [node for node in graph.node if node.op_type == "Gather" and node.input[0] in tables]
+    users = {name for node in graph.node if node.op_type != "Gather" for name in node.input}
+    halved = sorted({node.input[0] for node in lookups} - users)  # tables read by anything else stay float
+    if not halved:
+        return []
+    for name in halved:
+        tables[name].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tables[name]).astype(np.float16), name))
+    rewritten: list[Any] = []
+    for node in graph.node:
+        rewritten.append(node)
+        if node.op_type == "Gather" and node.input[0] in halved:
+            output = node.output[0]
+            node.output[0] = f"{output}_fp16"
+            rewritten.append(helper.make_node("Cast", [node.output[0]], [output], to=TensorProto.FLOAT, name=f"{node.name}_to_float"))
+    del graph.node[:]
+    graph.node.extend(rewritten)
+    onnx.save(model, str(path))
+    return halved

@@ -5,8 +5,8 @@
                    "fingerprint": "...", "data": {...}, "metrics": {...}}, ...]}
 
 `coderag retrain` adds versions and switches `current`; `coderag embedder use NAME` switches by
-hand (`use bundled` goes back to the bundled model). When `current` is set, the settings'
-default embedder 'bundled' resolves to that version: `current_model(settings.embedder.model, settings.models_dir)`.
+hand (`use shipped` goes back to the shipped model). When `current` is set, the settings'
+default embedder 'shipped' resolves to that version: `current_model(settings.embedder.model, settings.models_dir)`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,13 @@ from typing import Any
 
 from rag.errors import ConfigError, ModelError
 from rag.io import write_json_atomic
-from rag.models import BUNDLED, find_version, read_registry, registry_path
+from rag.models import (
+    BUNDLED,
+    DEFAULT_MODEL,
+    find_version,
+    read_registry,
+    registry_path,
+)
 
 VERSION_PREFIX = "embedder-"
 
@@ -49,15 +55,17 @@ def add_version(models_dir: Path, name: str, path: Path, metadata: dict[str, Any
 
 
 def set_current(models_dir: Path, name: str) -> dict[str, Any]:
-    """Make version `name` current; `bundled` clears it (the bundled model is used again)."""
+    """Make version `name` current; `shipped` clears it (the shipped model is used again)."""
     registry = read_registry(models_dir)
-    if name == BUNDLED:
+    if name == DEFAULT_MODEL:
         registry["current"] = None
+    elif name == BUNDLED:
+        raise ConfigError(f"'{BUNDLED}' is a model, not a version", hint=f"set embedder.model: {BUNDLED} (or --embedder {BUNDLED}) to use it")
     else:
         entry = find_version(registry, name)
         if entry is None:
             known = ", ".join(v["name"] for v in registry["versions"]) or "none"
-            raise ConfigError(f"no registered version '{name}' (registered: {known}; or 'bundled')")
+            raise ConfigError(f"no registered version '{name}' (registered: {known}; or '{DEFAULT_MODEL}')")
         if not Path(entry["path"]).is_dir():
             raise ModelError(f"version '{name}' points at {entry['path']}, which no longer exists")
         registry["current"] = name

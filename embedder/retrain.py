@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from embedder.finetune import FinetuneConfig, finetune
+from embedder.onnx_export import ensure_export
 from embedder.registry import VERSION_PREFIX, add_version, next_version_name
 from embedder.retrieval import PRIMARY, compare, is_better
 from embedder.workdir import publish
@@ -89,12 +90,7 @@ def retrain(
     registry = read_registry(models_dir)
     version = next_version_name(registry)
     path = publish(candidate, models_dir / f"{VERSION_PREFIX}{version}")
-    backend = settings.embedder.backend
-    if backend != "torch":
-        from embedder.onnx_export import export_onnx
-
-        log(f"exporting {version} to ONNX for the {backend} backend")
-        export_onnx(str(path), quantize=backend == "onnx-int8", models_dir=models_dir)
+    ensure_export(str(path), settings.embedder.backend, models_dir, log=log)
     index = _rebuild_default_index(settings, path, show_progress)
     add_version(models_dir, version, path, result.metadata, make_current=True)
     why = "forced" if force and not better else "better"

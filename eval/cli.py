@@ -52,6 +52,8 @@ def run(
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier run in --out.")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+    store: Annotated[str, typer.Option("--store", help="corpus: retrieve from the train split; synth: from each test database's synthesized store (as `db add` makes it).")] = "corpus",
+    store_examples: Annotated[int, typer.Option("--store-examples", min=1, help="--store synth: examples synthesized per database (as `db add --examples`).")] = 2000,
 ) -> None:
     """RAG (k) against no-RAG (k=0) on a test split: predictions.jsonl, metrics.json, report.md, a plot."""
     from eval.runner import RunSpec, run_evaluation
@@ -60,6 +62,8 @@ def run(
 
     if generator not in ("llm", "openai", "knn", "auto"):
         raise ConfigError(f"unknown generator '{generator}' (llm, openai, knn)")
+    if store not in ("corpus", "synth"):
+        raise ConfigError(f"unknown store '{store}' (corpus, synth)")
     settings = settings_from_flags(
         generator=generator, llm_model_path=llm_model_path, openai_base_url=openai_base_url, embedder=embedder, template=template, k=k
     )
@@ -80,6 +84,8 @@ def run(
         baseline=not no_baseline,
         embedder=settings.embedder.model,
         template=settings.index.template,
+        store=store,
+        store_examples=store_examples,
     )
     if spec.k < 1:
         raise ConfigError("the RAG arm needs k >= 1 (retrieval.k is 0); the no-RAG arm is k=0 already")

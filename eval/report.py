@@ -80,11 +80,14 @@ def arm_metrics(records: list[dict[str, Any]], arm: str) -> dict[str, Any]:
     }
 
 
-def summarize(records: list[dict[str, Any]], *, baseline: bool) -> dict[str, Any]:
-    """metrics.json's rag / no_rag / delta / excluded sections from predictions.jsonl records."""
+def summarize(records: list[dict[str, Any]], *, baseline: bool, min_confidence: float | None = None) -> dict[str, Any]:
+    """metrics.json's rag / no_rag / delta / abstention / excluded sections from predictions.jsonl records."""
     scored = [r for r in records if not r.get("excluded")]
     excluded = [r for r in records if r.get("excluded")]
     metrics: dict[str, Any] = {"rag": arm_metrics(scored, "rag")}
+    judged = [r for r in scored if r["rag"].get("confidence") is not None]
+    if min_confidence is not None and judged:
+        metrics["abstention"] = abstention_metrics(judged, min_confidence)
     if baseline:
         metrics["no_rag"] = arm_metrics(scored, "no_rag")
         paired = [r for r in scored if r.get("rag") and r.get("no_rag")]
@@ -101,6 +104,20 @@ def summarize(records: list[dict[str, Any]], *, baseline: bool) -> dict[str, Any
     reasons = Counter(str(r["excluded"]).split(":", 1)[0] for r in excluded)
     metrics["excluded"] = {"n": len(excluded), "reasons": dict(reasons), "ids": [r["id"] for r in excluded]}
     return metrics
+
+
+def abstention_metrics(records: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    """knn answers only at confidence >= threshold: how many it answers (coverage) and how many of
+    those are right (precision); `ex` counts an abstention as not answered."""
+    answered = [r for r in records if r["rag"]["confidence"] >= threshold]
+    right = sum(1 for r in answered if r["rag"]["ex"])
+    return {
+        "threshold": threshold,
+        "n": len(records),
+        "coverage": round(len(answered) / len(records), 4),
+        "precision": round(right / len(answered), 4) if answered else None,
+        "ex": round(right / len(records), 4),
+    }
 
 
 # --- tables shared by report.md and the terminal ------------------------------------------------

@@ -26,7 +26,7 @@ from eval.relevance import Relevance, judge_relevance, relevance_cache_path
 from eval.scoring import Scorer
 from rag.corpus import Example, load_corpus
 from rag.errors import DataError
-from rag.index import VectorIndex
+from rag.index import VectorIndex, build_options
 from rag.settings import Settings
 
 PRIMARY_METRIC = "mrr@10"
@@ -99,7 +99,7 @@ def train_index(settings: Settings, encoder: Any, corpus: str, template: str, tr
     index = get_index(settings, encoder, corpus, template=template, split="train", show_progress=show_progress)
     if check_index_is_train_only(index, train):
         return index
-    index = VectorIndex.build(train, encoder, template, corpus=corpus, batch_size=settings.embedder.batch_size, show_progress=show_progress)
+    index = VectorIndex.build(train, encoder, template, corpus=corpus, show_progress=show_progress, **build_options(settings))
     index.single_query_threads = settings.index.omp_threads_single_query
     return index
 

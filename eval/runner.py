@@ -33,13 +33,16 @@ from eval.retrieval import (
     train_index,
 )
 from eval.scoring import Gold, PairScore, Scorer
+from eval.stores import store_metrics, synthesized_train
 from rag.chain import Answer, TextToSQL
 from rag.corpus import Example
 from rag.documents import schema_only
 from rag.errors import CodeRagError, ConfigError, DataError, ModelError
 from rag.execution import DatabaseSource
 from rag.generators import Generator
+from rag.index import VectorIndex, build_options
 from rag.io import json_text, write_jsonl_atomic, write_text_atomic
+from rag.models import DEFAULT_MODEL
 from rag.settings import Settings
 
 PREDICTIONS, METRICS, REPORT, PLOT, RUN = "predictions.jsonl", "metrics.json", "report.md", "ex_by_complexity.png", "run.json"
@@ -63,8 +66,10 @@ class RunSpec:
     openai_base_url: str | None = None
     k: int = 3
     baseline: bool = True
-    embedder: str = "bundled"
+    embedder: str = DEFAULT_MODEL
     template: str = "question_sql_context"
+    store: str = "corpus"  # corpus: retrieve from the corpus's train split; synth: from each database's synthesized store
+    store_examples: int = 2000  # synth: examples synthesized per database (as `db add --examples`)
 
     def resume_command(self, out: Path) -> str:
         parts = ["coderag", "eval", "run", "--corpus", self.corpus, "--split", self.split, "--generator", self.generator]
@@ -74,7 +79,8 @@ class RunSpec:
             parts += ["--llm-model-path", self.llm_model_path]
         if self.openai_base_url:
             parts += ["--openai-base-url", self.openai_base_url]
-        parts += ["--k", str(self.k), "--embedder", self.embedder, "--template", self.template]
+        parts += ["--k", str(self.k), "--embedder", self.embedder, "--template", self.template, "--store", self.store,
+                  "--store-examples", str(self.store_examples)]
         if not self.baseline:
             parts.append("--no-baseline")
         parts += ["--out", str(out), "--resume"]
@@ -141,9 +147,8 @@ def _schema(example: Example) -> str:
 def answer_example(service: TextToSQL, example: Example, k: int) -> Answer:
     """The chain's answer without executing (scoring executes); a broken generator stops the run."""
     try:
-        return service.ask(
-            example.question, db_key=example.db_id, schema=_schema(example), database=None, k=k, execute=False
-        )
+        # force: knn answers even when unsure; its confidence is recorded and the abstention scored after
+        return service.ask(example.question, db_key=example.db_id, schema=_schema(example), database=None, k=k, execute=False, force=True)
     except ConfigError as exc:  # an empty or over-long question: no SQL for this example
         return Answer(question=example.question, db=example.db_id, generator=service.generator.name, k=k, error=str(exc), error_kind="no_sql")
     except CodeRagError:
@@ -163,6 +168,7 @@ def arm_record(answer: Answer, score: PairScore) -> dict[str, Any]:
         "error_category": score.category,
         "error": answer.error or score.error,
         "retrieved": [{"id": r.id, "score": r.score} for r in answer.retrieved],
+        "confidence": None if answer.confidence is None else round(answer.confidence, 4),
         "latency_ms": round(answer.timings_ms.get("total", 0.0), 1),
     }
 
@@ -228,12 +234,23 @@ def run_evaluation(
     duplicates = len(test) - len({e.id for e in test})
     if duplicates:
         raise DataError(f"corpus '{spec.corpus}' split '{spec.split}' has {duplicates} duplicate example ids")
-    train = train_examples(spec.corpus, test, settings)
+    skipped: dict[str, str] = {}
+    if spec.store == "synth":
+        train, skipped = synthesized_train(test, settings, max_examples=spec.store_examples, show_progress=show_progress)
+        test = [e for e in test if e.db_id not in skipped]
+        if not train:
+            raise DataError(f"no database of corpus '{spec.corpus}' split '{spec.split}' could be synthesized", hint=str(skipped)[:300])
+    else:
+        train = train_examples(spec.corpus, test, settings)
     own_generator = generator is None
     service = TextToSQL.from_settings(
         settings,
         encoder=encoder,
-        build_index=lambda encoder: train_index(settings, encoder, spec.corpus, spec.template, train),
+        build_index=lambda encoder: (
+            VectorIndex.build(train, encoder, spec.template, corpus=f"{spec.corpus}+synth", show_progress=show_progress, **build_options(settings))
+            if spec.store == "synth"
+            else train_index(settings, encoder, spec.corpus, spec.template, train)
+        ),
         generator=generator,
     )
     generator, encoder, index = service.generator, service.encoder, service.index
@@ -266,7 +283,10 @@ def run_evaluation(
                 raise
             test_ids = {e.id for e in test}
             records = [r for r in read_predictions(predictions) if r["id"] in test_ids]
-            metrics = summarize(records, baseline=spec.baseline)
+            metrics = summarize(records, baseline=spec.baseline, min_confidence=settings.retrieval.min_confidence)
+            if spec.store == "synth":
+                metrics["store"] = {**store_metrics(test, train, records, timeout_s=settings.execution.timeout_s),
+                                    "skipped_databases": len(skipped), "skipped": dict(list(skipped.items())[:20])}
             retrieval = RetrievalEvaluation.prepare(spec.corpus, settings=settings, test=test, train=train, scorer=scorer)
             metrics["retrieval"] = retrieval.evaluate(encoder, index)
         metrics["config"] = {

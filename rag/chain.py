@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any
 
+from rag.abstain import confidence, gather, same_question
 from rag.databases import DatabaseRef
 from rag.encoders import Encoder, encoder_from_settings
 from rag.errors import ConfigError, SQLError
@@ -61,6 +62,7 @@ class Answer:
     error: str | None = None
     error_kind: str | None = None
     notice: str | None = None  # e.g. the examples came from other databases
+    confidence: float | None = None  # knn: how likely the reused example answers the question (rag.abstain)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -75,6 +77,7 @@ class Answer:
             "rows": self.rows,
             "error": self.error,
             "notice": self.notice,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
 
@@ -172,14 +175,15 @@ class TextToSQL:
         k: int | None = None,
         execute: bool = True,
         filter_db: bool = True,
+        force: bool = False,
     ) -> Answer:
         """Answer one question about `database` (already open; None: generate only).
 
         `db_key` names the database's example store; `filter_db=False` retrieves from the whole
         store (gretel-style rows, whose databases are all different). `schema` defaults to the
-        database's own."""
+        database's own. knn abstains when its evidence is weak unless `force`."""
         answer: Answer | None = None
-        for event in self._run(question, database, db_key, schema, k, execute, filter_db, streaming=False):
+        for event in self._run(question, database, db_key, schema, k, execute, filter_db, force, streaming=False):
             if isinstance(event, Answer):
                 answer = event
         assert answer is not None
@@ -195,10 +199,11 @@ class TextToSQL:
         k: int | None = None,
         execute: bool = True,
         filter_db: bool = True,
+        force: bool = False,
     ) -> Iterator[str | Answer]:
         """Like `ask`, yielding the generated text as it grows (LLMs stream; knn answers at once),
         then the Answer last."""
-        yield from self._run(question, database, db_key, schema, k, execute, filter_db, streaming=True)
+        yield from self._run(question, database, db_key, schema, k, execute, filter_db, force, streaming=True)
 
     def ask_database(self, question: str | Question, ref: DatabaseRef, *, k: int | None = None, execute: bool = True) -> Answer:
         """Open `ref` read-only for the time of one question."""
@@ -214,6 +219,7 @@ class TextToSQL:
         k: int | None,
         execute: bool,
         filter_db: bool,
+        force: bool,
         *,
         streaming: bool,
     ) -> Iterator[str | Answer]:
@@ -246,17 +252,36 @@ class TextToSQL:
                 with _timed(answer, "generate"):
                     raw = self.generator.generate(prompt, hits, scope)
             answer.raw = raw
+            checked_at = time.monotonic()  # one time limit covers parsing, running and fetching
             with _timed(answer, "extract"):
-                answer.sql = postprocess(raw)
+                answer.sql = postprocess(raw, max_chars=self.settings.llm.max_answer_chars, max_sql_chars=self.settings.execution.max_sql_chars)
+            if self.generator.abstains:
+                self._judge(answer, text, hits, force)
             if execute and database is not None:
                 with _timed(answer, "execute"):
-                    result = database.execute(answer.sql)
+                    result = database.execute(answer.sql, started=checked_at)
                 answer.columns, answer.rows, answer.truncated = result.columns, [list(r) for r in result.rows], result.truncated
         except SQLError as exc:
             answer.error, answer.error_kind = str(exc), exc.kind
             answer.sql = answer.sql or exc.sql
         answer.timings_ms["total"] = (time.perf_counter() - started) * 1000
         yield answer
+
+    def _judge(self, answer: Answer, question: str, hits: list[Hit], force: bool) -> None:
+        """Set the answer's confidence; below `retrieval.min_confidence` (and without `force`) abstain."""
+        own = [h for h in hits if h.document.db == answer.db] or hits
+        evidence = gather(question, own)
+        if evidence is None:
+            return
+        answer.confidence = 1.0 if same_question(question, own[0].document.question) else confidence(evidence)
+        if answer.confidence < self.settings.retrieval.min_confidence and not force:
+            raise SQLError(
+                f"no stored example matches this question well enough (closest: “{_clip(own[0].document.question)}”, "
+                f"similarity {own[0].score:.2f}, confidence {answer.confidence:.2f})",
+                kind="abstain",
+                sql=answer.sql,
+                hint="teach the right SQL with `coderag db teach`, configure an LLM, or pass --force to run the closest example's SQL",
+            )
 
     def _prompt(self, question: str, schema: str, hits: list[Hit]) -> Any:
         if not self.generator.uses_prompt:
@@ -276,6 +301,10 @@ class TextToSQL:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _retrieved(hit: Hit) -> RetrievedExample:

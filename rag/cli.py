@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
 
 import embedder.cli as embedder_cli
 import eval.cli as eval_cli
@@ -49,6 +53,35 @@ out = Console()
 err = Console(stderr=True)
 
 PREVIEW_ROWS = 20
+ABSTAINED = 8  # exit code: knn found no stored example that matches well enough
+CELL_CHARS = 200  # longer values are cut in printed tables (--json prints them whole)
+MESSAGE_CHARS = 500  # longer error messages are cut: they may quote user data
+SQL_SHOWN_CHARS = 5_000
+
+
+def one_line(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """`text` on one line, cut to `limit` characters.
+
+    >>> one_line("near 'x':\\n  syntax error", 14)
+    "near 'x': synt… (22 characters)"
+    """
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else f"{flat[:limit]}… ({len(flat):,} characters)"
+
+
+def print_error(message: object, label: str = "error") -> None:
+    """One line on stderr; user data in it is never read as markup or highlighted (rich's highlighter
+    is quadratic in the line length)."""
+    err.print(Text.assemble((f"{label}:", "red"), " ", one_line(str(message))), soft_wrap=True, highlight=False)
+
+
+def print_json(payload: Any) -> None:
+    """JSON on stdout as plain text (no highlighting: results may be megabytes)."""
+    sys.stdout.write(json.dumps(payload, default=str, ensure_ascii=False) + "\n")
+
+
+def _cell(value: Any) -> Text:
+    return Text("NULL" if value is None else one_line(str(value), CELL_CHARS))
 
 
 @app.command()
@@ -63,9 +96,12 @@ def ask(
     embedder: EmbedderOption = None,
     grammar: GrammarOption = False,
     no_execute: Annotated[bool, typer.Option("--no-execute", help="Only generate the SQL.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="knn: run the closest example's SQL even when it is unsure.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Answer a question about a SQLite database: retrieved examples, SQL, result."""
+    """Answer a question about a SQLite database: retrieved examples, SQL, result.
+
+    Exit codes: 0 answered, 7 no usable SQL, 8 knn abstained (no stored example matches well)."""
     from rag.chain import Question, TextToSQL
     from rag.databases import resolve_db
 
@@ -77,21 +113,22 @@ def ask(
     with ref.open(settings) as database:  # a bad database fails before any model loads
         with TextToSQL.from_settings(settings, show_progress=not as_json) as service:
             if service.notice and not as_json:
-                err.print(f"[yellow]note:[/] {service.notice}", highlight=False)
-            answer = service.ask(checked, database, db_key=ref.key, k=0 if no_rag else k, execute=not no_execute)
+                err.print(f"[yellow]note:[/] {escape(service.notice)}", highlight=False, soft_wrap=True)
+            answer = service.ask(checked, database, db_key=ref.key, k=0 if no_rag else k, execute=not no_execute, force=force)
     notices = [n for n in (ref.note, service.notice, answer.notice) if n]
     if as_json:
         payload = answer.to_json()
         payload["notice"] = " ".join(notices) or None
-        out.print_json(json.dumps(payload, default=str))
+        print_json(payload)
     else:
         for notice in (ref.note, answer.notice):
             if notice:
-                err.print(f"[yellow]note:[/] {notice}", highlight=False)
+                err.print(f"[yellow]note:[/] {escape(notice)}", highlight=False, soft_wrap=True)
         _print_answer(answer)
     if answer.error:
-        err.print(f"[red]error:[/] {answer.error}", highlight=False, soft_wrap=True)
-        raise typer.Exit(7)
+        label = "abstained" if answer.error_kind == "abstain" else "error"
+        print_error(answer.error, label)
+        raise typer.Exit(ABSTAINED if answer.error_kind == "abstain" else 7)
 
 
 def _print_answer(answer: Any) -> None:
@@ -100,10 +137,12 @@ def _print_answer(answer: Any) -> None:
         for column in ("#", "score", "id", "question", "sql"):
             table.add_column(column, overflow="fold")
         for rank, r in enumerate(answer.retrieved, 1):
-            table.add_row(str(rank), f"{r.score:.3f}", r.id, r.question, r.sql)
+            table.add_row(str(rank), f"{r.score:.3f}", _cell(r.id), _cell(r.question), _cell(r.sql))
         out.print(table)
     if answer.sql:
-        out.print(Panel(Syntax(answer.sql, "sql", word_wrap=True), title=f"SQL ({answer.generator})"))
+        title = f"SQL ({answer.generator})" if answer.error_kind != "abstain" else "the closest example's SQL (not run)"
+        shown = answer.sql if len(answer.sql) <= SQL_SHOWN_CHARS else f"{answer.sql[:SQL_SHOWN_CHARS]}\n-- … ({len(answer.sql):,} characters)"
+        out.print(Panel(Syntax(shown, "sql", word_wrap=True), title=Text(title)))
     if answer.columns:
         _print_rows(answer.columns, answer.rows, answer.truncated)
     timings = ", ".join(f"{k} {v:.0f} ms" for k, v in answer.timings_ms.items())
@@ -111,9 +150,11 @@ def _print_answer(answer: Any) -> None:
 
 
 def _print_rows(columns: list[str], rows: list[list[Any]], truncated: bool) -> None:
-    table = Table(*columns)
+    table = Table()
+    for column in columns:
+        table.add_column(_cell(column))
     for row in rows[:PREVIEW_ROWS]:
-        table.add_row(*("NULL" if v is None else str(v) for v in row))
+        table.add_row(*(_cell(v) for v in row))
     out.print(table)
     more = "+" if truncated else ""
     shown = min(len(rows), PREVIEW_ROWS)
@@ -132,13 +173,14 @@ def run_sql(
     from rag.databases import resolve_db
     from rag.sqltools import validate_user_sql
 
+    started = time.monotonic()  # one time limit covers parsing, running and fetching
     settings = settings_from_flags(timeout_s=timeout_s, execution={"max_rows": max_rows})
     ref = resolve_db(db, settings.home)
     with ref.open(settings) as database:
-        statement = validate_user_sql(sql)
-        result = database.execute(statement)
+        statement = validate_user_sql(sql, max_chars=settings.execution.max_sql_chars)
+        result = database.execute(statement, started=started)
     if as_json:
-        out.print_json(json.dumps(result.to_dict(), default=str))
+        print_json(result.to_dict())
     else:
         _print_rows(result.columns, [list(r) for r in result.rows], result.truncated)
 
@@ -155,18 +197,28 @@ def index_build(
     from rag.corpus import load_corpus
     from rag.documents import render
     from rag.encoders import encoder_from_settings
-    from rag.index import VectorIndex, index_path
+    from rag.errors import IndexStoreError
+    from rag.index import VectorIndex, build_options, index_path
 
     settings = settings_from_flags(embedder=embedder, template=template)
     template_name = settings.index.template
     examples = load_corpus(corpus, None if split == "all" else split, home=settings.home)
     render(examples[0], template_name)  # an unknown template fails before the model loads
     encoder = encoder_from_settings(settings)
-    index = VectorIndex.build(examples, encoder, template_name, corpus=corpus, batch_size=settings.embedder.batch_size)
     target = out_dir or index_path(settings, corpus, encoder, template_name)
+    previous = None
+    if target.exists():  # unchanged documents keep their vectors; a broken or foreign index is simply rebuilt
+        try:
+            previous = VectorIndex.load(target, encoder)
+        except IndexStoreError:
+            previous = None
+    index = VectorIndex.build(examples, encoder, template_name, corpus=corpus, previous=previous, **build_options(settings))
     index.save(target)
     m = index.manifest
-    out.print(f"indexed {m['count']} documents ({m['dimension']}-d, template {template_name}, embedder {m['embedder']}) in {m['build_seconds']:.1f} s → {target}")
+    out.print(
+        f"indexed {m['count']} documents ({m['embedded']} embedded, {m['dimension']}-d, template {template_name}, "
+        f"embedder {m['embedder']}) in {m['build_seconds']:.1f} s → {target}"
+    )
 
 
 @index_app.command("info")
@@ -209,22 +261,36 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except CodeRagError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        print_error(exc)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted")
         sys.exit(130)
+    except OSError as exc:  # a path the system refuses (permissions, not a directory, disk full)
+        where = f": {exc.filename}" if exc.filename else ""
+        print_error(f"{exc.strerror or exc}{where}")
+        sys.exit(1)
     except Exception as exc:  # usage errors: typer >= 0.29 raises its own copy of click's, older typer click's
         import click
 
         if isinstance(exc, (typer.exceptions.TyperException, click.ClickException)):
-            show = getattr(exc, "show", None)
-            show() if show else err.print(f"[red]error:[/] {exc}", highlight=False)
-            sys.exit(exc.exit_code)
+            print_error(_usage_message(exc))
+            sys.exit(getattr(exc, "exit_code", 2))
         raise
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_message(exc: Exception) -> str:
+    """A usage error as one line, with where to find help."""
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    option = getattr(exc, "option_name", None)
+    if option and not re.fullmatch(r"--?[A-Za-z][\w-]*", option):  # text that only looks like an option, e.g. SQL starting with --
+        message += "; an argument that starts with '-' goes after '--', e.g. coderag sql --db DB -- '-- note ...'"
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", None) or "coderag"
+    return f"{message} (see `{path} --help`)"
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Literal
 from rag.corpus import demo_db_path, demo_names
 from rag.errors import DatabaseError
 from rag.registry import Registry, schema_fingerprint, schema_key
-from rag.sandbox import ReadOnlyDatabase
+from rag.sandbox import Limits, ReadOnlyDatabase
 from rag.settings import Settings
 
 SourceKind = Literal["demo", "registered", "file", "upload", "schema"]
@@ -44,7 +44,8 @@ class DatabaseRef:
 
     def open(self, settings: Settings) -> ReadOnlyDatabase:
         """Open read-only with the configured time limit and row cap."""
-        return ReadOnlyDatabase.open(self.path, timeout_s=settings.execution.timeout_s, max_rows=settings.execution.max_rows)
+        execution = settings.execution
+        return ReadOnlyDatabase.open(self.path, timeout_s=execution.timeout_s, max_rows=execution.max_rows, limits=Limits.of(execution))
 
 
 def describe(ref: DatabaseRef) -> DatabaseRef:

@@ -86,5 +86,14 @@ class Document:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Document:
-        return cls(**{k: data[k] for k in ("id", "text", "question", "sql", "db", "context", "metadata")})
+    def from_dict(cls, data: Any) -> Document:
+        """A document read back from docs.jsonl; a missing field or one of the wrong type is a ValueError."""
+        if not isinstance(data, dict):
+            raise ValueError("a document must be a JSON object")
+        for name, kind in _FIELD_TYPES.items():
+            if not isinstance(data.get(name), kind):
+                raise ValueError(f"field '{name}' must be {'an object' if kind is dict else 'a string'}")
+        return cls(**{name: data[name] for name in _FIELD_TYPES})
+
+
+_FIELD_TYPES: dict[str, type] = {"id": str, "text": str, "question": str, "sql": str, "db": str, "context": str, "metadata": dict}

@@ -95,6 +95,7 @@ def load_sentence_transformer(
 ) -> tuple[Any, str, str]:
     """(model, display name, fingerprint) for 'shipped' (materialized under `models_dir`), 'bundled', a directory or a hub id."""
     display, directory = resolve_model(name, models_dir)
+    check_torch_device(device)
     import transformers
     from sentence_transformers import SentenceTransformer
 
@@ -117,6 +118,20 @@ def load_sentence_transformer(
     if max_seq_length:
         model.max_seq_length = max_seq_length
     return model, display, fp
+
+
+def check_torch_device(device: str) -> None:
+    """A device this machine has, else a one-line ModelError (torch fails deep inside with an AssertionError)."""
+    import torch
+
+    kind, _, number = device.partition(":")
+    backend = {"cuda": torch.cuda, "xpu": getattr(torch, "xpu", None)}.get(kind)
+    if backend is not None:
+        count = backend.device_count() if backend.is_available() else 0
+        if int(number or 0) >= count:
+            raise ModelError(f"embedder.device is {device}, but this machine has {count} {kind} device(s)", hint="set embedder.device to cpu")
+    elif kind == "mps" and not torch.backends.mps.is_available():
+        raise ModelError("embedder.device is mps, but MPS is not available here", hint="set embedder.device to cpu")
 
 
 def _hub_revision(model: Any) -> str:
@@ -156,6 +171,7 @@ class OnnxEncoder:
     session: Any = field(repr=False)
     tokenizer: Any = field(repr=False)
     backend: str = "onnx"
+    source: Path | None = None  # the export directory, so worker processes can open the same model
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def encode(self, texts: list[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
@@ -172,6 +188,49 @@ class OnnxEncoder:
                 feed = batch_feed(self.tokenizer, [str(texts[i]).strip() for i in chosen])
                 out[chosen] = self.session.run(None, feed)[0]
         return out
+
+
+# -- many documents: several processes ------------------------------------------------------------
+
+POOL_CHUNK = 512  # texts per task: large enough to batch well, small enough to keep every process busy
+_worker_encoder: OnnxEncoder | None = None
+
+
+def _start_worker(source: Path, quantized: bool, max_seq_length: int) -> None:
+    global _worker_encoder
+    meta = json.loads((source / EXPORT_FILE).read_text(encoding="utf-8"))
+    _worker_encoder = open_onnx_export(source, meta, quantized=quantized, max_seq_length=max_seq_length, threads=1)
+
+
+def _encode_chunk(texts: list[str], batch_size: int) -> np.ndarray:
+    assert _worker_encoder is not None
+    return _worker_encoder.encode(texts, batch_size=batch_size)
+
+
+def encode_many(encoder: Encoder, texts: list[str], *, batch_size: int = 64, workers: int = 1, show_progress: bool = False) -> np.ndarray:
+    """Embed many texts: with `workers` > 1 and an ONNX encoder, in that many processes of one thread
+    each (texts sorted by length and handed out in chunks, so every batch pads little); otherwise in
+    this process. Worker processes pay off from a few thousand texts on."""
+    source = getattr(encoder, "source", None)
+    if workers <= 1 or source is None or len(texts) < 4 * POOL_CHUNK:
+        return np.ascontiguousarray(encoder.encode(texts, batch_size=batch_size, show_progress=show_progress), dtype=np.float32)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm.auto import tqdm
+
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    chunks = [order[start : start + POOL_CHUNK] for start in range(0, len(texts), POOL_CHUNK)]
+    out = np.empty((len(texts), encoder.dimension), dtype=np.float32)
+    quantized = encoder.backend == "onnx-int8"
+    context = multiprocessing.get_context("spawn")  # a fresh onnxruntime per process, not a forked thread pool
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(source, quantized, encoder.max_seq_length)) as pool:
+        futures = [pool.submit(_encode_chunk, [texts[i] for i in chunk], batch_size) for chunk in chunks]
+        with tqdm(total=len(texts), desc=f"embedding ({workers} processes)", unit="doc", disable=not show_progress) as bar:
+            for chunk, future in zip(chunks, futures):
+                out[chunk] = future.result()
+                bar.update(len(chunk))
+    return out
 
 
 def load_tokenizer(path: Path, max_seq_length: int, pad_id: int, pad_token: str) -> Any:
@@ -229,9 +288,11 @@ def open_onnx_export(
 ) -> OnnxEncoder:
     """The encoder of one export directory as it is (`meta`: its export.json); no freshness checks."""
     path = directory / (INT8_FILE if quantized else FP32_FILE)
-    length = int(max_seq_length or meta["max_seq_length"])
+    # a requested limit never exceeds the export's own (a longer input overruns the position table)
+    length = min(int(max_seq_length or meta["max_seq_length"]), int(meta["max_seq_length"]))
     backend = "onnx-int8" if quantized else "onnx"
-    fingerprint = hashlib.sha256(f"{backend}:{meta['source_fingerprint']}:{_file_digest(path)}".encode()).hexdigest()[:16]
+    # the token limit is part of it: documents truncated at another length give other vectors
+    fingerprint = hashlib.sha256(f"{backend}:{meta['source_fingerprint']}:{_file_digest(path)}:{length}".encode()).hexdigest()[:16]
     try:
         session = make_session(path, threads)
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
@@ -244,6 +305,7 @@ def open_onnx_export(
         session=session,
         tokenizer=load_tokenizer(directory / TOKENIZER_FILE, length, int(meta["pad_id"]), str(meta["pad_token"])),
         backend=backend,
+        source=directory,
     )
 
 
@@ -258,7 +320,9 @@ def load_encoder(
 ) -> Encoder:
     """An encoder for `name` on `backend` (torch; onnx and onnx-int8 read an exported model, which for
     the bundled model lives under `models_dir`; the shipped model's int8 file is in the package, its
-    torch weights are materialized under `models_dir`). `query_threads` caps torch threads for one-text encodes."""
+    torch weights are materialized under `models_dir`). `query_threads` caps torch threads for one-text
+    encodes and sets the onnxruntime session's threads (on a shared CPU one thread answers a question
+    fastest; large corpora are embedded by several one-thread processes, `encode_many`)."""
     if backend == "torch":
         model, display, fp = load_sentence_transformer(name, device, max_seq_length, models_dir)
         encoder = SentenceTransformerEncoder(name=display, fingerprint=fp, model=model)
@@ -266,7 +330,7 @@ def load_encoder(
             encoder.single_text_threads = query_threads
         return encoder
     if backend in ("onnx", "onnx-int8"):
-        return load_onnx_encoder(name, models_dir, quantized=backend == "onnx-int8", max_seq_length=max_seq_length)
+        return load_onnx_encoder(name, models_dir, quantized=backend == "onnx-int8", max_seq_length=max_seq_length, threads=query_threads)
     raise ModelError(f"unknown embedder backend '{backend}' ({', '.join(BACKENDS)})")
 
 

@@ -54,7 +54,8 @@ class ModelError(CodeRagError):
 class SQLError(CodeRagError):
     """SQL that could not be extracted, parsed, validated or executed.
 
-    `kind` is one of: generation_error, no_sql, parse_error, not_select, forbidden, execution_error, timeout.
+    `kind` is one of: generation_error, busy (the local model serves another request), no_sql, parse_error,
+    not_select, forbidden, execution_error, timeout, too_large (over a size, depth or memory limit).
     """
 
     exit_code = 7

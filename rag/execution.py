@@ -26,11 +26,11 @@ import hashlib
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlglot
 from sqlglot import exp
@@ -38,13 +38,15 @@ from sqlglot.errors import SqlglotError
 
 from rag.corpus import Example
 from rag.errors import DatabaseError, SQLError
-from rag.sandbox import QueryResult, ReadOnlyDatabase
+from rag.io import atomic_path
+from rag.sandbox import QueryResult, ReadOnlyDatabase, build_database_file
 from rag.sqltools import parse_sqlite
 
 REL_TOL = 1e-6
 ABS_TOL = 1e-9
 SCORING_MAX_ROWS = 100_000
 _DDL_DIALECTS = ("mysql", "postgres", "tsql")
+T = TypeVar("T")
 
 
 # --- databases --------------------------------------------------------------------------------
@@ -99,14 +101,32 @@ def transpile_script(script: str, dialect: str) -> str:
 
 
 def build_database(script: str, *, timeout_s: float, max_rows: int) -> ReadOnlyDatabase:
-    """An in-memory database from a gretel context, transpiling DDL that SQLite rejects."""
+    """A private database from a gretel context, transpiling DDL that SQLite rejects."""
+    return _first_that_builds(script, lambda text: ReadOnlyDatabase.from_script(text, timeout_s=timeout_s, max_rows=max_rows))
+
+
+def write_database(script: str, target: Path, *, timeout_s: float = 30.0) -> Path:
+    """A SQLite file at `target` built from a gretel context (transpiled like `build_database`), atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+
+    def build(text: str) -> Path:
+        with atomic_path(target) as tmp:
+            tmp.unlink(missing_ok=True)
+            build_database_file(tmp, text, timeout_s=timeout_s, max_bytes=1 << 30, what="the context script")
+        return target
+
+    return _first_that_builds(script, build)
+
+
+def _first_that_builds(script: str, build: Callable[[str], T]) -> T:
+    """`build` on the script as written, then on its SQLite transpilations from MySQL, Postgres and T-SQL."""
     try:
-        return ReadOnlyDatabase.from_script(script, timeout_s=timeout_s, max_rows=max_rows)
+        return build(script)
     except DatabaseError as native_error:
         first_error = native_error
     for dialect in _DDL_DIALECTS:
         try:
-            return ReadOnlyDatabase.from_script(transpile_script(script, dialect), timeout_s=timeout_s, max_rows=max_rows)
+            return build(transpile_script(script, dialect))
         except (DatabaseError, SqlglotError):
             continue
     raise DatabaseError(f"{first_error.message}; sqlglot could not transpile it to SQLite either")
@@ -206,7 +226,7 @@ def schema_of(database: ReadOnlyDatabase) -> dict[str, dict[str, str]]:
     schema: dict[str, dict[str, str]] = {}
     for table in database.table_names():
         quoted = table.replace('"', '""')
-        rows = database.connection.execute(f'PRAGMA table_info("{quoted}")').fetchall()
+        rows = database.execute(f'PRAGMA table_info("{quoted}")', max_rows=10_000).rows
         schema[table.lower()] = {str(row[1]).lower(): sqlite_affinity(str(row[2] or "")) for row in rows}
     return schema
 

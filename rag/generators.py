@@ -6,13 +6,16 @@ Each generator owns its native resources: call `close()` or use it as a context 
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import ConfigError, ModelError, SQLError
+from rag.errors import CodeRagError, ConfigError, ModelError, SQLError
 from rag.index import Hit
 from rag.settings import Settings
 
@@ -33,6 +36,7 @@ class Generator:
     name = "generator"
     uses_prompt = True
     streams = False  # whether `stream` yields the answer token by token
+    abstains = False  # whether the chain may withhold its answer when the evidence is weak (knn)
 
     def generate(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> str:
         raise NotImplementedError
@@ -57,6 +61,7 @@ class KnnGenerator(Generator):
 
     name = "knn"
     uses_prompt = False
+    abstains = True  # the chain checks its confidence (rag.abstain) before running the SQL
 
     def generate(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> str:
         usable = [h for h in hits if db is None or h.document.db == db]
@@ -69,41 +74,71 @@ class KnnGenerator(Generator):
         return usable[0].document.sql
 
 
+_DONE = object()  # the end of a model's stream
+
+
 @dataclass
 class ChatModelGenerator(Generator):
-    """Any LangChain chat model (LlamaCppChat, ChatOpenAI)."""
+    """Any LangChain chat model (LlamaCppChat, ChatOpenAI), bounded: one whole answer takes at most
+    `timeout_s` and `max_chars` characters, whatever the model or server does."""
 
     chat_model: Any
     name: str = "llm"
+    timeout_s: float = 300.0
+    max_chars: int = 20_000
     streams = True
     _closers: list[Any] = field(default_factory=list, repr=False)
 
     def generate(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> str:
-        try:
-            message = self.chat_model.invoke(prompt)
-        except Exception as exc:  # llama.cpp raises ValueError/RuntimeError, HTTP clients their own types
-            raise self._failure(exc) from None
-        return str(getattr(message, "content", message))
+        text = ""
+        for text in self.stream(prompt, hits, db):
+            pass
+        return text
 
     def stream(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> Iterator[str]:
-        """Token by token through the chat model's `stream` (llama.cpp and OpenAI-compatible servers both stream)."""
-        text = ""
-        chunks = self.chat_model.stream(prompt)
-        while True:
+        """Token by token through the chat model's `stream` (llama.cpp and OpenAI-compatible servers
+        both stream). A helper thread reads the model, so a server that hangs or drips forever is
+        left at `timeout_s`, and an answer that grows past `max_chars` is refused; the thread stops
+        at its next token (or at the HTTP client's own read timeout)."""
+        pieces: queue.Queue[Any] = queue.Queue()
+        stop = threading.Event()
+
+        def read_model() -> None:
             try:
-                chunk = next(chunks, None)
-            except Exception as exc:  # llama.cpp raises ValueError/RuntimeError, HTTP clients their own types
-                raise self._failure(exc) from None
-            if chunk is None:
-                break
-            piece = str(getattr(chunk, "content", chunk))
-            if piece:
-                text += piece
-                yield text
+                for chunk in self.chat_model.stream(prompt):
+                    if stop.is_set():
+                        return
+                    pieces.put(str(getattr(chunk, "content", chunk)))
+                pieces.put(_DONE)
+            except BaseException as exc:  # llama.cpp raises ValueError/RuntimeError, HTTP clients their own types
+                pieces.put(exc)
+
+        deadline = time.monotonic() + self.timeout_s
+        threading.Thread(target=read_model, name=f"{self.name} stream", daemon=True).start()
+        text = ""
+        try:
+            while True:
+                try:
+                    piece = pieces.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    raise SQLError(f"the {self.name} generator gave no complete answer within {self.timeout_s:g} s", kind="generation_error") from None
+                if piece is _DONE:
+                    break
+                if isinstance(piece, BaseException):
+                    raise self._failure(piece) from None
+                if piece:
+                    text += piece
+                    if len(text) > self.max_chars:
+                        raise SQLError(f"the model's answer grew past {self.max_chars:,} characters; reading stopped", kind="too_large")
+                    yield text
+        finally:
+            stop.set()
         yield text
 
-    def _failure(self, exc: Exception) -> SQLError:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+    def _failure(self, exc: BaseException) -> CodeRagError:
+        if isinstance(exc, CodeRagError):  # e.g. the local model is busy
+            return exc
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
         hint = "raise llm.n_ctx or use fewer/shorter examples" if "context window" in first else None
         return SQLError(f"the {self.name} generator failed: {first}", kind="generation_error", hint=hint)
 
@@ -139,10 +174,11 @@ def llama_cpp_generator(settings: Settings, model_path: str | Path | None = None
             seed=llm.seed,
             max_tokens=llm.max_tokens,
             grammar_path=str(GRAMMAR_PATH) if llm.grammar else None,
+            busy_wait_s=llm.busy_wait_s,
         )
     except (ValueError, RuntimeError, OSError) as exc:
         raise ModelError(f"llama.cpp could not load {path}: {str(exc).splitlines()[0]}") from None
-    return ChatModelGenerator(chat_model=chat, name=f"llm:{path.name}", _closers=[chat.close])
+    return ChatModelGenerator(chat_model=chat, name=f"llm:{path.name}", timeout_s=llm.timeout_s, max_chars=llm.max_answer_chars, _closers=[chat.close])
 
 
 def openai_generator(settings: Settings, base_url: str | None = None) -> ChatModelGenerator:
@@ -159,11 +195,13 @@ def openai_generator(settings: Settings, base_url: str | None = None) -> ChatMod
         model=cfg.model,
         temperature=settings.llm.temperature,
         seed=settings.llm.seed,
-        max_tokens=settings.llm.max_tokens,
+        # `max_tokens` itself: LangChain would send it as `max_completion_tokens`, which
+        # llama-cpp-python's server ignores (it then writes until the context is full)
+        extra_body={"max_tokens": settings.llm.max_tokens},
         timeout=cfg.timeout_s,
-        max_retries=1,
+        max_retries=0,  # a retry would silently double the wait on a hung server
     )
-    return ChatModelGenerator(chat_model=chat, name=f"openai:{cfg.model}")
+    return ChatModelGenerator(chat_model=chat, name=f"openai:{cfg.model}", timeout_s=cfg.timeout_s, max_chars=settings.llm.max_answer_chars)
 
 
 def make_generator(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -27,6 +28,8 @@ from langchain_core.messages import (
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field, model_validator
+
+from rag.errors import SQLError
 
 
 class LlamaCppChat(BaseChatModel):
@@ -49,8 +52,10 @@ class LlamaCppChat(BaseChatModel):
     verbose: bool = False
     client: Any = Field(default=None, exclude=True)
     grammar: Any = Field(default=None, exclude=True)
-    # llama.cpp's context is not thread-safe: one call (or one stream, start to end) at a time.
+    # llama.cpp's context is not thread-safe: one call (or one stream, start to end) at a time;
+    # a call waits at most `busy_wait_s` for its turn (None: as long as it takes).
     lock: Any = Field(default_factory=threading.RLock, exclude=True)
+    busy_wait_s: float | None = None
 
     @model_validator(mode="after")
     def _load(self) -> LlamaCppChat:
@@ -92,15 +97,27 @@ class LlamaCppChat(BaseChatModel):
         params = {"grammar": self.grammar, **self._sampling(stop), **kwargs}  # a call's own grammar (the judge's) wins
         return self.client.create_chat_completion(messages=convert_to_openai_messages(messages), stream=stream, **params)
 
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """Hold the model for one call; waiting past `busy_wait_s` is a "busy" SQLError the user sees."""
+        if not self.lock.acquire(timeout=-1 if self.busy_wait_s is None else self.busy_wait_s):
+            raise SQLError(
+                f"the local model is busy with another question (waited {self.busy_wait_s:g} s); try again in a moment", kind="busy"
+            )
+        try:
+            yield
+        finally:
+            self.lock.release()
+
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        with self.lock:
+        with self._turn():
             response = self._complete(messages, stop, False, **kwargs)
         choice = response["choices"][0]
         message = AIMessage(content=choice["message"].get("content") or "")
         return ChatResult(generations=[ChatGeneration(message=message, generation_info={"finish_reason": choice.get("finish_reason")})], llm_output={"token_usage": response.get("usage", {})})
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        with self.lock:
+        with self._turn():
             for part in self._complete(messages, stop, True, **kwargs):
                 if not part["choices"]:
                     continue

@@ -1,8 +1,8 @@
 """Which embedder model to load: the shipped one, the bundled base, a directory, a hub id, or the
 registry's current version.
 
-`bundled` is the default. `shipped` is meant to be the project's own retriever, in the repository
-under `rag/data/model/` (`make model` builds it; not shipped yet): the int8 ONNX model that serving reads directly, its tokenizer, its
+`shipped` (the default) is the project's own retriever, in the repository under `rag/data/model/`
+(`make model` rebuilds it): the int8 ONNX model that serving reads directly, its tokenizer, its
 record (`model.json`: data fingerprint, the exact commands, measured metrics) and fp16 weights for
 torch and retraining. The fp16 weights leave out the word-embedding table, which the ONNX file
 already holds (in fp16); `materialize_shipped` joins the two into a plain fp32
@@ -18,7 +18,7 @@ The registry (`models_dir/registry.json`) records trained versions and the curre
      "versions": [{"name": "v1", "path": ".../models/embedder-v1", "created": "...", "base": "...",
                    "fingerprint": "...", "data": {...}, "metrics": {...}}, ...]}
 
-When `current` is set, the default embedder 'bundled' resolves to that version (`current_model`).
+When `current` is set, the default embedder 'shipped' resolves to that version (`current_model`).
 Writing the registry (adding versions, switching) is training's business: `embedder.registry`.
 """
 
@@ -36,7 +36,7 @@ from rag.errors import ConfigError, ModelError
 
 BUNDLED = "bundled"
 SHIPPED = "shipped"
-DEFAULT_MODEL = BUNDLED
+DEFAULT_MODEL = SHIPPED
 REGISTRY_FILE = "registry.json"
 
 # ONNX exports: <model dir>/onnx/, or models_dir/all-MiniLM-L6-v2-onnx/ for the bundled model
@@ -153,9 +153,10 @@ def current_model(model: str, models_dir: Path) -> str:
 # -- the shipped model ----------------------------------------------------------------------------
 
 
-def shipped_record(directory: Path = SHIPPED_DIR) -> dict[str, Any]:
-    """The shipped model's record (model.json): name, fingerprint, commands, data, metrics, shared table."""
-    path = directory / RECORD_FILE
+def shipped_record(directory: Path | None = None) -> dict[str, Any]:
+    """The shipped model's record (`directory`/model.json, default SHIPPED_DIR): name, fingerprint,
+    commands, data, metrics, shared table."""
+    path = (directory or SHIPPED_DIR) / RECORD_FILE
     if not path.is_file():
         raise ModelError(f"the shipped model is missing ({path})", hint="rebuild it with `make model`, or set embedder.model: bundled")
     try:
@@ -166,12 +167,13 @@ def shipped_record(directory: Path = SHIPPED_DIR) -> dict[str, Any]:
     return record
 
 
-def materialize_shipped(models_dir: Path, directory: Path = SHIPPED_DIR) -> Path:
+def materialize_shipped(models_dir: Path, directory: Path | None = None) -> Path:
     """The shipped model as a plain fp32 sentence-transformers directory under `models_dir`, written once.
 
     Its fp16 weights plus the word-embedding table read from the int8 ONNX file (where it is kept
     in fp16, so the repository stores it once). Torch encoding, fine-tuning and `retrain` start from it.
     """
+    directory = directory or SHIPPED_DIR
     record = shipped_record(directory)
     target = models_dir / f"{SHIPPED}-{record['fingerprint'][:12]}"
     if (target / "model.safetensors").is_file():
@@ -194,7 +196,7 @@ def materialize_shipped(models_dir: Path, directory: Path = SHIPPED_DIR) -> Path
     models_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=models_dir, prefix=f".{target.name}.", suffix=".tmp"))
     try:
-        shutil.copytree(weights, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns(FP16_WEIGHTS_FILE))
+        shutil.copytree(weights, staging, dirs_exist_ok=True, ignore=lambda directory, names: [n for n in names if n == FP16_WEIGHTS_FILE])
         shutil.copyfile(directory / TOKENIZER_FILE, staging / TOKENIZER_FILE)
         save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
         try:

@@ -20,7 +20,9 @@ DbOption = Annotated[Optional[str], typer.Option("--db", help="Demo database nam
 GeneratorOption = Annotated[Optional[str], typer.Option("--generator", help="auto | llm | openai | knn")]
 LlmModelPathOption = Annotated[Optional[Path], typer.Option("--llm-model-path", help="GGUF file for llama.cpp.")]
 OpenAIBaseUrlOption = Annotated[Optional[str], typer.Option("--openai-base-url", help="OpenAI-compatible server URL.")]
-EmbedderOption = Annotated[Optional[str], typer.Option("--embedder", help="Embedder: bundled, a model directory, or a hub id.")]
+EmbedderOption = Annotated[
+    Optional[str], typer.Option("--embedder", help="Embedder: shipped (default), bundled (all-MiniLM-L6-v2), a model directory, or a hub id.")
+]
 GrammarOption = Annotated[bool, typer.Option("--grammar", help="Constrain llama.cpp output to one SELECT (GBNF).")]
 
 # -- retrieval and corpora -------------------------------------------------------------------------

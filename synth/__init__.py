@@ -7,21 +7,27 @@ and written as CSV + JSONL (`synth.triplets`). `coderag synth` runs the pipeline
 (`synth.pipeline`); the reviewed default training set is `synth/data/curated_triplets.csv`.
 """
 
-from synth.mining import (
-    HardNegativeMiner,
-    MinedNegative,
-    MiningConfig,
-    mine_hard_negatives,
-)
-from synth.triplets import Triplet, load_triplets, read_triplets, write_triplets
+from __future__ import annotations
 
-__all__ = [
-    "HardNegativeMiner",
-    "MinedNegative",
-    "MiningConfig",
-    "Triplet",
-    "load_triplets",
-    "mine_hard_negatives",
-    "read_triplets",
-    "write_triplets",
-]
+import importlib
+from typing import Any
+
+# Names re-exported lazily: the root command imports synth.cli at start, and `coderag --help`
+# should not pay for numpy and sqlglot (synth.mining pulls both in).
+_EXPORTS = {
+    "HardNegativeMiner": "synth.mining",
+    "MinedNegative": "synth.mining",
+    "MiningConfig": "synth.mining",
+    "mine_hard_negatives": "synth.mining",
+    "Triplet": "synth.triplets",
+    "load_triplets": "synth.triplets",
+    "read_triplets": "synth.triplets",
+    "write_triplets": "synth.triplets",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'synth' has no attribute {name!r}")

@@ -156,6 +156,11 @@ def load_inputs(config: SynthConfig, settings: Any, stats: SynthStats) -> list:
     return snippets
 
 
+def last_run_path(home: Path) -> Path:
+    """Where `synth` records the triplet file it wrote last (`embedder finetune` trains on it by default)."""
+    return Path(home) / "synth" / "last-run.json"
+
+
 def run_synthesis(config: SynthConfig, settings: Any, *, encoder: Any = None, backend: Any = None, show_progress: bool = True,
                   write: bool = True) -> SynthResult:
     """Run the whole pipeline. `encoder` and `backend` (a synth.llm.ChatBackend) may be passed in
@@ -224,6 +229,7 @@ def run_synthesis(config: SynthConfig, settings: Any, *, encoder: Any = None, ba
         result.csv_path, result.jsonl_path = write_triplets(triplets, out)
         summary = {"config": json.loads(config.model_dump_json()), "stats": stats.to_dict(), "seconds": seconds}
         write_json_atomic(out.with_suffix(".summary.json"), summary)
+        write_json_atomic(last_run_path(settings.home), {"csv": str(Path(result.csv_path).resolve()), "rows": len(triplets)})
         if generator is not None and config.debug and generator.rejected:
             write_jsonl_atomic(out.with_suffix(".rejected.jsonl"), generator.rejected)
     return result

@@ -45,6 +45,16 @@ def encoder():
 
 
 @pytest.fixture(scope="session")
+def shipped_encoder() -> Callable[[], object]:
+    """The shipped int8 retriever (the default embedder): loaded by the first call, once per session."""
+    import functools
+
+    from rag.encoders import load_encoder
+
+    return functools.cache(lambda: load_encoder("shipped", backend="onnx-int8"))
+
+
+@pytest.fixture(scope="session")
 def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-weights llama-architecture GGUF: the real llama.cpp runtime without real weights."""
     from fixtures.tiny_gguf import write_tiny_gguf
@@ -70,19 +80,23 @@ def default_index(coderag_home: Path, encoder):
 
 
 @pytest.fixture
-def coderag(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, encoder) -> Callable[..., CliResult]:
+def coderag(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, encoder, shipped_encoder) -> Callable[..., CliResult]:
     """Run `coderag ARGS` in this process: (exit code, stdout, stderr), like the installed command.
 
-    A command that loads the bundled torch encoder gets the session's copy instead of loading it
-    again (the expensive part of a subprocess test); every other model loads for real. `env`
-    sets environment variables for the rest of the test. A few tests per package still run the
-    real process, for exit codes and the absence of tracebacks as a user sees them."""
+    A command that loads the bundled torch encoder or the shipped int8 one gets the session's copy
+    instead of loading it again (the expensive part of a subprocess test); every other model loads
+    for real. `env` sets environment variables for the rest of the test. A few tests per package
+    still run the real process, for exit codes and the absence of tracebacks as a user sees them."""
     import rag.encoders
 
     load = rag.encoders.load_encoder
 
     def load_shared(name: str = "bundled", *, backend: str = "torch", **options: object):
-        return encoder if (name, backend) == ("bundled", "torch") else load(name, backend=backend, **options)
+        if (name, backend) == ("bundled", "torch"):
+            return encoder
+        if (name, backend) == ("shipped", "onnx-int8") and not options.get("max_seq_length"):
+            return shipped_encoder()
+        return load(name, backend=backend, **options)
 
     monkeypatch.setattr(rag.encoders, "load_encoder", load_shared)
 

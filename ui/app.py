@@ -8,6 +8,7 @@ and every other session keep working.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from rag.chain import Answer, Question
 from rag.databases import DatabaseRef
 from rag.errors import CodeRagError, ConfigError
 from rag.sandbox import QueryResult
+from rag.settings import UISettings
 from ui.service import UIService
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,9 @@ Table = dict[str, list]
 SKIP: dict[str, Any] = gr.skip()
 EMPTY_TABLE: Table = {"headers": [""], "data": []}
 QUESTION_PREVIEW_CHARS = 300
+CELL_CHARS = 500  # longer values are cut in the table (the row count and the SQL stay exact)
+MESSAGE_CHARS = 1_000  # longer error messages are cut in the chat
+SQL_SHOWN_CHARS = 5_000
 STREAM_INTERVAL_S = 0.1  # at most 10 chat updates a second while the LLM streams
 INTERNAL_ERROR = "⚠️ Something went wrong on the server (details are in its log). Try again or pick another database."
 ERROR_TITLES = {
@@ -39,6 +44,10 @@ ERROR_TITLES = {
     "forbidden": "Refused",
     "execution_error": "SQL failed to run",
     "timeout": "Query timed out",
+    "too_large": "Over a limit",
+    "busy": "Busy",
+    "generation_error": "The model failed",
+    "abstain": "No stored example matches well",
 }
 
 
@@ -102,7 +111,14 @@ def _cell(value: Any) -> Any:
         return "NULL"
     if isinstance(value, bytes):
         return f"<{len(value)} bytes>"
+    if isinstance(value, str) and len(value) > CELL_CHARS:
+        return f"{value[:CELL_CHARS]}… ({len(value):,} characters)"
     return value
+
+
+def shorten(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """A message cut to `limit` characters (errors may quote user data)."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
 def result_table(columns: list[str], rows: list[Any], limit: int) -> Table:
@@ -144,14 +160,18 @@ def details(answer: Answer) -> str:
 
 
 def sql_block(sql: str) -> str:
-    return f"```sql\n{sql}\n```"
+    """SQL for the chat, cut at SQL_SHOWN_CHARS (the editor below holds all of it)."""
+    shown = sql if len(sql) <= SQL_SHOWN_CHARS else f"{sql[:SQL_SHOWN_CHARS]}\n-- … ({len(sql):,} characters)"
+    return f"```sql\n{shown}\n```"
 
 
 def answer_message(answer: Answer) -> str:
     if answer.error:
         title = ERROR_TITLES.get(answer.error_kind or "", "Error")
-        text = f"⚠️ **{title}:** {answer.error}"
-        if answer.sql:
+        text = f"⚠️ **{title}:** {shorten(answer.error)}"
+        if answer.sql and answer.error_kind == "abstain":
+            text += f"\n\nThe closest example's SQL (not run):\n{sql_block(answer.sql)}\nIf it is right, run it; else write the right SQL below, run it and save it as an example."
+        elif answer.sql:
             text += f"\n\n{sql_block(answer.sql)}\nEdit the SQL below and run it again."
         return text
     text = f"{sql_block(answer.sql or '')}\n{row_count(len(answer.rows), answer.truncated)} · answered by `{answer.generator}`"
@@ -176,7 +196,7 @@ def clamp_k(k: Any, default: int) -> int:
 
 def problem(exc: Exception) -> str:
     if isinstance(exc, CodeRagError):
-        return f"⚠️ {exc}"
+        return f"⚠️ {shorten(str(exc))}"
     log.exception("unexpected error in a UI handler", exc_info=exc)
     return INTERNAL_ERROR
 
@@ -308,6 +328,11 @@ def build_app(service: UIService) -> gr.Blocks:
     start = service.default_db
     db_names = service.demo_names() + ([start.label] if start.kind == "file" else [])
     lane = {"concurrency_id": "coderag", "concurrency_limit": settings.ui.concurrency_limit}
+    # Questions have their own lane, so running SQL or switching databases never waits behind a
+    # model; it is as wide as the OpenAI-compatible server takes (a hung call holds one place, for
+    # at most openai.timeout_s). llama.cpp answers one at a time behind its own bounded wait.
+    remote = service.chain.generator.name.startswith("openai:")
+    ask_lane = {"concurrency_id": "ask", "concurrency_limit": settings.openai.concurrency if remote else settings.ui.concurrency_limit}
 
     with gr.Blocks(title="coderag", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         session = gr.State(Session(db=start))
@@ -395,7 +420,7 @@ def build_app(service: UIService) -> gr.Blocks:
             [chat, question, sql, table, note, retrieved, timings, session],
             api_name="ask",
             show_progress="minimal",
-            **lane,
+            **ask_lane,
         )
         run.click(run_sql, [sql, chat, session], [chat, table, note], api_name="run_sql", **lane)
         save.click(save_example, [sql, chat, session], [chat, status], api_name="save_example", **lane)
@@ -408,6 +433,28 @@ def build_app(service: UIService) -> gr.Blocks:
     return demo
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(ui: UISettings, host: str, *, share: bool, insecure: bool) -> tuple[str, str] | None:
+    """The login to require. Half a login or a blank one refuses to start; so does listening beyond
+    this machine (another interface, or a public share link) without a login, unless `insecure`."""
+    login = ui.login()
+    if login is None and not insecure and (share or not is_loopback(host)):
+        where = "a public share link" if share else f"{host}"
+        raise ConfigError(
+            f"refusing to serve on {where} without a login",
+            hint="set CODERAG_UI__USERNAME and CODERAG_UI__PASSWORD, or pass --insecure to serve it open anyway",
+        )
+    return login
+
+
 def launch(
     demo: gr.Blocks,
     service: UIService,
@@ -417,12 +464,11 @@ def launch(
     share: bool = False,
     block: bool = True,
     quiet: bool = False,
+    insecure: bool = False,
 ) -> str:
-    """Start the server (loopback and no share link unless asked); returns the local URL."""
+    """Start the server (loopback and no share link unless asked; see `check_exposure`); returns the local URL."""
     ui = service.settings.ui
-    if (ui.username is None) != (ui.password is None):
-        raise ConfigError("set both ui.username and ui.password (CODERAG_UI__USERNAME / CODERAG_UI__PASSWORD), or neither")
-    auth = (ui.username, ui.password.get_secret_value()) if ui.username and ui.password else None
+    auth = check_exposure(ui, host or ui.host, share=share, insecure=insecure)
     try:
         _, local_url, _ = demo.launch(
             server_name=host or ui.host,

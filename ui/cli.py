@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import signal
 from typing import Annotated, Optional
@@ -31,9 +30,10 @@ def ui(
     llm_model_path: LlmModelPathOption = None,
     openai_base_url: OpenAIBaseUrlOption = None,
     embedder: EmbedderOption = None,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Serve beyond this machine without a login (off by default).")] = False,
 ) -> None:
     """Start the chat UI: ask questions, see and edit the SQL, save good answers as examples."""
-    from ui.app import build_app, launch
+    from ui.app import build_app, check_exposure, is_loopback, launch
     from ui.service import UIService
     from ui.sources import named_database
 
@@ -44,30 +44,22 @@ def ui(
         embedder=embedder,
         ui={"host": host, "port": port},
     )
-    named_database(db or settings.default_db, settings.home)  # a bad --db fails before any model loads
-    if not _is_loopback(settings.ui.host) and settings.ui.username is None:
-        err.print(f"[yellow]warning:[/] listening on {settings.ui.host} without a login; set CODERAG_UI__USERNAME and CODERAG_UI__PASSWORD")
+    login = check_exposure(settings.ui, settings.ui.host, share=share, insecure=insecure)  # before any model loads
+    named_database(db or settings.default_db, settings.home)
+    if login is None and (share or not is_loopback(settings.ui.host)):
+        err.print(f"[yellow]warning:[/] serving on {settings.ui.host} without a login (--insecure)", highlight=False)
     err.print("loading the encoder, the index and the generator…")
     with UIService.create(settings, default_db=db) as service:
         if service.notice:
-            err.print(f"[yellow]note:[/] {service.notice}")
+            err.print(f"[yellow]note:[/] {service.notice}", highlight=False, soft_wrap=True)
         # Gradio's own upload cache goes inside the private 0700 directory too (removed on exit).
         os.environ.setdefault("GRADIO_TEMP_DIR", str(service.private.path / "gradio"))
         signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the server like Ctrl-C: uploads are removed
-        launch(build_app(service), service, share=share)
+        launch(build_app(service), service, share=share, insecure=insecure)
 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def register(app: typer.Typer) -> None:

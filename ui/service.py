@@ -9,6 +9,7 @@ keep a consistent index.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -110,10 +111,12 @@ class UIService:
             yield from chain.stream(question, database, db_key=db.key, schema=db.schema, k=k)
 
     def run_sql(self, sql: str, db: DatabaseRef) -> QueryResult:
-        """SQL a person typed or edited: one read-only statement, run in the sandbox."""
-        statement = validate_user_sql(sql)
+        """SQL a person typed or edited: one read-only statement, run in the sandbox; one time limit
+        covers parsing, running and fetching."""
+        started = time.monotonic()
+        statement = validate_user_sql(sql, max_chars=self.settings.execution.max_sql_chars)
         with db.open(self.settings) as database:
-            return database.execute(statement)
+            return database.execute(statement, started=started)
 
     def save_example(self, question: str, sql: str, db: DatabaseRef) -> tuple[Example, bool]:
         """Store a confirmed question → SQL in the database's store (rag.registry, shared with the

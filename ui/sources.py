@@ -14,14 +14,12 @@ import hashlib
 import os
 import re
 import shutil
-import sqlite3
 import tempfile
-import time
 from pathlib import Path
 
 from rag.databases import DatabaseRef, SourceKind, describe, resolve_db
 from rag.errors import DatabaseError
-from rag.sandbox import is_denied_function, is_sqlite_file
+from rag.sandbox import build_database_file, is_sqlite_file
 from rag.sqltools import split_statements
 
 _ALLOWED_STATEMENT = re.compile(
@@ -30,7 +28,6 @@ _ALLOWED_STATEMENT = re.compile(
     re.IGNORECASE,
 )
 _CREATE_TABLE = re.compile(r"^CREATE\s+(?:(?:TEMP|TEMPORARY)\s+)?TABLE\b", re.IGNORECASE)
-_DENIED_ACTIONS = {sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH}
 
 
 def _describe(key: str, label: str, kind: SourceKind, path: Path) -> DatabaseRef:
@@ -106,40 +103,12 @@ class PrivateDir:
             fd, tmp = tempfile.mkstemp(dir=self.path, suffix=".part")
             os.close(fd)
             try:
-                _build(Path(tmp), statements, max_bytes=max_bytes, timeout_s=timeout_s)
+                build_database_file(Path(tmp), ";\n".join(statements) + ";", timeout_s=timeout_s, max_bytes=max_bytes, what="the schema")
                 self._publish(Path(tmp), target.name)
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
         return _describe(key, key, "schema", target)
-
-
-def _build(path: Path, statements: list[str], *, max_bytes: int, timeout_s: float) -> None:
-    def authorize(action: int, arg1: str | None, arg2: str | None, db_name: str | None, source: str | None) -> int:
-        if action in _DENIED_ACTIONS:
-            return sqlite3.SQLITE_DENY
-        if action == sqlite3.SQLITE_FUNCTION and is_denied_function(arg2):
-            return sqlite3.SQLITE_DENY
-        return sqlite3.SQLITE_OK
-
-    conn = sqlite3.connect(path)
-    try:
-        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-        conn.execute(f"PRAGMA max_page_count = {max(1, max_bytes // page_size)}")
-        conn.set_authorizer(authorize)
-        deadline = time.perf_counter() + timeout_s
-        conn.set_progress_handler(lambda: 1 if time.perf_counter() > deadline else 0, 2_000)
-        try:
-            conn.executescript(";\n".join(statements) + ";")
-            conn.commit()
-        except sqlite3.Error as exc:
-            if time.perf_counter() > deadline:
-                raise DatabaseError(f"the schema took longer than {timeout_s:g} s to build") from None
-            if "full" in str(exc):
-                raise DatabaseError(f"the schema builds a database over the {max_bytes / 2**20:.0f} MB limit") from None
-            raise DatabaseError(f"the schema does not load in SQLite: {exc}") from None
-    finally:
-        conn.close()
 
 
 def _file_digest(path: Path) -> str:

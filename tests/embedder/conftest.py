@@ -1,35 +1,12 @@
 """Fixtures for the embedder tests: the triplet fixture, a tiny tokenizer and a tiny from-scratch
-model (seconds on a CPU), and the `coderag` entry point run in-process."""
+model (seconds on a CPU)."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from embedder_testing import TINY_SHAPE, TRIPLETS
-
-
-@pytest.fixture
-def coderag(capsys: pytest.CaptureFixture) -> Callable[..., tuple[int, str, str]]:
-    """Run `coderag ...` through rag.cli.main (its error handling included): (exit code, stdout, stderr)."""
-    from rag import cli
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        saved, sys.argv = sys.argv, ["coderag", *argv]
-        code = 0
-        try:
-            cli.main()
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        finally:
-            sys.argv = saved
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 @pytest.fixture(scope="session")

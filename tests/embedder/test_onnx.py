@@ -193,7 +193,7 @@ def test_bundled_export_parity_and_settings_backend(bundled_export: Path, encode
     from rag.encoders import encoder_from_settings as encoder_from_settings
     from rag.settings import load_settings
 
-    int8 = encoder_from_settings(load_settings(embedder={"backend": "onnx-int8"}))
+    int8 = encoder_from_settings(load_settings(embedder={"model": "bundled", "backend": "onnx-int8"}))
     assert int8.name == "all-MiniLM-L6-v2 (onnx-int8)" and int8.fingerprint != encoder.fingerprint
     texts = ["How many patients saw Dr. Smith?", "SELECT COUNT(*) FROM appointments WHERE status = 'Cancelled';"]
     assert _cosines(int8.encode(texts), encoder.encode(texts)).min() > 0.95
@@ -214,3 +214,14 @@ def test_export_cli(coderag, tiny_model: Path, tmp_path: Path) -> None:
     assert not (model / "onnx" / "model.int8.onnx").exists()
     code, _, stderr = coderag("embedder", "export-onnx", "--model", str(tmp_path / "nowhere" / "x"))
     assert code == 6 and "not found" in one_error_line(stderr)
+
+
+def test_encode_many_in_worker_processes_matches_one_process(tiny_export: Path) -> None:
+    """A large corpus is embedded by several processes over the same export, in the same order."""
+    from rag.encoders import POOL_CHUNK, encode_many
+
+    encoder = load_encoder(str(tiny_export), backend="onnx-int8")
+    texts = [f"QUESTION: how many rows in table_{i}?\nSQL QUERY: SELECT count(*) FROM t{i} WHERE a > {i % 97}" + " x" * (i % 13) for i in range(4 * POOL_CHUNK + 7)]
+    pooled = encode_many(encoder, texts, workers=2)
+    assert pooled.shape == (len(texts), encoder.dimension)
+    assert np.allclose(pooled, encoder.encode(texts), atol=1e-5)

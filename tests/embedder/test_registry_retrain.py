@@ -37,15 +37,18 @@ def _register_tiny(home: Path, tiny_model: Path, name: str = "v1") -> Path:
 
 def test_current_model_resolution(home: Path, tiny_model: Path) -> None:
     settings = load_settings()
-    assert _current(settings) == "bundled"  # no registry yet
+    assert _current(settings) == "shipped"  # no registry yet: the model in the package
     path = _register_tiny(home, tiny_model)
     assert _current(load_settings()) == str(path.resolve())
     assert _current(load_settings(embedder={"model": "/some/explicit/dir"})) == "/some/explicit/dir"
-    set_current(home / "models", "bundled")
-    assert _current(load_settings()) == "bundled"
+    assert _current(load_settings(embedder={"model": "bundled"})) == "bundled"  # explicit: all-MiniLM-L6-v2
+    set_current(home / "models", "shipped")
+    assert _current(load_settings()) == "shipped"
+    with pytest.raises(ConfigError, match="a model, not a version"):
+        set_current(home / "models", "bundled")
     set_current(home / "models", "v1")
     shutil.rmtree(path)
-    with pytest.raises(ModelError, match="embedder use bundled"):
+    with pytest.raises(ModelError, match="embedder use shipped"):
         _current(load_settings())
 
 
@@ -67,8 +70,13 @@ def test_list_and_use_commands(coderag, home: Path, tiny_model: Path) -> None:
     assert code == 0, stderr
     registry = json.loads(stdout)
     assert registry["current"] == "v1" and [v["name"] for v in registry["versions"]] == ["v1"]
-    code, stdout, _ = coderag("embedder", "use", "bundled")
+    code, stdout, _ = coderag("embedder", "list")
+    assert code == 0 and "shipped" in stdout and "v1" in stdout
+    code, stdout, _ = coderag("embedder", "use", "shipped")
     assert code == 0 and read_registry(home / "models")["current"] is None
+    code, _, stderr = coderag("embedder", "use", "v1")  # serving reads int8 ONNX: switching exports it first
+    assert code == 0 and "exporting" in stderr and read_registry(home / "models")["current"] == "v1"
+    assert (home / "models" / "embedder-v1" / "onnx" / "model.int8.onnx").is_file()
     code, _, stderr = coderag("embedder", "use", "v7")
     assert code == 2 and "no registered version" in one_error_line(stderr)
 
@@ -81,6 +89,7 @@ def test_retrain_forced_registers_switches_and_rebuilds_the_index(coderag, home:
     assert registry["current"] == "v2" and [v["name"] for v in registry["versions"]] == ["v1", "v2"]
     v2 = registry["versions"][1]
     assert Path(v2["path"]).name == "embedder-v2" and v2["base"].endswith("embedder-v1") and "mrr@10" in v2["metrics"]
+    assert (Path(v2["path"]) / "onnx" / "model.int8.onnx").is_file()  # exported when registered
     assert "switched to v2" in stdout and "current" in stdout and "candidate" in stdout
     assert _current(load_settings()) == v2["path"]
     index_dirs = list((home / "indexes").iterdir())

@@ -68,7 +68,7 @@ def test_cache_closes_least_recently_used_databases():
         first = scorer.databases.get(sources[0])
         scorer.databases.get(sources[1])
         scorer.databases.get(sources[2])
-        assert first._conn is None  # closed on eviction
+        assert first.closed  # closed on eviction
         assert scorer.databases.get(sources[0]).execute("SELECT COUNT(*) FROM t0").rows == [(0,)]
         assert scorer.databases.builds == 4
 

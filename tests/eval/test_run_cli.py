@@ -208,3 +208,42 @@ def test_spider_layout_run_and_score_agree(tmp_path: Path, coderag):
     code, _, err = coderag("eval", "score", "--gold", str(gold), "--pred", str(pred), "--db-dir", str(root / "database"), "--out", str(results))
     assert code == 0, err
     assert [line["pred"]["error_category"] for line in read_jsonl(results)] == [r["rag"]["error_category"] for r in records]
+
+
+def test_store_synth_retrieves_from_each_databases_synthesized_store(tmp_path: Path, coderag):
+    """`--store synth`: the index holds what `db add` would synthesize for every test database, never
+    a gold question; metrics.json says how good those stores are and how knn's abstention does."""
+    import sqlite3
+
+    root = tmp_path / "spider"
+    scripts = {
+        "shop": "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL, colour TEXT);"
+        + "".join(f"INSERT INTO items (name, price, colour) VALUES ('item{i}', {i * 1.5}, '{('red', 'blue', 'green')[i % 3]}');" for i in range(30)),
+    }
+    for db_id, script in scripts.items():
+        (root / "database" / db_id).mkdir(parents=True)
+        with sqlite3.connect(root / "database" / db_id / f"{db_id}.sqlite") as conn:
+            conn.executescript(script)
+        conn.close()
+    (root / "database" / "gone").mkdir(parents=True)  # listed by a question, missing on disk: skipped and counted
+    dev = [
+        {"question": "How many items are there?", "query": "SELECT COUNT(*) FROM items", "db_id": "shop"},
+        {"question": "Which items are red?", "query": "SELECT name FROM items WHERE colour = 'red'", "db_id": "shop"},
+        {"question": "What is the weather?", "query": "SELECT 1", "db_id": "gone"},
+    ]
+    (root / "train_spider.json").write_text("[]")
+    (root / "dev.json").write_text(json.dumps(dev))
+
+    out = tmp_path / "run"
+    code, _, err = coderag("eval", "run", "--corpus", f"spider:{root}", "--store", "synth", "--store-examples", "150", "--out", str(out), "--no-progress")
+    assert code == 0, err
+    metrics = json.loads((out / METRICS).read_text())
+    records = read_jsonl(out / PREDICTIONS)
+    store = metrics["store"]
+    assert store["skipped_databases"] == 1 and "gone" in store["skipped"] and store["databases"] == 1
+    assert store["questions"] == 2 and 0.0 <= store["recall@3"] <= store["coverage"] <= 1.0
+    assert store["coverage"] >= 0.5  # at least the row count: the synthesizer always counts a table's rows
+    assert metrics["config"]["store"] == "synth"
+    assert set(metrics.get("abstention", {})) >= {"threshold", "coverage", "precision", "ex"}, records
+    assert metrics["config"]["n_train_indexed"] > 10 and all(r["rag"]["confidence"] is not None for r in records)
+    assert all("~synth-" in hit["id"] for r in records for hit in r["rag"]["retrieved"])  # only synthesized examples

@@ -17,6 +17,7 @@ import pytest
 from fixtures.cli import CliResult
 
 from rag.corpus import DEMO_DIR
+from rag.index import index_dir_name
 
 FIRST_EXAMPLE = json.loads((DEMO_DIR / "bookshop" / "examples.jsonl").read_text().splitlines()[0])
 
@@ -50,7 +51,7 @@ def test_ask_json_shape_in_a_real_process(default_index):
     proc = real_process("ask", FIRST_EXAMPLE["question"], "--json")
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
-    assert set(payload) == {"question", "db", "generator", "k", "retrieved", "sql", "columns", "rows", "error", "timings_ms", "notice"}
+    assert set(payload) == {"question", "db", "generator", "k", "retrieved", "sql", "columns", "rows", "error", "timings_ms", "notice", "confidence"}
     assert payload["generator"] == "knn" and payload["db"] == "bookshop" and payload["k"] == 3
     assert set(payload["retrieved"][0]) == {"id", "score", "question", "sql", "db"}
     assert payload["sql"] == FIRST_EXAMPLE["sql"] and payload["rows"] and payload["error"] is None
@@ -116,10 +117,13 @@ def test_runaway_query_is_stopped(coderag, sqlite_file):
     assert_one_line_error(proc, 7, "time limit")
 
 
-def test_corrupt_or_mismatched_index(coderag, default_index, coderag_home, tmp_path):
+def test_corrupt_or_mismatched_index(coderag, default_index, coderag_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("CODERAG_EMBEDDER__MODEL", "bundled")  # the session's default index: all-MiniLM-L6-v2 on torch
+    monkeypatch.setenv("CODERAG_EMBEDDER__BACKEND", "torch")
     home = tmp_path / "home"
     shutil.copytree(coderag_home / "indexes", home / "indexes")
-    [index_dir] = [p for p in (home / "indexes").iterdir() if p.name.startswith("default--")]
+    manifest = default_index.manifest
+    index_dir = home / "indexes" / index_dir_name("default", manifest["template"], manifest["embedder_fingerprint"])
     (index_dir / "docs.jsonl").write_text("{broken\n")
     assert_one_line_error(coderag("ask", "How many customers?", env={"CODERAG_HOME": str(home)}), 5, "corrupt documents file")
     manifest = json.loads((index_dir / "manifest.json").read_text())

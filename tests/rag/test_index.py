@@ -46,7 +46,8 @@ def test_save_load_roundtrip_is_atomic(small_index, encoder, tmp_path):
     target = tmp_path / "idx"
     small_index.save(target)
     assert sorted(p.name for p in target.iterdir()) == ["docs.jsonl", "index.faiss", "manifest.json"]
-    assert [p.name for p in tmp_path.iterdir()] == ["idx"]  # no staging leftovers
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == ["idx"]
+    assert target.is_symlink() and not list(tmp_path.glob(".idx.*.tmp"))  # a version switched in, no staging left
     manifest = json.loads((target / "manifest.json").read_text())
     assert manifest["count"] == 4 and manifest["dimension"] == 384 and manifest["template"] == "question_sql"
     assert manifest["embedder_fingerprint"] == encoder.fingerprint
@@ -100,3 +101,62 @@ def test_mismatched_embedder_and_corrupt_files(small_index, tmp_path):
 def test_empty_corpus_is_refused(encoder):
     with pytest.raises(IndexStoreError, match="empty corpus"):
         VectorIndex.build([], encoder, "question_sql")
+
+
+@dataclass
+class _CountingEncoder:
+    """Wraps the session encoder and records which texts it embedded."""
+
+    inner: object
+    seen: list
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def fingerprint(self) -> str:
+        return self.inner.fingerprint
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    def encode(self, texts, **options):
+        self.seen.extend(texts)
+        return self.inner.encode(texts, **options)
+
+
+def test_a_rebuild_embeds_only_new_documents(small_index, encoder):
+    """Documents are keyed by their text's hash: unchanged ones keep their vectors from the previous index."""
+    counting = _CountingEncoder(encoder, [])
+    grown = _examples() + [Example(id="a3", question="Show the cheapest book", sql="SELECT min(price) FROM books", db_id="shop", context="")]
+    rebuilt = VectorIndex.build(grown, counting, "question_sql", show_progress=False, previous=small_index)
+    assert len(counting.seen) == 1 and counting.seen[0].startswith("QUESTION: Show the cheapest book")
+    assert rebuilt.manifest["embedded"] == 1 and rebuilt.manifest["count"] == 5
+    fresh = VectorIndex.build(grown, encoder, "question_sql", show_progress=False)
+    assert np.allclose(rebuilt.index.reconstruct_n(0, 5), fresh.index.reconstruct_n(0, 5), atol=1e-5)
+    other = VectorIndex.build(_examples(), _CountingEncoder(_OtherEncoder(), []), "question_sql", show_progress=False, previous=small_index)
+    assert other.manifest["embedded"] == 4  # another encoder's vectors are never reused
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_approximate_indexes_search_save_reuse_and_filter_exactly(kind, encoder, tmp_path):
+    """IVF and HNSW (chosen by size for millions of vectors) keep search, the database filter, saves and reuse working."""
+    extra = [Example(id=f"n{i}", question=f"noise question {i}", sql=f"SELECT {i}", db_id="noise", context="") for i in range(120)]
+    examples = _examples() + extra
+    index = VectorIndex.build(examples, encoder, "question_sql", kind=kind, show_progress=False)
+    assert index.manifest["faiss"]["kind"] == kind
+    query = encoder.encode(["how many patients are there"])
+    [hits] = index.search(query, 2, db="clinic")  # exact within one database, however the index approximates
+    assert [h.document.id for h in hits] == ["b1", "b2"]
+    target = index.save(tmp_path / kind)
+    loaded = VectorIndex.load(target, encoder)
+    assert [h.document.id for h in loaded.search(query, 1)[0]] == ["b1"]
+    counting = _CountingEncoder(encoder, [])
+    rebuilt = VectorIndex.build(examples, counting, "question_sql", kind=kind, show_progress=False, previous=loaded)
+    assert counting.seen == [] and np.allclose(rebuilt.index.reconstruct_n(0, 4), index.index.reconstruct_n(0, 4), atol=1e-6)
+
+
+def test_auto_kind_is_flat_for_small_corpora(small_index):
+    assert small_index.manifest["faiss"] == {"kind": "flat"}

@@ -45,3 +45,36 @@ def test_a_call_can_override_the_grammar(chat: LlamaCppChat) -> None:
     digit = LlamaGrammar.from_string("root ::= [012]", verbose=False)
     for question in ("Is this good?", "Rate it."):
         assert str(chat.invoke([HumanMessage(content=question)], grammar=digit, max_tokens=2).content) in ("0", "1", "2")
+
+
+def test_a_busy_model_makes_others_wait_a_bounded_time_then_says_busy(chat: LlamaCppChat) -> None:
+    """The UI's bounded per-request wait: while one request holds llama.cpp, another waits at most
+    busy_wait_s, then gets a clear "busy" error instead of queueing forever."""
+    import threading
+    import time
+
+    from rag.errors import SQLError
+    from rag.generators import ChatModelGenerator
+
+    chat.busy_wait_s = 0.3
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with chat.lock:
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        holding.wait(5)
+        started = time.monotonic()
+        with pytest.raises(SQLError) as caught:
+            ChatModelGenerator(chat_model=chat, name="llm").generate(MESSAGES, [], None)
+        assert caught.value.kind == "busy" and "busy" in str(caught.value)
+        assert time.monotonic() - started < 0.3 + 1
+    finally:
+        release.set()
+        holder.join()
+        chat.busy_wait_s = None
+    assert ChatModelGenerator(chat_model=chat, name="llm").generate(MESSAGES, [], None)  # free again

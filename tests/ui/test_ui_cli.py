@@ -103,3 +103,30 @@ def test_coderag_ui_serves_offline_on_loopback(default_index, coderag_home: Path
     assert "No LLM is configured" in output
     assert f"http://127.0.0.1:{port}" in output
     assert "gradio.live" not in output
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "message"),
+    [
+        ({"CODERAG_UI__USERNAME": "", "CODERAG_UI__PASSWORD": "pw"}, [], "must not be empty or whitespace"),
+        ({"CODERAG_UI__USERNAME": "ana", "CODERAG_UI__PASSWORD": "   "}, [], "must not be empty or whitespace"),
+        ({}, ["--host", "0.0.0.0"], "refusing to serve on 0.0.0.0 without a login"),
+        ({}, ["--share"], "refusing to serve on a public share link without a login"),
+    ],
+)
+def test_an_open_or_blank_login_refuses_to_start(coderag, env: dict[str, str], argv: list[str], message: str) -> None:
+    """Before any model loads: one line, exit 2."""
+    result = coderag("ui", *argv, env=env)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [result.stderr.strip()] and message in result.stderr
+
+
+def test_insecure_serves_beyond_loopback_without_a_login_only_when_asked() -> None:
+    from rag.settings import load_settings
+    from ui.app import check_exposure
+
+    ui = load_settings(ui={"host": "0.0.0.0"}).ui
+    with pytest.raises(ConfigError, match="--insecure"):
+        check_exposure(ui, ui.host, share=False, insecure=False)
+    assert check_exposure(ui, ui.host, share=False, insecure=True) is None
+    assert check_exposure(load_settings().ui, "127.0.0.1", share=False, insecure=False) is None
+    assert check_exposure(load_settings(ui={"username": "a", "password": "b"}).ui, "0.0.0.0", share=True, insecure=False) == ("a", "b")

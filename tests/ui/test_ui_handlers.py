@@ -194,7 +194,7 @@ def test_concurrent_sessions_with_saves(service: UIService, session: Session) ->
     def user(n: int) -> None:
         mine = clinic if n % 2 else session
         for i in range(4):
-            final = ask(service, mine, "How many patients are there?" if n % 2 else "How many books are in the catalog?")[-1]
+            final = ask(service, mine, "How many patients are registered at the clinic?" if n % 2 else "How many books are in the catalog?")[-1]
             if not final.table["data"]:
                 errors.append(last_message(final.history))
             if n == 0 and i == 1:

@@ -1,0 +1,194 @@
+"""When retrieval alone (knn) should not answer: evidence that the closest example is the right one.
+
+Similarity alone separates right from wrong answers poorly (a stored question can be close in
+words and differ in one value or one column), so the confidence combines four signals:
+
+- `similarity`   cosine of the closest example;
+- `margin`       how far it is ahead of the closest example with *different* SQL (paraphrases of
+                 the same query agree rather than compete);
+- `sql_literals` the share of the example SQL's literal values (strings, numbers) that the question
+                 mentions: an example about 'Paris' does not answer a question about Berlin;
+- `question_literals` the share of the question's numbers and quoted values that the SQL uses;
+- `sql_words`    the share of the schema words the SQL reads (its table and column names, split at
+                 `_` and camelCase, singular) that the question mentions;
+- `question_words` of the question's words that name something in the retrieved examples' SQL
+                 (this database's vocabulary), the share the closest SQL uses: a question about
+                 a column the SQL never reads is not answered by it.
+
+`confidence` is a logistic combination; its weights and the default threshold (settings
+`retrieval.min_confidence`) were fitted by `benchmarks/calibrate_abstention.py` on questions the
+synthesizer never saw (README "Abstention"), not by hand. The fit found `sql_literals` weak (its
+weight came out negative: right answers often carry default filters the question leaves unsaid)
+and the other three signals positive. A question that is word for word a stored one is answered
+with that example (`same_question`), whatever the model says.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+
+from rag.errors import SQLError
+from rag.index import Hit
+from rag.sqltools import parse_sqlite
+
+# Fitted by benchmarks/calibrate_abstention.py (README "Abstention"); the intercept comes first.
+WEIGHTS: dict[str, float] = {
+    "bias": -6.221, "similarity": 1.419, "margin": 0.457, "sql_literals": -0.664,
+    "question_literals": 1.681, "sql_words": 0.924, "question_words": 1.844,
+}
+
+_SQL_STRING = re.compile(r"'((?:[^']|'')*)'")
+_SQL_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(?![\w.])")
+_QUOTED = re.compile(r"[\"'“‘]([^\"'”’]{1,80})[\"'”’]")
+_NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?)(?![\w.])")
+_SQL_NOISE = re.compile(r"\b(?:LIMIT|OFFSET)\s+\d+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    similarity: float
+    margin: float
+    sql_literals: float
+    question_literals: float
+    sql_words: float
+    question_words: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in asdict(self).items()}
+
+
+def gather(question: str, hits: list[Hit]) -> Evidence | None:
+    """The evidence for answering `question` with the SQL of `hits[0]` (None without hits)."""
+    if not hits:
+        return None
+    top = hits[0]
+    top_sql = _normalise(top.document.sql)
+    rivals = [h.score for h in hits[1:] if _normalise(h.document.sql) != top_sql]
+    margin = top.score - max(rivals) if rivals else top.score
+    text = question.lower()
+    sql_values = sql_literals(top.document.sql)
+    found = sum(1 for value in sql_values if _mentions(text, value))
+    asked = question_literals(question)
+    sql_text = top.document.sql.lower()
+    used = sum(1 for value in asked if value.lower() in sql_text)
+    said = question_stems(question)
+    read = schema_stems(top.document.sql)
+    vocabulary = set().union(*(schema_stems(h.document.sql) for h in hits))
+    named = said & vocabulary
+    return Evidence(
+        similarity=top.score,
+        margin=margin,
+        sql_literals=found / len(sql_values) if sql_values else 1.0,
+        question_literals=used / len(asked) if asked else 1.0,
+        sql_words=len(read & said) / len(read) if read else 1.0,
+        question_words=len(named & read) / len(named) if named else 1.0,
+    )
+
+
+def same_question(a: str, b: str) -> bool:
+    """The same words, case and punctuation aside: a stored answer to this very question is reused as is."""
+    return _words(a) == _words(b)
+
+
+def confidence(evidence: Evidence, weights: dict[str, float] = WEIGHTS) -> float:
+    """P(the closest example's SQL answers the question), from the fitted logistic weights."""
+    z = weights["bias"] + sum(weights[name] * value for name, value in asdict(evidence).items())
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+def sql_literals(sql: str) -> list[str]:
+    """String and number literals of a query (LIMIT/OFFSET counts aside: "top 5" is wording, not a value)."""
+    body = _SQL_NOISE.sub(" ", sql)
+    strings = [s.replace("''", "'") for s in _SQL_STRING.findall(body)]
+    numbers = _SQL_NUMBER.findall(_SQL_STRING.sub(" ", body))
+    return [s for s in strings if s.strip("%_ ")] + numbers
+
+
+def question_literals(question: str) -> list[str]:
+    """The question's numbers and quoted values: what a right answer's SQL must use."""
+    return [*(m.strip() for m in _QUOTED.findall(question)), *(n.replace(",", "") for n in _NUMBER.findall(question))]
+
+
+_STOPWORDS = frozenset(
+    "a an the of in on at to for by with from and or not no is are was were be been do does did has have had "
+    "how many much what which who whom whose when where why there their they them it its this that these those "
+    "each every all any some list show give find tell me us our my your i we you please than more most less "
+    "least number count total".split()
+)
+
+
+def _stem(word: str) -> str:
+    """A crude singular prefix: 'Categories' → 'catego', 'orders' → 'order', 'birth' → 'birth'."""
+    word = word.lower()
+    if len(word) > 4 and word.endswith("ies"):
+        word = word[:-3] + "y"
+    elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    return word[:6]
+
+
+def _split_identifier(name: str) -> list[str]:
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
+    return [w for w in re.split(r"[^0-9A-Za-z\u00c0-\uffff]+", spaced) if w]
+
+
+def question_stems(question: str) -> set[str]:
+    """The question's content words (stop words and numbers aside), stemmed."""
+    words = re.findall(r"[^\W\d_]+", question)
+    return {_stem(w) for w in words if len(w) > 2 and w.lower() not in _STOPWORDS}
+
+
+def schema_stems(sql: str) -> set[str]:
+    """The words of the table and column names a query reads (output aliases aside), stemmed."""
+    names = _schema_names(sql)
+    return {_stem(w) for name in names for w in _split_identifier(name) if len(w) > 2 and w.lower() not in _STOPWORDS}
+
+
+_NAMES_CACHE: dict[str, frozenset[str]] = {}
+
+
+def _schema_names(sql: str) -> frozenset[str]:
+    cached = _NAMES_CACHE.get(sql)
+    if cached is not None:
+        return cached
+    from sqlglot import exp
+
+    try:
+        tree = parse_sqlite(sql)
+        names = {c.name for c in tree.find_all(exp.Column)} | {t.name for t in tree.find_all(exp.Table)}
+        aliases = {a.alias for a in tree.find_all(exp.Alias)} | {t.alias for t in tree.find_all(exp.Table) if t.alias}
+        ctes = {c.alias for c in tree.find_all(exp.CTE)}
+        found = frozenset(n for n in names - (aliases | ctes) - {"*", ""})
+    except SQLError:
+        found = frozenset()
+    if len(_NAMES_CACHE) > 4096:
+        _NAMES_CACHE.clear()
+    _NAMES_CACHE[sql] = found
+    return found
+
+
+def _mentions(text: str, value: str) -> bool:
+    value = value.strip("%_ ").lower()
+    if not value:
+        return True
+    if re.fullmatch(r"\d+(?:\.\d+)?", value):
+        numbers = {n.replace(",", "") for n in _NUMBER.findall(text)}
+        return any(_same_number(value, n) for n in numbers)
+    return value in text
+
+
+def _same_number(a: str, b: str) -> bool:
+    try:
+        return math.isclose(float(a), float(b))
+    except ValueError:
+        return False
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def _normalise(sql: str) -> str:
+    return re.sub(r"\s+", " ", sql.strip().rstrip(";")).lower()
