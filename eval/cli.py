@@ -107,12 +107,16 @@ def retrieval(
     templates: Annotated[Optional[list[str]], typer.Option("--template", help="Document template; repeat to compare several.")] = None,
     limit: LimitOption = None,
     as_json: JsonOption = False,
+    cross_db: Annotated[bool, typer.Option("--cross-db", help="Leave-one-database-out, question to question: plain, masked and fused (eval.crossdb).")] = False,
 ) -> None:
     """Retrieval only (no generator): Recall@1/3, MRR@10 of train examples for the test questions."""
     from eval.retrieval import RetrievalEvaluation, train_index
     from rag.encoders import encoder_from_settings
 
     settings = settings_from_flags(embedder=embedder)
+    if cross_db:
+        _cross_db(corpus, split, limit, as_json, settings)
+        return
     names = templates or [settings.index.template]
     for name in names:
         _check_template(name)
@@ -138,6 +142,30 @@ def retrieval(
     out.print(
         f"[dim]{int(first['queries_without_relevant'])} test questions have no relevant train example and are left out; "
         f"relevant by execution: {first['relevant_by_execution']}, by skeleton: {first['relevant_by_skeleton']}[/]"
+    )
+
+
+def _cross_db(corpus: str, split: str, limit: Optional[int], as_json: bool, settings) -> None:
+    from eval.crossdb import VARIANTS, CrossDbEvaluation, load_cross_db
+    from rag.encoders import encoder_from_settings
+
+    queries, pool, names = load_cross_db(corpus, split, home=settings.home, limit=limit)
+    evaluation = CrossDbEvaluation.prepare(queries, pool, vocabularies=names)
+    results = evaluation.evaluate(encoder_from_settings(settings), template=settings.index.template)
+    if as_json:
+        out.print_json(json.dumps(results))
+        return
+    stats = results["stats"]
+    table = Table(title=f"Cross-database retrieval on {corpus} {split} (embedder {stats['embedder']})")
+    for header in ("variant", "R@1", "R@3", "MRR@10", "queries"):
+        table.add_column(header, justify="left" if header == "variant" else "right")
+    for variant in VARIANTS:
+        metrics = results[variant]
+        table.add_row(variant, f"{metrics['recall@1']:.3f}", f"{metrics['recall@3']:.3f}", f"{metrics['mrr@10']:.3f}", str(int(metrics["queries"])))
+    out.print(table)
+    out.print(
+        f"[dim]relevant: same SQL skeleton in another database; {int(results['plain']['queries_without_relevant'])} questions have none "
+        f"and are left out; {stats['databases']} databases, pool of {stats['pool']}[/]"
     )
 
 

@@ -24,7 +24,8 @@ from rag.databases import DatabaseRef
 from rag.encoders import Encoder, encoder_from_settings
 from rag.errors import ConfigError, SQLError
 from rag.generators import Generator, make_generator
-from rag.index import Hit, VectorIndex, get_index
+from rag.index import Hit, VectorIndex, get_index, masked_companion
+from rag.masking import Vocabulary, mask_question, vocabulary_of
 from rag.retriever import ExampleRetriever
 from rag.sandbox import ReadOnlyDatabase
 from rag.settings import Settings
@@ -126,6 +127,8 @@ class TextToSQL:
         self.generator = generator
         self.notice = notice  # shown to the user, e.g. "no LLM is configured"
         self.retriever = ExampleRetriever(index=index, encoder=encoder, k=settings.retrieval.k)
+        self._masked: VectorIndex | None = None  # built on the first question that falls back
+        self._vocabularies: dict[str, Vocabulary] = {}
 
     @classmethod
     def from_settings(
@@ -230,9 +233,13 @@ class TextToSQL:
         answer = Answer(question=text, db=db_key or "", generator=self.generator.name, k=k)
         try:
             with _timed(answer, "retrieve"):
-                hits = self.retriever.search(text, k, scope)
+                falls_back = bool(db_key and filter_db and not self.retriever.has_examples(db_key))
+                if falls_back and k > 0 and database is not None and self.settings.retrieval.fallback == "masked":
+                    hits = self._search_masked(text, k, database, db_key or "")
+                else:
+                    hits = self.retriever.search(text, k, scope)
             answer.retrieved = [_retrieved(hit) for hit in hits]
-            if hits and db_key and filter_db and not self.retriever.has_examples(db_key):
+            if hits and falls_back:
                 answer.notice = FALLBACK_NOTICE
             with _timed(answer, "prompt"):
                 if schema is None:
@@ -266,6 +273,17 @@ class TextToSQL:
             answer.sql = answer.sql or exc.sql
         answer.timings_ms["total"] = (time.perf_counter() - started) * 1000
         yield answer
+
+    def _search_masked(self, question: str, k: int, database: ReadOnlyDatabase, db_key: str) -> list[Hit]:
+        """Other databases' examples for a database without its own, compared by masked question
+        (this database's table, column and value words, numbers and quotes replaced by placeholders)
+        against their masked questions: the same SQL shape rather than the same topic."""
+        if db_key not in self._vocabularies:
+            self._vocabularies[db_key] = vocabulary_of(database)
+        if self._masked is None:
+            self._masked = masked_companion(self.settings, self.encoder, self.index)
+        masked = mask_question(question, self._vocabularies[db_key])
+        return self._masked.search(self.encoder.encode([masked]), k)[0]
 
     def _judge(self, answer: Answer, question: str, hits: list[Hit], force: bool) -> None:
         """Set the answer's confidence; below `retrieval.min_confidence` (and without `force`) abstain."""

@@ -22,6 +22,7 @@ from typing import Any
 from rag.corpus import Example
 from rag.errors import ConfigError
 
+MASKED_TEMPLATE = "masked_question"
 _STATEMENT = re.compile(r"(?is)\b(CREATE\s+(?:TABLE|VIEW)\b.*?\))\s*;")
 
 
@@ -40,6 +41,9 @@ TEMPLATES: dict[str, Callable[[Example], str]] = {
     "question_sql_context": lambda ex: f"QUESTION: {ex.question}\nSQL QUERY: {ex.sql}\nDATABASE CONTEXT:\n{schema_only(ex.context)}",
     "question_sql": lambda ex: f"QUESTION: {ex.question}\nSQL QUERY: {ex.sql}",
     "question": lambda ex: ex.question,
+    # The question with its database's words masked (DAIL-SQL: `rag.masking`), so questions compare by
+    # structure; `VectorIndex.build` puts the masked text in `meta["masked_question"]` first.
+    MASKED_TEMPLATE: lambda ex: ex.meta.get("masked_question") or ex.question,
 }
 
 
@@ -84,6 +88,21 @@ class Document:
             "context": self.context,
             "metadata": self.metadata,
         }
+
+    def to_example(self) -> Example:
+        """The example this document was made from (its masked question, if any, kept in meta)."""
+        meta = {k: v for k, v in self.metadata.items() if k not in ("source", "split", "db_path")}
+        return Example(
+            id=self.id,
+            question=self.question,
+            sql=self.sql,
+            db_id=self.db,
+            context=self.context,
+            db_path=self.metadata.get("db_path"),
+            split=self.metadata.get("split") or "train",
+            source=self.metadata.get("source") or "bundled",
+            meta=meta,
+        )
 
     @classmethod
     def from_dict(cls, data: Any) -> Document:

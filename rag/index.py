@@ -17,6 +17,7 @@ A search restricted to one database stays exact: it scores that database's vecto
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -34,10 +35,12 @@ import faiss
 import numpy as np
 
 from rag.corpus import Example, fingerprint, load_corpus
-from rag.documents import Document
+from rag.documents import MASKED_TEMPLATE, Document
 from rag.encoders import Encoder, encode_many
 from rag.errors import IndexStoreError
+from rag.execution import DatabaseSource
 from rag.faissfile import check_index_file
+from rag.masking import VocabularyCache, mask_all
 from rag.settings import Settings
 
 FORMAT_VERSION = 1
@@ -138,7 +141,7 @@ class VectorIndex:
         the same encoder) are reused."""
         if not examples:
             raise IndexStoreError("cannot build an index from an empty corpus")
-        documents = [Document.from_example(ex, template) for ex in examples]
+        documents = [Document.from_example(ex, template) for ex in with_masked_questions(examples, template)]
         started = time.perf_counter()
         vectors = np.empty((len(documents), encoder.dimension), dtype=np.float32)
         known = previous.vectors_by_text(encoder) if previous is not None else {}
@@ -176,7 +179,8 @@ class VectorIndex:
     def add(self, examples: list[Example], encoder: Encoder) -> list[Document]:
         """Append examples without a rebuild (e.g. a question → SQL a user confirmed)."""
         self._check_encoder(encoder)
-        documents = [Document.from_example(ex, self.manifest["template"]) for ex in examples]
+        template = self.manifest["template"]
+        documents = [Document.from_example(ex, template) for ex in with_masked_questions(examples, template)]
         self.index.add(encoder.encode([d.text for d in documents]))
         self.documents.extend(documents)
         self.manifest["count"] = len(self.documents)
@@ -437,6 +441,46 @@ def _omp_threads(count: int | None) -> Iterator[None]:
         yield
     finally:
         faiss.omp_set_num_threads(before)
+
+
+def with_masked_questions(examples: list[Example], template: str, cache: VocabularyCache | None = None) -> list[Example]:
+    """For the `masked_question` template: each example with its question masked by its own
+    database's vocabulary (`meta["masked_question"]`, read once per database); others unchanged."""
+    if template != MASKED_TEMPLATE:
+        return examples
+    todo = [i for i, ex in enumerate(examples) if "masked_question" not in ex.meta]
+    if not todo:
+        return examples
+    masked = mask_all([examples[i].question for i in todo], [DatabaseSource.for_example(examples[i]) for i in todo], cache)
+    out = list(examples)
+    for i, text in zip(todo, masked):
+        out[i] = dataclasses.replace(examples[i], meta={**examples[i].meta, "masked_question": text})
+    return out
+
+
+def masked_companion(settings: Settings, encoder: Encoder, plain: VectorIndex, *, show_progress: bool = False) -> VectorIndex:
+    """The documents of `plain`, embedded by their masked questions (template `masked_question`):
+    what a question about a database without examples of its own is compared with (README
+    "Retrieval across databases"). Saved under the index directory, keyed by the plain index's
+    corpus and contents, and built on first use (only documents whose masked text is new are embedded)."""
+    corpus = str(plain.manifest.get("corpus") or "corpus")
+    source = f"{corpus}:{plain.manifest.get('corpus_fingerprint')}:{len(plain.documents)}"
+    directory = index_path(settings, f"{corpus}-masked", encoder, MASKED_TEMPLATE)
+    existing = None
+    if current_version(directory):
+        try:
+            existing = VectorIndex.load(directory, encoder)
+        except IndexStoreError:
+            existing = None  # stale or another embedder's: rebuilt below
+    if existing is not None and existing.manifest.get("source") == source:
+        existing.single_query_threads = settings.index.omp_threads_single_query
+        return existing
+    examples = [doc.to_example() for doc in plain.documents]
+    index = VectorIndex.build(examples, encoder, MASKED_TEMPLATE, corpus=f"{corpus}-masked", show_progress=show_progress, previous=existing, **build_options(settings))
+    index.manifest["source"] = source
+    index.save(directory)
+    index.single_query_threads = settings.index.omp_threads_single_query
+    return index
 
 
 def index_dir_name(corpus: str, template: str, embedder_fingerprint: str) -> str:

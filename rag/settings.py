@@ -82,6 +82,10 @@ class RetrievalSettings(_Section):
     min_confidence: float = Field(
         0.21, ge=0.0, le=1.0, description="knn abstains below this confidence (rag.abstain; 0 never abstains)"
     )
+    fallback: Literal["masked", "plain"] = Field(
+        "masked",
+        description="a database without examples of its own retrieves other databases' examples by masked question (structure) or plain question (topic)",
+    )
 
 
 class LLMSettings(_Section):
