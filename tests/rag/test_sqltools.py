@@ -116,13 +116,18 @@ def test_random_and_huge_sql_text_costs_milliseconds(text: str, repeat: int) -> 
     ids=["spaces", "newlines", "comment-lines", "open-comments", "quotes", "selects", "updates", "withs", "fences", "trigger", "stop-lines"],
 )
 def test_pathological_text_for_the_regexes(sql: str) -> None:
-    started = time.monotonic()
-    for check in (validate_user_sql, postprocess):
-        try:
-            check(sql)
-        except SQLError:
-            pass
-    assert time.monotonic() - started < 1.5
+    def seconds() -> float:
+        started = time.monotonic()
+        for check in (validate_user_sql, postprocess):
+            try:
+                check(sql)
+            except SQLError:
+                pass
+        return time.monotonic() - started
+
+    # milliseconds when linear; a quadratic regex takes minutes. The faster of two runs, so a busy
+    # shared machine does not fail it.
+    assert min(seconds(), seconds()) < 1.5
 
 
 def test_size_is_capped_before_anything_parses() -> None:
