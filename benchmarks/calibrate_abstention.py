@@ -178,7 +178,7 @@ def main() -> None:
     console.print(table)
 
     answered = {name: [r for r in rows if r["answered"]] for name, rows in groups.items()}
-    feature_sets = {"all signals": FEATURES, "without schema words": [f for f in FEATURES if not f.endswith("_words")], "similarity only": ["similarity"]}
+    feature_sets = {"all signals": FEATURES, "without shape": [f for f in FEATURES if f != "shape"], "without schema words or shape": [f for f in FEATURES if not f.endswith("_words") and f != "shape"], "similarity only": ["similarity"]}
     held_out = Table(title=f"abstention, leave one group out (target precision {args.target_precision:.2f} on the fitting groups)")
     for column in ("signals", "held-out group", "threshold", "precision", "coverage", "EX with abstention"):
         held_out.add_column(column, justify="right" if column not in ("held-out group", "signals") else "left")

@@ -13,7 +13,11 @@ words and differ in one value or one column), so the confidence combines four si
                  `_` and camelCase, singular) that the question mentions;
 - `question_words` of the question's words that name something in the retrieved examples' SQL
                  (this database's vocabulary), the share the closest SQL uses: a question about
-                 a column the SQL never reads is not answered by it.
+                 a column the SQL never reads is not answered by it;
+- `shape`        whether the SQL does what the question's wording asks (English cues): "how many"
+                 and COUNT, "average" and AVG, "total" and SUM, "each"/"per" and GROUP BY,
+                 "different" and DISTINCT, "which … highest" and ORDER BY … LIMIT against MAX:
+                 the share of cues and operations that agree.
 
 `confidence` is a logistic combination; its weights and the default threshold (settings
 `retrieval.min_confidence`) were fitted by `benchmarks/calibrate_abstention.py` on questions the
@@ -35,8 +39,8 @@ from rag.sqltools import parse_sqlite
 
 # Fitted by benchmarks/calibrate_abstention.py (README "Abstention"); the intercept comes first.
 WEIGHTS: dict[str, float] = {
-    "bias": -6.221, "similarity": 1.419, "margin": 0.457, "sql_literals": -0.664,
-    "question_literals": 1.681, "sql_words": 0.924, "question_words": 1.844,
+    "bias": -6.658, "similarity": 1.313, "margin": 0.517, "sql_literals": -0.863, "question_literals": 1.569,
+    "sql_words": 0.978, "question_words": 1.717, "shape": 1.142,
 }
 
 _SQL_STRING = re.compile(r"'((?:[^']|'')*)'")
@@ -54,6 +58,7 @@ class Evidence:
     question_literals: float
     sql_words: float
     question_words: float
+    shape: float
 
     def to_dict(self) -> dict[str, float]:
         return {k: round(v, 4) for k, v in asdict(self).items()}
@@ -84,7 +89,53 @@ def gather(question: str, hits: list[Hit]) -> Evidence | None:
         question_literals=used / len(asked) if asked else 1.0,
         sql_words=len(read & said) / len(read) if read else 1.0,
         question_words=len(named & read) / len(named) if named else 1.0,
+        shape=shape_agreement(question, top.document.sql),
     )
+
+
+# (question cue, SQL operation): a cue without its operation, or an operation without its cue, disagree.
+_CUES: dict[str, re.Pattern[str]] = {
+    "count": re.compile(r"\bhow many\b|\bnumber of\b|\bcount\b|\bhow often\b", re.I),
+    "avg": re.compile(r"\baverage\b|\bmean\b|\bavg\b", re.I),
+    "sum": re.compile(r"\btotal\b|\bsum\b|\bcombined\b|\baltogether\b|\boverall\b", re.I),
+    "group": re.compile(r"\beach\b|\bper\b|\bevery\b|\bfor all\b|\bby (?!far\b)\w+", re.I),
+    "distinct": re.compile(r"\bdifferent\b|\bdistinct\b|\bunique\b", re.I),
+    "superlative": re.compile(
+        r"\b(?:highest|lowest|largest|smallest|biggest|most|least|fewest|top|oldest|youngest|newest|latest|earliest|"
+        r"cheapest|maximum|minimum|max|min|best|worst|greatest|longest|shortest|heaviest|lightest|fastest|slowest|"
+        r"richest|poorest|busiest|farthest|nearest|closest)\b",
+        re.I,
+    ),
+}
+_WHICH = re.compile(r"^\s*(?:which|who|what|list|show|name|give|find)\b(?!\s+(?:is|was|are)\s+the\s+(?:highest|lowest|maximum|minimum|largest|smallest)\b)", re.I)
+_OPS: dict[str, re.Pattern[str]] = {
+    "count": re.compile(r"\bCOUNT\s*\(", re.I),
+    "avg": re.compile(r"\bAVG\s*\(", re.I),
+    "sum": re.compile(r"\b(?:SUM|TOTAL)\s*\(", re.I),
+    "group": re.compile(r"\bGROUP\s+BY\b", re.I),
+    "distinct": re.compile(r"\bDISTINCT\b", re.I),
+    "superlative": re.compile(r"\b(?:MAX|MIN)\s*\(|\bORDER\s+BY\b[^;]*\bLIMIT\b", re.I),
+}
+
+
+def shape_agreement(question: str, sql: str) -> float:
+    """The share of the question's wording cues and the SQL's operations (count, average, total,
+    grouping, distinct, superlative) that agree; 1.0 when neither has any. "total" may be a count."""
+    body = _SQL_STRING.sub("''", sql)
+    asked = {name for name, cue in _CUES.items() if cue.search(question)}
+    done = {name for name, op in _OPS.items() if op.search(body)}
+    if "sum" in asked and "sum" not in done and "count" in done:
+        asked = (asked - {"sum"}) | {"count"}  # "the total number of …"
+    if "group" in asked and "group" not in done and not ({"count", "avg", "sum"} & done):
+        asked.discard("group")  # "list every course": no aggregate to group
+    both = asked | done
+    if not both:
+        return 1.0
+    agree = len(asked & done)
+    # "which supplier has the highest rating" names a row: ORDER BY … LIMIT, not MAX(…) alone
+    if "superlative" in asked & done and _WHICH.search(question) and re.search(r"\b(?:MAX|MIN)\s*\(", body, re.I) and not re.search(r"\bLIMIT\b", body, re.I):
+        agree -= 1
+    return max(0.0, agree) / len(both)
 
 
 def same_question(a: str, b: str) -> bool:

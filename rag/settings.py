@@ -80,7 +80,7 @@ class IndexSettings(_Section):
 class RetrievalSettings(_Section):
     k: int = Field(3, ge=0, le=50, description="examples retrieved per question; 0 is the no-RAG baseline")
     min_confidence: float = Field(
-        0.21, ge=0.0, le=1.0, description="knn abstains below this confidence (rag.abstain; 0 never abstains)"
+        0.241, ge=0.0, le=1.0, description="knn abstains below this confidence (rag.abstain; 0 never abstains)"
     )
     fallback: Literal["masked", "plain"] = Field(
         "masked",

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from rag.abstain import Evidence, confidence, gather, question_literals, question_stems, same_question, schema_stems, sql_literals
+import pytest
+
+from rag.abstain import (
+    Evidence,
+    confidence,
+    gather,
+    question_literals,
+    question_stems,
+    same_question,
+    schema_stems,
+    shape_agreement,
+    sql_literals,
+)
 from rag.documents import Document
 from rag.index import Hit
 
@@ -43,8 +55,8 @@ def test_margin_counts_only_rivals_with_other_sql() -> None:
 
 
 def test_confidence_grows_with_each_signal() -> None:
-    base = Evidence(similarity=0.5, margin=0.05, sql_literals=0.5, question_literals=0.5, sql_words=0.5, question_words=0.5)
-    for field in ("similarity", "margin", "question_literals", "question_words"):
+    base = Evidence(similarity=0.5, margin=0.05, sql_literals=0.5, question_literals=0.5, sql_words=0.5, question_words=0.5, shape=0.5)
+    for field in ("similarity", "margin", "question_literals", "sql_words", "question_words", "shape"):
         better = Evidence(**{**base.to_dict(), field: getattr(base, field) + 0.3})
         assert confidence(better) > confidence(base), field
 
@@ -66,3 +78,22 @@ def test_a_question_about_a_column_the_sql_never_reads_is_weaker() -> None:
     misses = gather("Which author has the smallest birth year?", hits)
     assert fits.question_words == 1.0 and fits.sql_words == 1.0
     assert misses.question_words < 1.0  # 'birth' and 'year' are this database's words, unused by the top SQL
+
+
+@pytest.mark.parametrize(
+    ("question", "sql", "agreement"),
+    [
+        ("How many students are there?", "SELECT COUNT(*) FROM students", 1.0),
+        ("List the names of all departments.", "SELECT name FROM departments", 1.0),  # no cue, no operation
+        ("What is the total number of orders?", "SELECT COUNT(*) FROM orders", 1.0),  # "total" may count
+        ("How many parts does each supplier provide?", "SELECT supplier_id, COUNT(*) FROM parts GROUP BY supplier_id", 1.0),
+        ("Which supplier has the highest rating?", "SELECT company FROM suppliers ORDER BY rating DESC LIMIT 1", 1.0),
+        ("What is the highest score?", "SELECT MAX(score) FROM enrollments", 1.0),
+        ("What is the average GPA of students?", "SELECT city, AVG(gpa) FROM students GROUP BY city", 0.5),  # grouped, not asked
+        ("Which supplier has the highest rating?", "SELECT MAX(rating) FROM suppliers", 0.0),  # a value, not the row asked for
+        ("What is the total capacity of all bins?", "SELECT DISTINCT capacity FROM bins", 0.0),
+        ("Which customers requested a better interest rate?", "SELECT name FROM customers WHERE note = 'how many'", 1.0),  # quoted text is no operation
+    ],
+)
+def test_the_sql_does_what_the_wording_asks(question: str, sql: str, agreement: float) -> None:
+    assert shape_agreement(question, sql) == agreement
