@@ -159,6 +159,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="write the per-question rows and results here")
     parser.add_argument("--rows", type=Path, default=None, help="reuse the rows of groups measured before (a --json file)")
+    parser.add_argument("--groups", nargs="*", default=None, help="measure only these groups (bookshop clinic taught bundled-test simple); no fit")
     args = parser.parse_args()
     settings = load_settings()
     encoder = encoder_from_settings(settings)
@@ -167,6 +168,7 @@ def main() -> None:
     groups = {
         name: reused.get(name) or measure(group, settings, encoder, args.bundled_max_examples if name == "bundled-test" else args.max_examples)
         for name, group in question_sets(settings.home, args.bundled_databases).items()
+        if args.groups is None or name in args.groups
     }
 
     table = Table(title=f"knn on synthesized stores (embedder {encoder.name}, template {settings.index.template})")
@@ -176,6 +178,8 @@ def main() -> None:
         n = len(rows)
         table.add_row(name, str(n), *(f"{sum(r[key] for r in rows) / n:.3f}" for key in ("covered", "recall3", "right")))
     console.print(table)
+    if args.groups is not None:
+        return
 
     answered = {name: [r for r in rows if r["answered"]] for name, rows in groups.items()}
     feature_sets = {"all signals": FEATURES, "without shape": [f for f in FEATURES if f != "shape"], "without schema words or shape": [f for f in FEATURES if not f.endswith("_words") and f != "shape"], "similarity only": ["similarity"]}

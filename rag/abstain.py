@@ -34,7 +34,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from rag.errors import SQLError
-from rag.index import Hit
+from rag.index import Hit, question_words
 from rag.sqltools import parse_sqlite
 
 # Fitted by benchmarks/calibrate_abstention.py (README "Abstention"); the intercept comes first.
@@ -140,7 +140,7 @@ def shape_agreement(question: str, sql: str) -> float:
 
 def same_question(a: str, b: str) -> bool:
     """The same words, case and punctuation aside: a stored answer to this very question is reused as is."""
-    return _words(a) == _words(b)
+    return question_words(a) == question_words(b)
 
 
 def confidence(evidence: Evidence, weights: dict[str, float] = WEIGHTS) -> float:
@@ -235,10 +235,6 @@ def _same_number(a: str, b: str) -> bool:
         return math.isclose(float(a), float(b))
     except ValueError:
         return False
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", text.lower())
 
 
 def _normalise(sql: str) -> str:

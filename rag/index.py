@@ -85,6 +85,11 @@ def _apply_search_params(index: faiss.Index, params: dict[str, Any]) -> None:
         index.hnsw.efSearch = int(params["ef_search"])
 
 
+def question_words(text: str) -> tuple[str, ...]:
+    """A question's words, lower-cased, punctuation aside: what "the same question" compares."""
+    return tuple(re.findall(r"\w+", text.lower()))
+
+
 def stored_vectors(index: faiss.Index, positions: np.ndarray | None = None) -> np.ndarray:
     """Vectors kept by `index` (all, or those at `positions`); IVF indexes get a direct map first."""
     if isinstance(index, faiss.IndexIVF) and index.direct_map.type == faiss.DirectMap.NoMap:
@@ -110,6 +115,7 @@ class VectorIndex:
     manifest: dict[str, Any]
     single_query_threads: int = 1
     _by_db: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _by_question: dict[tuple[str, tuple[str, ...]], list[int]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._reindex_dbs()
@@ -119,6 +125,25 @@ class VectorIndex:
         for position, doc in enumerate(self.documents):
             groups.setdefault(doc.db, []).append(position)
         self._by_db = {db: np.asarray(ids, dtype=np.int64) for db, ids in groups.items()}
+        self._by_question = None
+
+    def same_question(self, query_vector: np.ndarray, question: str, db: str | None) -> list[Hit]:
+        """Stored examples (of `db`, or any) whose question is word for word `question` (case and
+        punctuation aside), scored against `query_vector`: a question asked before is answered
+        by its own example, however its SQL shifts the document's embedding."""
+        if self._by_question is None:
+            table: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+            for position, doc in enumerate(self.documents):
+                table.setdefault((doc.db, question_words(doc.question)), []).append(position)
+            self._by_question = table
+        words = question_words(question)
+        dbs = [db] if db is not None else list(self._by_db)
+        positions = [p for name in dbs for p in self._by_question.get((name, words), [])]
+        if not positions:
+            return []
+        scores = stored_vectors(self.index, np.asarray(positions, dtype=np.int64)) @ np.asarray(query_vector, dtype=np.float32).reshape(-1)
+        ranked = sorted(zip(scores.tolist(), positions), key=lambda pair: -pair[0])
+        return [Hit(self.documents[p], float(score), rank) for rank, (score, p) in enumerate(ranked)]
 
     # -- building -------------------------------------------------------------------------
 

@@ -25,8 +25,9 @@ class ExampleRetriever:
 
     `db` restricts the search to one database's examples when the store holds several; a
     database without examples of its own falls back to the whole store (another schema's
-    examples still show the model how questions map to SQL). At (nearly) equal similarity an
-    example a person wrote or saved comes before a synthesized one.
+    examples still show the model how questions map to SQL). A stored question that is word for
+    word the one asked comes first; at (nearly) equal similarity an example a person wrote or
+    saved comes before a synthesized one.
     """
 
     index: VectorIndex
@@ -53,6 +54,11 @@ class ExampleRetriever:
         scope = db if self.has_examples(db) else None
         candidates = self.index.search(vector, k + PERSON_CANDIDATES, db=scope)[0]
         ranked = sorted(candidates, key=lambda hit: -(hit.score + (PERSON_BONUS if is_person_written(hit) else 0.0)))
+        if scope is not None:  # the same question asked before comes first, whatever its SQL does to the embedding
+            same = self.index.same_question(vector[0], query, scope)
+            if same:
+                seen = {hit.document.id for hit in same}
+                ranked = [*same, *(hit for hit in ranked if hit.document.id not in seen)]
         return [Hit(hit.document, hit.score, rank) for rank, hit in enumerate(ranked[:k])]
 
     def has_examples(self, db: str | None) -> bool:

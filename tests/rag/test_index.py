@@ -160,3 +160,22 @@ def test_approximate_indexes_search_save_reuse_and_filter_exactly(kind, encoder,
 
 def test_auto_kind_is_flat_for_small_corpora(small_index):
     assert small_index.manifest["faiss"] == {"kind": "flat"}
+
+
+def test_a_question_asked_before_is_retrieved_first(encoder):
+    from rag.retriever import ExampleRetriever
+
+    long_sql = "WITH s AS (SELECT b.title, SUM(i.qty) AS sold FROM items i JOIN books b ON b.id = i.book_id GROUP BY b.id) " * 3 + "SELECT * FROM s"
+    rows = [
+        Example(id="long", question="What is the best-selling book?", sql=long_sql, db_id="shop", context=""),
+        Example(id="short", question="What are the best-selling books of all time?", sql="SELECT title FROM books", db_id="shop", context=""),
+        Example(id="other", question="What is the best-selling book?", sql="SELECT 1", db_id="elsewhere", context=""),
+    ]
+    index = VectorIndex.build(rows, encoder, "question_sql", corpus="test", show_progress=False)
+    retriever = ExampleRetriever(index=index, encoder=encoder, k=2)
+    hits = retriever.search("what is the BEST-SELLING book", 2, "shop")
+    assert [h.document.id for h in hits] == ["long", "short"]  # word for word (case, punctuation aside), its own database only
+    vector = encoder.encode(["what is the BEST-SELLING book"])[0]
+    assert abs(hits[0].score - float(vector @ encoder.encode([index.documents[0].text])[0])) < 1e-4  # its real similarity
+    assert index.same_question(vector, "What is the best-selling book", None)[0].document.id in {"long", "other"}
+    assert index.same_question(vector, "What is the best book?", "shop") == []
