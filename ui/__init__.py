@@ -1,7 +1,10 @@
 """The Gradio chat over the text-to-SQL chain (`coderag ui`).
 
     app.py      build_app(service) -> gr.Blocks, and the event handlers as plain functions
-    service.py  UIService: the chain, encoder, index and generator, loaded once and shared
+                (the answer card, the examples tab, the language-model panel)
+    charts.py   which chart (bar, line, scatter or none) suits a result, from its column types
+    service.py  UIService: the chain, encoder, index and generator, loaded once and shared;
+                the examples of a database (the same store as `coderag db teach / show`)
     sources.py  the database picker's sources: demo, --db file, upload, pasted schema
                 ("save as example" writes to the database's store in rag.registry, shared with the CLI)
     cli.py      register(app) adds `coderag ui`

@@ -1,16 +1,26 @@
 """The Gradio app: `build_app(service) -> gr.Blocks`, with every event handler a plain function
 of (service, inputs...) that returns the outputs, so it is testable without a browser.
 
+One question is one answer card, in this order: the question, the result (first rows, the total
+count, a CSV download), a chart when the result's shape suits one (ui.charts), the SQL (editable,
+run again), the examples it came from and how close they were, and the timings. The conversation
+below the card keeps every turn; an error or a notice is a message of its own there, never part
+of an earlier answer. The Examples tab lists, searches, edits, deletes and adds the current
+database's examples in the same store as `coderag db teach / show`.
+
 A handler never raises: bad input (an empty question, a huge paste, a non-SQLite upload, a
-schema that does not load, SQL that writes) becomes a message in the chat, and the session
-and every other session keep working.
+schema that does not load, SQL that writes) becomes a marked message, and the session and every
+other session keep working.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import csv
 import logging
+import shutil
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,22 +31,34 @@ import gradio as gr
 from rag.chain import Answer, Question
 from rag.databases import DatabaseRef
 from rag.errors import CodeRagError, ConfigError
+from rag.generators import NO_LLM_NOTICE
 from rag.sandbox import QueryResult
 from rag.settings import UISettings
-from ui.service import UIService
+from ui.charts import Chart, choose_chart
+from ui.service import ExampleRow, UIService, is_loopback
 
 log = logging.getLogger(__name__)
+
+__all__ = ["build_app", "check_exposure", "is_loopback", "launch"]
 
 Message = dict[str, str]
 Table = dict[str, list]
 SKIP: dict[str, Any] = gr.skip()
 EMPTY_TABLE: Table = {"headers": [""], "data": []}
 QUESTION_PREVIEW_CHARS = 300
-CELL_CHARS = 500  # longer values are cut in the table (the row count and the SQL stay exact)
+CELL_CHARS = 500  # longer values are cut in the table (the row count, the CSV and the SQL stay exact)
 MESSAGE_CHARS = 1_000  # longer error messages are cut in the chat
 SQL_SHOWN_CHARS = 5_000
 STREAM_INTERVAL_S = 0.1  # at most 10 chat updates a second while the LLM streams
-INTERNAL_ERROR = "⚠️ Something went wrong on the server (details are in its log). Try again or pick another database."
+KEEP_DOWNLOADS = 200  # CSV files kept in the private directory (older ones are removed)
+WARN = "⚠️"  # errors start with it (Debian's fonts have the sign; ✅ or ⏳ would be empty boxes)
+WORKING = "…"
+INTERNAL_ERROR = f"{WARN} Something went wrong on the server (details are in its log). Try again or pick another database."
+UI_NO_LLM_NOTICE = (
+    "No language model is set up, so answers come from retrieval alone: each answer reuses the SQL of the "
+    "closest stored example, and follow-up questions need a model. Set one up under *Language model* (left), "
+    "on this machine or with a login."
+)
 ERROR_TITLES = {
     "no_sql": "No SQL",
     "parse_error": "SQL does not parse",
@@ -49,15 +71,32 @@ ERROR_TITLES = {
     "generation_error": "The model failed",
     "abstain": "No stored example matches well",
 }
+WHO_FILTERS = ["all", "person", "synthesized"]
+LLM_KINDS = {"GGUF file": "gguf", "OpenAI-compatible URL": "openai"}
+
+
+FOLLOW_UP_TOKENS = 500  # earlier turns in an LLM's prompt, at most about this many tokens
+FOLLOW_UP_TURNS = 5
+CHARS_PER_TOKEN = 4  # a rough count; the schema and the examples have their own budgets
+
+
+@dataclass(frozen=True)
+class Turn:
+    """An answered question, as a follow-up question's prompt sees it."""
+
+    question: str
+    sql: str
+    result: str  # a one-line summary: the row count, the columns and the first row
 
 
 @dataclass(frozen=True)
 class Session:
-    """Per-browser-session state: the database picked and the last question asked
-    (what "save as example" stores together with the SQL in the editor)."""
+    """Per-browser-session state: the database picked, the last question asked (what "save as
+    example" stores together with the SQL in the editor) and the answered turns (for follow-ups)."""
 
     db: DatabaseRef
     question: str | None = None
+    turns: tuple[Turn, ...] = ()
 
 
 class AskOutputs(NamedTuple):
@@ -69,6 +108,13 @@ class AskOutputs(NamedTuple):
     retrieved: Any
     details: Any
     session: Session
+    head: Any = SKIP  # the card's first lines: the question and what became of it
+    download: Any = SKIP
+    bar: Any = SKIP
+    line: Any = SKIP
+    scatter: Any = SKIP
+    teach: Any = SKIP  # the "teach this" button, shown when knn abstains
+    action: Any = SKIP  # the line under the SQL buttons
 
 
 class DbOutputs(NamedTuple):
@@ -83,11 +129,28 @@ class RunOutputs(NamedTuple):
     history: list[Message]
     table: Any
     note: Any
+    download: Any = SKIP
+    bar: Any = SKIP
+    line: Any = SKIP
+    scatter: Any = SKIP
+    action: Any = SKIP
 
 
 class SaveOutputs(NamedTuple):
     history: list[Message]
     status: Any
+    action: Any = SKIP
+
+
+class ExampleOutputs(NamedTuple):
+    title: Any
+    table: Any
+    ids: list[str]
+    status: Any = SKIP
+    selected: Any = SKIP
+    question: Any = SKIP
+    sql: Any = SKIP
+    db_status: Any = SKIP
 
 
 # -- rendering (pure) ------------------------------------------------------------------------
@@ -143,12 +206,13 @@ def result_note(count: int, truncated: bool, limit: int) -> str:
     return f"Showing the first {shown:,} of {row_count(count, truncated)}{cap}."
 
 
-def retrieved_table(answer: Answer) -> Table:
+def retrieved_table(answer: Answer, name: Callable[[str], str] = str) -> Table:
+    """The examples an answer came from, by closeness (cosine similarity), their database by its name."""
     if not answer.retrieved:
         return EMPTY_TABLE
     return {
-        "headers": ["#", "score", "database", "question", "sql"],
-        "data": [[rank, f"{r.score:.3f}", r.db, r.question, r.sql] for rank, r in enumerate(answer.retrieved, 1)],
+        "headers": ["#", "closeness", "database", "question", "sql"],
+        "data": [[rank, f"{r.score:.2f}", name(r.db), r.question, r.sql] for rank, r in enumerate(answer.retrieved, 1)],
     }
 
 
@@ -160,25 +224,99 @@ def details(answer: Answer) -> str:
 
 
 def sql_block(sql: str) -> str:
-    """SQL for the chat, cut at SQL_SHOWN_CHARS (the editor below holds all of it)."""
+    """SQL for the chat, cut at SQL_SHOWN_CHARS (the editor holds all of it)."""
     shown = sql if len(sql) <= SQL_SHOWN_CHARS else f"{sql[:SQL_SHOWN_CHARS]}\n-- … ({len(sql):,} characters)"
     return f"```sql\n{shown}\n```"
 
 
+def confidence_words(value: float | None) -> str:
+    """How sure knn is that the reused example answers the question (rag.abstain's confidence)."""
+    if value is None:
+        return ""
+    if value >= 0.8:
+        return f"confident ({value:.2f})"
+    if value >= 0.5:
+        return f"probably right ({value:.2f})"
+    return f"**unsure ({value:.2f}): check the SQL and the result**"
+
+
+def can_teach(answer: Answer) -> bool:
+    """knn could not answer: no stored example matched well, or this database has none."""
+    return answer.generator == "knn" and answer.error_kind in ("abstain", "no_sql")
+
+
 def answer_message(answer: Answer) -> str:
+    """The turn's message in the conversation."""
     if answer.error:
         title = ERROR_TITLES.get(answer.error_kind or "", "Error")
-        text = f"⚠️ **{title}:** {shorten(answer.error)}"
+        text = f"{WARN} **{title}:** {shorten(answer.error)}"
         if answer.sql and answer.error_kind == "abstain":
-            text += f"\n\nThe closest example's SQL (not run):\n{sql_block(answer.sql)}\nIf it is right, run it; else write the right SQL below, run it and save it as an example."
+            text += f"\n\nThe closest example's SQL (not run):\n{sql_block(answer.sql)}\nIf it is right, run it; else write the right SQL in the editor and press *Teach this*."
         elif answer.sql:
-            text += f"\n\n{sql_block(answer.sql)}\nEdit the SQL below and run it again."
+            text += f"\n\n{sql_block(answer.sql)}\nEdit the SQL in the answer card and run it again."
         return text
     text = f"{sql_block(answer.sql or '')}\n{row_count(len(answer.rows), answer.truncated)} · answered by `{answer.generator}`"
     if answer.retrieved:
-        top = answer.retrieved[0]
-        text += f" · closest example {top.score:.2f}"
+        text += f" · closest example {answer.retrieved[0].score:.2f}"
+    if answer.confidence is not None:
+        text += f" · {confidence_words(answer.confidence)}"
     return text
+
+
+def card_head(answer: Answer) -> str:
+    """The answer card's first lines: the question, then the result's size and where the SQL came from."""
+    lines = [f"### {preview(answer.question, 200)}"]
+    if answer.error_kind == "abstain":
+        lines.append(
+            "**No stored example matches this question well.** The nearest ones:\n\n"
+            + "\n".join(f"- “{preview(r.question, 150)}” (closeness {r.score:.2f})" for r in answer.retrieved[:3])
+        )
+        lines.append(
+            "The closest one's SQL is in the editor below, not run. If it is right, run it; otherwise type the "
+            "right SQL and press **Teach this**: it runs, and is saved as this database's example."
+        )
+    elif answer.error:
+        title = ERROR_TITLES.get(answer.error_kind or "", "Error")
+        lines.append(f"{WARN} **{title}:** {shorten(answer.error, 400)}")
+        if can_teach(answer):
+            lines.append("Type the SQL that answers it in the editor and press **Teach this**: it runs, and is saved as this database's example.")
+    else:
+        source = "reused the SQL of the closest stored example" if answer.generator == "knn" else f"SQL written by `{answer.generator}`"
+        parts = [row_count(len(answer.rows), answer.truncated), source]
+        if answer.retrieved:
+            parts.append(f"closest example {answer.retrieved[0].score:.2f}")
+        if answer.confidence is not None:
+            parts.append(confidence_words(answer.confidence))
+        lines.append(" · ".join(parts))
+    if answer.notice:
+        lines.append(f"*Note: {answer.notice}*")
+    return "\n\n".join(lines)
+
+
+def result_summary(columns: list[str], rows: list[list[Any]], truncated: bool, limit: int = 200) -> str:
+    """One line about a result for a later prompt: how many rows, which columns, the first row."""
+    count = f"{len(rows):,}{'+' if truncated else ''} row{'s' if len(rows) != 1 or truncated else ''}"
+    if not rows:
+        return f"{count}; columns {', '.join(columns)}"
+    first = ", ".join(str(_cell(v)) for v in rows[0])
+    return shorten(f"{count}; columns {', '.join(columns)}; first row: {first}", limit)
+
+
+def conversation_context(turns: tuple[Turn, ...], budget_tokens: int = FOLLOW_UP_TOKENS) -> str:
+    """The earlier turns as SQL comments ahead of the schema in an LLM's prompt, newest kept first
+    when the budget (about `budget_tokens` tokens) runs out; empty without turns."""
+    blocks: list[str] = []
+    used = 0
+    for turn in reversed(turns):
+        sql = " ".join(turn.sql.split())
+        block = f"-- Q: {' '.join(turn.question.split())}\n-- SQL: {sql}\n-- Result: {turn.result}"
+        if used + len(block) > budget_tokens * CHARS_PER_TOKEN:
+            break
+        blocks.insert(0, block)
+        used += len(block)
+    if not blocks:
+        return ""
+    return "-- Earlier questions in this conversation (the new question may refer to them):\n" + "\n".join(blocks)
 
 
 def db_status(service: UIService, db: DatabaseRef) -> str:
@@ -196,9 +334,82 @@ def clamp_k(k: Any, default: int) -> int:
 
 def problem(exc: Exception) -> str:
     if isinstance(exc, CodeRagError):
-        return f"⚠️ {shorten(str(exc))}"
+        return f"{WARN} {shorten(str(exc))}"
     log.exception("unexpected error in a UI handler", exc_info=exc)
     return INTERNAL_ERROR
+
+
+def chart_updates(columns: list[str], rows: list[list[Any]]) -> tuple[Any, Any, Any]:
+    """Updates for the bar, line and scatter plots: the chosen one shown with the data, the others hidden."""
+    chart = choose_chart(columns, rows)
+    hidden = gr.update(visible=False, value=None)
+    if chart is None:
+        return hidden, hidden, hidden
+    frame = chart_frame(chart, columns, rows)
+    crowded = chart.kind == "bar" and (len(frame) > 8 or frame[chart.x].str.len().max() > 12)
+    shown = gr.update(visible=True, value=frame, x=chart.x, y=chart.y, x_title=chart.x, y_title=chart.y,
+                      sort=list(frame[chart.x]) if chart.kind == "bar" else None, x_label_angle=-40 if crowded else 0)
+    return tuple(shown if kind == chart.kind else hidden for kind in ("bar", "line", "scatter"))  # type: ignore[return-value]
+
+
+def chart_frame(chart: Chart, columns: list[str], rows: list[list[Any]]) -> Any:
+    import pandas as pd
+
+    xi, yi = columns.index(chart.x), columns.index(chart.y)
+    frame = pd.DataFrame([(r[xi], r[yi]) for r in rows if r[xi] is not None and r[yi] is not None], columns=[chart.x, chart.y])
+    if chart.kind == "line":
+        if frame[chart.x].dtype == object:
+            frame[chart.x] = pd.to_datetime(frame[chart.x], errors="coerce", format="mixed")
+        frame = frame.dropna().sort_values(chart.x)
+    if chart.kind == "bar":
+        frame[chart.x] = frame[chart.x].astype(str)
+    return frame
+
+
+def write_csv(directory: Path, columns: list[str], rows: list[list[Any]]) -> str | None:
+    """The whole result (every fetched row, values uncut) as result.csv in a fresh folder; None without columns."""
+    if not columns:
+        return None
+    root = directory / "results"
+    root.mkdir(exist_ok=True)
+    _prune(root)
+    folder = root / uuid.uuid4().hex
+    folder.mkdir()
+    path = folder / "result.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        writer.writerows([["" if v is None else f"<{len(v)} bytes>" if isinstance(v, bytes) else v for v in row] for row in rows])
+    return str(path)
+
+
+_prune_lock = threading.Lock()
+
+
+def _prune(root: Path) -> None:
+    """Remove the oldest CSV folders beyond KEEP_DOWNLOADS, never one younger than a minute (a
+    request may still be handing it to Gradio); one request prunes at a time."""
+    if not _prune_lock.acquire(blocking=False):
+        return
+    try:
+        folders = []
+        for folder in root.iterdir():
+            try:
+                folders.append((folder.stat().st_mtime, folder))
+            except OSError:
+                continue
+        if len(folders) <= KEEP_DOWNLOADS:
+            return
+        cutoff = time.time() - 60
+        for mtime, folder in sorted(folders)[: len(folders) - KEEP_DOWNLOADS]:
+            if mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+    finally:
+        _prune_lock.release()
+
+
+def download_update(path: str | None) -> Any:
+    return gr.update(value=path, visible=path is not None)
 
 
 # -- handlers (plain functions) ------------------------------------------------------------
@@ -207,7 +418,7 @@ def problem(exc: Exception) -> str:
 def on_ask(
     service: UIService, question: str | None, history: list[Message] | None, use_rag: bool, k: float, session: Session
 ) -> Iterator[AskOutputs]:
-    """Ask a question: a progress message first (with the SQL as the LLM streams it), then the answer (SQL, table, examples, timings)."""
+    """Ask a question: a progress message first (with the SQL as the LLM streams it), then the answer card."""
     history = list(history or [])
     question = question or ""
     if question.strip():
@@ -216,38 +427,53 @@ def on_ask(
         checked = Question.parse(question, service.settings.max_question_chars)
     except ConfigError as exc:
         history.append(assistant(problem(exc)))
-        yield AskOutputs(history, SKIP, SKIP, SKIP, SKIP, SKIP, SKIP, session)
+        yield AskOutputs(history, SKIP, SKIP, SKIP, SKIP, SKIP, SKIP, session, action=problem(exc))
         return
     k = clamp_k(k, service.settings.retrieval.k)
     steps = f"Retrieving {k} example{'s' if k != 1 else ''}, then generating" if use_rag and k else "Generating"
-    progress = f"⏳ {steps} SQL with `{service.chain.generator.name}`…"
+    progress = f"{WORKING} {steps} SQL with `{service.chain.generator.name}`…"
     history.append(assistant(progress))
-    yield AskOutputs(history, "", SKIP, SKIP, SKIP, SKIP, SKIP, session)
+    yield AskOutputs(history, "", SKIP, SKIP, SKIP, SKIP, SKIP, session, head=f"### {preview(checked.text, 200)}\n\n{progress}", action="")
+    hidden = gr.update(visible=False, value=None)
     try:
         answer, shown_at = None, 0.0
-        for item in service.stream(checked, session.db, use_rag=use_rag, k=k):
+        context = conversation_context(session.turns) if service.chain.generator.uses_prompt else ""
+        for item in service.stream(checked, session.db, use_rag=use_rag, k=k, context=context):
             if isinstance(item, Answer):
                 answer = item
             elif time.monotonic() - shown_at >= STREAM_INTERVAL_S:  # the LLM's answer so far, ≤ 10 updates/s
                 shown_at = time.monotonic()
                 history = [*history[:-1], assistant(f"{progress}\n\n```sql\n{item}\n```")]
                 yield AskOutputs(history, "", SKIP, SKIP, SKIP, SKIP, SKIP, session)
-    except Exception as exc:  # the UI boundary: every failure becomes a chat message
+    except Exception as exc:  # the UI boundary: every failure becomes a message
         history = [*history[:-1], assistant(problem(exc))]
-        yield AskOutputs(history, "", SKIP, EMPTY_TABLE, "", EMPTY_TABLE, "", replace(session, question=checked.text))
+        head = f"### {preview(checked.text, 200)}\n\n{problem(exc)}"
+        yield AskOutputs(history, "", SKIP, EMPTY_TABLE, "", EMPTY_TABLE, "", replace(session, question=checked.text),
+                         head, download_update(None), hidden, hidden, hidden, gr.update(visible=False))
         return
     assert answer is not None
     history = [*history[:-1], assistant(answer_message(answer))]  # a new list: the progress step was already yielded
     limit = service.settings.ui.preview_rows
+    ok = bool(answer.sql) and not answer.error
+    bar, line, scatter = chart_updates(answer.columns, answer.rows) if ok else (hidden, hidden, hidden)
+    turns = session.turns
+    if ok:
+        turns = (*turns, Turn(checked.text, answer.sql or "", result_summary(answer.columns, answer.rows, answer.truncated)))[-FOLLOW_UP_TURNS:]
     yield AskOutputs(
         history,
         "",
         answer.sql or "",
-        result_table(answer.columns, answer.rows, limit) if not answer.error else EMPTY_TABLE,
-        result_note(len(answer.rows), answer.truncated, limit) if answer.sql and not answer.error else "",
-        retrieved_table(answer),
+        result_table(answer.columns, answer.rows, limit) if ok else EMPTY_TABLE,
+        result_note(len(answer.rows), answer.truncated, limit) if ok else "",
+        retrieved_table(answer, service.display_name),
         details(answer),
-        replace(session, question=checked.text),
+        replace(session, question=checked.text, turns=turns),
+        card_head(answer) + (f"\n\n*A follow-up: the model saw {context.count('-- Q: ')} earlier question(s) of this conversation.*" if context else ""),
+        download_update(write_csv(service.private.path, answer.columns, answer.rows) if ok else None),
+        bar,
+        line,
+        scatter,
+        gr.update(visible=can_teach(answer)),
     )
 
 
@@ -258,10 +484,21 @@ def on_run_sql(service: UIService, sql: str | None, history: list[Message] | Non
         result: QueryResult = service.run_sql(sql or "", session.db)
     except Exception as exc:
         history.append(assistant(problem(exc)))
-        return RunOutputs(history, EMPTY_TABLE, "")
+        return RunOutputs(history, EMPTY_TABLE, "", action=problem(exc))
     limit = service.settings.ui.preview_rows
     history.append(assistant(f"Ran the edited SQL on `{session.db.label}`:\n{sql_block((sql or '').strip())}\n{row_count(len(result.rows), result.truncated)}"))
-    return RunOutputs(history, result_table(result.columns, result.rows, limit), result_note(len(result.rows), result.truncated, limit))
+    rows = [list(r) for r in result.rows]
+    bar, line, scatter = chart_updates(result.columns, rows)
+    return RunOutputs(
+        history,
+        result_table(result.columns, rows, limit),
+        result_note(len(rows), result.truncated, limit),
+        download_update(write_csv(service.private.path, result.columns, rows)),
+        bar,
+        line,
+        scatter,
+        f"Ran the edited SQL: {row_count(len(rows), result.truncated)}.",
+    )
 
 
 def on_save_example(service: UIService, sql: str | None, history: list[Message] | None, session: Session) -> SaveOutputs:
@@ -273,13 +510,22 @@ def on_save_example(service: UIService, sql: str | None, history: list[Message] 
         example, added = service.save_example(session.question, sql or "", session.db)
     except Exception as exc:
         history.append(assistant(problem(exc)))
-        return SaveOutputs(history, SKIP)
+        return SaveOutputs(history, SKIP, problem(exc))
     if added:
-        text = f"✅ Saved as an example for `{session.db.label}`: “{preview(example.question, 120)}”. Asking it again retrieves it."
+        text = f"✓ Saved as an example for `{session.db.label}`: “{preview(example.question, 120)}”. Asking it again retrieves it."
     else:
         text = f"This question and SQL are already stored for `{session.db.label}`."
     history.append(assistant(text))
-    return SaveOutputs(history, db_status(service, session.db))
+    return SaveOutputs(history, db_status(service, session.db), text)
+
+
+def on_teach(service: UIService, sql: str | None, history: list[Message] | None, session: Session) -> tuple[RunOutputs, SaveOutputs]:
+    """"Teach this": run the SQL in the editor, show its result, and save it with the question."""
+    ran = on_run_sql(service, sql, history, session)
+    if ran.table is EMPTY_TABLE and ran.history and ran.history[-1]["content"].startswith(WARN):
+        return ran, SaveOutputs(ran.history, SKIP, ran.action)
+    saved = on_save_example(service, sql, ran.history, session)
+    return ran, saved
 
 
 def _switch(service: UIService, history: list[Message] | None, session: Session, load: Callable[[], DatabaseRef]) -> DbOutputs:
@@ -290,12 +536,12 @@ def _switch(service: UIService, history: list[Message] | None, session: Session,
         history.append(assistant(problem(exc)))
         return DbOutputs(history, session, SKIP, SKIP, SKIP)
     history.append(assistant(f"Now answering questions about {db.summary}."))
-    picker = SKIP if db.kind in ("demo", "file") else None
+    picker = SKIP if db.kind in ("demo", "file", "registered") else None
     return DbOutputs(history, Session(db=db), db_status(service, db), db.schema, picker)
 
 
 def on_pick_database(service: UIService, name: str | None, history: list[Message] | None, session: Session) -> DbOutputs:
-    """A demo database (or the --db file) from the radio buttons."""
+    """A demo or registered database (or the --db file) from the radio buttons."""
     if not name or name == session.db.label:
         return DbOutputs(list(history or []), session, SKIP, SKIP, SKIP)
     named = service.default_db if name == service.default_db.label else None
@@ -314,11 +560,104 @@ def on_paste_schema(service: UIService, script: str | None, history: list[Messag
     return _switch(service, history, session, lambda: service.paste_schema(script or ""))
 
 
+def ui_notice(service: UIService) -> str:
+    notice = UI_NO_LLM_NOTICE if service.notice == NO_LLM_NOTICE else service.notice
+    return f"ℹ {notice}" if notice else ""
+
+
+def on_set_llm(service: UIService, kind: str | None, value: str | None) -> tuple[str, Any]:
+    """Point the server at a local GGUF file or an OpenAI-compatible URL (checked before it is used)."""
+    try:
+        name = service.set_generator(LLM_KINDS.get(kind or "", kind or ""), value or "")
+    except Exception as exc:
+        return problem(exc), SKIP
+    notice = ui_notice(service)
+    return f"✓ Questions are now answered by `{name}` (for every session of this server).", gr.update(value=notice, visible=bool(notice))
+
+
+# -- the examples tab ------------------------------------------------------------------------
+
+
+def _matches(row: ExampleRow, query: str, who: str) -> bool:
+    if who == "person" and row.origin == "synth" or who == "synthesized" and row.origin != "synth":
+        return False
+    query = query.strip().lower()
+    return not query or query in row.question.lower() or query in row.sql.lower()
+
+
+def on_list_examples(service: UIService, session: Session, query: str | None = "", who: str | None = "all", status: Any = SKIP) -> ExampleOutputs:
+    """The current database's examples that match the search, with who wrote them."""
+    try:
+        rows = service.examples_of(session.db)
+    except Exception as exc:
+        return ExampleOutputs(SKIP, SKIP, [], problem(exc))
+    shown = [r for r in rows if _matches(r, query or "", who or "all")]
+    counts = {"person": sum(r.origin != "synth" for r in rows), "synthesized": sum(r.origin == "synth" for r in rows)}
+    title = (
+        f"**{len(rows)} example{'s' if len(rows) != 1 else ''} of `{session.db.label}`** "
+        f"({counts['person']} by a person, {counts['synthesized']} synthesized)"
+        + (f" · {len(shown)} match the search" if len(shown) != len(rows) else "")
+        + ". The same store as `coderag db teach` and `coderag db show`."
+    )
+    table = {"headers": ["who", "question", "sql"], "data": [[r.who, r.question, r.sql] for r in shown]} if shown else EMPTY_TABLE
+    return ExampleOutputs(title, table, [r.id for r in shown], status)
+
+
+def on_select_example(service: UIService, session: Session, ids: list[str], index: int | None) -> ExampleOutputs:
+    """A row picked in the list goes into the editor below it."""
+    if index is None or not 0 <= index < len(ids or []):
+        return ExampleOutputs(SKIP, SKIP, ids or [], SKIP)
+    row = next((r for r in service.examples_of(session.db) if r.id == ids[index]), None)
+    if row is None:
+        return ExampleOutputs(SKIP, SKIP, ids, f"{WARN} that example is no longer stored; the list was out of date", None)
+    note = " It is built in (read-only): *Add as a new example* stores your version." if row.built_in else ""
+    return ExampleOutputs(SKIP, SKIP, ids, f"Editing: “{preview(row.question, 120)}” ({row.who}).{note}", row.id, row.question, row.sql)
+
+
+def _after_change(service: UIService, session: Session, query: str | None, who: str | None, text: str, selected: Any, question: Any, sql: Any) -> ExampleOutputs:
+    listed = on_list_examples(service, session, query, who)
+    return listed._replace(status=text, selected=selected, question=question, sql=sql, db_status=db_status(service, session.db))
+
+
+def on_update_example(service: UIService, session: Session, selected: str | None, question: str | None, sql: str | None, query: str | None = "", who: str | None = "all") -> ExampleOutputs:
+    """Save the edited example (its SQL is validated and run read-only first)."""
+    try:
+        if not selected:
+            raise ConfigError("pick an example in the list first (or add this as a new one)")
+        stored = service.update_example(session.db, selected, question or "", sql or "")
+    except Exception as exc:
+        return ExampleOutputs(SKIP, SKIP, SKIP, problem(exc))
+    return _after_change(service, session, query, who, f"✓ Saved the edited example “{preview(stored.question, 120)}”.", stored.id, SKIP, SKIP)
+
+
+def on_delete_example(service: UIService, session: Session, selected: str | None, query: str | None = "", who: str | None = "all") -> ExampleOutputs:
+    try:
+        if not selected:
+            raise ConfigError("pick an example in the list first")
+        old = service.delete_example(session.db, selected)
+    except Exception as exc:
+        return ExampleOutputs(SKIP, SKIP, SKIP, problem(exc))
+    return _after_change(service, session, query, who, f"Deleted “{preview(old.question, 120)}”.", None, "", "")
+
+
+def on_add_example(service: UIService, session: Session, question: str | None, sql: str | None, query: str | None = "", who: str | None = "all") -> ExampleOutputs:
+    """A new example written by a person (validated and run read-only first, like `coderag db teach`)."""
+    try:
+        service.check_editable()
+        example, added = service.save_example(question or "", sql or "", session.db, origin="person")
+    except Exception as exc:
+        return ExampleOutputs(SKIP, SKIP, SKIP, problem(exc))
+    text = f"✓ Added “{preview(example.question, 120)}”." if added else "This question and SQL are already stored."
+    return _after_change(service, session, query, who, text, example.id, SKIP, SKIP)
+
+
 # -- the app ---------------------------------------------------------------------------------
 
-INTRO = """# coderag
-Ask questions about a SQLite database in plain English. Each answer shows the SQL (edit it and run
-it again), the result, the stored examples that retrieval found, and where the time went.
+INTRO = "## coderag · ask a SQLite database in plain English"
+CSS = """
+#answer-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 12px; }
+#answer-head h3 { margin: 0 0 4px 0; }
+#notice { font-size: 0.9em; }
 """
 
 
@@ -326,23 +665,24 @@ def build_app(service: UIService) -> gr.Blocks:
     """The Blocks app over one shared service; per-user state lives in gr.State."""
     settings = service.settings
     start = service.default_db
-    db_names = service.demo_names() + ([start.label] if start.kind == "file" else [])
+    db_names = service.database_names() + ([start.label] if start.kind == "file" else [])
     lane = {"concurrency_id": "coderag", "concurrency_limit": settings.ui.concurrency_limit}
     # Questions have their own lane, so running SQL or switching databases never waits behind a
     # model; it is as wide as the OpenAI-compatible server takes (a hung call holds one place, for
     # at most openai.timeout_s). llama.cpp answers one at a time behind its own bounded wait.
     remote = service.chain.generator.name.startswith("openai:")
     ask_lane = {"concurrency_id": "ask", "concurrency_limit": settings.openai.concurrency if remote else settings.ui.concurrency_limit}
+    notice = ui_notice(service)
+    hidden_plot = {"visible": False, "height": 260, "show_label": False}
 
     with gr.Blocks(title="coderag", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         session = gr.State(Session(db=start))
         gr.Markdown(INTRO)
-        if service.notice:
-            gr.Markdown(f"ℹ️ {service.notice}", elem_id="notice")
+        notice_box = gr.Markdown(notice, visible=bool(notice), elem_id="notice")
         with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=320):
+            with gr.Column(scale=1, min_width=300):
                 with gr.Tabs():
-                    with gr.Tab("Demo"):
+                    with gr.Tab("Databases"):
                         picker = gr.Radio(db_names, value=start.label, label="Database", elem_id="db-picker")
                     with gr.Tab("Upload"):
                         upload = gr.File(
@@ -365,35 +705,79 @@ def build_app(service: UIService) -> gr.Blocks:
                     schema = gr.Code(start.schema, language="sql", interactive=False, max_lines=18, show_label=False, elem_id="schema")
                 use_rag = gr.Checkbox(True, label="Use retrieved examples (RAG)", elem_id="use-rag")
                 k = gr.Slider(1, 10, value=max(1, settings.retrieval.k), step=1, label="k: examples to retrieve", elem_id="k")
-            with gr.Column(scale=2):
-                chat = gr.Chatbot(
-                    label="Chat",
-                    height=340,
-                    elem_id="chat",
-                    placeholder="Pick a database, then ask, e.g. “How many books are in the catalog?”",
-                    feedback_options=None,
-                )
-                with gr.Row():
-                    question = gr.Textbox(
-                        placeholder="Ask a question about the database…", show_label=False, scale=5, elem_id="question", autofocus=True
+                with gr.Accordion("Language model", open=False, elem_id="llm-settings"):
+                    llm_kind = gr.Radio(list(LLM_KINDS), value="GGUF file", show_label=False, elem_id="llm-kind")
+                    llm_value = gr.Textbox(
+                        placeholder="/path/to/model.gguf or http://127.0.0.1:8080/v1", show_label=False, elem_id="llm-value"
                     )
-                    ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                sql = gr.Code("", language="sql", interactive=True, lines=4, label="SQL (editable)", elem_id="sql")
-                with gr.Row():
-                    run = gr.Button("Run edited SQL", elem_id="run-sql")
-                    save = gr.Button("Save as example", elem_id="save-example")
-                note = gr.Markdown("", elem_id="result-note")
-                table = gr.Dataframe(EMPTY_TABLE, label="Result", interactive=False, max_height=360, elem_id="result")
-                with gr.Accordion("Retrieved examples (similarity scores)", open=False, elem_id="retrieved"):
-                    retrieved = gr.Dataframe(
-                        EMPTY_TABLE,
-                        interactive=False,
-                        wrap=True,
-                        show_label=False,
-                        column_widths=["5%", "8%", "12%", "35%", "40%"],
-                        elem_id="retrieved-table",
+                    llm_apply = gr.Button("Use this model", size="sm", elem_id="llm-apply")
+                    llm_status = gr.Markdown(
+                        f"Now: `{service.chain.generator.name}`. Checked before use; only on loopback or behind a login.",
+                        elem_id="llm-status",
                     )
-                timings = gr.Markdown("", elem_id="details")
+            with gr.Column(scale=3):
+                with gr.Tabs():
+                    with gr.Tab("Ask", id="ask-tab"):
+                        with gr.Row():
+                            question = gr.Textbox(
+                                placeholder="Ask a question about the database, e.g. “How many books are in the catalog?”",
+                                show_label=False, scale=5, elem_id="question", autofocus=True, lines=1, max_lines=4,
+                            )
+                            ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                        with gr.Column(elem_id="answer-card"):
+                            head = gr.Markdown("Pick a database, then ask a question: the answer appears here.", elem_id="answer-head")
+                            table = gr.Dataframe(EMPTY_TABLE, show_label=False, interactive=False, max_height=260, elem_id="result")
+                            with gr.Row(equal_height=True):
+                                note = gr.Markdown("", elem_id="result-note")
+                                download = gr.DownloadButton("Download CSV", visible=False, size="sm", scale=0, min_width=140, elem_id="download-csv")
+                            bar = gr.BarPlot(elem_id="chart-bar", **hidden_plot)
+                            line = gr.LinePlot(elem_id="chart-line", **hidden_plot)
+                            scatter = gr.ScatterPlot(elem_id="chart-scatter", **hidden_plot)
+                            sql = gr.Code("", language="sql", interactive=True, lines=3, max_lines=12, label="SQL (editable)", elem_id="sql")
+                            with gr.Row():
+                                run = gr.Button("Run edited SQL", size="sm", elem_id="run-sql")
+                                save = gr.Button("Save as example", size="sm", elem_id="save-example")
+                                teach = gr.Button("Teach this", variant="primary", size="sm", visible=False, elem_id="teach-this")
+                            action = gr.Markdown("", elem_id="action-status")
+                            with gr.Accordion("Which examples it came from (closeness: cosine similarity)", open=False, elem_id="retrieved"):
+                                retrieved = gr.Dataframe(
+                                    EMPTY_TABLE,
+                                    interactive=False,
+                                    wrap=True,
+                                    show_label=False,
+                                    column_widths=["5%", "10%", "13%", "35%", "37%"],
+                                    elem_id="retrieved-table",
+                                )
+                            timings = gr.Markdown("", elem_id="details")
+                        chat = gr.Chatbot(
+                            label="Conversation",
+                            height=300,
+                            elem_id="chat",
+                            placeholder="Questions, answers and messages of this session",
+                            feedback_options=None,
+                            group_consecutive_messages=False,
+                        )
+                    with gr.Tab("Examples", id="examples-tab") as examples_tab:
+                        ex_title = gr.Markdown("", elem_id="examples-title")
+                        with gr.Row():
+                            ex_search = gr.Textbox(placeholder="Search questions and SQL…", show_label=False, scale=4, elem_id="examples-search")
+                            ex_who = gr.Radio(WHO_FILTERS, value="all", show_label=False, scale=3, elem_id="examples-who")
+                        ex_table = gr.Dataframe(
+                            EMPTY_TABLE, interactive=False, wrap=True, show_label=False, max_height=320,
+                            column_widths=["14%", "40%", "46%"], elem_id="examples-table",
+                        )
+                        ex_ids = gr.State([])
+                        ex_selected = gr.State(None)
+                        gr.Markdown("Pick a row to edit or delete it, or write a new one. Every SQL is run read-only before it is stored.")
+                        ex_question = gr.Textbox(label="Question", lines=1, elem_id="example-question")
+                        ex_sql = gr.Code("", language="sql", interactive=True, lines=3, label="SQL", elem_id="example-sql")
+                        with gr.Row():
+                            ex_update = gr.Button("Save changes", variant="primary", size="sm", elem_id="example-update")
+                            ex_add = gr.Button("Add as a new example", size="sm", elem_id="example-add")
+                            ex_delete = gr.Button("Delete", variant="stop", size="sm", elem_id="example-delete")
+                        ex_status = gr.Markdown("", elem_id="example-status")
+
+        plots = [bar, line, scatter]
 
         def ask_question(question: str, history: list, use_rag: bool, k: float, session: Session) -> Iterator[AskOutputs]:
             yield from on_ask(service, question, history, use_rag, k, session)
@@ -404,6 +788,10 @@ def build_app(service: UIService) -> gr.Blocks:
         def save_example(sql: str, history: list, session: Session) -> SaveOutputs:
             return on_save_example(service, sql, history, session)
 
+        def teach_this(sql: str, history: list, session: Session) -> tuple:
+            ran, saved = on_teach(service, sql, history, session)
+            return (saved.history, ran.table, ran.note, ran.download, *ran[4:7], saved.status, saved.action)
+
         def pick_database(name: str, history: list, session: Session) -> DbOutputs:
             return on_pick_database(service, name, history, session)
 
@@ -413,33 +801,56 @@ def build_app(service: UIService) -> gr.Blocks:
         def paste_schema(script: str, history: list, session: Session) -> DbOutputs:
             return on_paste_schema(service, script, history, session)
 
+        def list_examples(session: Session, query: str, who: str) -> ExampleOutputs:
+            return on_list_examples(service, session, query, who)[:3]
+
+        def select_example(session: Session, ids: list[str], event: gr.SelectData) -> ExampleOutputs:
+            index = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+            return on_select_example(service, session, ids, index)[2:7]
+
+        def update_example(session: Session, selected: str | None, question: str, sql: str, query: str, who: str) -> ExampleOutputs:
+            return on_update_example(service, session, selected, question, sql, query, who)
+
+        def delete_example(session: Session, selected: str | None, query: str, who: str) -> ExampleOutputs:
+            return on_delete_example(service, session, selected, query, who)
+
+        def add_example(session: Session, question: str, sql: str, query: str, who: str) -> ExampleOutputs:
+            return on_add_example(service, session, question, sql, query, who)
+
+        def set_llm(kind: str, value: str) -> tuple[str, Any]:
+            return on_set_llm(service, kind, value)
+
+        llm_apply.click(set_llm, [llm_kind, llm_value], [llm_status, notice_box], api_name="set_llm", **lane)
         gr.on(
             [ask.click, question.submit],
             ask_question,
             [question, chat, use_rag, k, session],
-            [chat, question, sql, table, note, retrieved, timings, session],
+            [chat, question, sql, table, note, retrieved, timings, session, head, download, *plots, teach, action],
             api_name="ask",
             show_progress="minimal",
             **ask_lane,
         )
-        run.click(run_sql, [sql, chat, session], [chat, table, note], api_name="run_sql", **lane)
-        save.click(save_example, [sql, chat, session], [chat, status], api_name="save_example", **lane)
+        run.click(run_sql, [sql, chat, session], [chat, table, note, download, *plots, action], api_name="run_sql", **lane)
+        save.click(save_example, [sql, chat, session], [chat, status, action], api_name="save_example", **lane)
+        teach.click(teach_this, [sql, chat, session], [chat, table, note, download, *plots, status, action], api_name="teach", **lane)
         db_outputs = [chat, session, status, schema, picker]
-        picker.input(pick_database, [picker, chat, session], db_outputs, api_name="pick_database", **lane)
-        upload.upload(upload_database, [upload, chat, session], db_outputs, api_name="upload_database", **lane)
-        use_script.click(paste_schema, [script, chat, session], db_outputs, api_name="paste_schema", **lane)
+        list_inputs = [session, ex_search, ex_who]
+        list_outputs = [ex_title, ex_table, ex_ids]
+        for event, handler, inputs, name in (
+            (picker.input, pick_database, [picker, chat, session], "pick_database"),
+            (upload.upload, upload_database, [upload, chat, session], "upload_database"),
+            (use_script.click, paste_schema, [script, chat, session], "paste_schema"),
+        ):
+            event(handler, inputs, db_outputs, api_name=name, **lane).then(list_examples, list_inputs, list_outputs, api_name=False, **lane)
+        gr.on([examples_tab.select, ex_search.submit, ex_who.input], list_examples, list_inputs, list_outputs, api_name="list_examples", **lane)
+        ex_table.select(select_example, [session, ex_ids], [ex_ids, ex_status, ex_selected, ex_question, ex_sql], api_name=False, **lane)
+        change_outputs = [ex_title, ex_table, ex_ids, ex_status, ex_selected, ex_question, ex_sql, status]
+        ex_update.click(update_example, [session, ex_selected, ex_question, ex_sql, ex_search, ex_who], change_outputs, api_name="update_example", **lane)
+        ex_delete.click(delete_example, [session, ex_selected, ex_search, ex_who], change_outputs, api_name="delete_example", **lane)
+        ex_add.click(add_example, [session, ex_question, ex_sql, ex_search, ex_who], change_outputs, api_name="add_example", **lane)
 
     demo.queue(max_size=settings.ui.max_queue, default_concurrency_limit=settings.ui.concurrency_limit)
     return demo
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_exposure(ui: UISettings, host: str, *, share: bool, insecure: bool) -> tuple[str, str] | None:
@@ -482,6 +893,7 @@ def launch(
             show_error=False,
             enable_monitoring=False,
             ssr_mode=False,
+            css=CSS,
             mcp_server=False,
         )
     except OSError as exc:

@@ -8,24 +8,47 @@ keep a consistent index.
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 
 import faiss
+import numpy as np
 
 from rag.chain import Answer, Question, TextToSQL, check_question
-from rag.corpus import Example, demo_names, store_examples, stored_example
+from rag.corpus import Example, demo_names, load_demo_examples, store_examples, stored_example
 from rag.databases import DatabaseRef, key_for_schema
-from rag.index import VectorIndex, index_path
-from rag.registry import ExampleStore, StoredExample
+from rag.errors import ConfigError
+from rag.generators import make_generator
+from rag.index import VectorIndex, index_path, new_faiss_index, stored_vectors
+from rag.registry import ExampleStore, Registry, StoredExample
 from rag.sandbox import QueryResult
 from rag.settings import Settings
 from rag.sqltools import validate_user_sql
 from ui.sources import PrivateDir, named_database
+
+
+@dataclass(frozen=True)
+class ExampleRow:
+    """One example of a database as the examples tab lists it. `built_in` examples ship with a demo
+    database (read-only); the rest live in its store, shared with `coderag db teach / show`."""
+
+    id: str
+    question: str
+    sql: str
+    origin: str  # person | saved | synth
+    created: str = ""
+    built_in: bool = False
+
+    @property
+    def who(self) -> str:
+        if self.built_in:
+            return "person (built in)"
+        return {"person": "person", "saved": "person (saved in the UI)", "synth": "synthesized"}.get(self.origin, self.origin)
 
 
 def copy_index(index: VectorIndex) -> VectorIndex:
@@ -35,6 +58,44 @@ def copy_index(index: VectorIndex) -> VectorIndex:
         manifest=dict(index.manifest),
         single_query_threads=index.single_query_threads,
     )
+
+
+def without(index: VectorIndex, ids: set[str]) -> VectorIndex:
+    """A copy of `index` without the documents `ids` (same vectors, same kind of FAISS index)."""
+    keep = np.asarray([i for i, doc in enumerate(index.documents) if doc.id not in ids], dtype=np.int64)
+    vectors = stored_vectors(index.index, keep) if len(keep) else np.empty((0, index.index.d), dtype=np.float32)
+    faiss_index, params = new_faiss_index(np.ascontiguousarray(vectors, dtype=np.float32), index.manifest.get("faiss", {}).get("kind", "auto"))
+    manifest = {**index.manifest, "count": len(keep), "faiss": params}
+    manifest["corpus_fingerprint"] = f"{manifest.get('corpus_fingerprint', '')}-{len(index.documents) - len(keep)}"
+    return VectorIndex(index=faiss_index, documents=[index.documents[i] for i in keep], manifest=manifest, single_query_threads=index.single_query_threads)
+
+
+def check_server_url(url: str, *, timeout_s: float) -> str:
+    """An OpenAI-compatible base URL (http or https, with a host) whose `/models` answers with JSON."""
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConfigError(f"not an http(s) URL: {url or '(empty)'}", hint="e.g. http://127.0.0.1:8080/v1")
+    probe = url.rstrip("/") + "/models"
+    try:
+        with urllib.request.urlopen(probe, timeout=timeout_s) as response:  # noqa: S310 (the scheme is checked above)
+            json.loads(response.read(1_000_000) or b"null")
+    except (OSError, ValueError, urllib.error.URLError) as exc:
+        raise ConfigError(f"no OpenAI-compatible server answers at {url} ({type(exc).__name__})", hint="is it running? the URL usually ends in /v1") from None
+    return url
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class UIService:
@@ -47,6 +108,9 @@ class UIService:
         self.index_dir = index_dir
         self.store = ExampleStore(self.settings.home)
         self._save_lock = threading.Lock()
+        self._retired: list = []  # generators replaced by set_generator, closed at exit
+        self._labels: dict[str, str] = {}  # store key -> the name a person gave (file name of an upload)
+        self._remember(self.default_db)
         self._restore_saved_examples()
         self.private = PrivateDir()
 
@@ -75,20 +139,40 @@ class UIService:
     def demo_names(self) -> list[str]:
         return demo_names()
 
+    def database_names(self) -> list[str]:
+        """What the picker offers: the demo databases, then every registered one, by name."""
+        demos = demo_names()
+        return demos + [r.name for r in Registry(self.settings.home).all() if r.name not in demos]
+
     def database(self, name_or_path: str) -> DatabaseRef:
-        return named_database(name_or_path, self.settings.home)
+        return self._remember(named_database(name_or_path, self.settings.home))
+
+    def display_name(self, key: str) -> str:
+        """A store key as people know the database: its demo or registered name, the file name of
+        an upload or --db file seen by this server, never `schema-<fingerprint>`."""
+        if key in self._labels:
+            return self._labels[key]
+        if key.startswith("schema-"):
+            return "an unnamed database"
+        return key
+
+    def _remember(self, ref: DatabaseRef) -> DatabaseRef:
+        if ref.label and ref.key not in self._labels or ref.kind in ("demo", "registered"):
+            self._labels[ref.key] = ref.label or ref.key
+        return ref
 
     def upload(self, path: str | Path, display_name: str | None = None) -> DatabaseRef:
         """An uploaded SQLite file; its examples are keyed by its schema, so `ask --db` on the same file finds them."""
         ref = self.private.add_upload(path, max_bytes=self.settings.ui.max_upload_mb * 2**20, display_name=display_name)
-        return replace(ref, key=key_for_schema(ref.schema, self.settings.home))
+        return self._remember(replace(ref, key=key_for_schema(ref.schema, self.settings.home)))
 
     def paste_schema(self, script: str) -> DatabaseRef:
         ui = self.settings.ui
         ref = self.private.add_schema(
             script, max_chars=ui.max_schema_chars, max_bytes=ui.max_upload_mb * 2**20, timeout_s=self.settings.execution.timeout_s
         )
-        return replace(ref, key=key_for_schema(ref.schema, self.settings.home))
+        ref = replace(ref, key=key_for_schema(ref.schema, self.settings.home))
+        return self._remember(replace(ref, label=self.display_name(ref.key) if not ref.key.startswith("schema-") else "pasted schema"))
 
     def example_count(self, db: DatabaseRef) -> int:
         return sum(1 for doc in self.chain.index.documents if doc.db == db.key)
@@ -103,12 +187,16 @@ class UIService:
         assert answer is not None
         return answer
 
-    def stream(self, question: str | Question, db: DatabaseRef, *, use_rag: bool = True, k: int | None = None) -> Iterator[str | Answer]:
-        """Like `ask`, yielding the generated text as it grows, then the Answer."""
+    def stream(
+        self, question: str | Question, db: DatabaseRef, *, use_rag: bool = True, k: int | None = None, context: str = ""
+    ) -> Iterator[str | Answer]:
+        """Like `ask`, yielding the generated text as it grows, then the Answer. `context` (earlier
+        turns of the conversation, as SQL comments) goes ahead of the schema in an LLM's prompt."""
         chain = self.chain  # a save may swap in a new index meanwhile: this request keeps its own
         k = (self.settings.retrieval.k if k is None else int(k)) if use_rag else 0
+        schema = f"{context}\n\n{db.schema}" if context else db.schema
         with db.open(self.settings) as database:
-            yield from chain.stream(question, database, db_key=db.key, schema=db.schema, k=k)
+            yield from chain.stream(question, database, db_key=db.key, schema=schema, k=k)
 
     def run_sql(self, sql: str, db: DatabaseRef) -> QueryResult:
         """SQL a person typed or edited: one read-only statement, run in the sandbox; one time limit
@@ -118,28 +206,125 @@ class UIService:
         with db.open(self.settings) as database:
             return database.execute(statement, started=started)
 
-    def save_example(self, question: str, sql: str, db: DatabaseRef) -> tuple[Example, bool]:
+    def save_example(self, question: str, sql: str, db: DatabaseRef, origin: str = "saved") -> tuple[Example, bool]:
         """Store a confirmed question → SQL in the database's store (rag.registry, shared with the
         CLI) and make it retrievable at once. The SQL must validate and run. Returns the example
         and whether it was new."""
-        question = check_question(question, self.settings.max_question_chars)
-        statement = validate_user_sql(sql)
-        with db.open(self.settings) as database:
-            database.execute(statement, max_rows=1)
-        stored = StoredExample.make(db.key, question, statement, "saved")
-        example = stored_example(stored, db.key, db.path if db.kind in ("demo", "registered", "file") else None)
+        stored = self._checked(question, sql, db, origin)
+        example = self._as_example(stored, db)
         with self._save_lock:
             if not self.store.add(db.key, [stored]):
                 return example, False
             self._publish([example])
         return example, True
 
+    # -- the examples tab: the same store as `coderag db teach / show` ----------------------
+
+    @property
+    def can_edit_examples(self) -> bool:
+        """Editing and deleting examples is for the owner: a server on loopback, or behind a login."""
+        ui = self.settings.ui
+        return ui.login() is not None or is_loopback(ui.host)
+
+    def examples_of(self, db: DatabaseRef) -> list[ExampleRow]:
+        """The database's examples: a demo database's built-in ones, then its store's, newest last.
+        Examples changed by the CLI meanwhile are brought into the index first."""
+        self.sync_with_store()
+        rows = []
+        if db.kind == "demo":
+            rows = [ExampleRow(ex.id, ex.question, ex.sql, "person", built_in=True) for ex in load_demo_examples(db.key)]
+        rows += [ExampleRow(e.id, e.question, e.sql, e.origin, e.created) for e in self.store.load(db.key)]
+        return rows
+
+    def update_example(self, db: DatabaseRef, example_id: str, question: str, sql: str) -> StoredExample:
+        """Replace a stored example by an edited one, re-validated by running it (read-only). The
+        edit is a person's: a synthesized example becomes `person`, a saved one stays `saved`."""
+        self.check_editable()
+        old = self._stored(db, example_id)
+        stored = self._checked(question, sql, db, "saved" if old.origin == "saved" else "person")
+        if stored.id == old.id:
+            return old  # nothing changed
+        with self._save_lock:
+            self.store.add(db.key, [stored])
+            if not self.store.remove(db.key, {old.id}):
+                raise ConfigError("this example is in a store file written by an older version and cannot be changed here")
+            self._publish([self._as_example(stored, db)], drop={old.id})
+        return stored
+
+    def delete_example(self, db: DatabaseRef, example_id: str) -> StoredExample:
+        self.check_editable()
+        old = self._stored(db, example_id)
+        with self._save_lock:
+            if not self.store.remove(db.key, {old.id}):
+                raise ConfigError("this example is in a store file written by an older version and cannot be deleted here")
+            self._publish([], drop={old.id})
+        return old
+
+    def sync_with_store(self) -> None:
+        """Make the index match the stores: examples taught or removed with the CLI meanwhile."""
+        with self._save_lock:
+            stored = {ex.id: ex for ex in store_examples(self.settings.home)}
+            indexed = {doc.id for doc in self.chain.index.documents if doc.metadata.get("source") == "store"}
+            known = {doc.id for doc in self.chain.index.documents}
+            missing = [ex for key, ex in stored.items() if key not in known]
+            gone = indexed - set(stored)
+            if missing or gone:
+                self._publish(missing, drop=gone)
+
+    def check_editable(self, what: str = "editing stored examples") -> None:
+        if not self.can_edit_examples:
+            raise ConfigError(f"{what} needs a login on a server others can reach", hint="set CODERAG_UI__USERNAME and CODERAG_UI__PASSWORD")
+
+    # -- the language model ------------------------------------------------------------------
+
+    def set_generator(self, kind: str, value: str) -> str:
+        """Answer with a local GGUF file (`kind` "gguf") or an OpenAI-compatible server ("openai")
+        from now on, for every session; checked first (the GGUF loads, the server lists its
+        models). Only on loopback or behind a login. Returns the generator's name."""
+        self.check_editable("changing the language model")
+        value = (value or "").strip()
+        if kind == "gguf":
+            path = Path(value).expanduser()
+            if not value or not path.is_file():
+                raise ConfigError(f"no GGUF file at {value or '(empty)'}", hint="give the path of a .gguf file on the server")
+            generator, _ = make_generator("llm", self.settings, model_path=path)
+        elif kind == "openai":
+            url = check_server_url(value, timeout_s=min(self.settings.openai.timeout_s, 10.0))
+            generator, _ = make_generator("openai", self.settings, base_url=url)
+        else:
+            raise ConfigError(f"unknown kind of model {kind!r} (gguf or openai)")
+        with self._save_lock:
+            old = self.chain
+            self.chain = TextToSQL(self.settings, old.index, old.encoder, generator)
+            self._retired.append(old.generator)  # requests under way still use it; closed at exit
+        return generator.name
+
+    def _stored(self, db: DatabaseRef, example_id: str) -> StoredExample:
+        found = next((e for e in self.store.load(db.key) if e.id == example_id), None)
+        if found is None:
+            if db.kind == "demo" and any(ex.id == example_id for ex in load_demo_examples(db.key)):
+                raise ConfigError("built-in examples of a demo database cannot be changed; add your own version instead")
+            raise ConfigError("that example is no longer stored (removed meanwhile?); reload the list")
+        return found
+
+    def _checked(self, question: str, sql: str, db: DatabaseRef, origin: str) -> StoredExample:
+        """A question and SQL that pass the checks of `coderag db teach`: the SQL validates and runs read-only."""
+        question = check_question(question, self.settings.max_question_chars)
+        statement = validate_user_sql(sql)
+        with db.open(self.settings) as database:
+            database.execute(statement, max_rows=1)
+        return StoredExample.make(db.key, question, statement, origin)  # type: ignore[arg-type]
+
+    def _as_example(self, stored: StoredExample, db: DatabaseRef) -> Example:
+        return stored_example(stored, db.key, db.path if db.kind in ("demo", "registered", "file") else None)
+
     # -- internals -------------------------------------------------------------------------
 
-    def _publish(self, examples: list[Example]) -> None:
-        """Add to a copy of the index, persist it, then swap in a chain over the copy."""
-        index = copy_index(self.chain.index)
-        index.add(examples, self.chain.encoder)
+    def _publish(self, examples: list[Example], drop: set[str] | None = None) -> None:
+        """Add to (and drop from) a copy of the index, persist it, then swap in a chain over the copy."""
+        index = copy_index(self.chain.index) if not drop else without(self.chain.index, drop)
+        if examples:
+            index.add(examples, self.chain.encoder)
         if self.index_dir is not None:
             index.save(self.index_dir)
         self.chain = self.chain.with_index(index)
@@ -152,6 +337,8 @@ class UIService:
             self._publish(list(missing.values()))
 
     def close(self) -> None:
+        for generator in self._retired:
+            generator.close()
         self.chain.close()
         self.private.close()
 

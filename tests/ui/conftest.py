@@ -49,12 +49,29 @@ def port() -> int:
     return free_port()
 
 
+def register(home: Path, name: str, path: Path) -> None:
+    """Register a SQLite file under `name`, as `coderag db add` does (without synthesizing examples)."""
+    from rag.databases import describe, resolve_db
+    from rag.registry import Registry, schema_fingerprint
+
+    ref = describe(resolve_db(str(path), home))
+    Registry(home).add(name, path, schema_fingerprint(ref.schema), tables=ref.tables)
+
+
 @pytest.fixture(scope="module")
-def running_app(tmp_path_factory: pytest.TempPathFactory, encoder, default_index) -> Iterator[str]:
+def app_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The running app's CODERAG_HOME, with a database registered as `pets`."""
+    home = tmp_path_factory.mktemp("ui_app_home")
+    register(home / "home", "pets", write_sqlite(home / "pets.sqlite", PETS_SCRIPT))
+    return home / "home"
+
+
+@pytest.fixture(scope="module")
+def running_app(app_home: Path, encoder, default_index) -> Iterator[str]:
     """The real Gradio server in this process, on a free loopback port; yields its URL."""
     from ui.app import build_app, launch
 
-    with make_service(tmp_path_factory.mktemp("ui_app_home"), encoder, default_index) as svc:
+    with make_service(app_home, encoder, default_index) as svc:
         demo = build_app(svc)
         url = launch(demo, svc, host="127.0.0.1", port=free_port(), block=False, quiet=True)
         try:
@@ -81,6 +98,15 @@ INSERT INTO pets (name, species, age) VALUES ('Rex', 'dog', 3), ('Tom', 'cat', 5
 def pets_script() -> str:
     """A one-table schema with three rows (a pasted schema, or the script of an upload)."""
     return PETS_SCRIPT
+
+
+@pytest.fixture
+def pets(service, tmp_path: Path):
+    """A session on a database registered as `pets` in the service's home (no examples yet)."""
+    from ui.app import Session
+
+    register(service.settings.home, "pets", write_sqlite(tmp_path / "registered pets.sqlite", PETS_SCRIPT))
+    return Session(db=service.database("pets"))
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ go to test-artifacts/ (gitignored).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,10 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-gpu"]
 WAIT_MS = 120_000  # the CPU is shared with other work: be patient
+VIEWPORT = {"width": 1280, "height": 900}  # the issue's screen: the answer must show without scrolling
+GROUPED = "How many doctors does each department have?"
+UNANSWERABLE = "What is the airspeed velocity of an unladen swallow?"
+CODERAG = [sys.executable, "-m", "rag.cli"]
 
 
 def test_gradio_client_api(running_app: str) -> None:
@@ -23,12 +29,14 @@ def test_gradio_client_api(running_app: str) -> None:
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/ask", "/run_sql", "/save_example", "/pick_database", "/upload_database", "/paste_schema"} <= set(api)
 
-    history, box, sql, table, note, retrieved, details = client.predict(
+    history, box, sql, table, note, retrieved, details, head, download, *_ = client.predict(
         "How many books are in the catalog?", [], True, 3, api_name="/ask"
     )
     assert sql == "SELECT COUNT(*) AS book_count FROM books"
     assert table["headers"] == ["book_count"] and table["data"] == [[60]]
     assert len(retrieved["data"]) == 3 and details.startswith("Answered by **knn**")
+    assert head.startswith("### How many books are in the catalog?") and "**1 row**" in head
+    assert Path(download["value"]).read_text().splitlines() == ["book_count", "60"]
 
     # the session (database choice) is kept per client
     chat, status, schema, picker = client.predict("clinic", [], api_name="/pick_database")
@@ -36,7 +44,7 @@ def test_gradio_client_api(running_app: str) -> None:
     answer = client.predict("How many patients are registered at the clinic?", [], True, 3, api_name="/ask")
     assert answer[2] == "SELECT COUNT(*) AS patient_count FROM patients"
 
-    chat, table, note = client.predict("DELETE FROM patients", [], api_name="/run_sql")
+    chat, table, note, *_ = client.predict("DELETE FROM patients", [], api_name="/run_sql")
     assert "only read-only SELECT queries are allowed" in chat[-1]["content"][0]["text"]
     chat, *_ = client.predict("", [], True, 3, api_name="/ask")
     assert "the question is empty" in chat[-1]["content"][0]["text"]
@@ -52,7 +60,7 @@ def page(chromium, running_app: str):
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
         try:
-            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+            tab = browser.new_page(viewport=VIEWPORT)
             tab.set_default_timeout(WAIT_MS)
             tab.goto(running_app, wait_until="domcontentloaded")
             yield tab
@@ -84,7 +92,7 @@ def test_browser_pick_database_ask_and_see_sql_and_table(page) -> None:
     expect(page.locator("#chat")).to_contain_text("answered by knn", timeout=WAIT_MS)
     expect(page.locator("#details")).to_contain_text("Answered by knn", timeout=WAIT_MS)
 
-    page.locator("#retrieved").get_by_text("Retrieved examples").click()
+    page.locator("#retrieved").get_by_text("Which examples it came from").click()
     expect(page.locator("#retrieved-table")).to_contain_text("clinic", timeout=WAIT_MS)
     ARTIFACTS.mkdir(exist_ok=True)
     page.wait_for_timeout(500)
@@ -124,3 +132,128 @@ def test_browser_bad_input_gets_a_message_and_the_app_keeps_working(page, tmp_pa
     expect(page.locator("#result table")).to_contain_text("60", timeout=WAIT_MS)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ui-bad-input.png"), full_page=True)
+
+
+def pick(page, name: str) -> None:
+    from playwright.sync_api import expect
+
+    page.locator("#db-picker").get_by_label(name).check()
+    expect(page.locator("#db-status")).to_contain_text(name, timeout=WAIT_MS)
+
+
+def in_viewport(box: dict | None) -> bool:
+    return box is not None and 0 <= box["y"] and box["y"] + box["height"] <= VIEWPORT["height"] and box["x"] + box["width"] <= VIEWPORT["width"]
+
+
+def shoot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / name))
+
+
+def set_editor(page, selector: str, text: str) -> None:
+    page.locator(f"{selector} .cm-content").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(text)
+
+
+@pytest.mark.browser
+def test_browser_answer_card_shows_rows_above_the_fold_and_a_chart(page) -> None:
+    """At 1280×900 the question's card shows its first result rows without scrolling, and a grouped count gets a bar chart."""
+    from playwright.sync_api import expect
+
+    pick(page, "clinic")
+    ask_in_browser(page, GROUPED)
+    head = page.locator("#answer-head")
+    expect(head).to_contain_text(GROUPED, timeout=WAIT_MS)
+    expect(head).to_contain_text("rows", timeout=WAIT_MS)
+    first_row = page.locator("#result [role=row]").nth(1)  # the first row under the header
+    expect(first_row).to_be_visible(timeout=WAIT_MS)
+    assert page.evaluate("window.scrollY") == 0
+    assert in_viewport(first_row.bounding_box()), first_row.bounding_box()
+    assert in_viewport(head.bounding_box())
+    chart = page.locator("#chart-bar")
+    expect(chart).to_be_visible(timeout=WAIT_MS)
+    expect(chart.locator("canvas, svg").first).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#chart-line")).to_be_hidden()
+    expect(page.locator("#chart-scatter")).to_be_hidden()
+    expect(page.locator("#download-csv")).to_be_visible()
+    shoot(page, "ui-answer.png")
+    chart.scroll_into_view_if_needed()
+    shoot(page, "ui-chart.png")
+
+
+@pytest.mark.browser
+def test_browser_an_error_is_its_own_message(page) -> None:
+    from playwright.sync_api import expect
+
+    ask_in_browser(page, "How many books are in the catalog?")
+    expect(page.locator("#result table")).to_contain_text("60", timeout=WAIT_MS)
+    bot = page.locator("#chat [data-testid=bot]")
+    expect(bot).to_have_count(1, timeout=WAIT_MS)
+    set_editor(page, "#sql", "DELETE FROM books")
+    page.locator("#run-sql").click()
+    expect(bot).to_have_count(2, timeout=WAIT_MS)
+    expect(bot.nth(1)).to_contain_text("only read-only SELECT queries are allowed")
+    assert "read-only" not in bot.nth(0).inner_text()  # the answer before it is untouched
+    expect(page.locator("#action-status")).to_contain_text("only read-only SELECT queries are allowed")
+    shoot(page, "ui-error.png")
+
+
+@pytest.mark.browser
+def test_browser_abstention_offers_teach_this(page) -> None:
+    from playwright.sync_api import expect
+
+    ask_in_browser(page, UNANSWERABLE)
+    expect(page.locator("#answer-head")).to_contain_text("No stored example matches this question well", timeout=WAIT_MS)
+    teach = page.locator("#teach-this")
+    expect(teach).to_be_visible(timeout=WAIT_MS)
+    shoot(page, "ui-abstain.png")
+    set_editor(page, "#sql", "SELECT count(*) AS swallows FROM books WHERE title LIKE '%swallow%'")
+    teach.click()
+    expect(page.locator("#action-status")).to_contain_text("Saved as an example", timeout=WAIT_MS)
+    expect(page.locator("#result table")).to_contain_text("swallows", timeout=WAIT_MS)
+
+
+def cli_show(home: Path, name: str) -> str:
+    import os
+
+    env = {**os.environ, "CODERAG_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([*CODERAG, "db", "show", name], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.browser
+def test_browser_examples_tab_lists_edits_and_deletes_and_the_cli_sees_it(page, app_home: Path) -> None:
+    from playwright.sync_api import expect
+
+    pick(page, "pets")
+    page.get_by_role("tab", name="Examples").click()
+    title = page.locator("#examples-title")
+    expect(title).to_contain_text("0 examples of pets", timeout=WAIT_MS)
+
+    page.locator("#example-question textarea").fill("How many dogs are there?")
+    set_editor(page, "#example-sql", "SELECT count(*) FROM pets WHERE species = 'dog'")
+    page.locator("#example-add").click()
+    status = page.locator("#example-status")
+    expect(status).to_contain_text("Added", timeout=WAIT_MS)
+    table = page.locator("#examples-table")
+    expect(table).to_contain_text("How many dogs are there?", timeout=WAIT_MS)
+    assert "How many dogs are there?" in cli_show(app_home, "pets")
+
+    table.locator("[role=gridcell]").nth(1).click()  # the first example's question
+    expect(status).to_contain_text("Editing", timeout=WAIT_MS)
+    page.locator("#example-question textarea").fill("How many dogs do we have?")
+    page.locator("#example-update").click()
+    expect(status).to_contain_text("Saved the edited example", timeout=WAIT_MS)
+    expect(table).to_contain_text("How many dogs do we have?", timeout=WAIT_MS)
+    shown = cli_show(app_home, "pets")
+    assert "How many dogs do we have?" in shown and "How many dogs are there?" not in shown
+    shoot(page, "ui-examples.png")
+
+    page.locator("#example-delete").click()
+    expect(status).to_contain_text("Deleted", timeout=WAIT_MS)
+    expect(table).not_to_contain_text("How many dogs", timeout=WAIT_MS)
+    assert "How many dogs" not in cli_show(app_home, "pets")

@@ -34,14 +34,14 @@ def last_message(history: list[dict]) -> str:
 def test_ask_shows_progress_then_sql_table_examples_and_timings(service: UIService, session: Session) -> None:
     steps = ask(service, session, "How many books are in the catalog?")
     assert len(steps) == 2
-    assert last_message(steps[0].history).startswith("⏳ Retrieving 3 examples, then generating SQL with `knn`")
+    assert last_message(steps[0].history).startswith("… Retrieving 3 examples, then generating SQL with `knn`")
     final = steps[-1]
     assert [m["role"] for m in final.history] == ["user", "assistant"]
     assert final.sql == "SELECT COUNT(*) AS book_count FROM books"
     assert "```sql\nSELECT COUNT(*) AS book_count FROM books\n```" in last_message(final.history)
     assert final.table == {"headers": ["book_count"], "data": [[60]]}
     assert final.note == "**1 row**."
-    assert final.retrieved["headers"] == ["#", "score", "database", "question", "sql"]
+    assert final.retrieved["headers"] == ["#", "closeness", "database", "question", "sql"]
     assert len(final.retrieved["data"]) == 3 and all(row[2] == "bookshop" for row in final.retrieved["data"])
     assert final.details.startswith("Answered by **knn** (k=3) · retrieve ")
     assert final.session.question == "How many books are in the catalog?"
@@ -131,7 +131,7 @@ def test_save_as_example_teaches_the_index(service: UIService, session: Session,
     assert before.sql != sql
     count = service.example_count(session.db)
     saved = on_save_example(service, sql, before.history, before.session)
-    assert "✅ Saved as an example for `bookshop`" in last_message(saved.history)
+    assert "✓ Saved as an example for `bookshop`" in last_message(saved.history)
     assert f"{count + 1} stored examples" in saved.status
 
     after = ask(service, session, question)[-1]
@@ -172,7 +172,7 @@ def test_a_new_database_learns_from_saved_examples(service: UIService, session: 
     assert "knn has no stored example for this database" in last_message(first.history)
     assert first.session.question == question
     saved = on_save_example(service, "SELECT count(*) AS cats FROM pets WHERE species = 'cat'", [], first.session)
-    assert "✅" in last_message(saved.history)
+    assert "✓ Saved" in last_message(saved.history)
     again = ask(service, pets, question)[-1]
     assert again.table == {"headers": ["cats"], "data": [[1]]}
 
@@ -288,5 +288,5 @@ def test_llm_answers_stream_into_the_progress_message(tmp_path: Path, encoder, d
 
         steps = ask(svc, Session(db=svc.default_db), "How many books are there?")
         streamed = [last_message(s.history) for s in steps[1:-1]]
-        assert streamed and all("```sql" in m and m.startswith("⏳") for m in streamed)
-        assert steps[-1].sql.upper().startswith(("SELECT", "WITH")) and not last_message(steps[-1].history).startswith("⏳")
+        assert streamed and all("```sql" in m and m.startswith("…") for m in streamed)
+        assert steps[-1].sql.upper().startswith(("SELECT", "WITH")) and not last_message(steps[-1].history).startswith("…")

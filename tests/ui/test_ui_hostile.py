@@ -131,7 +131,7 @@ def test_through_the_app_queue_sql_does_not_wait_behind_hung_questions(hostile_s
         jobs = [client.submit("How many books?", [], True, 3, api_name="/ask") for _ in range(hostile_service.settings.ui.concurrency_limit)]
         time.sleep(0.5)
         started = time.monotonic()
-        history, _, _ = client.predict("SELECT count(*) FROM books", [], api_name="/run_sql")
+        history, *_ = client.predict("SELECT count(*) FROM books", [], api_name="/run_sql")
         assert time.monotonic() - started < LLM_LIMIT_S
         assert "1 row" in str(history[-1]["content"])
         for job in jobs:
@@ -139,3 +139,26 @@ def test_through_the_app_queue_sql_does_not_wait_behind_hung_questions(hostile_s
     finally:
         hostile_llm.behaviour = "SELECT 1"
         demo.close()
+
+
+def test_follow_up_questions_carry_the_earlier_turns_into_the_prompt(hostile_service: Any, hostile_llm: HostileLLM) -> None:
+    """With an LLM (here a real OpenAI-compatible HTTP server), the second question's prompt holds
+    the first question, its SQL and a summary of its result; a fresh session's does not."""
+    from ui.app import on_ask
+
+    def ask(question: str, session: Any) -> Any:
+        return list(on_ask(hostile_service, question, [], True, 3, session))[-1]
+
+    hostile_llm.behaviour = "SELECT count(*) AS books FROM books"
+    hostile_llm.by_question = {"-- Q: How many books are there?\\n-- SQL: SELECT count(*) AS books FROM books\\n-- Result: 1 row; columns books; first row: 60": "SELECT 7 AS followed_up"}
+    try:
+        first = ask("How many books are there?", _session(hostile_service))
+        assert first.table["data"] == [[60]] and len(first.session.turns) == 1
+        follow_up = ask("And how many of them are poetry?", first.session)
+        assert follow_up.sql == "SELECT 7 AS followed_up"
+        assert "the model saw 1 earlier question" in follow_up.head
+        alone = ask("And how many of them are poetry?", _session(hostile_service))
+        assert alone.sql == "SELECT count(*) AS books FROM books"
+    finally:
+        hostile_llm.by_question = {}
+        hostile_llm.behaviour = "SELECT 1"
