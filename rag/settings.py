@@ -135,6 +135,11 @@ class UISettings(_Section):
     concurrency_limit: int = Field(2, ge=1, le=64, description="requests the queue runs at once")
     max_queue: int = Field(256, ge=1, description="requests waiting at most before new ones are refused")
     preview_rows: int = Field(50, ge=1, le=10000, description="result rows shown in the table")
+    allow_shared_save: bool = Field(
+        False,
+        description="without a login, 'save as example' writes the shared store too (otherwise a save lasts for the "
+        "browser session until a person confirms it with `coderag db teach`)",
+    )
     torch_threads: int | None = Field(
         1, ge=1, description="torch threads for one-question encodes in the UI server; None keeps torch's default"
     )

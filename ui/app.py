@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import shlex
 import shutil
 import threading
 import time
@@ -28,6 +29,7 @@ from typing import Any, NamedTuple
 
 import gradio as gr
 
+from rag.abstain import same_question
 from rag.chain import Answer, Question
 from rag.databases import DatabaseRef
 from rag.errors import CodeRagError, ConfigError
@@ -35,7 +37,7 @@ from rag.generators import NO_LLM_NOTICE
 from rag.sandbox import QueryResult
 from rag.settings import UISettings
 from ui.charts import Chart, choose_chart
-from ui.service import ExampleRow, UIService, is_loopback
+from ui.service import SESSION_SAVE, ExampleRow, UIService, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,7 @@ class Session:
     db: DatabaseRef
     question: str | None = None
     turns: tuple[Turn, ...] = ()
+    saved: tuple[tuple[str, str, str], ...] = ()  # (database key, question, SQL) saved for this session only
 
 
 class AskOutputs(NamedTuple):
@@ -140,6 +143,7 @@ class SaveOutputs(NamedTuple):
     history: list[Message]
     status: Any
     action: Any = SKIP
+    session: Any = SKIP
 
 
 class ExampleOutputs(NamedTuple):
@@ -281,7 +285,10 @@ def card_head(answer: Answer) -> str:
         if can_teach(answer):
             lines.append("Type the SQL that answers it in the editor and press **Teach this**: it runs, and is saved as this database's example.")
     else:
-        source = "reused the SQL of the closest stored example" if answer.generator == "knn" else f"SQL written by `{answer.generator}`"
+        source = {
+            "knn": "reused the SQL of the closest stored example",
+            SESSION_SAVE: "the SQL you saved for this question in this session",
+        }.get(answer.generator, f"SQL written by `{answer.generator}`")
         parts = [row_count(len(answer.rows), answer.truncated), source]
         if answer.retrieved:
             parts.append(f"closest example {answer.retrieved[0].score:.2f}")
@@ -438,7 +445,9 @@ def on_ask(
     try:
         answer, shown_at = None, 0.0
         context = conversation_context(session.turns) if service.chain.generator.uses_prompt else ""
-        for item in service.stream(checked, session.db, use_rag=use_rag, k=k, context=context):
+        mine = next((sql for key, q, sql in session.saved if key == session.db.key and same_question(q, checked.text)), None)
+        items = [service.session_answer(checked.text, mine, session.db)] if mine else service.stream(checked, session.db, use_rag=use_rag, k=k, context=context)
+        for item in items:
             if isinstance(item, Answer):
                 answer = item
             elif time.monotonic() - shown_at >= STREAM_INTERVAL_S:  # the LLM's answer so far, ≤ 10 updates/s
@@ -501,30 +510,47 @@ def on_run_sql(service: UIService, sql: str | None, history: list[Message] | Non
     )
 
 
-def on_save_example(service: UIService, sql: str | None, history: list[Message] | None, session: Session) -> SaveOutputs:
-    """Store the last question with the SQL in the editor as an example for this database."""
+def on_save_example(service: UIService, sql: str | None, history: list[Message] | None, session: Session, user: str | None = None) -> SaveOutputs:
+    """Store the last question with the SQL in the editor as an example for this database: in the
+    shared store (attributed to `user`) behind a login or with `ui.allow_shared_save`, else for
+    this browser session only, with the `coderag db teach` command that would share it."""
     history = list(history or [])
     try:
         if not session.question:
             raise ConfigError("ask a question first: an example is the last question plus the SQL in the editor")
-        example, added = service.save_example(session.question, sql or "", session.db)
+        if not service.shared_saves:
+            stored = service.check_example(session.question, sql or "", session.db)
+            kept = tuple(e for e in session.saved if not (e[0] == session.db.key and same_question(e[1], stored.question)))
+            session = replace(session, saved=(*kept, (session.db.key, stored.question, stored.sql)))
+            db = session.db
+            target = db.label if db.kind in ("demo", "registered") else str(db.path) if db.kind == "file" and db.path else None
+            teach = f"coderag db teach {shlex.quote(target or 'NAME')} --question {shlex.quote(stored.question)} --sql {shlex.quote(stored.sql)}"
+            text = (
+                f"✓ Saved for this session: asking “{preview(stored.question, 120)}” again here answers with this SQL. "
+                "Without a login, saves are not shared with other users; to keep it for everyone and the CLI run "
+                + (f"`{teach}`." if target else f"`coderag db add PATH --name NAME` on the database file, then `{teach}`.")
+            )
+            history.append(assistant(text))
+            return SaveOutputs(history, SKIP, text, session)
+        example, added = service.save_example(session.question, sql or "", session.db, author=user)
     except Exception as exc:
         history.append(assistant(problem(exc)))
-        return SaveOutputs(history, SKIP, problem(exc))
+        return SaveOutputs(history, SKIP, problem(exc), session)
     if added:
-        text = f"✓ Saved as an example for `{session.db.label}`: “{preview(example.question, 120)}”. Asking it again retrieves it."
+        by = f" by {user}" if user else ""
+        text = f"✓ Saved as an example for `{session.db.label}`{by}: “{preview(example.question, 120)}”. Asking it again retrieves it."
     else:
         text = f"This question and SQL are already stored for `{session.db.label}`."
     history.append(assistant(text))
-    return SaveOutputs(history, db_status(service, session.db), text)
+    return SaveOutputs(history, db_status(service, session.db), text, session)
 
 
-def on_teach(service: UIService, sql: str | None, history: list[Message] | None, session: Session) -> tuple[RunOutputs, SaveOutputs]:
+def on_teach(service: UIService, sql: str | None, history: list[Message] | None, session: Session, user: str | None = None) -> tuple[RunOutputs, SaveOutputs]:
     """"Teach this": run the SQL in the editor, show its result, and save it with the question."""
     ran = on_run_sql(service, sql, history, session)
     if ran.table is EMPTY_TABLE and ran.history and ran.history[-1]["content"].startswith(WARN):
-        return ran, SaveOutputs(ran.history, SKIP, ran.action)
-    saved = on_save_example(service, sql, ran.history, session)
+        return ran, SaveOutputs(ran.history, SKIP, ran.action, session)
+    saved = on_save_example(service, sql, ran.history, session, user)
     return ran, saved
 
 
@@ -785,12 +811,12 @@ def build_app(service: UIService) -> gr.Blocks:
         def run_sql(sql: str, history: list, session: Session) -> RunOutputs:
             return on_run_sql(service, sql, history, session)
 
-        def save_example(sql: str, history: list, session: Session) -> SaveOutputs:
-            return on_save_example(service, sql, history, session)
+        def save_example(sql: str, history: list, session: Session, request: gr.Request) -> SaveOutputs:
+            return on_save_example(service, sql, history, session, getattr(request, "username", None))
 
-        def teach_this(sql: str, history: list, session: Session) -> tuple:
-            ran, saved = on_teach(service, sql, history, session)
-            return (saved.history, ran.table, ran.note, ran.download, *ran[4:7], saved.status, saved.action)
+        def teach_this(sql: str, history: list, session: Session, request: gr.Request) -> tuple:
+            ran, saved = on_teach(service, sql, history, session, getattr(request, "username", None))
+            return (saved.history, ran.table, ran.note, ran.download, *ran[4:7], saved.status, saved.action, saved.session)
 
         def pick_database(name: str, history: list, session: Session) -> DbOutputs:
             return on_pick_database(service, name, history, session)
@@ -831,8 +857,8 @@ def build_app(service: UIService) -> gr.Blocks:
             **ask_lane,
         )
         run.click(run_sql, [sql, chat, session], [chat, table, note, download, *plots, action], api_name="run_sql", **lane)
-        save.click(save_example, [sql, chat, session], [chat, status, action], api_name="save_example", **lane)
-        teach.click(teach_this, [sql, chat, session], [chat, table, note, download, *plots, status, action], api_name="teach", **lane)
+        save.click(save_example, [sql, chat, session], [chat, status, action, session], api_name="save_example", **lane)
+        teach.click(teach_this, [sql, chat, session], [chat, table, note, download, *plots, status, action, session], api_name="teach", **lane)
         db_outputs = [chat, session, status, schema, picker]
         list_inputs = [session, ex_search, ex_who]
         list_outputs = [ex_title, ex_table, ex_ids]
@@ -880,6 +906,7 @@ def launch(
     """Start the server (loopback and no share link unless asked; see `check_exposure`); returns the local URL."""
     ui = service.settings.ui
     auth = check_exposure(ui, host or ui.host, share=share, insecure=insecure)
+    service.shared_saves = auth is not None or ui.allow_shared_save  # else a save lasts for its browser session
     try:
         _, local_url, _ = demo.launch(
             server_name=host or ui.host,

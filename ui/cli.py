@@ -31,6 +31,9 @@ def ui(
     openai_base_url: OpenAIBaseUrlOption = None,
     embedder: EmbedderOption = None,
     insecure: Annotated[bool, typer.Option("--insecure", help="Serve beyond this machine without a login (off by default).")] = False,
+    allow_shared_save: Annotated[
+        bool, typer.Option("--allow-shared-save", help="Without a login, let 'save as example' write the shared store (default: the session only).")
+    ] = False,
 ) -> None:
     """Start the chat UI: ask questions, see and edit the SQL, save good answers as examples."""
     from ui.app import build_app, check_exposure, is_loopback, launch
@@ -42,7 +45,7 @@ def ui(
         llm_model_path=llm_model_path,
         openai_base_url=openai_base_url,
         embedder=embedder,
-        ui={"host": host, "port": port},
+        ui={"host": host, "port": port, "allow_shared_save": allow_shared_save or None},
     )
     login = check_exposure(settings.ui, settings.ui.host, share=share, insecure=insecure)  # before any model loads
     named_database(db or settings.default_db, settings.home)

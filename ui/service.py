@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import faiss
 import numpy as np
@@ -98,6 +99,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+SESSION_SAVE = "saved in this session"  # the "generator" of an answer from a session's own saved example
+
+
 class UIService:
     """Everything the handlers need: the chain, the example store and the private upload dir."""
 
@@ -107,6 +111,9 @@ class UIService:
         self.default_db = named_database(default_db or self.settings.default_db, self.settings.home)
         self.index_dir = index_dir
         self.store = ExampleStore(self.settings.home)
+        # "save as example" writes the shared store only behind a login (attributed to the user) or with
+        # ui.allow_shared_save; otherwise a save lasts for the browser session (`launch` decides)
+        self.shared_saves = False
         self._save_lock = threading.Lock()
         self._retired: list = []  # generators replaced by set_generator, closed at exit
         self._labels: dict[str, str] = {}  # store key -> the name a person gave (file name of an upload)
@@ -206,11 +213,11 @@ class UIService:
         with db.open(self.settings) as database:
             return database.execute(statement, started=started)
 
-    def save_example(self, question: str, sql: str, db: DatabaseRef, origin: str = "saved") -> tuple[Example, bool]:
+    def save_example(self, question: str, sql: str, db: DatabaseRef, origin: str = "saved", *, author: str | None = None) -> tuple[Example, bool]:
         """Store a confirmed question → SQL in the database's store (rag.registry, shared with the
-        CLI) and make it retrievable at once. The SQL must validate and run. Returns the example
-        and whether it was new."""
-        stored = self._checked(question, sql, db, origin)
+        CLI) and make it retrievable at once; `author` (the login that saved it) is kept with it.
+        The SQL must validate and run. Returns the example and whether it was new."""
+        stored = self._checked(question, sql, db, origin, meta={"author": author} if author else None)
         example = self._as_example(stored, db)
         with self._save_lock:
             if not self.store.add(db.key, [stored]):
@@ -307,13 +314,26 @@ class UIService:
             raise ConfigError("that example is no longer stored (removed meanwhile?); reload the list")
         return found
 
-    def _checked(self, question: str, sql: str, db: DatabaseRef, origin: str) -> StoredExample:
+    def session_answer(self, question: str, sql: str, db: DatabaseRef) -> Answer:
+        """The answer from an example saved in this browser session (not shared): its SQL, run read-only."""
+        started = time.perf_counter()
+        answer = Answer(question=question, db=db.key, generator=SESSION_SAVE, k=0, sql=sql, confidence=1.0)
+        result = self.run_sql(sql, db)
+        answer.columns, answer.rows, answer.truncated = result.columns, [list(r) for r in result.rows], result.truncated
+        answer.timings_ms["total"] = (time.perf_counter() - started) * 1000
+        return answer
+
+    def check_example(self, question: str, sql: str, db: DatabaseRef) -> StoredExample:
+        """The checks of a save without the write (a save kept for one browser session)."""
+        return self._checked(question, sql, db, "saved")
+
+    def _checked(self, question: str, sql: str, db: DatabaseRef, origin: str, meta: dict[str, Any] | None = None) -> StoredExample:
         """A question and SQL that pass the checks of `coderag db teach`: the SQL validates and runs read-only."""
         question = check_question(question, self.settings.max_question_chars)
         statement = validate_user_sql(sql)
         with db.open(self.settings) as database:
             database.execute(statement, max_rows=1)
-        return StoredExample.make(db.key, question, statement, origin)  # type: ignore[arg-type]
+        return StoredExample.make(db.key, question, statement, origin, meta)  # type: ignore[arg-type]
 
     def _as_example(self, stored: StoredExample, db: DatabaseRef) -> Example:
         return stored_example(stored, db.key, db.path if db.kind in ("demo", "registered", "file") else None)

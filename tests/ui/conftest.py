@@ -13,14 +13,16 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-def make_service(home: Path, encoder, index, **settings_overrides):
+def make_service(home: Path, encoder, index, *, shared_saves: bool = True, **settings_overrides):
     from rag.chain import TextToSQL
     from rag.generators import NO_LLM_NOTICE, KnnGenerator
     from rag.settings import load_settings
     from ui.service import UIService
 
     settings = load_settings(home=home, **settings_overrides)
-    return UIService(TextToSQL(settings, index, encoder, KnnGenerator(), notice=NO_LLM_NOTICE), index_dir=home / "index")
+    service = UIService(TextToSQL(settings, index, encoder, KnnGenerator(), notice=NO_LLM_NOTICE), index_dir=home / "index")
+    service.shared_saves = shared_saves  # as behind a login (`launch` sets it from the login and ui.allow_shared_save)
+    return service
 
 
 @pytest.fixture

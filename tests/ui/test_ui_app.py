@@ -202,7 +202,7 @@ def test_browser_an_error_is_its_own_message(page) -> None:
 
 
 @pytest.mark.browser
-def test_browser_abstention_offers_teach_this(page) -> None:
+def test_browser_abstention_offers_teach_this(page, app_home: Path) -> None:
     from playwright.sync_api import expect
 
     ask_in_browser(page, UNANSWERABLE)
@@ -212,8 +212,16 @@ def test_browser_abstention_offers_teach_this(page) -> None:
     shoot(page, "ui-abstain.png")
     set_editor(page, "#sql", "SELECT count(*) AS swallows FROM books WHERE title LIKE '%swallow%'")
     teach.click()
-    expect(page.locator("#action-status")).to_contain_text("Saved as an example", timeout=WAIT_MS)
+    # no login: the save lasts for this browser session, with the command that would share it
+    expect(page.locator("#action-status")).to_contain_text("Saved for this session", timeout=WAIT_MS)
+    expect(page.locator("#action-status")).to_contain_text("coderag db teach bookshop")
     expect(page.locator("#result table")).to_contain_text("swallows", timeout=WAIT_MS)
+    ask_in_browser(page, UNANSWERABLE)  # asked again in this session: answered with the saved SQL
+    expect(page.locator("#answer-head")).to_contain_text("the SQL you saved for this question in this session", timeout=WAIT_MS)
+    expect(page.locator("#result table")).to_contain_text("swallows", timeout=WAIT_MS)
+    from rag.registry import ExampleStore
+
+    assert not any("swallow" in e.sql for e in ExampleStore(app_home).load("bookshop"))  # nothing reached the shared store
 
 
 def cli_show(home: Path, name: str) -> str:

@@ -290,3 +290,30 @@ def test_llm_answers_stream_into_the_progress_message(tmp_path: Path, encoder, d
         streamed = [last_message(s.history) for s in steps[1:-1]]
         assert streamed and all("```sql" in m and m.startswith("…") for m in streamed)
         assert steps[-1].sql.upper().startswith(("SELECT", "WITH")) and not last_message(steps[-1].history).startswith("…")
+
+
+def test_without_a_login_a_save_lasts_for_its_session_only(service: UIService, session: Session) -> None:
+    service.shared_saves = False  # `launch` without a login or --allow-shared-save
+    question = "Which books mention a swallow in the title?"
+    asked = ask(service, session, question)[-1].session
+    sql = "SELECT count(*) AS swallows FROM books WHERE title LIKE '%swallow%'"
+    saved = on_save_example(service, sql, [], asked)
+    assert "Saved for this session" in saved.action and "coderag db teach bookshop --question" in saved.action
+    assert service.store.load("bookshop") == [] and all(question not in d.question for d in service.chain.index.documents)
+    mine = saved.session
+    again = ask(service, mine, question.upper())[-1]  # the same words: answered with the saved SQL
+    assert again.sql == sql and again.table["headers"] == ["swallows"]
+    other = ask(service, session, question)[-1]  # another session never sees it
+    assert other.sql != sql
+
+    bad = on_save_example(service, "DELETE FROM books", [], asked)  # still validated
+    assert "read-only" in bad.action and bad.session.saved == ()
+
+
+def test_behind_a_login_a_save_is_shared_and_attributed(service: UIService, session: Session) -> None:
+    assert service.shared_saves  # the fixture's service stands for one behind a login
+    asked = ask(service, session, "Which books mention a swallow in the title?")[-1].session
+    saved = on_save_example(service, "SELECT count(*) FROM books WHERE title LIKE '%swallow%'", [], asked, user="ana")
+    assert "by ana" in saved.action
+    [stored] = service.store.load("bookshop")
+    assert stored.meta == {"author": "ana"} and stored.origin == "saved"
