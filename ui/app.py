@@ -892,6 +892,12 @@ def check_exposure(ui: UISettings, host: str, *, share: bool, insecure: bool) ->
     return login
 
 
+def saves_are_shared(ui: UISettings, login: tuple[str, str] | None) -> bool:
+    """Whether "save as example" writes the shared store: behind a login (attributed to the user) or
+    with `ui.allow_shared_save`; otherwise a save lasts for its browser session."""
+    return login is not None or ui.allow_shared_save
+
+
 def launch(
     demo: gr.Blocks,
     service: UIService,
@@ -906,7 +912,7 @@ def launch(
     """Start the server (loopback and no share link unless asked; see `check_exposure`); returns the local URL."""
     ui = service.settings.ui
     auth = check_exposure(ui, host or ui.host, share=share, insecure=insecure)
-    service.shared_saves = auth is not None or ui.allow_shared_save  # else a save lasts for its browser session
+    service.shared_saves = saves_are_shared(ui, auth)
     try:
         _, local_url, _ = demo.launch(
             server_name=host or ui.host,

@@ -317,3 +317,15 @@ def test_behind_a_login_a_save_is_shared_and_attributed(service: UIService, sess
     assert "by ana" in saved.action
     [stored] = service.store.load("bookshop")
     assert stored.meta == {"author": "ana"} and stored.origin == "saved"
+
+
+def test_saves_are_shared_only_behind_a_login_or_when_allowed() -> None:
+    from rag.settings import UISettings
+    from ui.app import check_exposure, saves_are_shared
+
+    open_ui = UISettings()
+    assert not saves_are_shared(open_ui, check_exposure(open_ui, "127.0.0.1", share=False, insecure=False))
+    with_login = UISettings(username="ana", password="s3cret")
+    assert saves_are_shared(with_login, check_exposure(with_login, "127.0.0.1", share=False, insecure=False))
+    allowed = UISettings(allow_shared_save=True)
+    assert saves_are_shared(allowed, None)
