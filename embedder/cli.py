@@ -482,7 +482,7 @@ def retrain_command(
     lr: LrOption = 2e-5,
     loss: LossOption = "mnrl",
     augment: AugmentOption = DEFAULT_AUGMENT,
-    max_triplets: Annotated[int, typer.Option("--max-triplets", min=10, help="--db: at most this many triplets from the store.")] = 2000,
+    max_triplets: Annotated[Optional[int], typer.Option("--max-triplets", min=10, help="--db: at most this many triplets from the store (default 500).")] = None,
 ) -> None:
     """Train from the current embedder; switch to the result (new version + index) only if it retrieves better."""
     from rag.errors import ConfigError
@@ -493,7 +493,7 @@ def retrain_command(
     if db is not None:
         from embedder.dbretrain import retrain_db
 
-        db_result = retrain_db(settings, db, force=force, max_triplets=max_triplets, epochs=epochs or 1, batch_size=batch_size or 32, lr=lr, log=_note)
+        db_result = retrain_db(settings, db, force=force, **({"max_triplets": max_triplets} if max_triplets else {}), epochs=epochs or 1, batch_size=batch_size or 32, lr=lr, log=_note)
         title = f"Retrieval of held-back questions of '{db}' among its store (template {settings.index.template})"
         out.print(_before_after_table(title, db_result.table(), "current", "candidate"))
         out.print(("[green]" if db_result.accepted else "[yellow]") + db_result.reason + "[/]")
