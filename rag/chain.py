@@ -179,14 +179,16 @@ class TextToSQL:
         execute: bool = True,
         filter_db: bool = True,
         force: bool = False,
+        conversation: str = "",
     ) -> Answer:
         """Answer one question about `database` (already open; None: generate only).
 
         `db_key` names the database's example store; `filter_db=False` retrieves from the whole
         store (gretel-style rows, whose databases are all different). `schema` defaults to the
-        database's own. knn abstains when its evidence is weak unless `force`."""
+        database's own. knn abstains when its evidence is weak unless `force`. `conversation`
+        (earlier turns, for a follow-up question) goes into an LLM's prompt in its own section."""
         answer: Answer | None = None
-        for event in self._run(question, database, db_key, schema, k, execute, filter_db, force, streaming=False):
+        for event in self._run(question, database, db_key, schema, k, execute, filter_db, force, conversation, streaming=False):
             if isinstance(event, Answer):
                 answer = event
         assert answer is not None
@@ -203,10 +205,11 @@ class TextToSQL:
         execute: bool = True,
         filter_db: bool = True,
         force: bool = False,
+        conversation: str = "",
     ) -> Iterator[str | Answer]:
         """Like `ask`, yielding the generated text as it grows (LLMs stream; knn answers at once),
         then the Answer last."""
-        yield from self._run(question, database, db_key, schema, k, execute, filter_db, force, streaming=True)
+        yield from self._run(question, database, db_key, schema, k, execute, filter_db, force, conversation, streaming=True)
 
     def ask_database(self, question: str | Question, ref: DatabaseRef, *, k: int | None = None, execute: bool = True) -> Answer:
         """Open `ref` read-only for the time of one question."""
@@ -223,6 +226,7 @@ class TextToSQL:
         execute: bool,
         filter_db: bool,
         force: bool,
+        conversation: str,
         *,
         streaming: bool,
     ) -> Iterator[str | Answer]:
@@ -244,7 +248,7 @@ class TextToSQL:
             with _timed(answer, "prompt"):
                 if schema is None:
                     schema = database.schema_sql() if database is not None else ""
-                prompt = self._prompt(text, schema, hits)
+                prompt = self._prompt(text, schema, hits, conversation)
             raw = ""
             if streaming and self.generator.streams:
                 pieces = self.generator.stream(prompt, hits, scope)
@@ -301,13 +305,15 @@ class TextToSQL:
                 hint="teach the right SQL with `coderag db teach`, configure an LLM, or pass --force to run the closest example's SQL",
             )
 
-    def _prompt(self, question: str, schema: str, hits: list[Hit]) -> Any:
+    def _prompt(self, question: str, schema: str, hits: list[Hit], conversation: str = "") -> Any:
         if not self.generator.uses_prompt:
             return None
         # imported here: the prompt is LangChain, which an answer from retrieval alone (knn) does not load
-        from rag.prompts import TEXT_TO_SQL_PROMPT, format_examples, trim_schema
+        from rag.prompts import TEXT_TO_SQL_PROMPT, format_conversation, format_examples, trim_schema
 
-        return TEXT_TO_SQL_PROMPT.invoke({"schema": trim_schema(schema), "examples": format_examples(hits), "question": question})
+        return TEXT_TO_SQL_PROMPT.invoke(
+            {"schema": trim_schema(schema), "examples": format_examples(hits), "conversation": format_conversation(conversation), "question": question}
+        )
 
     # -- lifetime -----------------------------------------------------------------------------
 

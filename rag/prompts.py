@@ -1,4 +1,4 @@
-"""The text-to-SQL prompt: schema + retrieved examples + question, answer with one SQLite query."""
+"""The text-to-SQL prompt: schema + retrieved examples (+ earlier turns) + question, answer with one SQLite query."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ SYSTEM = (
 USER = """### Database schema
 {schema}
 
-{examples}### Question
+{examples}{conversation}### Question
 {question}
 
 ### SQLite query"""
@@ -35,6 +35,15 @@ def format_examples(hits: list[Hit], max_chars: int = 6000) -> str:
         blocks.append(block)
         used += len(block)
     return "### Similar solved examples\n" + "\n".join(blocks) + "\n"
+
+
+def format_conversation(conversation: str, max_chars: int = 4000) -> str:
+    """Earlier turns of a conversation (a follow-up question may refer to them), newest last; the
+    caller keeps them within its token budget, this cut only guards the prompt's size."""
+    conversation = conversation.strip()
+    if not conversation:
+        return ""
+    return "### Earlier in this conversation\n" + conversation[-max_chars:] + "\n\n"
 
 
 def trim_schema(schema: str, max_chars: int = 12000) -> str:

@@ -310,8 +310,8 @@ def result_summary(columns: list[str], rows: list[list[Any]], truncated: bool, l
 
 
 def conversation_context(turns: tuple[Turn, ...], budget_tokens: int = FOLLOW_UP_TOKENS) -> str:
-    """The earlier turns as SQL comments ahead of the schema in an LLM's prompt, newest kept first
-    when the budget (about `budget_tokens` tokens) runs out; empty without turns."""
+    """The earlier turns for an LLM's prompt (its "Earlier in this conversation" section), newest
+    kept first when the budget (about `budget_tokens` tokens) runs out; empty without turns."""
     blocks: list[str] = []
     used = 0
     for turn in reversed(turns):
@@ -323,7 +323,7 @@ def conversation_context(turns: tuple[Turn, ...], budget_tokens: int = FOLLOW_UP
         used += len(block)
     if not blocks:
         return ""
-    return "-- Earlier questions in this conversation (the new question may refer to them):\n" + "\n".join(blocks)
+    return "(the new question may refer to these)\n" + "\n".join(blocks)
 
 
 def db_status(service: UIService, db: DatabaseRef) -> str:

@@ -198,12 +198,11 @@ class UIService:
         self, question: str | Question, db: DatabaseRef, *, use_rag: bool = True, k: int | None = None, context: str = ""
     ) -> Iterator[str | Answer]:
         """Like `ask`, yielding the generated text as it grows, then the Answer. `context` (earlier
-        turns of the conversation, as SQL comments) goes ahead of the schema in an LLM's prompt."""
+        turns of the conversation) goes into an LLM's prompt in its own section."""
         chain = self.chain  # a save may swap in a new index meanwhile: this request keeps its own
         k = (self.settings.retrieval.k if k is None else int(k)) if use_rag else 0
-        schema = f"{context}\n\n{db.schema}" if context else db.schema
         with db.open(self.settings) as database:
-            yield from chain.stream(question, database, db_key=db.key, schema=schema, k=k)
+            yield from chain.stream(question, database, db_key=db.key, schema=db.schema, k=k, conversation=context)
 
     def run_sql(self, sql: str, db: DatabaseRef) -> QueryResult:
         """SQL a person typed or edited: one read-only statement, run in the sandbox; one time limit

@@ -84,6 +84,12 @@ def test_prompt_contains_schema_examples_and_question(settings, default_index, e
         assert seen["text"].rstrip().endswith("### SQLite query") and "Similar solved examples" in seen["text"]
         service.ask_database(FIRST_EXAMPLE["question"], bookshop, k=0)
         assert "Similar solved examples" not in seen["text"]
+        assert "Earlier in this conversation" not in seen["text"]
+        with bookshop.open(settings) as database:
+            service.ask("And in 2023?", database, db_key="bookshop", conversation="-- Q: How many orders in 2024?\n-- SQL: SELECT 1")
+        text = seen["text"]
+        assert text.index("Similar solved examples") < text.index("### Earlier in this conversation") < text.index("### Question")
+        assert "-- Q: How many orders in 2024?" in text and text.index("### Database schema") < text.index("CREATE TABLE") < text.index("Similar solved")
 
 
 def test_question_checks():
