@@ -128,6 +128,7 @@ class TextToSQL:
         self.notice = notice  # shown to the user, e.g. "no LLM is configured"
         self.retriever = ExampleRetriever(index=index, encoder=encoder, k=settings.retrieval.k)
         self._masked: VectorIndex | None = None  # built on the first question that falls back
+        self.show_progress = False  # a progress bar when that first build embeds (set by `from_settings`)
         self._vocabularies: dict[str, Vocabulary] = {}
 
     @classmethod
@@ -156,7 +157,9 @@ class TextToSQL:
         except BaseException:
             generator.close()
             raise
-        return cls(settings, index, encoder, generator, notice=notice)
+        service = cls(settings, index, encoder, generator, notice=notice)
+        service.show_progress = show_progress
+        return service
 
     @property
     def index(self) -> VectorIndex:
@@ -285,7 +288,7 @@ class TextToSQL:
         if db_key not in self._vocabularies:
             self._vocabularies[db_key] = vocabulary_of(database)
         if self._masked is None:
-            self._masked = masked_companion(self.settings, self.encoder, self.index)
+            self._masked = masked_companion(self.settings, self.encoder, self.index, show_progress=self.show_progress)
         masked = mask_question(question, self._vocabularies[db_key])
         return self._masked.search(self.encoder.encode([masked]), k)[0]
 
