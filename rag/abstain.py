@@ -29,12 +29,14 @@ with that example (`same_question`), whatever the model says.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import asdict, dataclass
 
 from rag.errors import SQLError
 from rag.index import Hit, question_words
+from rag.masking import singular, split_identifier
 from rag.sqltools import parse_sqlite
 
 # Fitted by benchmarks/calibrate_abstention.py (README "Abstention"); the intercept comes first.
@@ -171,18 +173,8 @@ _STOPWORDS = frozenset(
 
 
 def _stem(word: str) -> str:
-    """A crude singular prefix: 'Categories' → 'catego', 'orders' → 'order', 'birth' → 'birth'."""
-    word = word.lower()
-    if len(word) > 4 and word.endswith("ies"):
-        word = word[:-3] + "y"
-    elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        word = word[:-1]
-    return word[:6]
-
-
-def _split_identifier(name: str) -> list[str]:
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
-    return [w for w in re.split(r"[^0-9A-Za-z\u00c0-\uffff]+", spaced) if w]
+    """A singular prefix (rag.masking's singular, the first six letters): 'Categories' → 'catego'."""
+    return singular(word.lower())[:6]
 
 
 def question_stems(question: str) -> set[str]:
@@ -194,30 +186,21 @@ def question_stems(question: str) -> set[str]:
 def schema_stems(sql: str) -> set[str]:
     """The words of the table and column names a query reads (output aliases aside), stemmed."""
     names = _schema_names(sql)
-    return {_stem(w) for name in names for w in _split_identifier(name) if len(w) > 2 and w.lower() not in _STOPWORDS}
+    return {_stem(w) for name in names for w in split_identifier(name) if len(w) > 2 and w.lower() not in _STOPWORDS}
 
 
-_NAMES_CACHE: dict[str, frozenset[str]] = {}
-
-
+@functools.lru_cache(maxsize=4096)
 def _schema_names(sql: str) -> frozenset[str]:
-    cached = _NAMES_CACHE.get(sql)
-    if cached is not None:
-        return cached
     from sqlglot import exp
 
     try:
         tree = parse_sqlite(sql)
-        names = {c.name for c in tree.find_all(exp.Column)} | {t.name for t in tree.find_all(exp.Table)}
-        aliases = {a.alias for a in tree.find_all(exp.Alias)} | {t.alias for t in tree.find_all(exp.Table) if t.alias}
-        ctes = {c.alias for c in tree.find_all(exp.CTE)}
-        found = frozenset(n for n in names - (aliases | ctes) - {"*", ""})
     except SQLError:
-        found = frozenset()
-    if len(_NAMES_CACHE) > 4096:
-        _NAMES_CACHE.clear()
-    _NAMES_CACHE[sql] = found
-    return found
+        return frozenset()
+    names = {c.name for c in tree.find_all(exp.Column)} | {t.name for t in tree.find_all(exp.Table)}
+    aliases = {a.alias for a in tree.find_all(exp.Alias)} | {t.alias for t in tree.find_all(exp.Table) if t.alias}
+    ctes = {c.alias for c in tree.find_all(exp.CTE)}
+    return frozenset(n for n in names - (aliases | ctes) - {"*", ""})
 
 
 def _mentions(text: str, value: str) -> bool:

@@ -121,14 +121,16 @@ def _timed(answer: Answer, step: str) -> Iterator[None]:
 class TextToSQL:
     """The question → SQL service: an encoder, an index, a generator, and the path over them."""
 
-    def __init__(self, settings: Settings, index: VectorIndex, encoder: Encoder, generator: Generator, *, notice: str | None = None) -> None:
+    def __init__(
+        self, settings: Settings, index: VectorIndex, encoder: Encoder, generator: Generator, *, notice: str | None = None, show_progress: bool = False
+    ) -> None:
         self.settings = settings
         self.encoder = encoder
         self.generator = generator
         self.notice = notice  # shown to the user, e.g. "no LLM is configured"
         self.retriever = ExampleRetriever(index=index, encoder=encoder, k=settings.retrieval.k)
         self._masked: VectorIndex | None = None  # built on the first question that falls back
-        self.show_progress = False  # a progress bar when that first build embeds (set by `from_settings`)
+        self.show_progress = show_progress  # a progress bar when that first build embeds
         self._vocabularies: dict[str, Vocabulary] = {}
 
     @classmethod
@@ -157,9 +159,7 @@ class TextToSQL:
         except BaseException:
             generator.close()
             raise
-        service = cls(settings, index, encoder, generator, notice=notice)
-        service.show_progress = show_progress
-        return service
+        return cls(settings, index, encoder, generator, notice=notice, show_progress=show_progress)
 
     @property
     def index(self) -> VectorIndex:

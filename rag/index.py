@@ -500,7 +500,13 @@ def masked_companion(settings: Settings, encoder: Encoder, plain: VectorIndex, *
     if existing is not None and existing.manifest.get("source") == source:
         existing.single_query_threads = settings.index.omp_threads_single_query
         return existing
+    # documents already in the companion keep their masked question (no database is read again for them)
+    masked = {(d.id, d.question): d.text for d in existing.documents} if existing is not None else {}
     examples = [doc.to_example() for doc in plain.documents]
+    examples = [
+        dataclasses.replace(ex, meta={**ex.meta, "masked_question": masked[(ex.id, ex.question)]}) if (ex.id, ex.question) in masked else ex
+        for ex in examples
+    ]
     index = VectorIndex.build(examples, encoder, MASKED_TEMPLATE, corpus=f"{corpus}-masked", show_progress=show_progress, previous=existing, **build_options(settings))
     index.manifest["source"] = source
     index.save(directory)

@@ -54,6 +54,15 @@ def shipped_encoder() -> Callable[[], object]:
     return functools.cache(lambda: load_encoder("shipped", backend="onnx-int8"))
 
 
+@pytest.fixture(scope="module")
+def hostile_llm():
+    """A misbehaving OpenAI-compatible server on a loopback port (tests/fixtures/hostile_llm.py)."""
+    from fixtures.hostile_llm import HostileLLM
+
+    with HostileLLM() as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-weights llama-architecture GGUF: the real llama.cpp runtime without real weights."""

@@ -11,28 +11,19 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.hostile_corpus import SIDE_FILE, cli_problems, digest, entries, expand
+from fixtures.hostile_corpus import LLM_LIMIT_S, QUESTION, SIDE_FILE, SQL_LIMIT_S, cli_problems, digest, entries, expand
 from fixtures.hostile_llm import HostileLLM
 
-SQL_LIMIT_S, LLM_LIMIT_S = 0.5, 1.0
 LIMITS = {
     "CODERAG_EXECUTION__TIMEOUT_S": str(SQL_LIMIT_S),
     "CODERAG_EXECUTION__MAX_MEMORY_MB": "64",
     "CODERAG_EXECUTION__MAX_RESULT_MB": "8",
     "CODERAG_OPENAI__TIMEOUT_S": str(LLM_LIMIT_S),
 }
-QUESTION = "How many books are there?"
-
-
-@pytest.fixture(scope="module")
-def hostile_llm() -> Iterator[HostileLLM]:
-    with HostileLLM() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

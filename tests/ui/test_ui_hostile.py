@@ -13,17 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.hostile_corpus import SIDE_FILE, digest, entries, expand, ui_problems
+from fixtures.hostile_corpus import LLM_LIMIT_S, QUESTION, SIDE_FILE, SQL_LIMIT_S, digest, entries, expand, ui_problems
 from fixtures.hostile_llm import HostileLLM
 
-SQL_LIMIT_S, LLM_LIMIT_S = 0.5, 1.0
-QUESTION = "How many books are there?"
-
-
-@pytest.fixture(scope="module")
-def hostile_llm() -> Iterator[HostileLLM]:
-    with HostileLLM() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
