@@ -169,6 +169,7 @@ def arm_record(answer: Answer, score: PairScore) -> dict[str, Any]:
         "error": answer.error or score.error,
         "retrieved": [{"id": r.id, "score": r.score} for r in answer.retrieved],
         "confidence": None if answer.confidence is None else round(answer.confidence, 4),
+        "adapted": answer.adapted,
         "latency_ms": round(answer.timings_ms.get("total", 0.0), 1),
     }
 

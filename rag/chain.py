@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any
 
-from rag.abstain import confidence, gather, same_question
+from rag.abstain import Evidence, confidence, gather, same_question
+from rag.adapt import AdaptLimits, adapt
 from rag.databases import DatabaseRef
 from rag.encoders import Encoder, encoder_from_settings
 from rag.errors import ConfigError, SQLError
@@ -64,6 +65,7 @@ class Answer:
     error_kind: str | None = None
     notice: str | None = None  # e.g. the examples came from other databases
     confidence: float | None = None  # knn: how likely the reused example answers the question (rag.abstain)
+    adapted: dict[str, Any] | None = None  # knn: the example whose SQL was adapted and the edits (rag.adapt)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -79,6 +81,7 @@ class Answer:
             "error": self.error,
             "notice": self.notice,
             "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "adapted": self.adapted,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
 
@@ -241,10 +244,12 @@ class TextToSQL:
         try:
             with _timed(answer, "retrieve"):
                 falls_back = bool(db_key and filter_db and not self.retriever.has_examples(db_key))
+                adapting = self._adapts(k, database, falls_back)
                 if falls_back and k > 0 and database is not None and self.settings.retrieval.fallback == "masked":
-                    hits = self._search_masked(text, k, database, db_key or "")
+                    hits = sketches = self._search_masked(text, k, database, db_key or "")
                 else:
-                    hits = self.retriever.search(text, k, scope)
+                    sketches = self.retriever.search(text, max(k, self.settings.adapt.sketches) if adapting else k, scope)
+                    hits = sketches[:k]
             answer.retrieved = [_retrieved(hit) for hit in hits]
             if hits and falls_back:
                 answer.notice = FALLBACK_NOTICE
@@ -269,8 +274,12 @@ class TextToSQL:
             checked_at = time.monotonic()  # one time limit covers parsing, running and fetching
             with _timed(answer, "extract"):
                 answer.sql = postprocess(raw, max_chars=self.settings.llm.max_answer_chars, max_sql_chars=self.settings.execution.max_sql_chars)
+            evidence = None
+            if adapting and database is not None:
+                with _timed(answer, "adapt"):
+                    evidence = self._adapt(answer, text, sketches, database, db_key or "")
             if self.generator.abstains:
-                self._judge(answer, text, hits, force)
+                self._judge(answer, text, hits, force, evidence)
             if execute and database is not None:
                 with _timed(answer, "execute"):
                     result = database.execute(answer.sql, started=checked_at)
@@ -292,10 +301,31 @@ class TextToSQL:
         masked = mask_question(question, self._vocabularies[db_key])
         return self._masked.search(self.encoder.encode([masked]), k)[0]
 
-    def _judge(self, answer: Answer, question: str, hits: list[Hit], force: bool) -> None:
-        """Set the answer's confidence; below `retrieval.min_confidence` (and without `force`) abstain."""
+    def _adapts(self, k: int, database: ReadOnlyDatabase | None, falls_back: bool) -> bool:
+        """Whether this answer is adapted (rag.adapt): knn, with examples of this database to start from."""
+        return self.generator.name == "knn" and self.settings.adapt.enabled and k > 0 and database is not None and not falls_back
+
+    def _adapt(self, answer: Answer, question: str, hits: list[Hit], database: ReadOnlyDatabase, db_key: str) -> Evidence | None:
+        """Fit the closest examples' SQL to the question; the chosen candidate's evidence (None: keep knn's)."""
         own = [h for h in hits if h.document.db == answer.db] or hits
-        evidence = gather(question, own)
+        if not own or same_question(question, own[0].document.question):
+            return None
+        if db_key not in self._vocabularies:
+            self._vocabularies[db_key] = vocabulary_of(database)
+        limits = AdaptLimits(sketches=self.settings.adapt.sketches, max_candidates=self.settings.adapt.max_candidates, budget_s=self.settings.adapt.budget_s)
+        chosen = adapt(question, own, database, self._vocabularies[db_key], limits)
+        if chosen is None:
+            return None
+        if chosen.edits:
+            answer.sql = chosen.sql
+            answer.adapted = chosen.to_json()
+        return chosen.evidence
+
+    def _judge(self, answer: Answer, question: str, hits: list[Hit], force: bool, evidence: Evidence | None = None) -> None:
+        """Set the answer's confidence; below `retrieval.min_confidence` (and without `force`) abstain.
+        `evidence` is the adapted candidate's (rag.adapt), else the closest example's is gathered."""
+        own = [h for h in hits if h.document.db == answer.db] or hits
+        evidence = evidence or gather(question, own)
         if evidence is None:
             return
         answer.confidence = 1.0 if same_question(question, own[0].document.question) else confidence(evidence)

@@ -29,6 +29,7 @@ from rag.sandbox import ReadOnlyDatabase
 DATA_DIR = Path(__file__).resolve().parent / "data"
 CORPUS_DIR = DATA_DIR / "corpus"
 DEMO_DIR = DATA_DIR / "demo"
+DEMO_SYNTH_FILE = "synth.jsonl"  # each demo database's synthesized store (synth.demo_stores writes it)
 
 GRETEL_COLUMNS = (
     "id",
@@ -252,6 +253,27 @@ def load_demo_examples(name: str, db_path: str | Path | None = None, schema: str
         for row in read_jsonl(path)
     ]
 
+def load_demo_synth(name: str, db_path: str | Path | None = None, schema: str = "") -> list[Example]:
+    """The demo database's shipped synthesized store (what `db add` synthesizes for it; origin synth)."""
+    path = DEMO_DIR / name / DEMO_SYNTH_FILE
+    if not path.is_file():
+        return []
+    return [
+        Example(
+            id=f"{name}~synth-{number}-{variant}",
+            question=question,
+            sql=row["sql"],
+            db_id=name,
+            context=schema,
+            db_path=str(db_path) if db_path else None,
+            source="demo",
+            meta={"origin": "synth", "shape": row.get("shape", "")},
+        )
+        for number, row in enumerate(read_jsonl(path))
+        for variant, question in enumerate(row["questions"])
+    ]
+
+
 def demo_db_path(name: str, home: Path) -> Path:
     """The demo database file, (re)built atomically from schema.sql when missing or outdated."""
     script_path = DEMO_DIR / name / "schema.sql"
@@ -280,6 +302,7 @@ def demo_examples(home: Path) -> list[Example]:
         with ReadOnlyDatabase.open(path) as db:
             schema = db.schema_sql()
         out.extend(load_demo_examples(name, path, schema))
+        out.extend(load_demo_synth(name, path, schema))
     return out
 
 

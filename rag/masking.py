@@ -36,7 +36,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
@@ -193,6 +193,9 @@ class Vocabulary:
     columns: tuple[str, ...] = ()
     values: tuple[str, ...] = ()
     truncated: bool = False
+    # table or view → its (column, declared type) pairs, and the sampled (table, column) each value came from
+    table_columns: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict, compare=False)
+    value_columns: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_names(cls, tables: Iterable[str] = (), columns: Iterable[str] = (), values: Iterable[str] = (), *, max_value_chars: int = 64) -> Vocabulary:
@@ -260,6 +263,7 @@ def vocabulary_of(database: ReadOnlyDatabase, limits: MaskingLimits = MaskingLim
     deadline = time.monotonic() + limits.budget_s
     tables, views, columns, truncated = _names(database, limits, deadline)
     values: dict[str, None] = {}
+    sources: dict[str, dict[tuple[str, str], None]] = {}
     plan = [(table, cols) for table, cols in columns.items() if table in tables]
     budget = limits.max_value_columns
     for table, cols in plan:
@@ -272,7 +276,7 @@ def vocabulary_of(database: ReadOnlyDatabase, limits: MaskingLimits = MaskingLim
         for start in range(0, len(chosen), limits.columns_per_query):
             remaining = deadline - time.monotonic()
             if remaining <= 0.05:
-                return _vocabulary(tables, views, columns, values, truncated=True)
+                return _vocabulary(tables, views, columns, values, sources, truncated=True)
             chunk = [name for name, _ in chosen[start : start + limits.columns_per_query]]
             try:
                 result = database.execute(_sample_sql(table, chunk, limits), timeout_s=remaining, max_rows=limits.rows_per_table)
@@ -284,18 +288,34 @@ def vocabulary_of(database: ReadOnlyDatabase, limits: MaskingLimits = MaskingLim
                 for i, cell in enumerate(row):
                     if isinstance(cell, str) and len(per_column[i]) < limits.values_per_column:
                         per_column[i][cell.strip()] = None
-            for seen in per_column:
+            for column, seen in zip(chunk, per_column):
                 for cell in seen:
-                    if len(values) >= limits.max_values:
+                    if len(values) >= limits.max_values and cell not in values:
                         truncated = True
                         break
                     values[cell] = None
-    return _vocabulary(tables, views, columns, values, truncated=truncated)
+                    sources.setdefault(cell, {})[(table, column)] = None
+    return _vocabulary(tables, views, columns, values, sources, truncated=truncated)
 
 
-def _vocabulary(tables: list[str], views: list[str], columns: dict[str, list[tuple[str, str]]], values: dict[str, None], *, truncated: bool) -> Vocabulary:
+def _vocabulary(
+    tables: list[str],
+    views: list[str],
+    columns: dict[str, list[tuple[str, str]]],
+    values: dict[str, None],
+    sources: dict[str, dict[tuple[str, str], None]],
+    *,
+    truncated: bool,
+) -> Vocabulary:
     names = [c for cols in columns.values() for c, _ in cols]
-    return Vocabulary(tables=tuple(dict.fromkeys([*tables, *views])), columns=tuple(dict.fromkeys(names)), values=tuple(v for v in values if v), truncated=truncated)
+    return Vocabulary(
+        tables=tuple(dict.fromkeys([*tables, *views])),
+        columns=tuple(dict.fromkeys(names)),
+        values=tuple(v for v in values if v),
+        truncated=truncated,
+        table_columns={table: tuple(cols) for table, cols in columns.items()},
+        value_columns={value: tuple(where) for value, where in sources.items() if value},
+    )
 
 
 def _texty(declared: str) -> bool:

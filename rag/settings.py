@@ -88,6 +88,15 @@ class RetrievalSettings(_Section):
     )
 
 
+class AdaptSettings(_Section):
+    """Retrieve, then adapt (rag.adapt): knn fits the closest examples' SQL to the question."""
+
+    enabled: bool = Field(True, description="knn adapts the retrieved SQL's values, columns, tables and aggregates to the question")
+    sketches: int = Field(5, ge=1, le=50, description="closest examples (distinct SQL) adapted per question")
+    max_candidates: int = Field(40, ge=1, le=500, description="adapted candidates scored per question")
+    budget_s: float = Field(2.0, gt=0, le=60, description="time for adapting and checking the candidates of one question")
+
+
 class LLMSettings(_Section):
     model_path: Path | None = Field(None, description="GGUF file for llama.cpp; unset means no local LLM")
     hub_repo: str = Field("TheBloke/Mistral-7B-Instruct-v0.2-GGUF", description="repo used by `models pull`")
@@ -172,6 +181,7 @@ class Settings(BaseSettings):
     embedder: EmbedderSettings = EmbedderSettings()
     index: IndexSettings = IndexSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    adapt: AdaptSettings = AdaptSettings()
     llm: LLMSettings = LLMSettings()
     openai: OpenAISettings = OpenAISettings()
     execution: ExecutionSettings = ExecutionSettings()

@@ -286,7 +286,7 @@ def card_head(answer: Answer) -> str:
             lines.append("Type the SQL that answers it in the editor and press **Teach this**: it runs, and is saved as this database's example.")
     else:
         source = {
-            "knn": "reused the SQL of the closest stored example",
+            "knn": "adapted the SQL of a stored example" if answer.adapted else "reused the SQL of the closest stored example",
             SESSION_SAVE: "the SQL you saved for this question in this session",
         }.get(answer.generator, f"SQL written by `{answer.generator}`")
         parts = [row_count(len(answer.rows), answer.truncated), source]
@@ -295,9 +295,17 @@ def card_head(answer: Answer) -> str:
         if answer.confidence is not None:
             parts.append(confidence_words(answer.confidence))
         lines.append(" · ".join(parts))
+    if answer.adapted and not answer.error:
+        lines.append(adapted_line(answer.adapted))
     if answer.notice:
         lines.append(f"*Note: {answer.notice}*")
     return "\n\n".join(lines)
+
+
+def adapted_line(adapted: dict[str, Any]) -> str:
+    """Which stored example the answer's SQL was adapted from, and how (rag.adapt's edits)."""
+    edits = "; ".join(f"`{preview(e, 120)}`" for e in adapted.get("edits", [])[:6])
+    return f"Adapted from example `{preview(str(adapted.get('from_id', '')), 80)}`: {edits}"
 
 
 def result_summary(columns: list[str], rows: list[list[Any]], truncated: bool, limit: int = 200) -> str:
