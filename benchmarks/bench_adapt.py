@@ -1,6 +1,6 @@
 """Offline answers (knn, no LLM) on held-out databases: coverage, EX, and abstention's precision.
 
-    HF_HUB_OFFLINE=1 python benchmarks/bench_adapt.py [--home DIR] [--examples 2000] [--out FILE.json]
+    HF_HUB_OFFLINE=1 python benchmarks/bench_adapt.py [--home DIR] [--examples 2000] [--no-adapt] [--out FILE.json]
 
 The five databases and 100 hand-written questions of `tests/fixtures/heldout` (written and
 committed before any adaptation rule; nothing is fitted on them). Each database gets the store
@@ -72,14 +72,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=None, help="CODERAG_HOME to use (stores are cached there); default: a temporary one")
     parser.add_argument("--examples", type=int, default=2000, help="examples synthesized per database (db add's default)")
+    parser.add_argument("--no-adapt", action="store_true", help="knn replays the closest example (adapt.enabled false): the 'before'")
     parser.add_argument("--out", type=Path, default=None, help="also write the table as JSON here")
     args = parser.parse_args()
     console = Console()
     home = args.home or Path(tempfile.mkdtemp(prefix="coderag-bench-adapt-"))
     home.mkdir(parents=True, exist_ok=True)
     corpus = corpus_file(home / "heldout")
-    out = home / "eval-heldout"
-    env = {**os.environ, "CODERAG_HOME": str(home)}
+    out = home / ("eval-heldout-knn" if args.no_adapt else "eval-heldout-adapt")
+    env = {**os.environ, "CODERAG_HOME": str(home), "CODERAG_ADAPT__ENABLED": "false" if args.no_adapt else "true"}
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "rag.cli", "eval", "run", "--corpus", f"jsonl:{corpus}", "--store", "synth", "--generator", "knn",
@@ -95,7 +96,7 @@ def main() -> None:
         record["db_id"] = by_id[record["id"]]["db_id"]
     table = summarize(records, threshold)
     load = os.getloadavg()
-    view = Table(title=f"knn on the held-out fixtures (threshold {threshold}, {wall:.0f} s, load {load[0]:.1f})")
+    view = Table(title=f"knn{'' if args.no_adapt else ' + adapt'} on the held-out fixtures (threshold {threshold}, {wall:.0f} s, load {load[0]:.1f})")
     for column in ("database", "n", "knn EX (always answering)", "answered", "precision", "adapted"):
         view.add_column(column, justify="left" if column == "database" else "right")
     for name, row in table.items():

@@ -36,12 +36,15 @@ from rich.table import Table  # noqa: E402
 
 from eval.stores import database_file, synthesized_store  # noqa: E402
 from rag.abstain import Evidence, gather  # noqa: E402
+from rag.adapt import AdaptLimits, adapt  # noqa: E402
 from rag.corpus import demo_db_path, load_bundled, load_demo_examples  # noqa: E402
 from rag.encoders import encoder_from_settings  # noqa: E402
 from rag.execution import DatabaseCache, DatabaseSource, has_top_level_order_by  # noqa: E402
 from rag.index import VectorIndex  # noqa: E402
 from rag.io import read_jsonl  # noqa: E402
+from rag.masking import vocabulary_of  # noqa: E402
 from rag.retriever import ExampleRetriever  # noqa: E402
+from rag.sandbox import ReadOnlyDatabase  # noqa: E402
 from rag.settings import load_settings  # noqa: E402
 
 FEATURES = [name for name in Evidence.__dataclass_fields__]
@@ -74,8 +77,10 @@ def simple_questions(home: Path) -> list[tuple[str, str, str, Path]]:
     return [(row["db"], row["question"], row["sql"], paths[row["db"]]) for row in read_jsonl(ROOT / "benchmarks" / "data" / "simple_questions.jsonl")]
 
 
-def measure(group: list[tuple[str, str, str, Path]], settings, encoder, max_examples: int) -> list[dict]:
-    """Per question: the knn answer's correctness and its evidence, and whether the store covers it."""
+def measure(group: list[tuple[str, str, str, Path]], settings, encoder, max_examples: int, *, adapting: bool = True) -> list[dict]:
+    """Per question: the knn answer's correctness and its evidence, and whether the store covers it.
+    With `adapting` (the default, as `ask` does) the answer is rag.adapt's choice among the closest
+    examples' adaptations, and the evidence is the chosen candidate's."""
     rows = []
     stores: dict[str, list] = {}
     for db_id, _, _, path in group:
@@ -87,6 +92,8 @@ def measure(group: list[tuple[str, str, str, Path]], settings, encoder, max_exam
     examples = [e for store in stores.values() for e in store]
     index = VectorIndex.build(examples, encoder, settings.index.template, corpus="calibration", batch_size=settings.embedder.batch_size, show_progress=True)
     retriever = ExampleRetriever(index=index, encoder=encoder, k=3)
+    opened: dict[Path, tuple[ReadOnlyDatabase, object]] = {}
+    limits = AdaptLimits(sketches=settings.adapt.sketches, max_candidates=settings.adapt.max_candidates, budget_s=settings.adapt.budget_s)
     with DatabaseCache(timeout_s=settings.execution.timeout_s, result_capacity=65_536) as cache:
         for db_id, question, gold, path in group:
             store = stores[db_id]
@@ -99,14 +106,25 @@ def measure(group: list[tuple[str, str, str, Path]], settings, encoder, max_exam
             candidates = {e.sql for e in store if e.question != question}
             right = {sql for sql in candidates if cache.same_result(source, gold, sql, ordered=ordered)}
             evidence = gather(question, hits)
+            answer_sql, edits = hits[0].document.sql, 0
+            if adapting and hits:
+                if path not in opened:
+                    database = ReadOnlyDatabase.open(path, timeout_s=settings.execution.timeout_s)
+                    opened[path] = (database, vocabulary_of(database))
+                chosen = adapt(question, hits, opened[path][0], opened[path][1], limits)
+                if chosen is not None:
+                    answer_sql, evidence, edits = chosen.sql, chosen.evidence, len(chosen.edits)
             rows.append({
                 "db": db_id,
                 "answered": True,
-                "right": hits[0].document.sql in right,
+                "adapted": edits,
+                "right": answer_sql in right or (edits > 0 and cache.same_result(source, gold, answer_sql, ordered=ordered)),
                 "covered": bool(right),
                 "recall3": bool(right & {h.document.sql for h in hits[:3]}),
                 **(asdict(evidence) if evidence else {}),
             })
+    for database, _ in opened.values():
+        database.close()
     return rows
 
 
@@ -159,6 +177,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="write the per-question rows and results here")
     parser.add_argument("--rows", type=Path, default=None, help="reuse the rows of groups measured before (a --json file)")
+    parser.add_argument("--no-adapt", action="store_true", help="knn replays the closest example's SQL (no rag.adapt), as before adaptation")
     parser.add_argument("--groups", nargs="*", default=None, help="measure only these groups (bookshop clinic taught bundled-test simple); no fit")
     args = parser.parse_args()
     settings = load_settings()
@@ -166,7 +185,7 @@ def main() -> None:
     started = time.perf_counter()
     reused = json.loads(args.rows.read_text())["groups"] if args.rows else {}
     groups = {
-        name: reused.get(name) or measure(group, settings, encoder, args.bundled_max_examples if name == "bundled-test" else args.max_examples)
+        name: reused.get(name) or measure(group, settings, encoder, args.bundled_max_examples if name == "bundled-test" else args.max_examples, adapting=not args.no_adapt)
         for name, group in question_sets(settings.home, args.bundled_databases).items()
         if args.groups is None or name in args.groups
     }

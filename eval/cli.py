@@ -53,7 +53,7 @@ def run(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier run in --out.")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
     store: Annotated[str, typer.Option("--store", help="corpus: retrieve from the train split; synth: from each test database's synthesized store (as `db add` makes it).")] = "corpus",
-    store_examples: Annotated[int, typer.Option("--store-examples", min=1, help="--store synth: examples synthesized per database (as `db add --examples`).")] = 2000,
+    store_examples: Annotated[int, typer.Option("--store-examples", min=1, help="--store synth: examples synthesized per database (`db add` makes 2,000 for one database; an evaluation over many bounds each store to 300 by default).")] = 300,
 ) -> None:
     """RAG (k) against no-RAG (k=0) on a test split: predictions.jsonl, metrics.json, report.md, a plot."""
     from eval.runner import RunSpec, run_evaluation

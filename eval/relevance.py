@@ -177,12 +177,17 @@ def judge_relevance(
     candidates = _CandidateFinder(train, train_info)
 
     tests: dict[str, Any] = cache["test"]
-    pending = [e for e in test if tests.get(e.id, {}).get("key") != _test_key(e)]
+    # one database after another, so each distinct query runs once per database and only one
+    # database's results are held at a time
+    pending = sorted((e for e in test if tests.get(e.id, {}).get("key") != _test_key(e)), key=lambda e: DatabaseSource.for_example(e).key)
+    results: dict[tuple[str, str], Any] = {}  # (database, SQL) → its result
     for example in tqdm(pending, desc="relevance judgements", unit="q", disable=not show_progress or not pending):
+        if results and next(iter(results))[0] != DatabaseSource.for_example(example).key:
+            results.clear()
         tests[example.id] = {
             "key": _test_key(example),
             "skeleton": sql_skeleton(example.sql),
-            "execution": _equivalent(example, candidates, scorer),
+            "execution": _equivalent(example, candidates, scorer, results),
         }
         changed = True
     if cache_path and changed:
@@ -220,7 +225,10 @@ class _CandidateFinder:
         return list(found.values())
 
 
-def _equivalent(example: Example, candidates: _CandidateFinder, scorer: Scorer) -> list[str]:
+def _equivalent(example: Example, candidates: _CandidateFinder, scorer: Scorer, results: dict[tuple[str, str], Any]) -> list[str]:
+    """The candidates whose SQL returns the gold result; `results` memoizes each query's result
+    (None: it failed) per database across test questions (synthesized stores repeat one SQL under
+    several questions, and every test question of a database tries the same candidates)."""
     source = DatabaseSource.for_example(example)
     gold = scorer.gold(example.sql, source)
     if gold.excluded or gold.result is None or not gold.result.rows:
@@ -228,10 +236,13 @@ def _equivalent(example: Example, candidates: _CandidateFinder, scorer: Scorer) 
     database = scorer.databases.get(source)
     found = []
     for candidate in candidates.find(gold.schema):
-        try:
-            result = database.execute(candidate.sql, timeout_s=min(EQUIVALENCE_TIMEOUT_S, scorer.timeout_s))
-        except SQLError:
-            continue
-        if results_match(gold.result, result, ordered=gold.ordered):
+        key = (source.key, candidate.sql)
+        if key not in results:
+            try:
+                results[key] = database.execute(candidate.sql, timeout_s=min(EQUIVALENCE_TIMEOUT_S, scorer.timeout_s))
+            except SQLError:
+                results[key] = None
+        result = results[key]
+        if result is not None and results_match(gold.result, result, ordered=gold.ordered):
             found.append(candidate.id)
     return sorted(found)

@@ -33,16 +33,17 @@ from eval.retrieval import (
     train_index,
 )
 from eval.scoring import Gold, PairScore, Scorer
-from eval.stores import store_metrics, synthesized_train
+from eval.stores import store_metrics, synthesized_index, synthesized_train
 from rag.chain import Answer, TextToSQL
 from rag.corpus import Example
 from rag.documents import schema_only
 from rag.errors import CodeRagError, ConfigError, DataError, ModelError
 from rag.execution import DatabaseSource
 from rag.generators import Generator
-from rag.index import VectorIndex, build_options
+
 from rag.io import json_text, write_jsonl_atomic, write_text_atomic
 from rag.models import DEFAULT_MODEL
+from rag.sandbox import ReadOnlyDatabase
 from rag.settings import Settings
 
 PREDICTIONS, METRICS, REPORT, PLOT, RUN = "predictions.jsonl", "metrics.json", "report.md", "ex_by_complexity.png", "run.json"
@@ -69,7 +70,7 @@ class RunSpec:
     embedder: str = DEFAULT_MODEL
     template: str = "question_sql_context"
     store: str = "corpus"  # corpus: retrieve from the corpus's train split; synth: from each database's synthesized store
-    store_examples: int = 2000  # synth: examples synthesized per database (as `db add --examples`)
+    store_examples: int = 300  # synth: examples synthesized per database (bounded: `db add` makes 2,000 for one)
 
     def resume_command(self, out: Path) -> str:
         parts = ["coderag", "eval", "run", "--corpus", self.corpus, "--split", self.split, "--generator", self.generator]
@@ -144,11 +145,12 @@ def _schema(example: Example) -> str:
     return schema_only(example.context) if example.db_path is None else example.context
 
 
-def answer_example(service: TextToSQL, example: Example, k: int) -> Answer:
-    """The chain's answer without executing (scoring executes); a broken generator stops the run."""
+def answer_example(service: TextToSQL, example: Example, k: int, database: ReadOnlyDatabase | None = None) -> Answer:
+    """The chain's answer without executing (scoring executes); a broken generator stops the run.
+    `database` (open read-only) lets knn adapt its examples to the question, as `ask` does."""
     try:
         # force: knn answers even when unsure; its confidence is recorded and the abstention scored after
-        return service.ask(example.question, db_key=example.db_id, schema=_schema(example), database=None, k=k, execute=False, force=True)
+        return service.ask(example.question, db_key=example.db_id, schema=_schema(example), database=database, k=k, execute=False, force=True)
     except ConfigError as exc:  # an empty or over-long question: no SQL for this example
         return Answer(question=example.question, db=example.db_id, generator=service.generator.name, k=k, error=str(exc), error_kind="no_sql")
     except CodeRagError:
@@ -236,25 +238,30 @@ def run_evaluation(
     if duplicates:
         raise DataError(f"corpus '{spec.corpus}' split '{spec.split}' has {duplicates} duplicate example ids")
     skipped: dict[str, str] = {}
+    phases: dict[str, float] = {}  # wall seconds per phase, in metrics.json's config
+    started = time.perf_counter()
     if spec.store == "synth":
         train, skipped = synthesized_train(test, settings, max_examples=spec.store_examples, show_progress=show_progress)
+        phases["synthesis"] = time.perf_counter() - started
         test = [e for e in test if e.db_id not in skipped]
         if not train:
             raise DataError(f"no database of corpus '{spec.corpus}' split '{spec.split}' could be synthesized", hint=str(skipped)[:300])
     else:
         train = train_examples(spec.corpus, test, settings)
     own_generator = generator is None
+    started = time.perf_counter()
     service = TextToSQL.from_settings(
         settings,
         encoder=encoder,
         build_index=lambda encoder: (
-            VectorIndex.build(train, encoder, spec.template, corpus=f"{spec.corpus}+synth", show_progress=show_progress, **build_options(settings))
+            synthesized_index(train, settings, encoder, spec.template, show_progress=show_progress)
             if spec.store == "synth"
             else train_index(settings, encoder, spec.corpus, spec.template, train)
         ),
         generator=generator,
     )
     generator, encoder, index = service.generator, service.encoder, service.index
+    phases["index"] = time.perf_counter() - started
     if service.notice and spec.generator == "auto":
         status.print(f"[yellow]note:[/] {service.notice}")
     try:
@@ -271,6 +278,7 @@ def run_evaluation(
         pending = [e for e in test if e.id not in finished]
         with Scorer(timeout_s=settings.execution.timeout_s) as scorer:
             concurrency = settings.openai.concurrency if generator.name.startswith("openai") else 1
+            started = time.perf_counter()
             try:
                 _evaluate_examples(service, scorer, spec, pending, predictions, len(test), done, concurrency, status, show_progress)
             except KeyboardInterrupt:
@@ -282,14 +290,19 @@ def run_evaluation(
             except CodeRagError as exc:
                 exc.hint = exc.hint or f"finished examples are kept; resume with: {spec.resume_command(out)}"
                 raise
+            phases["answering"] = time.perf_counter() - started
+            started = time.perf_counter()
             test_ids = {e.id for e in test}
             records = [r for r in read_predictions(predictions) if r["id"] in test_ids]
             metrics = summarize(records, baseline=spec.baseline, min_confidence=settings.retrieval.min_confidence)
             if spec.store == "synth":
-                metrics["store"] = {**store_metrics(test, train, records, timeout_s=settings.execution.timeout_s),
+                metrics["store"] = {**store_metrics(test, train, records, timeout_s=settings.execution.timeout_s, show_progress=show_progress),
                                     "skipped_databases": len(skipped), "skipped": dict(list(skipped.items())[:20])}
-            retrieval = RetrievalEvaluation.prepare(spec.corpus, settings=settings, test=test, train=train, scorer=scorer)
+            phases["store_metrics"] = time.perf_counter() - started
+            started = time.perf_counter()
+            retrieval = RetrievalEvaluation.prepare(spec.corpus, settings=settings, test=test, train=train, scorer=scorer, show_progress=show_progress)
             metrics["retrieval"] = retrieval.evaluate(encoder, index)
+            phases["retrieval_metrics"] = time.perf_counter() - started
         metrics["config"] = {
             **asdict(spec),
             "generator_name": generator.name,
@@ -298,6 +311,7 @@ def run_evaluation(
             "n_test": len(test),
             "n_train_indexed": len(index.documents),
             "timeout_s": settings.execution.timeout_s,
+            "phases_s": {name: round(seconds, 1) for name, seconds in phases.items()},
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         write_outputs(metrics, out)
@@ -362,7 +376,13 @@ def _records(service: TextToSQL, scorer: Scorer, spec: RunSpec, pending: list[Ex
     arms = [("rag", spec.k)] + ([("no_rag", 0)] if spec.baseline else [])
 
     def generate(example: Example) -> dict[str, Answer]:
-        return {arm: answer_example(service, example, k) for arm, k in arms}
+        database = None
+        if service.generator.name == "knn" and service.settings.adapt.enabled and service.retriever.has_examples(example.db_id):
+            try:
+                database = scorer.databases.get(DatabaseSource.for_example(example))  # knn adapts with it, as `ask` does
+            except CodeRagError:
+                database = None  # a database that does not load is scored as excluded; knn replays its example
+        return {arm: answer_example(service, example, k, database) for arm, k in arms}
 
     def finish(example: Example, gold: Gold, answers: dict[str, Answer]) -> dict[str, Any]:
         record = example_record(example, gold)

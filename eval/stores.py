@@ -104,7 +104,33 @@ def synthesized_train(
     return train, skipped
 
 
-def store_metrics(test: Sequence[Example], train: Sequence[Example], records: Sequence[dict[str, Any]], *, timeout_s: float = 5.0) -> dict[str, Any]:
+def synthesized_index(train: Sequence[Example], settings: Settings, encoder: Any, template: str, *, show_progress: bool = True) -> Any:
+    """The index of the synthesized stores, saved under `<home>/eval/indexes/` and reused: a run over
+    the same stores loads it, and one over changed stores embeds only the documents it has not seen
+    (`VectorIndex.build(previous=...)`), so a repeated evaluation does not embed its stores again."""
+    from rag.corpus import fingerprint
+    from rag.errors import IndexStoreError
+    from rag.index import VectorIndex, build_options, current_version
+
+    directory = settings.home / "eval" / "indexes" / f"synth--{template}--{encoder.fingerprint[:10]}"
+    previous = None
+    if current_version(directory):
+        try:
+            previous = VectorIndex.load(directory, encoder)
+        except IndexStoreError:
+            previous = None  # another embedder's or damaged: rebuilt
+    if previous is not None and previous.manifest.get("corpus_fingerprint") == fingerprint(train):
+        index = previous
+    else:
+        index = VectorIndex.build(list(train), encoder, template, corpus="eval+synth", show_progress=show_progress, previous=previous, **build_options(settings))
+        index.save(directory)
+    index.single_query_threads = settings.index.omp_threads_single_query
+    return index
+
+
+def store_metrics(
+    test: Sequence[Example], train: Sequence[Example], records: Sequence[dict[str, Any]], *, timeout_s: float = 5.0, show_progress: bool = False
+) -> dict[str, Any]:
     """Coverage and recall@3 of same-database stores for the scored test questions.
 
     A stored example is *right* for a question when its SQL returns the gold result (eval's EX
@@ -115,7 +141,9 @@ def store_metrics(test: Sequence[Example], train: Sequence[Example], records: Se
     by_id = {e.id: e for e in test}
     covered = recalled = n = 0
     with DatabaseCache(timeout_s=timeout_s, result_capacity=16_384) as cache:
-        for record in records:
+        from tqdm.auto import tqdm
+
+        for record in tqdm(records, desc="store coverage", unit="q", disable=not show_progress):
             example = by_id.get(record["id"])
             if example is None or record.get("excluded"):
                 continue
@@ -125,7 +153,7 @@ def store_metrics(test: Sequence[Example], train: Sequence[Example], records: Se
                 continue
             source = DatabaseSource(path=store[0].db_path)
             ordered = has_top_level_order_by(example.sql)
-            right_sql = {e.sql for e in store if cache.same_result(source, example.sql, e.sql, ordered=ordered)}
+            right_sql = {sql for sql in dict.fromkeys(e.sql for e in store) if cache.same_result(source, example.sql, sql, ordered=ordered)}
             covered += bool(right_sql)
             top3 = {e.sql for e in _retrieved(record, store)[:3]}
             recalled += bool(right_sql & top3)

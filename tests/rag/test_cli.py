@@ -51,11 +51,57 @@ def test_ask_json_shape_in_a_real_process(default_index):
     proc = real_process("ask", FIRST_EXAMPLE["question"], "--json")
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
-    assert set(payload) == {"question", "db", "generator", "k", "retrieved", "sql", "columns", "rows", "error", "timings_ms", "notice", "confidence"}
+    assert set(payload) == {"question", "db", "generator", "k", "retrieved", "sql", "columns", "rows", "error", "timings_ms", "notice", "confidence", "adapted"}
     assert payload["generator"] == "knn" and payload["db"] == "bookshop" and payload["k"] == 3
     assert set(payload["retrieved"][0]) == {"id", "score", "question", "sql", "db"}
     assert payload["sql"] == FIRST_EXAMPLE["sql"] and payload["rows"] and payload["error"] is None
     assert "No LLM is configured" in payload["notice"]
+
+
+@pytest.mark.parametrize(
+    ("db", "question", "expected"),
+    [
+        ("bookshop", "How many customers are there?", "SELECT COUNT(*) FROM customers"),
+        ("bookshop", "What is the average price of a book?", "SELECT AVG(price) FROM books"),
+        ("clinic", "List the doctors", "SELECT name FROM doctors"),
+    ],
+)
+def test_the_demo_answers_everyday_questions_offline(coderag, default_index, db, question, expected):
+    """The demo databases ship the store `db add` synthesizes for them: knn answers without an LLM,
+    and the answer is the result of the query a person would write (compared on the demo file)."""
+    from rag.corpus import demo_db_path
+    from rag.settings import load_settings
+
+    proc = coderag("ask", question, "--db", db, "--json")
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout)
+    assert payload["error"] is None and payload["generator"] == "knn"
+    conn = sqlite3.connect(demo_db_path(db, load_settings().home))
+    try:
+        gold = sorted(map(list, conn.execute(expected).fetchall()))
+    finally:
+        conn.close()
+    assert sorted(payload["rows"]) == gold, (payload["sql"], payload["adapted"])
+
+
+def test_ask_json_says_which_example_was_adapted_and_how(coderag, default_index):
+    """No stored example counts Toronto's customers (the shipped store has Austin's): knn adapts the
+    closest example's SQL, answers with Toronto's count, and says from which example and how."""
+    from rag.corpus import DEMO_DIR, demo_db_path
+    from rag.settings import load_settings
+
+    assert "'Toronto'" not in (DEMO_DIR / "bookshop" / "synth.jsonl").read_text()
+    proc = coderag("ask", "How many customers live in Toronto?", "--db", "bookshop", "--json")
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout)
+    conn = sqlite3.connect(demo_db_path("bookshop", load_settings().home))
+    try:
+        gold = conn.execute("SELECT COUNT(*) FROM customers WHERE city = 'Toronto'").fetchall()
+    finally:
+        conn.close()
+    assert payload["rows"] == [list(gold[0])], payload["sql"]
+    assert payload["adapted"]["from_id"].startswith("bookshop")
+    assert any("'Toronto'" in edit for edit in payload["adapted"]["edits"]), payload["adapted"]
 
 
 def test_ask_prints_examples_sql_and_table(coderag, default_index):
