@@ -234,15 +234,18 @@ def _equivalent(example: Example, candidates: _CandidateFinder, scorer: Scorer, 
     if gold.excluded or gold.result is None or not gold.result.rows:
         return []
     database = scorer.databases.get(source)
-    found = []
+    by_sql: dict[str, list[str]] = defaultdict(list)  # a stored query is compared once, however many questions share it
     for candidate in candidates.find(gold.schema):
-        key = (source.key, candidate.sql)
+        by_sql[candidate.sql].append(candidate.id)
+    found = []
+    for sql, ids in by_sql.items():
+        key = (source.key, sql)
         if key not in results:
             try:
-                results[key] = database.execute(candidate.sql, timeout_s=min(EQUIVALENCE_TIMEOUT_S, scorer.timeout_s))
+                results[key] = database.execute(sql, timeout_s=min(EQUIVALENCE_TIMEOUT_S, scorer.timeout_s))
             except SQLError:
                 results[key] = None
         result = results[key]
         if result is not None and results_match(gold.result, result, ordered=gold.ordered):
-            found.append(candidate.id)
+            found.extend(ids)
     return sorted(found)

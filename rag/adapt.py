@@ -8,6 +8,8 @@ from the question, on the AST, never by splicing strings:
               new table's named text column);
 - `aggregate` the wording asks for another aggregate ("average" and AVG, "total" and SUM,
               "highest" and MAX, "lowest" and MIN) than the sketch's;
+- `grouping`  a GROUP BY the question does not ask for ("the average price", not "in each genre")
+              is removed with its columns, the aggregates kept;
 - `order`     "highest"/"lowest" against the sketch's ORDER BY direction; "top 5" sets the LIMIT;
 - `column`    a column the question does not name is replaced by a same-typed column of the same
               table that it does;
@@ -377,6 +379,30 @@ def _fix_order(sketch: _Sketch, q: _Question, vocabulary: Vocabulary) -> Iterato
     yield variant if variant.edits != sketch.edits else sketch
 
 
+_GROUP_CUE = re.compile(r"\beach\b|\bper\b|\bevery\b|\bfor all\b|\bby (?!far\b)\w+|\bbreak(?:down| down)\b", re.I)
+_AGGREGATES = (exp.Count, exp.Avg, exp.Sum, exp.Max, exp.Min)
+
+
+def _fix_grouping(sketch: _Sketch, q: _Question, vocabulary: Vocabulary) -> Iterator[_Sketch]:
+    """A grouped sketch for a question that asks for no grouping ("the average price", not "in each
+    genre"): the GROUP BY and its columns go, the aggregates stay."""
+    yield sketch
+    tree = sketch.tree
+    if not isinstance(tree, exp.Select) or tree.args.get("group") is None or _GROUP_CUE.search(q.text):
+        return
+    if tree.args.get("having") is not None or tree.args.get("order") is not None:
+        return  # "which genre has the most …" names a group: not this edit
+    aggregates = [e for e in tree.expressions if e.find(*_AGGREGATES) is not None]
+    if not aggregates or len(aggregates) == len(tree.expressions):
+        return
+    variant = sketch.copy()
+    grouped = variant.tree.args["group"].sql(dialect="sqlite")
+    variant.tree.set("expressions", [e for e in variant.tree.expressions if e.find(*_AGGREGATES) is not None])
+    variant.tree.set("group", None)
+    variant.edits.append(Edit("grouping", grouped, ""))
+    yield variant
+
+
 def _swap_columns(sketch: _Sketch, q: _Question, vocabulary: Vocabulary) -> Iterator[_Sketch]:
     """A projected, aggregated or ordered column the question does not name → a named same-typed one."""
     yield sketch
@@ -499,7 +525,7 @@ def _numeric_condition(q: _Question, number: str, tree: exp.Expression, tables: 
     return operator[1](this=_column(name, alias if len(tables) > 1 else None), expression=exp.Literal.number(number))
 
 
-STEPS = (_swap_table, _swap_aggregate, _fix_order, _swap_columns, _fill_values)
+STEPS = (_swap_table, _fix_grouping, _swap_aggregate, _fix_order, _swap_columns, _fill_values)
 
 
 # --- search and scoring ----------------------------------------------------------------------------

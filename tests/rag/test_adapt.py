@@ -152,3 +152,13 @@ def test_candidates_never_raise_and_always_parse(school, question: str, sketch: 
     for sql, edits in out[1:]:
         assert edits
         parse_sqlite(sql)
+
+
+def test_a_grouping_the_question_does_not_ask_for_is_removed(school) -> None:
+    database, vocabulary = school
+    sketch = "SELECT city, AVG(gpa) FROM students GROUP BY city"
+    chosen = adapt("What is the average gpa of a student?", [hit(sketch)], database, vocabulary)
+    assert chosen is not None and "grouping" in {e.kind for e in chosen.edits}
+    assert same_result(database, chosen.sql, "SELECT AVG(gpa) FROM students")
+    kept = adapt("What is the average gpa in each city?", [hit(sketch)], database, vocabulary)
+    assert kept is not None and kept.sql == sketch
