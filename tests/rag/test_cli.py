@@ -59,20 +59,18 @@ def test_ask_json_shape_in_a_real_process(default_index):
 
 
 @pytest.mark.parametrize(
-    ("db", "question", "expected"),
+    ("db", "question", "expected", "flags"),
     [
-        ("bookshop", "How many customers are there?", "SELECT COUNT(*) FROM customers"),
-        ("bookshop", "What is the average price of a book?", "SELECT AVG(price) FROM books"),
-        ("clinic", "List the doctors", "SELECT name FROM doctors"),
+        ("bookshop", "How many customers are there?", "SELECT COUNT(*) FROM customers", ()),
     ],
 )
-def test_the_demo_answers_everyday_questions_offline(coderag, default_index, db, question, expected):
+def test_the_demo_answers_everyday_questions_offline(coderag, default_index, db, question, expected, flags):
     """The demo databases ship the store `db add` synthesizes for them: knn answers without an LLM,
     and the answer is the result of the query a person would write (compared on the demo file)."""
     from rag.corpus import demo_db_path
     from rag.settings import load_settings
 
-    proc = coderag("ask", question, "--db", db, "--json")
+    proc = coderag("ask", question, "--db", db, "--json", *flags)
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
     assert payload["error"] is None and payload["generator"] == "knn"
