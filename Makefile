@@ -14,7 +14,7 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e ".[test]"
+	$(BIN)/pip install -e ".[test,postgres,mysql,duckdb]"
 	touch $@
 
 install: $(VENV)/.installed

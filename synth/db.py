@@ -90,6 +90,59 @@ def add(
     out.print(f"registered '{registration.name}' → {registration.path} ({registration.tables} tables). Ask with: coderag ask \"…\" --db {name}", highlight=False)
 
 
+@app.command("load-demo")
+def load_demo(
+    url: Annotated[str, typer.Argument(help="Where to load: postgresql://USER@HOST/DB, mysql://USER@HOST/DB (MariaDB too) or duckdb:///FILE.")],
+    demo: Annotated[Optional[list[str]], typer.Option("--demo", help="A demo database to load (repeat; default: all of them).")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Drop and reload tables that exist already.")] = False,
+    name: Annotated[Optional[str], typer.Option("--name", help="Register the loaded database under this name (default: demo-ENGINE).")] = None,
+) -> None:
+    """Load the demo databases into a server (or a DuckDB file) and register it with the demos'
+    hand-written examples in its dialect, to ask it with --db URL or --db NAME.
+
+    The URL's user needs to create tables (not the read-only role you ask with: README "Databases by URL")."""
+    from rag.corpus import demo_db_path, demo_names, load_demo_examples
+    from rag.engines import DatabaseURL, open_url
+    from rag.errors import CodeRagError, ConfigError
+    from rag.loader import load_sqlite
+    from rag.registry import ExampleStore, Registry, StoredExample, check_name, schema_fingerprint
+    from rag.sqltools import to_dialect, validate_user_sql
+
+    settings = settings_from_flags()
+    target = DatabaseURL.parse(url)
+    if target.engine == "sqlite":
+        raise ConfigError("the demo databases are SQLite already: use --db bookshop or --db clinic")
+    names = demo or demo_names()
+    unknown = [n for n in names if n not in demo_names()]
+    if unknown:
+        raise ConfigError(f"unknown demo database '{unknown[0]}' (available: {', '.join(demo_names())})")
+    name = check_name(name or f"demo-{target.engine}")
+    if name in demo_names():
+        raise ConfigError(f"'{name}' is a demo database's name", hint="choose another --name")
+    for demo_name in names:
+        loaded = load_sqlite(demo_db_path(demo_name, settings.home), target, replace=replace)
+        out.print(f"loaded '{demo_name}' into {target.masked}: {len(loaded)} tables, {sum(t.rows for t in loaded):,} rows", highlight=False)
+    examples, skipped = [], 0
+    with open_url(target, timeout_s=settings.execution.timeout_s) as database:
+        schema, tables = database.schema_sql(), len(database.table_names())
+        for demo_name in names:
+            for example in load_demo_examples(demo_name):
+                sql = to_dialect(example.sql, database.dialect)
+                try:  # each example must run on this engine, as `db teach` checks it
+                    database.execute(validate_user_sql(sql, dialect=database.dialect), max_rows=1)
+                except CodeRagError:
+                    skipped += 1
+                    continue
+                examples.append(StoredExample.make(name, example.question, sql, "person", meta={"from": example.id}))
+    added = ExampleStore(settings.home).add(name, examples)
+    Registry(settings.home).add(name, target.public, schema_fingerprint(schema), tables, meta={"demo": names})
+    err.print(f"indexing the examples of '{name}'…")
+    _refresh_index(settings, show_progress=False)
+    out.print(f"registered '{name}' → {target.public} with {len(added)} new examples in its dialect"
+              + (f" ({skipped} did not run there and were left out)" if skipped else ""), highlight=False, soft_wrap=True)
+    out.print(f"ask with: coderag ask \"How many customers are there in each country?\" --db {name}", highlight=False, soft_wrap=True)
+
+
 @app.command("list")
 def list_databases(as_json: JsonOption = False) -> None:
     """Registered databases and their example stores."""
@@ -188,7 +241,7 @@ def teach(
         for number, row in enumerate(rows, 1):
             try:
                 text = check_question(str(row.get("question") or ""), settings.max_question_chars)
-                statement = validate_user_sql(str(row.get("sql") or ""))
+                statement = validate_user_sql(str(row.get("sql") or ""), dialect=ref.dialect)
                 database.execute(statement, max_rows=1)
             except CodeRagError as exc:
                 bad.append((number, str(exc)))
