@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
-import importlib.util
+import importlib
 import json
 import os
 import re
@@ -192,8 +192,10 @@ class DatabaseURL:
 def _require(modules: tuple[str, ...], extra: str) -> None:
     """A missing driver is a one-line ConfigError naming the extra that installs it."""
     for module in modules:
-        if importlib.util.find_spec(module) is None:
-            raise ConfigError(f"the Python package '{module}' is not installed", hint=f"pip install 'coderag[{extra}]'")
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise ConfigError(f"the Python package '{module}' is not installed", hint=f"pip install 'coderag[{extra}]'") from None
 
 
 # -- passwords -----------------------------------------------------------------------------------
@@ -276,15 +278,16 @@ def _create_engine(url: DatabaseURL, password: str | None, timeout_s: float, lim
     else:
         read_timeout = int(timeout_s + 2 * GRACE_S + 2)  # after the server's limit and the watchdog's KILL QUERY
         args = {"connect_timeout": CONNECT_TIMEOUT_S, "read_timeout": read_timeout, "write_timeout": read_timeout, "charset": "utf8mb4"}
+    if url.engine == "mysql":  # a session of its own per query: temporary tables, variables and locks a query leaves end with it
+        return create_engine(target, connect_args=args, poolclass=NullPool, hide_parameters=True)
     engine = create_engine(target, connect_args=args, pool_size=2, max_overflow=2, pool_pre_ping=True, hide_parameters=True)
-    if url.engine == "postgresql":
 
-        @event.listens_for(engine, "connect")
-        def _read_only_session(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.autocommit = True
-            dbapi_connection.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-            dbapi_connection.autocommit = False
-            dbapi_connection.read_only = True  # psycopg opens every transaction with BEGIN READ ONLY
+    @event.listens_for(engine, "connect")
+    def _read_only_session(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.autocommit = True
+        dbapi_connection.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        dbapi_connection.autocommit = False
+        dbapi_connection.read_only = True  # psycopg opens every transaction with BEGIN READ ONLY
 
     return engine
 
