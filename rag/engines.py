@@ -319,7 +319,7 @@ class ServerDatabase:
     max_rows: int = 1000
     limits: Limits = field(default_factory=Limits)
     server: str = ""  # e.g. "10.11.19-MariaDB", read once at connect
-    _schema: tuple[str, list[str], dict[str, list[tuple[str, str]]]] | None = field(default=None, repr=False)
+    _schema: _Schema | None = field(default=None, repr=False)
     _closed: bool = field(default=False, repr=False)
 
     path = None  # no SQLite file: callers that need one test for it
@@ -364,6 +364,14 @@ class ServerDatabase:
     def columns(self) -> dict[str, list[tuple[str, str]]]:
         """{table or view: [(column, declared type)]}, as introspected (masking and sampling read it)."""
         return dict(self._read_schema()[2])
+
+    def primary_key(self, table: str) -> list[str]:
+        """The table's primary-key columns, where the dialect reports them."""
+        return list(self._read_schema()[3].get(table, []))
+
+    def foreign_keys(self, table: str) -> list[tuple[str, list[str], list[str]]]:
+        """(parent table, columns, parent columns) of the table's declared foreign keys."""
+        return list(self._read_schema()[4].get(table, []))
 
     def quote(self, name: str) -> str:
         """An identifier quoted for this engine."""
@@ -475,14 +483,18 @@ class ServerDatabase:
         watchdog = threading.Timer(remaining + GRACE_S, self._kill_query, args=(conn.thread_id(),))
         watchdog.daemon = True
         watchdog.start()
+        cursor = conn.cursor(pymysql.cursors.SSCursor)  # unbuffered: rows stream from the server
         try:
-            cursor = conn.cursor(pymysql.cursors.SSCursor)  # unbuffered: rows stream from the server
             cursor.execute(sql)
             columns = [d[0] for d in cursor.description or []]
             rows, truncated = self._fetch(cursor, cap, began, remaining)
+        except BaseException:
+            _abandon(cursor)
+            raise
         finally:
             watchdog.cancel()
         if truncated:
+            _abandon(cursor)
             raw.invalidate()  # the rest of an unbuffered result would have to be read to reuse it
         else:
             cursor.close()
@@ -535,7 +547,7 @@ class ServerDatabase:
 
     # -- schema -------------------------------------------------------------------------------
 
-    def _read_schema(self) -> tuple[str, list[str], dict[str, list[tuple[str, str]]]]:
+    def _read_schema(self) -> _Schema:
         """DDL, table names and columns of the default schema from SQLAlchemy's inspector, for at most
         `MAX_TABLES` tables and views. Keys and foreign keys are added where the dialect reports them."""
         if self._schema is None:
@@ -556,7 +568,10 @@ class ServerDatabase:
             by_name = {name: cols for (_, name), cols in columns.items()}
             described = {name: [(c["name"], _type_name(c["type"], self.engine.dialect)) for c in by_name.get(name, [])] for name in names}
             ddl = [self._create_statement(name, by_name.get(name, []), keys.get((None, name)), foreign.get((None, name), []), name in views) for name in names]
-            self._schema = ("\n\n".join(ddl), tables, described)
+            primary = {name: list((keys.get((None, name)) or {}).get("constrained_columns") or []) for name in tables}
+            links = {name: [(fk["referred_table"], list(fk["constrained_columns"]), list(fk["referred_columns"])) for fk in foreign.get((None, name), [])]
+                     for name in tables}
+            self._schema = ("\n\n".join(ddl), tables, described, primary, links)
         return self._schema
 
     def _create_statement(self, name: str, columns: list[dict[str, Any]], key: dict[str, Any] | None, foreign: list[dict[str, Any]], view: bool) -> str:
@@ -619,6 +634,27 @@ def _classify(orig: BaseException) -> str | None:
     if type(orig).__name__ == "OperationalError" and any(w in text for w in ("server closed", "connection", "consuming input failed")):
         return "lost"  # psycopg: the server went away (no SQLSTATE)
     return None
+
+
+# DDL, tables, {name: [(column, type)]}, {table: primary key}, {table: [(parent, columns, parent columns)]}
+_Schema = tuple[str, list[str], dict[str, list[tuple[str, str]]], dict[str, list[str]], dict[str, list[tuple[str, list[str], list[str]]]]]
+
+
+def open_location(location: str | Path, *, timeout_s: float = 5.0, max_rows: int = 1000, limits: Limits | None = None) -> Database:
+    """A database URL through `open_url`, anything else as a SQLite file (rag.sandbox)."""
+    from rag.sandbox import ReadOnlyDatabase
+
+    if isinstance(location, str) and is_database_url(location):
+        return open_url(location, timeout_s=timeout_s, max_rows=max_rows, limits=limits)
+    return ReadOnlyDatabase.open(location, timeout_s=timeout_s, max_rows=max_rows, limits=limits)
+
+
+def _abandon(cursor: Any) -> None:
+    """Leave an unbuffered pymysql result unread: its connection is dropped instead, and pymysql
+    would otherwise try to drain it (and fail, printing to stderr) when it is collected."""
+    result = getattr(cursor, "_result", None)
+    if result is not None:
+        result.unbuffered_active = False
 
 
 def _all_kinds() -> Any:

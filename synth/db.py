@@ -35,7 +35,7 @@ NameOption = Annotated[Optional[str], typer.Option("--name", help="Name to use w
 
 @app.command("add")
 def add(
-    path: Annotated[Path, typer.Argument(help="A SQLite database file.")],
+    path: Annotated[str, typer.Argument(help="A SQLite database file, or a database URL: postgresql://, mysql://, duckdb:///FILE.")],
     name: NameOption = None,
     examples: Annotated[int, typer.Option("--examples", min=1, max=50_000, help="At most this many synthesized examples.")] = 2000,
     generator: Annotated[str, typer.Option("--generator", help="auto | rules (offline) | llm | openai: who writes the examples.")] = "auto",
@@ -46,6 +46,7 @@ def add(
 ) -> None:
     """Register a database under a name, synthesize its example store, and index it."""
     from rag.databases import describe, resolve_db
+    from rag.engines import DatabaseURL, is_database_url
     from rag.errors import ConfigError, DatabaseError
     from rag.registry import (
         ExampleStore,
@@ -61,7 +62,11 @@ def add(
         raise ConfigError(f"unknown generator '{generator}' (auto, rules, llm, openai)")
     if generator in ("llm", "openai"):
         raise ConfigError(f"--generator {generator} is not available for `db add` yet", hint="use --generator rules (the default)")
-    path = path.expanduser()
+    url = DatabaseURL.parse(path) if is_database_url(path) else None
+    if url is not None and url.engine != "sqlite":
+        _add_url(url, path, name, examples, replace, seed, quiet, settings)
+        return
+    path = url.path if url is not None and url.path else Path(path).expanduser()
     if not path.exists():
         raise DatabaseError(f"database not found: {path}")
     if not path.is_file():
@@ -88,6 +93,40 @@ def add(
     err.print(f"indexing the examples of '{name}'…")
     _refresh_index(settings, show_progress=not quiet)
     out.print(f"registered '{registration.name}' → {registration.path} ({registration.tables} tables). Ask with: coderag ask \"…\" --db {name}", highlight=False)
+
+
+def _add_url(url, location: str, name: str | None, examples: int, replace: bool, seed: int, quiet: bool, settings) -> None:
+    """`db add` for a database by URL: the same synthesis, its SQL run and stored in the engine's dialect;
+    the registration keeps the URL without its password."""
+    from rag.databases import describe, resolve_db
+    from rag.errors import ConfigError, DatabaseError
+    from rag.registry import ExampleStore, Registry, check_name, schema_fingerprint, schema_key
+    from rag.sqltools import to_dialect
+    from synth.grounded import synthesize_examples
+
+    name = check_name(name or _name_from(Path(url.url.database or "db")))
+    registry, store = Registry(settings.home), ExampleStore(settings.home)
+    existing = registry.get(name)
+    if existing is not None and not replace and existing.path != url.public:
+        raise ConfigError(f"a database named '{name}' is already registered ({existing.path})", hint="pass --replace, or choose another --name")
+    if name in _demo_names():
+        raise ConfigError(f"'{name}' is a demo database's name", hint="choose another --name")
+    ref = describe(resolve_db(location, settings.home))
+    before = _file_digest(url.path) if url.path else None
+    started = time.perf_counter()
+    result = synthesize_examples(location, max_examples=examples, seed=seed, timeout_s=min(settings.execution.timeout_s, 2.0), show_progress=not quiet)
+    fingerprint = schema_fingerprint(ref.schema)
+    stored = _stored_examples(name, result.examples, lambda sql: to_dialect(sql, url.dialect))
+    added = store.replace_synthesized(name, stored)
+    moved = _adopt(store, schema_key(fingerprint), name)
+    registration = registry.add(name, url.public, fingerprint, tables=ref.tables, meta={"synthesis": {"examples": len(result.examples), "seed": seed}})
+    if before is not None and _file_digest(url.path) != before:  # a DuckDB file: opened read-only, checked unchanged
+        raise DatabaseError(f"{url.path} changed while coderag read it: another program is writing it")
+    _print_summary(result, added, moved, time.perf_counter() - started)
+    err.print(f"indexing the examples of '{name}'…")
+    _refresh_index(settings, show_progress=not quiet)
+    out.print(f"registered '{registration.name}' → {registration.path} ({registration.tables} tables). Ask with: coderag ask \"…\" --db {name}",
+              highlight=False, soft_wrap=True)
 
 
 @app.command("load-demo")
@@ -291,11 +330,11 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _stored_examples(name: str, examples: list) -> list:
-    """One stored example per question; the SQL's shape is kept in its metadata."""
+def _stored_examples(name: str, examples: list, dialect_of=lambda sql: sql) -> list:
+    """One stored example per question, its SQL as `dialect_of` writes it; the SQL's shape is kept in its metadata."""
     from rag.registry import StoredExample
 
-    return [StoredExample.make(name, question, example.sql, "synth", meta={"shape": example.shape})
+    return [StoredExample.make(name, question, dialect_of(example.sql), "synth", meta={"shape": example.shape})
             for example in examples for question in example.questions]
 
 

@@ -301,3 +301,25 @@ def test_thousands_of_tables_stay_bounded(postgres_server: Any, coderag: Any) ->
             assert database.schema_sql().count("CREATE TABLE") == MAX_TABLES
     finally:
         os.environ.pop("CODERAG_DB_PASSWORD", None)
+
+
+def test_db_add_synthesizes_on_the_engine(engine_db: EngineDB, coderag: Any, coderag_home: Path) -> None:
+    """`db add URL`: examples synthesized from the engine's own schema and values, stored in its dialect
+    and each one running there; the registration holds the URL without a password."""
+    from rag.engines import open_url
+    from rag.registry import ExampleStore
+
+    name = f"added-{engine_db.engine}"
+    result = coderag("db", "add", engine_db.reader_url, "--name", name, "--examples", "30", "--quiet", "--replace", env=engine_db.reader_env)
+    assert result.returncode == 0, result.stderr
+    stored = [e for e in ExampleStore(coderag_home).load(name) if e.origin == "synth"]
+    assert len(stored) >= 20
+    registration = json.loads((coderag_home / "databases" / f"{name}.json").read_text())
+    assert registration["path"] == engine_db.reader_url and READER_PASSWORD not in json.dumps(registration)
+    os.environ.update(engine_db.reader_env)
+    try:
+        with open_url(engine_db.reader_url) as database:
+            for example in stored[:: max(1, len(stored) // 15)]:
+                database.execute(example.sql, max_rows=5)  # raises if the stored SQL does not run on this engine
+    finally:
+        os.environ.pop("CODERAG_DB_PASSWORD", None)
