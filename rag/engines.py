@@ -125,7 +125,7 @@ def mask(text: str) -> str:
     >>> mask("postgresql://me:s3cret@db:5432/shop")
     'postgresql://me:***@db:5432/shop'
     """
-    return re.sub(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):[^@\s]*@", r"\1:***@", text)
+    return re.sub(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):[^\s/]*@", r"\1:***@", text)  # to the last @: passwords may hold one
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ class DatabaseURL:
                 hint="use postgresql://, mysql:// (MariaDB too), duckdb:///FILE or sqlite:///FILE, or a SQLite file path",
             )
         _require(("sqlalchemy",), known.extra if known else "postgres")
-        from sqlalchemy.engine import make_url
+        from sqlalchemy.engine import URL, make_url
         from sqlalchemy.exc import ArgumentError
 
         try:
@@ -161,7 +161,8 @@ class DatabaseURL:
         if not url.database:
             example = "duckdb:///FILE.duckdb" if engine == "duckdb" else "sqlite:///FILE.sqlite" if engine == "sqlite" else f"{scheme}://USER@HOST/DATABASE"
             raise ConfigError(f"the URL {mask(text)} names no database", hint=f"e.g. {example}")
-        return cls(engine, url.set(password=None), url.password, known)
+        bare = URL.create(url.drivername, url.username, None, url.host, url.port, url.database, url.query)  # url.set(password=None) keeps it
+        return cls(engine, bare, url.password, known)
 
     @property
     def dialect(self) -> str:

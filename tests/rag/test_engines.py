@@ -323,3 +323,62 @@ def test_db_add_synthesizes_on_the_engine(engine_db: EngineDB, coderag: Any, cod
                 database.execute(example.sql, max_rows=5)  # raises if the stored SQL does not run on this engine
     finally:
         os.environ.pop("CODERAG_DB_PASSWORD", None)
+
+
+# -- URLs and dialects, without a server ---------------------------------------------------------------
+
+
+def test_urls_never_show_a_password() -> None:
+    from rag.engines import DatabaseURL, mask
+
+    url = DatabaseURL.parse("postgresql://me:s3cr3t@db.example:5433/shop")
+    assert (url.engine, url.dialect, url.password) == ("postgresql", "postgres", "s3cr3t")
+    assert url.public == "postgresql://me@db.example:5433/shop" and url.masked == "postgresql://me:***@db.example:5433/shop"
+    assert "s3cr3t" not in repr(url) + url.public + url.masked
+    assert DatabaseURL.parse("mariadb://me@h/x").engine == "mysql"
+    assert DatabaseURL.parse("duckdb:////abs/x.duckdb").path == Path("/abs/x.duckdb")
+    assert mask("error for mysql://u:p@ss@h/x") == "error for mysql://u:***@h/x"
+
+
+def test_passfile_lines_match_like_libpq(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.engines import DatabaseURL, find_password
+
+    passfile = tmp_path / "pass"
+    passfile.write_text("# comment\nother:5432:*:me:no\ndb:*:shop:me:yes\\:colon\n*:*:*:*:fallback\n")
+    monkeypatch.setenv("CODERAG_DB_PASSFILE", str(passfile))
+    assert find_password(DatabaseURL.parse("postgresql://me@db/shop")) == "yes:colon"
+    assert find_password(DatabaseURL.parse("mysql://you@elsewhere/x")) == "fallback"
+    monkeypatch.setenv("CODERAG_DB_PASSWORD", "from-env")
+    assert find_password(DatabaseURL.parse("postgresql://me@db/shop")) == "from-env"
+    assert find_password(DatabaseURL.parse("postgresql://me:typed@db/shop")) == "typed"
+    assert find_password(DatabaseURL.parse("duckdb:///x.duckdb")) is None
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sqlite_sql", "expected"),
+    [
+        ("mysql", "SELECT first_name || ' ' || last_name FROM authors", "CONCAT(first_name, ' ', last_name)"),
+        ("postgres", "SELECT strftime('%Y', order_date) FROM orders", "TO_CHAR("),
+        ("duckdb", 'SELECT "order date" FROM t', '"order date"'),
+        ("mysql", 'SELECT "order date" FROM t', "`order date`"),
+    ],
+)
+def test_examples_are_transpiled_to_the_dialect(dialect: str, sqlite_sql: str, expected: str) -> None:
+    from rag.sqltools import postprocess, to_dialect
+
+    converted = to_dialect(sqlite_sql, dialect)
+    assert expected in converted
+    assert postprocess(converted, dialect=dialect) == converted  # it parses and validates in that dialect
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql"),
+    [("postgres", "SELECT * INTO stolen FROM books"), ("postgres", "COPY books TO '/tmp/x'"), ("mysql", "SELECT 1 INTO OUTFILE '/tmp/x'"),
+     ("postgres", "WITH d AS (DELETE FROM books RETURNING *) SELECT * FROM d"), ("duckdb", "ATTACH '/tmp/x' AS e")],
+)
+def test_the_parser_refuses_server_writes(dialect: str, sql: str) -> None:
+    from rag.errors import SQLError
+    from rag.sqltools import validate_user_sql
+
+    with pytest.raises(SQLError):
+        validate_user_sql(sql, dialect=dialect)
