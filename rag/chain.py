@@ -12,6 +12,7 @@ so a batch run never stops on one bad answer.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,14 +24,14 @@ from rag.abstain import Evidence, confidence, gather, same_question
 from rag.adapt import AdaptLimits, adapt
 from rag.databases import DatabaseRef
 from rag.encoders import Encoder, encoder_from_settings
+from rag.engines import Database
 from rag.errors import ConfigError, SQLError
 from rag.generators import Generator, make_generator
 from rag.index import Hit, VectorIndex, get_index, masked_companion
 from rag.masking import Vocabulary, mask_question, vocabulary_of
 from rag.retriever import ExampleRetriever
-from rag.sandbox import ReadOnlyDatabase
 from rag.settings import Settings
-from rag.sqltools import postprocess
+from rag.sqltools import postprocess, to_dialect
 
 FALLBACK_NOTICE = (
     "this database has no stored examples yet, so the examples come from other databases; "
@@ -177,7 +178,7 @@ class TextToSQL:
     def ask(
         self,
         question: str | Question,
-        database: ReadOnlyDatabase | None = None,
+        database: Database | None = None,
         *,
         db_key: str | None = None,
         schema: str | None = None,
@@ -203,7 +204,7 @@ class TextToSQL:
     def stream(
         self,
         question: str | Question,
-        database: ReadOnlyDatabase | None = None,
+        database: Database | None = None,
         *,
         db_key: str | None = None,
         schema: str | None = None,
@@ -225,7 +226,7 @@ class TextToSQL:
     def _run(
         self,
         question: str | Question,
-        database: ReadOnlyDatabase | None,
+        database: Database | None,
         db_key: str | None,
         schema: str | None,
         k: int | None,
@@ -250,6 +251,8 @@ class TextToSQL:
                 else:
                     sketches = self.retriever.search(text, max(k, self.settings.adapt.sketches) if adapting else k, scope)
                     hits = sketches[:k]
+            dialect = database.dialect if database is not None else "sqlite"
+            hits = _in_dialect(hits, dialect, db_key)
             answer.retrieved = [_retrieved(hit) for hit in hits]
             if hits and falls_back:
                 answer.notice = FALLBACK_NOTICE
@@ -273,7 +276,9 @@ class TextToSQL:
             answer.raw = raw
             checked_at = time.monotonic()  # one time limit covers parsing, running and fetching
             with _timed(answer, "extract"):
-                answer.sql = postprocess(raw, max_chars=self.settings.llm.max_answer_chars, max_sql_chars=self.settings.execution.max_sql_chars)
+                answer.sql = postprocess(
+                    raw, max_chars=self.settings.llm.max_answer_chars, max_sql_chars=self.settings.execution.max_sql_chars, dialect=dialect
+                )
             evidence = None
             if adapting and database is not None:
                 with _timed(answer, "adapt"):
@@ -290,7 +295,7 @@ class TextToSQL:
         answer.timings_ms["total"] = (time.perf_counter() - started) * 1000
         yield answer
 
-    def _search_masked(self, question: str, k: int, database: ReadOnlyDatabase, db_key: str) -> list[Hit]:
+    def _search_masked(self, question: str, k: int, database: Database, db_key: str) -> list[Hit]:
         """Other databases' examples for a database without its own, compared by masked question
         (this database's table, column and value words, numbers and quotes replaced by placeholders)
         against their masked questions: the same SQL shape rather than the same topic."""
@@ -303,7 +308,10 @@ class TextToSQL:
 
     def _adapts(self, k: int, database: ReadOnlyDatabase | None, falls_back: bool) -> bool:
         """Whether this answer is adapted (rag.adapt): knn, with examples of this database to start from."""
-        return self.generator.name == "knn" and self.settings.adapt.enabled and k > 0 and database is not None and not falls_back
+        return (
+            self.generator.name == "knn" and self.settings.adapt.enabled and k > 0 and database is not None and not falls_back
+            and getattr(database, "dialect", "sqlite") == "sqlite"  # sketches are adapted as SQLite ASTs (server engines: as stored)
+        )
 
     def _adapt(self, answer: Answer, question: str, hits: list[Hit], database: ReadOnlyDatabase, db_key: str) -> Evidence | None:
         """Fit the closest examples' SQL to the question; the chosen candidate's evidence (None: keep knn's)."""
@@ -362,6 +370,18 @@ class TextToSQL:
 
 def _clip(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _in_dialect(hits: list[Hit], dialect: str, db_key: str | None) -> list[Hit]:
+    """Retrieved examples with their SQL in the database's dialect, before they enter the prompt or
+    run (knn). The corpus and other databases' stores are SQLite; a database's own store already
+    speaks its dialect (its examples were checked on it)."""
+    if dialect == "sqlite":
+        return hits
+    return [
+        hit if hit.document.db == db_key else dataclasses.replace(hit, document=dataclasses.replace(hit.document, sql=to_dialect(hit.document.sql, dialect)))
+        for hit in hits
+    ]
 
 
 def _retrieved(hit: Hit) -> RetrievedExample:

@@ -27,6 +27,7 @@ import synth.db as db_cli
 import ui.cli as ui_cli
 from rag.errors import CodeRagError
 from rag.options import (
+    DB_HELP,
     CorpusOption,
     DbOption,
     EmbedderOption,
@@ -99,7 +100,7 @@ def ask(
     force: Annotated[bool, typer.Option("--force", help="knn: run the closest example's SQL even when it is unsure.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Answer a question about a SQLite database: retrieved examples, SQL, result.
+    """Answer a question about a database (SQLite, or PostgreSQL, MySQL/MariaDB, DuckDB by URL): retrieved examples, SQL, result.
 
     Exit codes: 0 answered, 7 no usable SQL, 8 knn abstained (no stored example matches well)."""
     from rag.chain import Question, TextToSQL
@@ -164,12 +165,12 @@ def _print_rows(columns: list[str], rows: list[list[Any]], truncated: bool) -> N
 @app.command("sql")
 def run_sql(
     sql: Annotated[str, typer.Argument(help="One read-only SQL query.")],
-    db: Annotated[str, typer.Option("--db", help="Demo database name or SQLite file path.")],
+    db: Annotated[str, typer.Option("--db", help=DB_HELP)],
     timeout_s: TimeoutOption = None,
     max_rows: Annotated[Optional[int], typer.Option("--max-rows", min=1, help="Row cap (default 1,000).")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run one read-only query on a database (writes, ATTACH and PRAGMA writes are refused)."""
+    """Run one read-only query on a database (writes, ATTACH, PRAGMA writes, COPY and SET are refused)."""
     from rag.databases import resolve_db
     from rag.sqltools import validate_user_sql
 
@@ -177,7 +178,7 @@ def run_sql(
     settings = settings_from_flags(timeout_s=timeout_s, execution={"max_rows": max_rows})
     ref = resolve_db(db, settings.home)
     with ref.open(settings) as database:
-        statement = validate_user_sql(sql, max_chars=settings.execution.max_sql_chars)
+        statement = validate_user_sql(sql, max_chars=settings.execution.max_sql_chars, dialect=database.dialect)
         result = database.execute(statement, started=started)
     if as_json:
         print_json(result.to_dict())

@@ -1,6 +1,7 @@
 """Which database a question is about: a demo database (built on first use), a registered one
-(`coderag db add`), a user's SQLite file, or (in the UI) an uploaded file or a pasted schema. One
-reference type serves the CLI and the UI; its `key` names the database's example store.
+(`coderag db add`), a user's SQLite file, a database by URL (PostgreSQL, MySQL/MariaDB, DuckDB:
+rag.engines), or (in the UI) an uploaded file or a pasted schema. One reference type serves the
+CLI and the UI; its `key` names the database's example store.
 """
 
 from __future__ import annotations
@@ -10,29 +11,35 @@ from pathlib import Path
 from typing import Literal
 
 from rag.corpus import demo_db_path, demo_names
+from rag.engines import Database, DatabaseURL, is_database_url, open_url
 from rag.errors import DatabaseError
 from rag.registry import Registry, schema_fingerprint, schema_key
 from rag.sandbox import Limits, ReadOnlyDatabase
 from rag.settings import Settings
 
-SourceKind = Literal["demo", "registered", "file", "upload", "schema"]
-_KIND_WORDS = {"demo": "demo database", "registered": "registered database", "file": "file", "upload": "uploaded file", "schema": "pasted schema"}
+SourceKind = Literal["demo", "registered", "file", "upload", "schema", "url"]
+_KIND_WORDS = {
+    "demo": "demo database", "registered": "registered database", "file": "file", "upload": "uploaded file", "schema": "pasted schema",
+    "url": "database",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class DatabaseRef:
-    """A database the chain can query: `key` names its example store, `path` is the SQLite file.
+    """A database the chain can query: `key` names its example store, `path` is the SQLite file,
+    `url` a database by URL instead (its password, if typed, is never shown: `DatabaseURL`).
 
     `schema` and `tables` are filled by `describe` (the UI shows them); they are empty until then.
     """
 
     key: str
-    path: Path
+    path: Path | None
     kind: SourceKind = "file"
     label: str = ""
     schema: str = ""
     tables: int = 0
     note: str | None = None  # something the user should know, e.g. the registered file changed
+    url: DatabaseURL | None = None
 
     @property
     def is_demo(self) -> bool:
@@ -42,15 +49,27 @@ class DatabaseRef:
     def summary(self) -> str:
         return f"`{self.label}` ({_KIND_WORDS[self.kind]}, {self.tables} table{'s' if self.tables != 1 else ''})"
 
-    def open(self, settings: Settings) -> ReadOnlyDatabase:
-        """Open read-only with the configured time limit and row cap."""
-        execution = settings.execution
-        return ReadOnlyDatabase.open(self.path, timeout_s=execution.timeout_s, max_rows=execution.max_rows, limits=Limits.of(execution))
+    @property
+    def dialect(self) -> str:
+        """sqlglot's name for the database's SQL."""
+        return self.url.dialect if self.url is not None else "sqlite"
+
+    def open(self, settings: Settings | None = None) -> Database:
+        """Open read-only with the configured time limit and row cap (defaults without settings)."""
+        options = {}
+        if settings is not None:
+            execution = settings.execution
+            options = {"timeout_s": execution.timeout_s, "max_rows": execution.max_rows, "limits": Limits.of(execution)}
+        if self.url is not None:
+            return open_url(self.url, **options)
+        if self.path is None:
+            raise DatabaseError(f"{self.label or self.key} has no database to open")
+        return ReadOnlyDatabase.open(self.path, **options)
 
 
 def describe(ref: DatabaseRef) -> DatabaseRef:
-    """`ref` with its schema and table count read from the file; a database without tables is an error."""
-    with ReadOnlyDatabase.open(ref.path) as database:
+    """`ref` with its schema and table count read from the database; a database without tables is an error."""
+    with ref.open() as database:
         schema, tables = database.schema_sql(), len(database.table_names())
     if tables == 0:
         raise DatabaseError(f"{ref.label or ref.path} has no tables to ask about")
@@ -58,15 +77,26 @@ def describe(ref: DatabaseRef) -> DatabaseRef:
 
 
 def resolve_db(name_or_path: str, home: Path) -> DatabaseRef:
-    """A demo name (bookshop, clinic), a registered name, or a path to an existing SQLite file.
+    """A demo name (bookshop, clinic), a registered name, a path to an existing SQLite file, or a
+    database URL (postgresql://, mysql://, duckdb:///, sqlite:///: rag.engines).
 
     A file's store key is the registered name when its schema matches a registered database
-    (wherever the file lies now), else `schema-<fingerprint>`: examples follow the schema, not the path.
+    (wherever the file lies now), else `schema-<fingerprint>`: examples follow the schema, not the
+    path. A URL's key is the name it was registered under, else its schema's, the same way.
     """
+    if is_database_url(name_or_path):
+        url = DatabaseURL.parse(name_or_path)
+        if url.engine == "sqlite":
+            name_or_path = str(url.path)
+        else:
+            return _url_ref(url, home)
     if name_or_path in demo_names():
         return DatabaseRef(key=name_or_path, path=demo_db_path(name_or_path, home), kind="demo", label=name_or_path)
     registry = Registry(home)
     registration = registry.get(name_or_path)
+    if registration is not None and is_database_url(registration.path):
+        ref = DatabaseRef(key=registration.name, path=None, kind="registered", label=registration.name, url=DatabaseURL.parse(registration.path))
+        return ref
     if registration is not None:
         if not Path(registration.path).is_file():
             raise DatabaseError(
@@ -83,6 +113,16 @@ def resolve_db(name_or_path: str, home: Path) -> DatabaseRef:
     with ReadOnlyDatabase.open(path) as database:
         key = key_for_schema(database.schema_sql(), home)
     return DatabaseRef(key=key, path=path.resolve(), kind="file", label=path.name)
+
+
+def _url_ref(url: DatabaseURL, home: Path) -> DatabaseRef:
+    """A database by URL: connected once here, so a bad host, password or database fails first."""
+    registration = next((r for r in Registry(home).all() if r.path == url.public), None)
+    if registration is not None:
+        return DatabaseRef(key=registration.name, path=None, kind="registered", label=registration.name, url=url)
+    with open_url(url) as database:
+        key = key_for_schema(database.schema_sql(), home)
+    return DatabaseRef(key=key, path=None, kind="url", label=url.masked, url=url)
 
 
 def key_for_schema(schema_sql: str, home: Path) -> str:

@@ -38,11 +38,14 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rag.errors import CodeRagError
 from rag.execution import DatabaseSource, build_database
 from rag.sandbox import ReadOnlyDatabase
+
+if TYPE_CHECKING:
+    from rag.engines import Database
 
 Kind = Literal["table", "column", "value", "number"]
 PLACEHOLDERS: dict[str, str] = {"table": "<table>", "column": "<column>", "value": "<value>", "number": "<number>"}
@@ -252,7 +255,7 @@ class Vocabulary:
 EMPTY = Vocabulary()
 
 
-def vocabulary_of(database: ReadOnlyDatabase, limits: MaskingLimits = MaskingLimits()) -> Vocabulary:
+def vocabulary_of(database: Database, limits: MaskingLimits = MaskingLimits()) -> Vocabulary:
     """Names from introspection, plus cell values sampled read-only within `limits`.
 
     Values are read from the first `rows_per_table` rows of each table (not views), `columns_per_query`
@@ -279,14 +282,14 @@ def vocabulary_of(database: ReadOnlyDatabase, limits: MaskingLimits = MaskingLim
                 return _vocabulary(tables, views, columns, values, sources, truncated=True)
             chunk = [name for name, _ in chosen[start : start + limits.columns_per_query]]
             try:
-                result = database.execute(_sample_sql(table, chunk, limits), timeout_s=remaining, max_rows=limits.rows_per_table)
+                result = database.execute(_sample_sql(table, chunk, limits, database), timeout_s=remaining, max_rows=limits.rows_per_table)
             except CodeRagError:
                 truncated = True
                 continue
             per_column: list[dict[str, None]] = [{} for _ in chunk]
             for row in result.rows:
                 for i, cell in enumerate(row):
-                    if isinstance(cell, str) and len(per_column[i]) < limits.values_per_column:
+                    if isinstance(cell, str) and len(cell) <= limits.max_value_chars and len(per_column[i]) < limits.values_per_column:
                         per_column[i][cell.strip()] = None
             for column, seen in zip(chunk, per_column):
                 for cell in seen:
@@ -327,14 +330,22 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _sample_sql(table: str, columns: Sequence[str], limits: MaskingLimits) -> str:
+def _sample_sql(table: str, columns: Sequence[str], limits: MaskingLimits, database: Any = None) -> str:
+    if database is not None and database.dialect != "sqlite":  # a database by URL: text is kept by length below
+        return f"SELECT {', '.join(database.quote(c) for c in columns)} FROM {database.quote(table)} LIMIT {limits.rows_per_table}"
     cells = ", ".join(f"CASE WHEN typeof({_quote(c)}) = 'text' AND length({_quote(c)}) <= {limits.max_value_chars} THEN {_quote(c)} END" for c in columns)
     return f"SELECT {cells} FROM {_quote(table)} LIMIT {limits.rows_per_table}"
 
 
-def _names(database: ReadOnlyDatabase, limits: MaskingLimits, deadline: float) -> tuple[list[str], list[str], dict[str, list[tuple[str, str]]], bool]:
+def _names(database: Database, limits: MaskingLimits, deadline: float) -> tuple[list[str], list[str], dict[str, list[tuple[str, str]]], bool]:
     """(tables, views, {table or view: [(column, declared type)]}, truncated) from sqlite_master and
-    table_info; columns of tables not reached within the budget (or past `max_tables`) are left out."""
+    table_info (a database by URL: its introspection); columns of tables not reached within the
+    budget (or past `max_tables`) are left out."""
+    if database.dialect != "sqlite":
+        described = database.columns()
+        tables = database.table_names()[: limits.max_tables]
+        views = [n for n in described if n not in set(database.table_names())][: max(0, limits.max_tables - len(tables))]
+        return tables, views, {n: described[n] for n in [*tables, *views]}, len(described) > limits.max_tables
     master = database.execute(
         "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid",
         max_rows=limits.max_tables,

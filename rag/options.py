@@ -16,7 +16,8 @@ if TYPE_CHECKING:  # pydantic-settings loads when a command runs, not for `--hel
     from rag.settings import Settings
 
 # -- which database, which models ----------------------------------------------------------------
-DbOption = Annotated[Optional[str], typer.Option("--db", help="Demo database name (bookshop, clinic) or a SQLite file path.")]
+DB_HELP = "Demo database name (bookshop, clinic), registered name, SQLite file path, or URL: postgresql://, mysql://, duckdb:///FILE, sqlite:///FILE."
+DbOption = Annotated[Optional[str], typer.Option("--db", help=DB_HELP)]
 GeneratorOption = Annotated[Optional[str], typer.Option("--generator", help="auto | llm | openai | knn")]
 LlmModelPathOption = Annotated[Optional[Path], typer.Option("--llm-model-path", help="GGUF file for llama.cpp.")]
 OpenAIBaseUrlOption = Annotated[Optional[str], typer.Option("--openai-base-url", help="OpenAI-compatible server URL.")]

@@ -83,7 +83,10 @@ class Registration:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def changes(self) -> str | None:
-        """What changed in the file since it was registered (None: nothing we can see)."""
+        """What changed in the file since it was registered (None: nothing we can see; a database
+        by URL is a server's to keep, `path` holds its URL without the password)."""
+        if "://" in self.path:
+            return None
         path = Path(self.path)
         if not path.is_file():
             return f"{self.path} no longer exists"
@@ -123,14 +126,16 @@ class Registry:
     def find_by_fingerprint(self, fingerprint: str) -> Registration | None:
         return next((r for r in self.all() if r.fingerprint == fingerprint), None)
 
-    def add(self, name: str, path: Path, fingerprint: str, tables: int, meta: dict[str, Any] | None = None) -> Registration:
-        stat = Path(path).stat()
+    def add(self, name: str, path: Path | str, fingerprint: str, tables: int, meta: dict[str, Any] | None = None) -> Registration:
+        """Register a SQLite file (a Path), or a database URL without its password (a str)."""
+        is_url = isinstance(path, str) and "://" in path
+        stat = None if is_url else Path(path).stat()
         registration = Registration(
             name=check_name(name),
-            path=str(Path(path).resolve()),
+            path=str(path) if is_url else str(Path(path).resolve()),
             fingerprint=fingerprint,
-            size=stat.st_size,
-            mtime=stat.st_mtime,
+            size=stat.st_size if stat else 0,
+            mtime=stat.st_mtime if stat else 0.0,
             tables=tables,
             added=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             meta=meta or {},

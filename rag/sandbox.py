@@ -317,6 +317,11 @@ class ReadOnlyDatabase:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def dialect(self) -> str:
+        """sqlglot's name for the SQL this database runs (databases by URL: rag.engines)."""
+        return "sqlite"
+
     def schema_sql(self) -> str:
         """CREATE statements of the user's tables and views, for prompts and display."""
         definitions = [d.strip() for d in self._read_schema()["definitions"]]

@@ -35,7 +35,7 @@ DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
 GeneratorName = Literal["auto", "llm", "openai", "knn"]
 EmbedderBackend = Literal["torch", "onnx", "onnx-int8"]
 ENV_PREFIX = "CODERAG_"
-_OTHER_ENV = {"CODERAG_CONFIG"}  # read by coderag, but not a setting
+_OTHER_ENV = {"CODERAG_CONFIG", "CODERAG_DB_PASSWORD", "CODERAG_DB_PASSFILE"}  # read by coderag (the last two: rag.engines), but not settings
 _TORCH_DEVICE = r"^(cpu|mps|(cuda|xpu)(:\d+)?)$"
 
 

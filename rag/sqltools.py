@@ -1,8 +1,9 @@
 """SQL post-processing: extract → parse → validate, as an ordered tuple of small pure steps.
 
 A model's answer may wrap the query in code fences, prefix it with "SQLQuery:", surround it with
-prose, or give several statements. `postprocess` returns the first SQLite SELECT statement it
-finds, or raises `SQLError` with `kind` saying why there is none. An answer that contains a write
+prose, or give several statements. `postprocess` returns the first SELECT statement it finds
+(parsed in the database's dialect: SQLite by default; postgres, mysql or duckdb for a database by
+URL, `to_dialect` carries examples written for SQLite there), or raises `SQLError` with `kind` saying why there is none. An answer that contains a write
 anywhere (INSERT … SELECT, CREATE TABLE … AS SELECT, `SELECT 1; DROP TABLE t`) is refused whole,
 never trimmed to the SELECT inside it.
 
@@ -41,7 +42,7 @@ _STOP = re.compile(r"(?<=\n)[ \t]*(?:SQLResult|Answer|Explanation|Question|Note)
 # Statement types that read only. Everything else (INSERT, UPDATE, DELETE, CREATE, DROP, ALTER,
 # ATTACH, PRAGMA, ...) is refused before execution; the sandbox's authorizer refuses them again.
 _READ_ONLY = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery)
-_WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Alter, exp.Command, exp.Merge)
+_WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Alter, exp.Command, exp.Merge, exp.Into)  # Into: SELECT … INTO
 
 _LEADING_COMMENTS = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
 # SQLite's quoted strings and identifiers and its comments (an unclosed one runs to the end), in
@@ -60,7 +61,10 @@ _WRITE = re.compile(
     rf"|UPDATE\s+(?:OR\s+\w+\s+)?{_NAME}(?:\s+(?:AS\s+)?\w+)?\s+SET"
     r"|CREATE\s+(?:(?:TEMP|TEMPORARY|UNIQUE|VIRTUAL)\s+)*(?:TABLE|VIEW|INDEX|TRIGGER)|DROP\s+(?:TABLE|VIEW|INDEX|TRIGGER)"
     r"|ALTER\s+TABLE|ATTACH\s+(?:DATABASE\s+)?\S+\s+AS|DETACH\s+DATABASE|VACUUM(?:\s+\w+)?\s+INTO|PRAGMA\s+\w+)\b"
-    r"|(?:^|;)[ \t]*(?:VACUUM|REINDEX|ANALYZE|DETACH)\b",
+    r"|(?:^|;)[ \t]*(?:VACUUM|REINDEX|ANALYZE|DETACH)\b"
+    # and as PostgreSQL, MySQL/MariaDB and DuckDB spell theirs
+    r"|\bINTO\s+(?:OUTFILE|DUMPFILE)\b|\bLOAD\s+DATA\b|\bTRUNCATE\s+(?:TABLE\s+)?\w|\bCOPY\s+\S+(?:\s*\([^)]*\))?\s+(?:TO|FROM)\b"
+    r"|\bSET\s+(?:(?:SESSION|GLOBAL|LOCAL|ROLE|STATEMENT)\b|@@\w|\w+\s*(?:=|TO\b))|(?:^|;)[ \t]*(?:GRANT|REVOKE|INSTALL|CHECKPOINT)\b",
     re.IGNORECASE | re.MULTILINE,
 )
 MAX_SQL_CHARS = 50_000  # one statement (settings: execution.max_sql_chars)
@@ -160,15 +164,23 @@ def split_statements(script: str) -> list[str]:
     return [s for s in cleaned if s]
 
 
+DIALECT_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL", "mysql": "MySQL", "duckdb": "DuckDB"}
+
+
 def parse_sqlite(sql: str) -> exp.Expression:
-    """Parse one statement with sqlglot's SQLite dialect (nesting checked first; a statement that
-    still recurses too deeply is refused, never a RecursionError)."""
+    """Parse one statement with sqlglot's SQLite dialect (see `parse_sql`)."""
+    return parse_sql(sql, "sqlite")
+
+
+def parse_sql(sql: str, dialect: str) -> exp.Expression:
+    """Parse one statement in a sqlglot dialect (nesting checked first; a statement that still
+    recurses too deeply is refused, never a RecursionError)."""
     check_nesting(sql)
     try:
-        statements = [s for s in sqlglot.parse(sql, read="sqlite") if s is not None]
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except (ParseError, TokenError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SQLError(f"SQL does not parse as SQLite: {first[:200]}", kind="parse_error", sql=sql) from None
+        raise SQLError(f"SQL does not parse as {DIALECT_NAMES.get(dialect, dialect)}: {first[:200]}", kind="parse_error", sql=sql) from None
     except RecursionError:
         raise SQLError("the SQL is nested too deeply to parse; refused", kind="too_large", sql=sql) from None
     if len(statements) != 1:
@@ -184,7 +196,7 @@ def validate_read_only(tree: exp.Expression, sql: str) -> None:
         raise SQLError(f"expected a SELECT query, got {tree.key.upper()}", kind="not_select", sql=sql)
 
 
-def postprocess(text: str, *, max_chars: int = MAX_ANSWER_CHARS, max_sql_chars: int = MAX_SQL_CHARS) -> str:
+def postprocess(text: str, *, max_chars: int = MAX_ANSWER_CHARS, max_sql_chars: int = MAX_SQL_CHARS, dialect: str = "sqlite") -> str:
     """Extract, parse and validate: the SQL to run, without a trailing semicolon. An answer over
     `max_chars` or with a write anywhere is refused before anything is parsed."""
     check_size(text or "", max_chars, "the model's answer")
@@ -195,7 +207,7 @@ def postprocess(text: str, *, max_chars: int = MAX_ANSWER_CHARS, max_sql_chars: 
             try:
                 check_size(sql, max_sql_chars, "the SQL")
                 for check in VALIDATORS:
-                    check(sql)
+                    check(sql, dialect)
                 return sql
             except SQLError as exc:
                 if last_error is None or exc.kind != "parse_error":
@@ -205,14 +217,14 @@ def postprocess(text: str, *, max_chars: int = MAX_ANSWER_CHARS, max_sql_chars: 
     raise SQLError("no SQL query found in the model's answer", kind="no_sql")
 
 
-def _check_parses_read_only(sql: str) -> None:
-    validate_read_only(parse_sqlite(sql), sql)
+def _check_parses_read_only(sql: str, dialect: str) -> None:
+    validate_read_only(parse_sql(sql, dialect), sql)
 
 
-VALIDATORS: tuple[Callable[[str], None], ...] = (_check_parses_read_only,)
+VALIDATORS: tuple[Callable[[str, str], None], ...] = (_check_parses_read_only,)
 
 
-def validate_user_sql(sql: str, *, max_chars: int = MAX_SQL_CHARS) -> str:
+def validate_user_sql(sql: str, *, max_chars: int = MAX_SQL_CHARS, dialect: str = "sqlite") -> str:
     """SQL typed by a person (`coderag sql`, the UI's edit box): one read-only statement, at most
     `max_chars` long (checked before anything reads it)."""
     check_size(sql, max_chars, "the SQL")
@@ -223,5 +235,21 @@ def validate_user_sql(sql: str, *, max_chars: int = MAX_SQL_CHARS) -> str:
         raise SQLError("only one SQL statement can run at a time", kind="forbidden", sql=sql)
     statement = statements[0].strip()
     for check in VALIDATORS:
-        check(statement)
+        check(statement, dialect)
     return statement
+
+
+def to_dialect(sql: str, dialect: str, source: str = "sqlite") -> str:
+    """An example's SQL written for `source` (SQLite: the corpus and the stores) in `dialect`,
+    through sqlglot's transpiler; SQL it cannot read is returned as it is (running it will say why).
+
+    >>> to_dialect("SELECT name FROM t WHERE a || b = 'xy' LIMIT 3", "mysql")
+    "SELECT name FROM t WHERE CONCAT(a, b) = 'xy' LIMIT 3"
+    """
+    if dialect == source:
+        return sql
+    try:
+        check_nesting(sql)
+        return sqlglot.transpile(sql, read=source, write=dialect)[0]
+    except (SQLError, ParseError, TokenError, IndexError, RecursionError, sqlglot.errors.SqlglotError):
+        return sql

@@ -35,7 +35,7 @@ NameOption = Annotated[Optional[str], typer.Option("--name", help="Name to use w
 
 @app.command("add")
 def add(
-    path: Annotated[Path, typer.Argument(help="A SQLite database file.")],
+    path: Annotated[str, typer.Argument(help="A SQLite database file, or a database URL: postgresql://, mysql://, duckdb:///FILE.")],
     name: NameOption = None,
     examples: Annotated[int, typer.Option("--examples", min=1, max=50_000, help="At most this many synthesized examples.")] = 2000,
     generator: Annotated[str, typer.Option("--generator", help="auto | rules (offline) | llm | openai: who writes the examples.")] = "auto",
@@ -46,6 +46,7 @@ def add(
 ) -> None:
     """Register a database under a name, synthesize its example store, and index it."""
     from rag.databases import describe, resolve_db
+    from rag.engines import DatabaseURL, is_database_url
     from rag.errors import ConfigError, DatabaseError
     from rag.registry import (
         ExampleStore,
@@ -61,7 +62,11 @@ def add(
         raise ConfigError(f"unknown generator '{generator}' (auto, rules, llm, openai)")
     if generator in ("llm", "openai"):
         raise ConfigError(f"--generator {generator} is not available for `db add` yet", hint="use --generator rules (the default)")
-    path = path.expanduser()
+    url = DatabaseURL.parse(path) if is_database_url(path) else None
+    if url is not None and url.engine != "sqlite":
+        _add_url(url, path, name, examples, replace, seed, quiet, settings)
+        return
+    path = url.path if url is not None and url.path else Path(path).expanduser()
     if not path.exists():
         raise DatabaseError(f"database not found: {path}")
     if not path.is_file():
@@ -88,6 +93,93 @@ def add(
     err.print(f"indexing the examples of '{name}'…")
     _refresh_index(settings, show_progress=not quiet)
     out.print(f"registered '{registration.name}' → {registration.path} ({registration.tables} tables). Ask with: coderag ask \"…\" --db {name}", highlight=False)
+
+
+def _add_url(url, location: str, name: str | None, examples: int, replace: bool, seed: int, quiet: bool, settings) -> None:
+    """`db add` for a database by URL: the same synthesis, its SQL run and stored in the engine's dialect;
+    the registration keeps the URL without its password."""
+    from rag.databases import describe, resolve_db
+    from rag.errors import ConfigError, DatabaseError
+    from rag.registry import ExampleStore, Registry, check_name, schema_fingerprint, schema_key
+    from rag.sqltools import to_dialect
+    from synth.grounded import synthesize_examples
+
+    name = check_name(name or _name_from(Path(url.url.database or "db")))
+    registry, store = Registry(settings.home), ExampleStore(settings.home)
+    existing = registry.get(name)
+    if existing is not None and not replace and existing.path != url.public:
+        raise ConfigError(f"a database named '{name}' is already registered ({existing.path})", hint="pass --replace, or choose another --name")
+    if name in _demo_names():
+        raise ConfigError(f"'{name}' is a demo database's name", hint="choose another --name")
+    ref = describe(resolve_db(location, settings.home))
+    before = _file_digest(url.path) if url.path else None
+    started = time.perf_counter()
+    result = synthesize_examples(location, max_examples=examples, seed=seed, timeout_s=min(settings.execution.timeout_s, 2.0), show_progress=not quiet)
+    fingerprint = schema_fingerprint(ref.schema)
+    stored = _stored_examples(name, result.examples, lambda sql: to_dialect(sql, url.dialect))
+    added = store.replace_synthesized(name, stored)
+    moved = _adopt(store, schema_key(fingerprint), name)
+    registration = registry.add(name, url.public, fingerprint, tables=ref.tables, meta={"synthesis": {"examples": len(result.examples), "seed": seed}})
+    if before is not None and _file_digest(url.path) != before:  # a DuckDB file: opened read-only, checked unchanged
+        raise DatabaseError(f"{url.path} changed while coderag read it: another program is writing it")
+    _print_summary(result, added, moved, time.perf_counter() - started)
+    err.print(f"indexing the examples of '{name}'…")
+    _refresh_index(settings, show_progress=not quiet)
+    out.print(f"registered '{registration.name}' → {registration.path} ({registration.tables} tables). Ask with: coderag ask \"…\" --db {name}",
+              highlight=False, soft_wrap=True)
+
+
+@app.command("load-demo")
+def load_demo(
+    url: Annotated[str, typer.Argument(help="Where to load: postgresql://USER@HOST/DB, mysql://USER@HOST/DB (MariaDB too) or duckdb:///FILE.")],
+    demo: Annotated[Optional[list[str]], typer.Option("--demo", help="A demo database to load (repeat; default: all of them).")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Drop and reload tables that exist already.")] = False,
+    name: Annotated[Optional[str], typer.Option("--name", help="Register the loaded database under this name (default: demo-ENGINE).")] = None,
+) -> None:
+    """Load the demo databases into a server (or a DuckDB file) and register it with the demos'
+    hand-written examples in its dialect, to ask it with --db URL or --db NAME.
+
+    The URL's user needs to create tables (not the read-only role you ask with: README "Databases by URL")."""
+    from rag.corpus import demo_db_path, demo_names, load_demo_examples
+    from rag.engines import DatabaseURL, open_url
+    from rag.errors import CodeRagError, ConfigError
+    from rag.loader import load_sqlite
+    from rag.registry import ExampleStore, Registry, StoredExample, check_name, schema_fingerprint
+    from rag.sqltools import to_dialect, validate_user_sql
+
+    settings = settings_from_flags()
+    target = DatabaseURL.parse(url)
+    if target.engine == "sqlite":
+        raise ConfigError("the demo databases are SQLite already: use --db bookshop or --db clinic")
+    names = demo or demo_names()
+    unknown = [n for n in names if n not in demo_names()]
+    if unknown:
+        raise ConfigError(f"unknown demo database '{unknown[0]}' (available: {', '.join(demo_names())})")
+    name = check_name(name or f"demo-{target.engine}")
+    if name in demo_names():
+        raise ConfigError(f"'{name}' is a demo database's name", hint="choose another --name")
+    for demo_name in names:
+        loaded = load_sqlite(demo_db_path(demo_name, settings.home), target, replace=replace)
+        out.print(f"loaded '{demo_name}' into {target.masked}: {len(loaded)} tables, {sum(t.rows for t in loaded):,} rows", highlight=False)
+    examples, skipped = [], 0
+    with open_url(target, timeout_s=settings.execution.timeout_s) as database:
+        schema, tables = database.schema_sql(), len(database.table_names())
+        for demo_name in names:
+            for example in load_demo_examples(demo_name):
+                sql = to_dialect(example.sql, database.dialect)
+                try:  # each example must run on this engine, as `db teach` checks it
+                    database.execute(validate_user_sql(sql, dialect=database.dialect), max_rows=1)
+                except CodeRagError:
+                    skipped += 1
+                    continue
+                examples.append(StoredExample.make(name, example.question, sql, "person", meta={"from": example.id}))
+    added = ExampleStore(settings.home).add(name, examples)
+    Registry(settings.home).add(name, target.public, schema_fingerprint(schema), tables, meta={"demo": names})
+    err.print(f"indexing the examples of '{name}'…")
+    _refresh_index(settings, show_progress=False)
+    out.print(f"registered '{name}' → {target.public} with {len(added)} new examples in its dialect"
+              + (f" ({skipped} did not run there and were left out)" if skipped else ""), highlight=False, soft_wrap=True)
+    out.print(f"ask with: coderag ask \"How many customers are there in each country?\" --db {name}", highlight=False, soft_wrap=True)
 
 
 @app.command("list")
@@ -188,7 +280,7 @@ def teach(
         for number, row in enumerate(rows, 1):
             try:
                 text = check_question(str(row.get("question") or ""), settings.max_question_chars)
-                statement = validate_user_sql(str(row.get("sql") or ""))
+                statement = validate_user_sql(str(row.get("sql") or ""), dialect=ref.dialect)
                 database.execute(statement, max_rows=1)
             except CodeRagError as exc:
                 bad.append((number, str(exc)))
@@ -238,11 +330,11 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _stored_examples(name: str, examples: list) -> list:
-    """One stored example per question; the SQL's shape is kept in its metadata."""
+def _stored_examples(name: str, examples: list, dialect_of=lambda sql: sql) -> list:
+    """One stored example per question, its SQL as `dialect_of` writes it; the SQL's shape is kept in its metadata."""
     from rag.registry import StoredExample
 
-    return [StoredExample.make(name, question, example.sql, "synth", meta={"shape": example.shape})
+    return [StoredExample.make(name, question, dialect_of(example.sql), "synth", meta={"shape": example.shape})
             for example in examples for question in example.questions]
 
 

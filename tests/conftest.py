@@ -64,6 +64,40 @@ def hostile_llm():
 
 
 @pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL (Debian's package) on a private loopback port, for the whole session."""
+    from fixtures.servers import PostgresServer, find_postgres
+
+    bindir = find_postgres()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (Debian's postgresql package; `make system-deps` installs it as root)")
+    server = PostgresServer(bindir)
+    try:
+        server.start()
+        server.create_roles()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb_server():
+    """A real MariaDB (Debian's mariadb-server) on a private loopback port, for the whole session."""
+    from fixtures.servers import MariaDBServer, find_mariadb
+
+    binaries = find_mariadb()
+    if binaries is None:
+        pytest.skip("MariaDB is not installed (Debian's mariadb-server package; `make system-deps` installs it as root)")
+    server = MariaDBServer(binaries)
+    try:
+        server.start()
+        server.create_roles()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-weights llama-architecture GGUF: the real llama.cpp runtime without real weights."""
     from fixtures.tiny_gguf import write_tiny_gguf

@@ -208,7 +208,7 @@ class UIService:
         """SQL a person typed or edited: one read-only statement, run in the sandbox; one time limit
         covers parsing, running and fetching."""
         started = time.monotonic()
-        statement = validate_user_sql(sql, max_chars=self.settings.execution.max_sql_chars)
+        statement = validate_user_sql(sql, max_chars=self.settings.execution.max_sql_chars, dialect=db.dialect)
         with db.open(self.settings) as database:
             return database.execute(statement, started=started)
 
@@ -329,13 +329,13 @@ class UIService:
     def _checked(self, question: str, sql: str, db: DatabaseRef, origin: str, meta: dict[str, Any] | None = None) -> StoredExample:
         """A question and SQL that pass the checks of `coderag db teach`: the SQL validates and runs read-only."""
         question = check_question(question, self.settings.max_question_chars)
-        statement = validate_user_sql(sql)
+        statement = validate_user_sql(sql, dialect=db.dialect)
         with db.open(self.settings) as database:
             database.execute(statement, max_rows=1)
         return StoredExample.make(db.key, question, statement, origin, meta)  # type: ignore[arg-type]
 
     def _as_example(self, stored: StoredExample, db: DatabaseRef) -> Example:
-        return stored_example(stored, db.key, db.path if db.kind in ("demo", "registered", "file") else None)
+        return stored_example(stored, db.key, db.path if db.kind in ("demo", "registered", "file") and db.url is None else None)
 
     # -- internals -------------------------------------------------------------------------
 

@@ -21,8 +21,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from rag.engines import open_location
 from rag.errors import DatabaseError, SQLError
 from rag.sandbox import ReadOnlyDatabase
+from rag.sqltools import to_dialect
 from synth.grounded.names import Noun, noun, words
 
 LONG_TEXT = 120  # characters: longer values are descriptions, not something a question quotes
@@ -177,7 +179,7 @@ def introspect(
     A missing, non-SQLite or corrupt file, or one without tables, raises DatabaseError.
     """
     started = time.perf_counter()
-    with ReadOnlyDatabase.open(path, timeout_s=timeout_s, max_rows=max(sample_rows, 1_000)) as db:
+    with open_location(path, timeout_s=timeout_s, max_rows=max(sample_rows, 1_000)) as db:
         names, skipped = _user_tables(db)
         if not names:
             raise DatabaseError(f"no tables in {path}", hint="synthesis needs at least one table")
@@ -201,15 +203,23 @@ def introspect(
 
 
 def _query(db: ReadOnlyDatabase, sql: str) -> list[tuple[Any, ...]] | None:
+    """Rows of a query written in SQLite's SQL (transpiled for a database by URL), None when it fails."""
     try:
-        return db.execute(sql).rows
+        return db.execute(to_dialect(sql, db.dialect)).rows
     except SQLError:
         return None
+
+
+def _server(db: Any) -> bool:
+    """A database by URL (rag.engines): introspected by SQLAlchemy, no PRAGMAs or rowids."""
+    return db.dialect != "sqlite"
 
 
 def _user_tables(db: ReadOnlyDatabase) -> tuple[list[str], list[str]]:
     """Ordinary tables, and the skipped ones (virtual tables and their shadow tables)."""
     names = db.table_names()
+    if _server(db):
+        return names, []
     listed = _query(db, "PRAGMA table_list")
     if listed is None:
         return names, []
@@ -220,7 +230,11 @@ def _user_tables(db: ReadOnlyDatabase) -> tuple[list[str], list[str]]:
 
 def _read_table(db: ReadOnlyDatabase, name: str, *, sample_rows: int, max_values: int) -> Table:
     quoted = quote_identifier(name)
-    info = _query(db, f"PRAGMA table_info({quoted})") or []
+    if _server(db):  # the rows PRAGMA table_info would give
+        key = db.primary_key(name)
+        info = [(i, c, t, 0, None, key.index(c) + 1 if c in key else 0) for i, (c, t) in enumerate(db.columns().get(name, []))]
+    else:
+        info = _query(db, f"PRAGMA table_info({quoted})") or []
     # cid, name, type, notnull, default, pk (position in the primary key, 0 when not part of it)
     pk = tuple(str(row[1]) for row in sorted((r for r in info if r[5]), key=lambda r: r[5]))
     rows, exact = _row_count(db, quoted)
@@ -245,6 +259,8 @@ def _row_count(db: ReadOnlyDatabase, quoted: str) -> tuple[int, bool]:
 def _rowid_bounds(db: ReadOnlyDatabase, quoted: str) -> tuple[int, int] | None:
     """The smallest and largest rowid, each read from the end of the table's b-tree (SQLite
     optimises a lone min() or max() only, so two queries); None without rowids or rows."""
+    if _server(db):
+        return None
     low = _query(db, f"SELECT min(rowid) FROM {quoted}")
     high = _query(db, f"SELECT max(rowid) FROM {quoted}")
     if not low or not high or low[0][0] is None or high[0][0] is None:
@@ -255,6 +271,9 @@ def _rowid_bounds(db: ReadOnlyDatabase, quoted: str) -> tuple[int, int] | None:
 def _sample(db: ReadOnlyDatabase, quoted: str, columns: list[str], rows: int, n: int) -> list[tuple[Any, ...]]:
     """Up to `n` rows: the whole table when small, else `_SAMPLE_RANGES` rowid ranges spread over
     it (a WITHOUT ROWID table: its first `n` rows). Long values come back as b'' (never held)."""
+    if _server(db):  # its first `n` rows; long text is dropped here rather than in SQL
+        rows = _query(db, f"SELECT {', '.join(map(quote_identifier, columns))} FROM {quoted} LIMIT {n}") or []
+        return [tuple(b"" if isinstance(v, (str, bytes)) and len(v) > LONG_TEXT else v for v in row) for row in rows]
     select = ", ".join(
         f"CASE WHEN length({c}) > {LONG_TEXT} THEN zeroblob(0) ELSE {c} END" for c in map(quote_identifier, columns)
     )
@@ -353,7 +372,10 @@ def _kind(name: str, declared: str, pk: bool, usable: list[Any], present: int) -
 def _declared_foreign_keys(db: ReadOnlyDatabase, name: str, tables: list[Table]) -> list[ForeignKey]:
     """The table's FOREIGN KEY clauses whose parent exists (a missing parent column means its key)."""
     known = {t.name.lower(): t for t in tables}
-    rows = _query(db, f"PRAGMA foreign_key_list({quote_identifier(name)})") or []
+    if _server(db):  # the rows PRAGMA foreign_key_list would give
+        rows = [(i, j, parent, mine, theirs) for i, (parent, cols, refs) in enumerate(db.foreign_keys(name)) for j, (mine, theirs) in enumerate(zip(cols, refs))]
+    else:
+        rows = _query(db, f"PRAGMA foreign_key_list({quote_identifier(name)})") or []
     # id, seq, table, from, to, on_update, on_delete, match
     grouped: dict[int, list[tuple[Any, ...]]] = {}
     for row in rows:

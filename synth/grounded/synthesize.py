@@ -24,9 +24,11 @@ from typing import Any
 from sqlglot import exp
 from tqdm.auto import tqdm
 
+from rag.engines import open_location
 from rag.errors import SQLError
 from rag.execution import has_top_level_order_by, results_match
 from rag.sandbox import QueryResult, ReadOnlyDatabase
+from rag.sqltools import to_dialect
 from synth.grounded.checks import (
     degenerate,
     limit_degenerate,
@@ -115,7 +117,7 @@ class Synthesizer:
 
     def run(self, sql: str) -> QueryResult | str:
         try:
-            return self.db.execute(sql)
+            return self.db.execute(to_dialect(sql, self.db.dialect))  # SQLite's SQL, in a URL database's dialect
         except SQLError as exc:
             return "timeout" if exc.kind == "timeout" else "error"
 
@@ -235,7 +237,7 @@ def synthesize_examples(
     ran_misses: Counter[str] = Counter()
     active = list(SHAPES)
     deadline = started + time_budget_s
-    with ReadOnlyDatabase.open(path, timeout_s=timeout_s, max_rows=max_rows) as db, \
+    with open_location(path, timeout_s=timeout_s, max_rows=max_rows) as db, \
             tqdm(total=max_examples, desc="synthesizing examples", unit="ex", disable=not show_progress) as bar:
         synthesizer = Synthesizer(db, stats)
         stats.stopped = "cap"

@@ -1,0 +1,115 @@
+"""Copy a SQLite database into a database by URL (`coderag db load-demo`): the demo databases on a
+real PostgreSQL, MySQL/MariaDB or DuckDB, and the same data for `eval run --db-url` on another engine.
+
+This is the one place coderag writes to a server, so it takes a role that may create tables (the
+URL's user, e.g. the owner in README "Databases by URL"), never the read-only one it asks with. The
+SQLite side is read through rag.sandbox like any user database. Column types come from the values
+SQLite actually holds (it is dynamically typed): integers, floats, text, blobs; primary and foreign
+keys are kept, CHECK constraints and indexes are not (the data already satisfies them). Everything
+is written in one transaction per table set, so a failure leaves nothing half-loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.engines import DatabaseURL, create_writer, error_line
+from rag.errors import DatabaseError
+from rag.execution import sqlite_affinity
+from rag.sandbox import ReadOnlyDatabase
+
+LOAD_TIMEOUT_S = 60.0
+MAX_LOAD_ROWS = 5_000_000  # rows per table: the loader is for demo-sized databases
+_BATCH = 2_000
+
+
+@dataclass(frozen=True)
+class LoadedTable:
+    name: str
+    rows: int
+
+
+def load_sqlite(
+    source: Path, url: DatabaseURL, *, replace: bool = False, progress: Callable[[str, int], None] | None = None
+) -> list[LoadedTable]:
+    """Create `source`'s tables in `url`'s database and copy their rows. Tables that exist already
+    are an error unless `replace` (then they are dropped first). Raises DatabaseError in one line."""
+    from sqlalchemy import MetaData, inspect
+
+    with ReadOnlyDatabase.open(source, timeout_s=LOAD_TIMEOUT_S, max_rows=MAX_LOAD_ROWS) as sqlite:
+        names = sqlite.table_names()
+        data = {name: sqlite.execute(f"SELECT * FROM {_quote(name)}") for name in names}
+        info = {name: sqlite.execute(f"PRAGMA table_info({_quote(name)})").rows for name in names}
+        foreign = {name: sqlite.execute(f"PRAGMA foreign_key_list({_quote(name)})").rows for name in names}
+    engine = create_writer(url)
+    try:
+        metadata = MetaData()
+        tables = [_table(metadata, name, info[name], foreign[name], data[name].rows, url.engine) for name in names]
+        with engine.begin() as conn:
+            existing = set(inspect(conn).get_table_names()) & set(names)
+            if existing and not replace:
+                raise DatabaseError(
+                    f"{url.masked} already has the table(s) {', '.join(sorted(existing))}", hint="pass --replace to drop and load them again"
+                )
+            metadata.drop_all(conn, checkfirst=True)
+            metadata.create_all(conn)
+            loaded = []
+            for table in metadata.sorted_tables:
+                result = data[table.name]
+                rows = [dict(zip(result.columns, row)) for row in result.rows]
+                for start in range(0, len(rows), _BATCH):
+                    conn.execute(table.insert(), rows[start : start + _BATCH])
+                loaded.append(LoadedTable(table.name, len(rows)))
+                if progress is not None:
+                    progress(table.name, len(rows))
+        return sorted(loaded, key=lambda t: names.index(t.name))
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        raise DatabaseError(f"cannot load into {url.masked}: {error_line(exc)}") from None
+    finally:
+        engine.dispose()
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _table(metadata: Any, name: str, info: list[tuple[Any, ...]], foreign: list[tuple[Any, ...]], rows: list[tuple[Any, ...]], engine: str) -> Any:
+    """A SQLAlchemy Table for one SQLite table (PRAGMA table_info rows: cid, name, type, notnull, default, pk)."""
+    from sqlalchemy import Column, ForeignKeyConstraint, Table
+
+    columns = []
+    for index, (_, column, declared, notnull, _default, pk) in enumerate(info):
+        values = [row[index] for row in rows if row[index] is not None]
+        columns.append(Column(column, _type_for(str(declared or ""), values, in_key=bool(pk), engine=engine), primary_key=bool(pk),
+                              nullable=not notnull and not pk, autoincrement=False))
+    constraints = {}
+    for row in foreign:  # id, seq, table, from, to, on_update, on_delete, match
+        constraints.setdefault(row[0], []).append((row[3], row[2], row[4]))
+    keys = [ForeignKeyConstraint([c for c, _, _ in parts], [f"{t}.{to}" for _, t, to in parts]) for parts in constraints.values()
+            if all(to is not None for _, _, to in parts)]
+    return Table(name, metadata, *columns, *keys)
+
+
+def _type_for(declared: str, values: list[Any], *, in_key: bool, engine: str) -> Any:
+    """The column type that holds the values SQLite has (declared affinity when there are none)."""
+    from sqlalchemy import BigInteger, Double, LargeBinary, String, Text
+
+    if any(isinstance(v, str) for v in values):
+        kind = "TEXT"
+    elif any(isinstance(v, bytes) for v in values):
+        kind = "BLOB"
+    elif any(isinstance(v, float) for v in values):
+        kind = "REAL"
+    elif values:
+        kind = "INTEGER"
+    else:
+        kind = {"NUMERIC": "REAL"}.get(sqlite_affinity(declared), sqlite_affinity(declared))
+    if kind == "TEXT":
+        longest = max((len(v) for v in values if isinstance(v, str)), default=0)
+        return String(255) if engine == "mysql" and in_key and longest <= 255 else Text()  # MySQL keys need a length
+    return {"INTEGER": BigInteger(), "REAL": Double(), "BLOB": LargeBinary()}[kind]
