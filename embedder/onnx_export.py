@@ -127,7 +127,7 @@ def quantize_int8(plain: Path, dst: Path, tokenizer: Any, scheme: str = DEFAULT_
         matmuls = q.per_token_int8(plain, dst, q.feeds(tokenizer, texts))
         meta = {
             "scheme": scheme,
-            "weights": "MatMul int8 per column",
+            "weights": f"MatMul int8 per column, ±{q.WEIGHT_LEVELS} (7-bit: exact without VNNI)",
             "activations": "uint8, one scale per token",
             "smoothing_alpha": q.SMOOTHING_ALPHA,
             "calibration_texts": len(texts),

@@ -54,6 +54,7 @@ def run(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
     store: Annotated[str, typer.Option("--store", help="corpus: retrieve from the train split; synth: from each test database's synthesized store (as `db add` makes it).")] = "corpus",
     store_examples: Annotated[int, typer.Option("--store-examples", min=1, help="--store synth: examples synthesized per database (`db add` makes 2,000 for one database; an evaluation over many bounds each store to 300 by default).")] = 300,
+    engine_url: Annotated[Optional[str], typer.Option("--engine-url", help="Also compute EX on this PostgreSQL, MySQL/MariaDB or DuckDB database: each test database is copied in turn into it (its role must create tables: use a scratch database), the SQL transpiled and run there.")] = None,
 ) -> None:
     """RAG (k) against no-RAG (k=0) on a test split: predictions.jsonl, metrics.json, report.md, a plot."""
     from eval.runner import RunSpec, run_evaluation
@@ -71,6 +72,11 @@ def run(
     model_path = llm_model_path or settings.llm.model_path
     if generator == "llm" and model_path:
         check_gguf(model_path)
+    engine = None
+    if engine_url:
+        from eval.engines import parse_engine_url
+
+        engine = parse_engine_url(engine_url)
     if resume and out_dir is None:
         raise ConfigError("--resume needs the --out directory of the run to continue")
     spec = RunSpec(
@@ -90,7 +96,7 @@ def run(
     if spec.k < 1:
         raise ConfigError("the RAG arm needs k >= 1 (retrieval.k is 0); the no-RAG arm is k=0 already")
     target = out_dir or Path("artifacts") / "eval" / f"{_slug(corpus)}-{generator}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_evaluation(spec, settings, target, resume=resume, overwrite=overwrite, console=out, show_progress=not no_progress)
+    run_evaluation(spec, settings, target, resume=resume, overwrite=overwrite, console=out, show_progress=not no_progress, engine=engine)
 
 
 def _slug(text: str) -> str:

@@ -184,6 +184,17 @@ def retrieval_table(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]
     return headers, [[str(int(r["queries"])), *(f"{r[n]:.3f}" for n in names), str(int(r["queries_without_relevant"]))]]
 
 
+def engine_table(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """EX on the other engine against SQLite's over the same questions (eval.engines)."""
+    e = metrics.get("engine") or {}
+    headers = ["", "scored", f"EX {e.get('engine', 'engine')} %", "EX SQLite %", "carried over %", "gold failed there"]
+    rows = [
+        [ARM_TITLES[arm], str(e["scored"]), _pct(e["ex"][arm]), _pct(e["ex_sqlite"][arm]), _pct(e["carried_over"][arm]), str(e["gold_failed"])]
+        for arm in ARMS if arm in e.get("ex", {})
+    ]
+    return headers, rows
+
+
 def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
     def line(cells: list[str]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
@@ -227,6 +238,18 @@ def render_report(metrics: dict[str, Any], plot_name: str | None) -> str:
             markdown_table(headers, rows),
             "",
             "Relevant: a train example whose SQL is execution-equivalent on the question's database or has the same SQL skeleton.",
+        ]
+    headers, rows = engine_table(metrics)
+    if rows:
+        e = metrics["engine"]
+        parts += [
+            "",
+            f"## On {e['engine']} ({e['url']})",
+            "",
+            markdown_table(headers, rows),
+            "",
+            "Each test database copied into the engine, the gold and predicted SQL transpiled from SQLite and run there; "
+            "carried over: the SQLite-right answers that are right there too." + (f" Errors there: {e['errors']}." if e.get("errors") else ""),
         ]
     excluded = metrics.get("excluded", {})
     if excluded.get("n"):
@@ -281,6 +304,7 @@ def print_tables(metrics: dict[str, Any], console: Any) -> None:
         ("Errors", errors_table(metrics)),
         ("EX by sql_complexity", complexity_table(metrics)),
         ("Retrieval", retrieval_table(metrics)),
+        (f"On {metrics.get('engine', {}).get('engine', 'another engine')}", engine_table(metrics)),
     ):
         if not rows:
             continue

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eval.report import plot_ex_by_complexity, print_tables, render_report, summarize
 from eval.retrieval import (
@@ -45,6 +45,9 @@ from rag.io import json_text, write_jsonl_atomic, write_text_atomic
 from rag.models import DEFAULT_MODEL
 from rag.sandbox import ReadOnlyDatabase
 from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from rag.engines import DatabaseURL
 
 PREDICTIONS, METRICS, REPORT, PLOT, RUN = "predictions.jsonl", "metrics.json", "report.md", "ex_by_complexity.png", "run.json"
 
@@ -223,10 +226,12 @@ def run_evaluation(
     generator: Generator | None = None,
     console: Any = None,
     show_progress: bool = True,
+    engine: DatabaseURL | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) an evaluation and write the four outputs under `out`; returns metrics.json's dict.
 
-    Progress goes to stderr, the result tables to `console` (default: stdout)."""
+    Progress goes to stderr, the result tables to `console` (default: stdout). With `engine`, EX is
+    also computed on that engine (eval.engines; metrics.json's `engine`)."""
     from rich.console import Console
 
     console = console or Console()
@@ -303,6 +308,12 @@ def run_evaluation(
             retrieval = RetrievalEvaluation.prepare(spec.corpus, settings=settings, test=test, train=train, scorer=scorer, show_progress=show_progress)
             metrics["retrieval"] = retrieval.evaluate(encoder, index)
             phases["retrieval_metrics"] = time.perf_counter() - started
+            if engine is not None:
+                from eval.engines import score_on_engine
+
+                started = time.perf_counter()
+                metrics["engine"] = score_on_engine(records, test, engine, timeout_s=settings.execution.timeout_s, show_progress=show_progress)
+                phases["engine"] = time.perf_counter() - started
         metrics["config"] = {
             **asdict(spec),
             "generator_name": generator.name,

@@ -174,10 +174,10 @@ def run_sql(
     from rag.databases import resolve_db
     from rag.sqltools import validate_user_sql
 
-    started = time.monotonic()  # one time limit covers parsing, running and fetching
     settings = settings_from_flags(timeout_s=timeout_s, execution={"max_rows": max_rows})
     ref = resolve_db(db, settings.home)
-    with ref.open(settings) as database:
+    with ref.open(settings) as database:  # connecting has its own limit (a server's connect timeout)
+        started = time.monotonic()  # one time limit covers parsing, running and fetching
         statement = validate_user_sql(sql, max_chars=settings.execution.max_sql_chars, dialect=database.dialect)
         result = database.execute(statement, started=started)
     if as_json:

@@ -30,6 +30,7 @@ _BATCH = 2_000
 class LoadedTable:
     name: str
     rows: int
+    created: int = 0  # creation order (referenced tables first): drop_tables goes the other way
 
 
 def load_sqlite(
@@ -37,13 +38,20 @@ def load_sqlite(
 ) -> list[LoadedTable]:
     """Create `source`'s tables in `url`'s database and copy their rows. Tables that exist already
     are an error unless `replace` (then they are dropped first). Raises DatabaseError in one line."""
+    with ReadOnlyDatabase.open(source, timeout_s=LOAD_TIMEOUT_S, max_rows=MAX_LOAD_ROWS) as sqlite:
+        return copy_database(sqlite, url, replace=replace, progress=progress)
+
+
+def copy_database(
+    sqlite: ReadOnlyDatabase, url: DatabaseURL, *, replace: bool = False, progress: Callable[[str, int], None] | None = None
+) -> list[LoadedTable]:
+    """`load_sqlite` from an open SQLite database (a file, or one built from a schema script)."""
     from sqlalchemy import MetaData, inspect
 
-    with ReadOnlyDatabase.open(source, timeout_s=LOAD_TIMEOUT_S, max_rows=MAX_LOAD_ROWS) as sqlite:
-        names = sqlite.table_names()
-        data = {name: sqlite.execute(f"SELECT * FROM {_quote(name)}") for name in names}
-        info = {name: sqlite.execute(f"PRAGMA table_info({_quote(name)})").rows for name in names}
-        foreign = {name: sqlite.execute(f"PRAGMA foreign_key_list({_quote(name)})").rows for name in names}
+    names = sqlite.table_names()
+    data = {name: sqlite.execute(f"SELECT * FROM {_quote(name)}", timeout_s=LOAD_TIMEOUT_S, max_rows=MAX_LOAD_ROWS) for name in names}
+    info = {name: sqlite.execute(f"PRAGMA table_info({_quote(name)})").rows for name in names}
+    foreign = {name: sqlite.execute(f"PRAGMA foreign_key_list({_quote(name)})").rows for name in names}
     engine = create_writer(url)
     try:
         metadata = MetaData()
@@ -62,7 +70,7 @@ def load_sqlite(
                 rows = [dict(zip(result.columns, row)) for row in result.rows]
                 for start in range(0, len(rows), _BATCH):
                     conn.execute(table.insert(), rows[start : start + _BATCH])
-                loaded.append(LoadedTable(table.name, len(rows)))
+                loaded.append(LoadedTable(table.name, len(rows), len(loaded)))
                 if progress is not None:
                     progress(table.name, len(rows))
         return sorted(loaded, key=lambda t: names.index(t.name))
@@ -70,6 +78,20 @@ def load_sqlite(
         raise
     except Exception as exc:
         raise DatabaseError(f"cannot load into {url.masked}: {error_line(exc)}") from None
+    finally:
+        engine.dispose()
+
+
+def drop_tables(url: DatabaseURL, tables: list[LoadedTable]) -> None:
+    """Drop the tables a `load_sqlite` / `copy_database` created from `url`'s database, referencing tables first."""
+    engine = create_writer(url)
+    try:
+        quote = engine.dialect.identifier_preparer.quote
+        with engine.begin() as conn:
+            for table in sorted(tables, key=lambda t: -t.created):
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quote(table.name)}")
+    except Exception as exc:
+        raise DatabaseError(f"cannot drop the loaded tables from {url.masked}: {error_line(exc)}") from None
     finally:
         engine.dispose()
 

@@ -128,7 +128,7 @@ def _linear_graph(path: Path, weights: list[np.ndarray]) -> None:
 def test_per_token_int8_matches_a_numpy_reference(tmp_path: Path) -> None:
     import onnxruntime as ort
 
-    from embedder.quantize import per_token_int8
+    from embedder.quantize import WEIGHT_LEVELS, per_token_int8
 
     rng = np.random.default_rng(0)
     weights = [rng.normal(size=(16, n)).astype(np.float32) for n in (8, 8, 12)]
@@ -143,12 +143,12 @@ def test_per_token_int8_matches_a_numpy_reference(tmp_path: Path) -> None:
     row_scale = np.abs(rows).max(axis=1, keepdims=True) / 127
     xq = np.round(rows / row_scale)
     for w, y in zip(weights, outputs):
-        w_scale = np.abs(w).max(axis=0) / 127
+        w_scale = np.abs(w).max(axis=0) / WEIGHT_LEVELS  # 7-bit weights: exact with or without VNNI
         expected = (xq @ np.round(w / w_scale)) * row_scale * w_scale
         assert y.shape == (3, 5, w.shape[1])
         np.testing.assert_allclose(y.reshape(-1, w.shape[1]), expected, rtol=1e-4, atol=1e-3)
         exact = rows @ w
-        assert np.abs(y.reshape(-1, w.shape[1]) - exact).max() < 0.02 * np.abs(exact).max()
+        assert np.abs(y.reshape(-1, w.shape[1]) - exact).max() < 0.04 * np.abs(exact).max()  # 7-bit weights: twice 8-bit's step
 
     # With calibration the smoothing scales change the int8 values but not what the graph computes.
     feeds = [{"x": x, "attention_mask": np.ones((3, 5), np.int64)}]
@@ -156,7 +156,7 @@ def test_per_token_int8_matches_a_numpy_reference(tmp_path: Path) -> None:
     smoothed = ort.InferenceSession(str(tmp_path / "s.onnx"), providers=["CPUExecutionProvider"]).run(None, feeds[0])
     for w, y in zip(weights, smoothed):
         exact = rows @ w
-        assert np.abs(y.reshape(-1, w.shape[1]) - exact).max() < 0.02 * np.abs(exact).max()
+        assert np.abs(y.reshape(-1, w.shape[1]) - exact).max() < 0.04 * np.abs(exact).max()  # 7-bit weights: twice 8-bit's step
 
 
 def test_missing_and_stale_exports_are_clear_errors(tmp_path: Path, tiny_model: Path, tiny_export: Path) -> None:

@@ -83,15 +83,21 @@ def test_the_demo_answers_everyday_questions_offline(coderag, default_index, db,
 
 
 def test_ask_json_says_which_example_was_adapted_and_how(coderag, default_index):
-    """No stored example counts Toronto's customers (the shipped store has Austin's): knn adapts the
-    closest example's SQL, answers with Toronto's count, and says from which example and how."""
+    """No stored example counts Toronto's customers: knn adapts the closest example's SQL and says
+    from which example and how. Whether it is confident enough to run it unasked is the calibrated
+    model's call (rag.abstain); abstaining, it runs nothing, and --force runs the adapted SQL."""
     from rag.corpus import DEMO_DIR, demo_db_path
     from rag.settings import load_settings
 
     assert "'Toronto'" not in (DEMO_DIR / "bookshop" / "synth.jsonl").read_text()
-    proc = coderag("ask", "How many customers live in Toronto?", "--db", "bookshop", "--json")
+    unasked = coderag("ask", "How many customers live in Toronto?", "--db", "bookshop", "--json")
+    assert unasked.returncode in (0, 8), unasked.stderr
+    if unasked.returncode == 8:
+        assert json.loads(unasked.stdout)["rows"] == [] and "confidence" in unasked.stderr
+    proc = coderag("ask", "How many customers live in Toronto?", "--db", "bookshop", "--json", "--force")
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
+    assert json.loads(unasked.stdout)["sql"] == payload["sql"]
     conn = sqlite3.connect(demo_db_path("bookshop", load_settings().home))
     try:
         gold = conn.execute("SELECT COUNT(*) FROM customers WHERE city = 'Toronto'").fetchall()
