@@ -3,8 +3,8 @@
 For every database of the test split, the retrieval store is exactly what `coderag db add`
 synthesizes for it (`synth.grounded`): no gold question ever enters it. Gretel-style examples
 carry their database as a script; it is written to a SQLite file first. Files and stores are
-cached under `<home>/eval/`, keyed by the schema and by the synthesizer's own source, so a
-changed synthesizer never reuses a stale store.
+cached under `<home>/eval/`, keyed by the schema, the file's bytes and the synthesizer's own
+source, so changed rows or a changed synthesizer never reuse a stale store.
 
 `store_metrics` then says how good such a store is for the test questions: **coverage** (some
 stored example returns the gold result) and **recall@3** (one is among the three retrieved).
@@ -52,13 +52,19 @@ def synthesizer_version() -> str:
     return digest.hexdigest()[:10]
 
 
+def data_fingerprint(path: Path) -> str:
+    """A hash of the database file's bytes: a store synthesized from other rows (values) is not reused."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()[:16]
+
+
 def synthesized_store(db_id: str, path: Path, home: Path, *, max_examples: int = DEFAULT_MAX_EXAMPLES, seed: int = 0) -> list[Example]:
     """What `db add` synthesizes for the database at `path`, as train examples of `db_id` (cached)."""
     from synth.grounded import synthesize_examples
 
     with ReadOnlyDatabase.open(path) as database:
         fingerprint = schema_fingerprint(database.schema_sql())
-    cache = home / "eval" / "stores" / f"{fingerprint}-{max_examples}-{seed}-{synthesizer_version()}.jsonl"
+    cache = home / "eval" / "stores" / f"{fingerprint}-{data_fingerprint(path)}-{max_examples}-{seed}-{synthesizer_version()}.jsonl"
     if cache.is_file():
         rows = list(read_jsonl(cache))
     else:

@@ -262,7 +262,7 @@ class TextToSQL:
                 prompt = self._prompt(text, schema, hits, conversation)
             raw = ""
             if streaming and self.generator.streams:
-                pieces = self.generator.stream(prompt, hits, scope)
+                pieces = self.generator.stream(prompt, hits, scope, dialect)
                 while True:
                     with _timed(answer, "generate"):
                         piece = next(pieces, None)
@@ -272,7 +272,7 @@ class TextToSQL:
                     yield raw
             else:
                 with _timed(answer, "generate"):
-                    raw = self.generator.generate(prompt, hits, scope)
+                    raw = self.generator.generate(prompt, hits, scope, dialect)
             answer.raw = raw
             checked_at = time.monotonic()  # one time limit covers parsing, running and fetching
             with _timed(answer, "extract"):

@@ -6,23 +6,25 @@ Each generator owns its native resources: call `close()` or use it as a context 
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import CodeRagError, ConfigError, ModelError, SQLError
+from rag.grammar import SQLITE_GRAMMAR
 from rag.index import Hit
 from rag.settings import Settings
 
 if TYPE_CHECKING:  # langchain_core costs about a second to import; knn never needs it
     from langchain_core.prompt_values import PromptValue
 
-GRAMMAR_PATH = Path(__file__).resolve().parent / "grammars" / "sqlite_select.gbnf"
+GRAMMAR_PATH = SQLITE_GRAMMAR
 NO_LLM_NOTICE = (
     "No LLM is configured: answers come from retrieval alone (the SQL of the closest stored example). "
     "For generated SQL run `coderag models pull mistral-7b-instruct-v0.2` and set llm.model_path "
@@ -38,13 +40,14 @@ class Generator:
     streams = False  # whether `stream` yields the answer token by token
     abstains = False  # whether the chain may withhold its answer when the evidence is weak (knn)
 
-    def generate(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> str:
+    def generate(self, prompt: PromptValue, hits: list[Hit], db: str | None, dialect: str = "sqlite") -> str:
+        """`dialect`: the SQL dialect of the database asked (sqlglot's name), for a grammar that fits it."""
         raise NotImplementedError
 
-    def stream(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> Iterator[str]:
+    def stream(self, prompt: PromptValue, hits: list[Hit], db: str | None, dialect: str = "sqlite") -> Iterator[str]:
         """The answer so far, each time it grows; the last one is the whole answer. Generators that
         cannot stream (`streams` False) give the whole answer at once."""
-        yield self.generate(prompt, hits, db)
+        yield self.generate(prompt, hits, db, dialect)
 
     def close(self) -> None:
         """Release native resources (a loaded model, an HTTP client)."""
@@ -63,7 +66,7 @@ class KnnGenerator(Generator):
     uses_prompt = False
     abstains = True  # the chain checks its confidence (rag.abstain) before running the SQL
 
-    def generate(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> str:
+    def generate(self, prompt: PromptValue, hits: list[Hit], db: str | None, dialect: str = "sqlite") -> str:
         usable = [h for h in hits if db is None or h.document.db == db]
         if not usable:
             raise SQLError(
@@ -87,25 +90,28 @@ class ChatModelGenerator(Generator):
     timeout_s: float = 300.0
     max_chars: int = 20_000
     streams = True
+    grammar_for: Callable[[str], Any] | None = None  # dialect → the llama.cpp grammar of its SELECT (llm.grammar)
     _closers: list[Any] = field(default_factory=list, repr=False)
 
-    def generate(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> str:
+    def generate(self, prompt: PromptValue, hits: list[Hit], db: str | None, dialect: str = "sqlite") -> str:
         text = ""
-        for text in self.stream(prompt, hits, db):
+        for text in self.stream(prompt, hits, db, dialect):
             pass
         return text
 
-    def stream(self, prompt: PromptValue, hits: list[Hit], db: str | None) -> Iterator[str]:
+    def stream(self, prompt: PromptValue, hits: list[Hit], db: str | None, dialect: str = "sqlite") -> Iterator[str]:
         """Token by token through the chat model's `stream` (llama.cpp and OpenAI-compatible servers
         both stream). A helper thread reads the model, so a server that hangs or drips forever is
         left at `timeout_s`, and an answer that grows past `max_chars` is refused; the thread stops
-        at its next token (or at the HTTP client's own read timeout)."""
+        at its next token (or at the HTTP client's own read timeout). With `grammar_for`, a database
+        of another dialect than SQLite gets that dialect's grammar (rag.grammar) for this call."""
+        options = {"grammar": self.grammar_for(dialect)} if self.grammar_for is not None and dialect != "sqlite" else {}
         pieces: queue.Queue[Any] = queue.Queue()
         stop = threading.Event()
 
         def read_model() -> None:
             try:
-                for chunk in self.chat_model.stream(prompt):
+                for chunk in self.chat_model.stream(prompt, **options):
                     if stop.is_set():
                         return
                     pieces.put(str(getattr(chunk, "content", chunk)))
@@ -178,7 +184,16 @@ def llama_cpp_generator(settings: Settings, model_path: str | Path | None = None
         )
     except (ValueError, RuntimeError, OSError) as exc:
         raise ModelError(f"llama.cpp could not load {path}: {str(exc).splitlines()[0]}") from None
-    return ChatModelGenerator(chat_model=chat, name=f"llm:{path.name}", timeout_s=llm.timeout_s, max_chars=llm.max_answer_chars, _closers=[chat.close])
+    grammar_for = None
+    if llm.grammar:
+        from llama_cpp import LlamaGrammar
+
+        from rag.grammar import grammar_text
+
+        grammar_for = functools.cache(lambda dialect: LlamaGrammar.from_string(grammar_text(dialect), verbose=False))
+    return ChatModelGenerator(
+        chat_model=chat, name=f"llm:{path.name}", timeout_s=llm.timeout_s, max_chars=llm.max_answer_chars, grammar_for=grammar_for, _closers=[chat.close]
+    )
 
 
 def openai_generator(settings: Settings, base_url: str | None = None) -> ChatModelGenerator:

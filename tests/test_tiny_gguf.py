@@ -8,8 +8,6 @@ tests/conftest.py and calls tests/fixtures/tiny_gguf.py.
 
 from __future__ import annotations
 
-import ctypes
-import math
 import sqlite3
 import time
 from pathlib import Path
@@ -19,7 +17,8 @@ import pytest
 llama_cpp = pytest.importorskip("llama_cpp")
 sqlglot = pytest.importorskip("sqlglot")
 
-from fixtures.tiny_gguf import write_tiny_gguf  # noqa: E402  (tests/ is on sys.path via conftest)
+from fixtures.gbnf import grammar_accepts  # noqa: E402  (tests/ is on sys.path via conftest)
+from fixtures.tiny_gguf import write_tiny_gguf  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAMMAR_PATH = ROOT / "rag" / "grammars" / "sqlite_select.gbnf"
@@ -81,40 +80,6 @@ def test_tiny_gguf_loads_and_generates(tiny_gguf: Path) -> None:
 
 
 # ---------------------------------------------------------------- the grammar --
-
-
-def _char_tokens(llm, text: str) -> list[int]:
-    """Spell *text* with single-character (or byte) tokens, SentencePiece style."""
-    vocab = llama_cpp.llama_model_get_vocab(llm.model)
-    ids = {llama_cpp.llama_vocab_get_text(vocab, i).decode("utf-8"): i for i in range(llm.n_vocab())}
-    out: list[int] = []
-    for ch in text:
-        piece = "\u2581" if ch == " " else ch
-        if piece in ids:
-            out.append(ids[piece])
-        else:
-            out.extend(ids[f"<0x{b:02X}>"] for b in ch.encode("utf-8"))
-    return out
-
-
-def grammar_accepts(llm, grammar: str, text: str) -> bool:
-    """True if the llama.cpp grammar sampler lets *text* through and then allows end-of-generation."""
-    vocab = llama_cpp.llama_model_get_vocab(llm.model)
-    smpl = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode("utf-8"), b"root")
-    assert smpl, "llama.cpp failed to parse the grammar"
-    eos = llm.token_eos()
-    try:
-        for tok in [*_char_tokens(llm, text), eos]:
-            data = (llama_cpp.llama_token_data * 1)(llama_cpp.llama_token_data(tok, 0.0, 0.0))
-            arr = llama_cpp.llama_token_data_array(data, 1, -1, False)
-            llama_cpp.llama_sampler_apply(smpl, ctypes.byref(arr))
-            if math.isinf(data[0].logit):
-                return False
-            if tok != eos:
-                llama_cpp.llama_sampler_accept(smpl, tok)
-        return True
-    finally:
-        llama_cpp.llama_sampler_free(smpl)
 
 
 def test_grammar_loads(grammar_text: str) -> None:

@@ -78,7 +78,7 @@ def test_run_excludes_examples_whose_gold_fails(tmp_path: Path, settings, encode
     class Counting(KnnGenerator):
         calls = 0
 
-        def generate(self, prompt, hits, db):
+        def generate(self, prompt, hits, db, dialect="sqlite"):
             Counting.calls += 1
             return super().generate(prompt, hits, db)
 

@@ -108,7 +108,7 @@ class CountingKnn(KnnGenerator):
         self.interrupt_at = interrupt_at
         self.name = name
 
-    def generate(self, prompt, hits, db):
+    def generate(self, prompt, hits, db, dialect="sqlite"):
         self.calls += 1
         if self.calls == self.interrupt_at:
             raise KeyboardInterrupt

@@ -201,3 +201,25 @@ def test_stream_yields_growing_text_then_the_same_answer_as_ask(settings, defaul
     assert len(texts) > 3 and all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:]))
     assert texts[-1] == reply == streamed.raw
     assert (streamed.sql, streamed.rows) == (asked.sql, asked.rows) and streamed.rows
+
+
+def test_llama_cpp_uses_the_grammar_of_the_databases_dialect(settings, default_index, encoder, bookshop, tiny_gguf, tmp_path):
+    """Asked on a DuckDB database, llama.cpp samples under DuckDB's SELECT grammar (rag.grammar), not SQLite's."""
+    from rag.engines import DatabaseURL
+    from rag.loader import load_sqlite
+
+    url = f"duckdb:///{tmp_path / 'bookshop.duckdb'}"
+    load_sqlite(bookshop.path, DatabaseURL.parse(url))
+    settings.llm.grammar = True
+    settings.llm.n_ctx = 4096
+    generator, _ = make_generator("llm", settings, model_path=tiny_gguf)
+    grammars = []
+    stream = generator.chat_model.stream
+    generator.chat_model.__dict__["stream"] = lambda prompt, **options: (grammars.append(options.get("grammar")), stream(prompt, **options))[1]
+    with _service(settings, default_index, encoder, generator) as service:
+        answer = service.ask_database("How many customers are there?", resolve_db(url, settings.home), execute=False)
+        assert grammars == [generator.grammar_for("duckdb")] and grammars[0] is not None
+        assert answer.error is None, answer.error
+        assert isinstance(sqlglot.parse_one(answer.sql, read="duckdb"), sqlglot.exp.Query)
+        service.ask_database("How many customers are there?", bookshop, execute=False)
+        assert grammars[1:] == [None]  # SQLite: the model's own grammar (llm.grammar's file)
