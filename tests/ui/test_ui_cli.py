@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from fixtures.ui_process import ui_process
 
 from rag.errors import ConfigError
 
@@ -73,32 +72,13 @@ def test_coderag_ui_serves_offline_on_loopback(default_index, coderag_home: Path
 
     env = {**os.environ, "CODERAG_HOME": str(coderag_home), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(tmp_path)}
     env.pop("GRADIO_TEMP_DIR", None)
-    proc = subprocess.Popen([*CODERAG, "ui", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.time() + 300
-        while True:
-            assert proc.poll() is None, proc.stdout.read()
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    assert response.status == 200
-                    break
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(2)
-        answer = Client(url, verbose=False).predict("How many books are in the catalog?", [], True, 3, api_name="/ask")
+    with ui_process([], env, port) as served:
+        answer = Client(served.url, verbose=False).predict("How many books are in the catalog?", [], True, 3, api_name="/ask")
         assert answer[2] == "SELECT COUNT(*) AS book_count FROM books"
         (private,) = tmp_path.glob("coderag-ui-*")
         assert oct(private.stat().st_mode & 0o777) == "0o700"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            output, _ = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            output, _ = proc.communicate()
-    assert proc.returncode == 0, output  # SIGTERM shuts down cleanly ...
+    output = served.output
+    assert served.returncode == 0, output  # SIGTERM shuts down cleanly ...
     assert list(tmp_path.glob("coderag-ui-*")) == []  # ... and removes the private upload directory
     assert "No LLM is configured" in output
     assert f"http://127.0.0.1:{port}" in output

@@ -4,19 +4,15 @@ real PostgreSQL (tests/fixtures/servers.py) with `coderag db load-demo`, asked i
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import sqlite3
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fixtures.ui_process import CODERAG, ui_process
 
-CODERAG = [sys.executable, "-m", "rag.cli"]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-gpu"]
 WAIT_MS = 120_000
 QUESTION = "How many customers are there in each country?"
@@ -41,29 +37,9 @@ def pg_ui(postgres_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([*CODERAG, "ui", "--db", "shop-pg", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    address = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.time() + 300
-        while True:
-            assert proc.poll() is None, proc.stdout.read()
-            try:
-                with urllib.request.urlopen(address, timeout=5) as response:
-                    assert response.status == 200
-                    break
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(2)
-        yield address, work / "home"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            output, _ = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            output, _ = proc.communicate()
-        assert OWNER_PASSWORD not in output
+    with ui_process(["--db", "shop-pg"], env, port) as served:
+        yield served.url, work / "home"
+    assert OWNER_PASSWORD not in served.output
 
 
 @pytest.mark.browser
