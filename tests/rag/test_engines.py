@@ -101,8 +101,8 @@ def _sql(coderag: Any, db: EngineDB, sql: str, *extra: str) -> tuple[Any, float]
 def test_hostile_sql(engine_db: EngineDB, entry: dict[str, Any], coderag: Any) -> None:
     """Refused or stopped in one line within the limit, or a bounded result; nothing changed or written."""
     db = engine_db
-    if "sql" not in db.baseline:  # a SELECT 1 that answers: the corpus below reaches the engine
-        runs = [_sql(coderag, db, "SELECT 1") for _ in range(2)]
+    if "sql" not in db.baseline:  # a SELECT 1 that answers (given time, on a loaded machine): the corpus below reaches the engine
+        runs = [_sql(coderag, db, "SELECT 1", "--timeout", "10") for _ in range(2)]
         assert all(r.returncode == 0 for r, _ in runs), [(r.returncode, r.stderr) for r, _ in runs]
         db.baseline["sql"] = min(t for _, t in runs)
     before, files = db.checksums(), db.files()
