@@ -28,6 +28,7 @@ from rag.engines import Database
 from rag.errors import ConfigError, SQLError
 from rag.generators import Generator, make_generator
 from rag.index import Hit, VectorIndex, get_index, masked_companion
+from rag.linking import Link, Linker
 from rag.masking import Vocabulary, mask_question, vocabulary_of
 from rag.retriever import ExampleRetriever
 from rag.settings import Settings
@@ -67,6 +68,10 @@ class Answer:
     notice: str | None = None  # e.g. the examples came from other databases
     confidence: float | None = None  # knn: how likely the reused example answers the question (rag.abstain)
     adapted: dict[str, Any] | None = None  # knn: the example whose SQL was adapted and the edits (rag.adapt)
+    link: dict[str, Any] | None = None  # what the question was linked to (rag.linking)
+    composed: dict[str, Any] | None = None  # knn: the answer composed from the link, when chosen (rag.compose)
+    prompt_chars: int | None = None  # LLMs: the prompt's size
+    repaired: bool = False  # LLMs: the first query failed and the model wrote another
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -83,6 +88,10 @@ class Answer:
             "notice": self.notice,
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "adapted": self.adapted,
+            "link": self.link,
+            "composed": self.composed,
+            "prompt_chars": self.prompt_chars,
+            "repaired": self.repaired,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
 
@@ -136,6 +145,7 @@ class TextToSQL:
         self._masked: VectorIndex | None = None  # built on the first question that falls back
         self.show_progress = show_progress  # a progress bar when that first build embeds
         self._vocabularies: dict[str, Vocabulary] = {}
+        self._linkers: dict[tuple[str, str], Linker] = {}
 
     @classmethod
     def from_settings(
@@ -252,6 +262,11 @@ class TextToSQL:
                     sketches = self.retriever.search(text, max(k, self.settings.adapt.sketches) if adapting else k, scope)
                     hits = sketches[:k]
             dialect = database.dialect if database is not None else "sqlite"
+            link = None
+            if database is not None and self.settings.linking.enabled:
+                with _timed(answer, "link"):
+                    link = self.link(text, database)
+                answer.link = link.to_json()
             hits = _in_dialect(hits, dialect, db_key)
             answer.retrieved = [_retrieved(hit) for hit in hits]
             if hits and falls_back:
@@ -259,7 +274,9 @@ class TextToSQL:
             with _timed(answer, "prompt"):
                 if schema is None:
                     schema = database.schema_sql() if database is not None else ""
-                prompt = self._prompt(text, schema, hits, conversation)
+                prompt = self._prompt(text, schema, hits, conversation, link, dialect)
+                if prompt is not None:
+                    answer.prompt_chars = len(prompt.to_string())
             raw = ""
             if streaming and self.generator.streams:
                 pieces = self.generator.stream(prompt, hits, scope, dialect)
@@ -283,11 +300,20 @@ class TextToSQL:
             if adapting and database is not None:
                 with _timed(answer, "adapt"):
                     evidence = self._adapt(answer, text, sketches, database, db_key or "")
-            if self.generator.abstains:
-                self._judge(answer, text, hits, force, evidence)
+            composed = None
+            if self.generator.abstains and link is not None and database is not None and self.settings.linking.compose:
+                with _timed(answer, "compose"):
+                    composed = self._compose(answer, text, hits, link, database, evidence)
+            if self.generator.abstains and composed is None:
+                self._judge(answer, text, hits, force, evidence, link)
             if execute and database is not None:
                 with _timed(answer, "execute"):
-                    result = database.execute(answer.sql, started=checked_at)
+                    try:
+                        result = database.execute(answer.sql, started=checked_at)
+                    except SQLError as exc:
+                        if not (prompt is not None and exc.kind == "execution_error" and self.settings.linking.repair):
+                            raise
+                        result = self._repair(answer, prompt, exc, scope, dialect, database)
                 answer.columns, answer.rows, answer.truncated = result.columns, [list(r) for r in result.rows], result.truncated
         except SQLError as exc:
             answer.error, answer.error_kind = str(exc), exc.kind
@@ -329,31 +355,99 @@ class TextToSQL:
             answer.adapted = chosen.to_json()
         return chosen.evidence
 
-    def _judge(self, answer: Answer, question: str, hits: list[Hit], force: bool, evidence: Evidence | None = None) -> None:
+    def _judge(self, answer: Answer, question: str, hits: list[Hit], force: bool, evidence: Evidence | None = None, link: Link | None = None) -> None:
         """Set the answer's confidence; below `retrieval.min_confidence` (and without `force`) abstain.
-        `evidence` is the adapted candidate's (rag.adapt), else the closest example's is gathered."""
+        `evidence` is the adapted candidate's (rag.adapt), else the closest example's is gathered.
+        A question that names nothing in its database abstains, saying so."""
         own = [h for h in hits if h.document.db == answer.db] or hits
+        same = bool(own) and same_question(question, own[0].document.question)
+        if link is not None and link.nothing and not same and not force:
+            raise SQLError(
+                "nothing in the question was linked to this database (no table, column or stored value it names)",
+                kind="abstain",
+                sql=answer.sql,
+                hint="name the tables or values you mean, teach the SQL with `coderag db teach`, or pass --force",
+            )
         evidence = evidence or gather(question, own)
         if evidence is None:
             return
-        answer.confidence = 1.0 if same_question(question, own[0].document.question) else confidence(evidence)
+        answer.confidence = 1.0 if same else confidence(evidence)
         if answer.confidence < self.settings.retrieval.min_confidence and not force:
+            unsure = f"; not understood: {', '.join(link.unlinked)}" if link is not None and link.unlinked else ""
             raise SQLError(
                 f"no stored example matches this question well enough (closest: “{_clip(own[0].document.question)}”, "
-                f"similarity {own[0].score:.2f}, confidence {answer.confidence:.2f})",
+                f"similarity {own[0].score:.2f}, confidence {answer.confidence:.2f}){unsure}",
                 kind="abstain",
                 sql=answer.sql,
                 hint="teach the right SQL with `coderag db teach`, configure an LLM, or pass --force to run the closest example's SQL",
             )
 
-    def _prompt(self, question: str, schema: str, hits: list[Hit], conversation: str = "") -> Any:
+    # -- linking --------------------------------------------------------------------------------
+
+    def link(self, question: str, database: Database) -> Link:
+        """What the question names in `database` (its description and value index are read once
+        per database state and kept for this service's life)."""
+        return self.linker(database).link(question)
+
+    def linker(self, database: Database, progress: Any = None) -> Linker:
+        """The linker of an open database: its description (rag.describe), value index (rag.values)
+        and this service's encoder; built on first use, cached by schema fingerprint."""
+        from rag.describe import describe
+        from rag.values import ValueIndex
+
+        schema = describe(database, progress=progress)
+        key = (schema.fingerprint, str(getattr(database, "path", "") or getattr(database, "dialect", "")))
+        if key not in self._linkers:
+            linking = self.settings.linking
+            values = ValueIndex.build(database, schema, per_column=linking.values_per_column, total=linking.max_values, progress=progress)
+            self._linkers[key] = Linker(schema, values, self.encoder, max_tables=linking.max_tables)
+        return self._linkers[key]
+
+    def _compose(self, answer: Answer, question: str, hits: list[Hit], link: Link, database: Database, evidence: Evidence | None) -> Any:
+        """knn: SQL composed from the link (rag.compose) replaces the retrieved or adapted answer when
+        it accounts for every part of the question and runs with rows, unless the stored example is
+        the same question or at least as confident. Returns the chosen candidate, or None."""
+        from rag.compose import compose
+
+        own = [h for h in hits if h.document.db == answer.db] or hits
+        if own and same_question(question, own[0].document.question):
+            return None
+        stored = confidence(evidence or gather(question, own)) if own and (evidence or gather(question, own)) else 0.0
+        for candidate in compose(link, database.dialect):
+            if candidate.coverage < 1.0:
+                break
+            try:
+                result = database.execute(candidate.sql, max_rows=2)
+            except SQLError:
+                continue
+            if not result.rows or all(v is None for v in result.rows[0]):
+                continue
+            score = composed_confidence(candidate.coverage, link)
+            if score <= stored:
+                return None
+            answer.sql, answer.confidence, answer.composed = candidate.sql, score, candidate.to_json()
+            answer.adapted = None
+            return candidate
+        return None
+
+    def _repair(self, answer: Answer, prompt: Any, error: SQLError, scope: str | None, dialect: str, database: Database) -> Any:
+        """One more LLM turn showing the failed query and its error; the new query runs or fails as usual."""
+        from rag.prompts import repair_prompt
+
+        with _timed(answer, "generate"):
+            raw = self.generator.generate(repair_prompt(prompt, answer.sql or "", str(error)), [], scope, dialect)
+        answer.raw, answer.repaired = raw, True
+        answer.sql = postprocess(raw, max_chars=self.settings.llm.max_answer_chars, max_sql_chars=self.settings.execution.max_sql_chars, dialect=dialect)
+        return database.execute(answer.sql)
+
+    def _prompt(self, question: str, schema: str, hits: list[Hit], conversation: str = "", link: Link | None = None, dialect: str = "sqlite") -> Any:
         if not self.generator.uses_prompt:
             return None
         # imported here: the prompt is LangChain, which an answer from retrieval alone (knn) does not load
-        from rag.prompts import TEXT_TO_SQL_PROMPT, format_conversation, format_examples, trim_schema
+        from rag.prompts import build_prompt
 
-        return TEXT_TO_SQL_PROMPT.invoke(
-            {"schema": trim_schema(schema), "examples": format_examples(hits), "conversation": format_conversation(conversation), "question": question}
+        return build_prompt(
+            question, schema, hits, link=link, dialect=dialect, max_schema_chars=self.settings.linking.prompt_schema_chars, conversation=conversation
         )
 
     # -- lifetime -----------------------------------------------------------------------------
@@ -366,6 +460,16 @@ class TextToSQL:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+def composed_confidence(coverage: float, link: Link) -> float:
+    """How sure an answer composed from the link is: every part of the question accounted for
+    (coverage 1) and every linked table named by the question itself; fuzzy value matches and
+    linked values the SQL left unused lower it."""
+    if coverage < 1.0:
+        return 0.0
+    fuzzy = sum(v.how == "fuzzy" for v in link.values)
+    return max(0.0, 0.9 - 0.1 * fuzzy)
 
 
 def _clip(text: str, limit: int = 80) -> str:

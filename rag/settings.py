@@ -97,6 +97,18 @@ class AdaptSettings(_Section):
     budget_s: float = Field(2.0, gt=0, le=60, description="time for adapting and checking the candidates of one question")
 
 
+class LinkingSettings(_Section):
+    """Schema linking (rag.linking): the tables, columns and values a question names, for the prompt and the offline answer."""
+
+    enabled: bool = Field(True, description="link each question to its database before answering")
+    max_tables: int = Field(6, ge=0, le=200, description="tables the retriever adds to the prompt beyond those the question names")
+    values_per_column: int = Field(5_000, ge=0, le=1_000_000, description="distinct values read into the value index per text column")
+    max_values: int = Field(200_000, ge=0, le=10_000_000, description="values in one database's value index in all")
+    prompt_schema_chars: int = Field(8_000, ge=500, le=1_000_000, description="schema part of an LLM prompt: the whole schema when it fits, else the linked tables")
+    compose: bool = Field(True, description="knn: also answer with SQL composed from the link (rag.compose)")
+    repair: bool = Field(True, description="LLMs: on an execution error, one more turn that shows the error to the model")
+
+
 class LLMSettings(_Section):
     model_path: Path | None = Field(None, description="GGUF file for llama.cpp; unset means no local LLM")
     hub_repo: str = Field("TheBloke/Mistral-7B-Instruct-v0.2-GGUF", description="repo used by `models pull`")
@@ -182,6 +194,7 @@ class Settings(BaseSettings):
     index: IndexSettings = IndexSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     adapt: AdaptSettings = AdaptSettings()
+    linking: LinkingSettings = LinkingSettings()
     llm: LLMSettings = LLMSettings()
     openai: OpenAISettings = OpenAISettings()
     execution: ExecutionSettings = ExecutionSettings()

@@ -11,7 +11,7 @@ Modules, each using only those before it: names (English for identifiers), schem
 shapes (one table), joined (several tables), checks (degeneracy, result keys), synthesize.
 """
 
-from synth.grounded.schema import (
+from rag.describe import (
     Column,
     DatabaseSchema,
     ForeignKey,

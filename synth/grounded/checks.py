@@ -23,7 +23,7 @@ from sqlglot import exp
 
 from rag.sandbox import QueryResult
 from synth.grounded.build import literal
-from synth.grounded.names import format_number
+from rag.words import format_number
 
 Probe = tuple[str, exp.Expression]  # (rejection reason if the probe finds nothing, probe query)
 

@@ -23,7 +23,7 @@ from synth.grounded.conditions import (
     filterable,
     phrase_of,
 )
-from synth.grounded.names import (
+from rag.words import (
     column_phrase,
     listing,
     phrase_plural,
@@ -31,7 +31,7 @@ from synth.grounded.names import (
     words,
 )
 from synth.grounded.phrasing import post, pred
-from synth.grounded.schema import Column, DatabaseSchema, Table
+from rag.describe import Column, DatabaseSchema, Table, label_columns
 
 AGGREGATES = {"avg": exp.Avg, "sum": exp.Sum, "max": exp.Max, "min": exp.Min}
 
@@ -104,35 +104,6 @@ class Draw:
         ('total' before 'total amount')."""
         fitting = [w for w in choices if not before.lower().startswith(w.lower() + " ")] or choices
         return lambda: self.rng.choice(fitting)
-
-
-def label_columns(table: Table) -> tuple[Column, ...]:
-    """The column(s) that name a row: first + last name, else the most name-like text column
-    (a name or title, mostly distinct values), else the primary key (up to three columns), else
-    the first column a question can mention."""
-    texts = [c for c in table.columns if c.kind == "text"]
-
-    def parts(c: Column) -> list[str]:
-        return [w.lower() for w in words(c.name)]
-
-    first = next((c for c in texts if parts(c)[0] in ("first", "given", "fore") and parts(c)[-1] == "name"), None)
-    last = next((c for c in texts if parts(c)[0] in ("last", "family", "sur") and parts(c)[-1] == "name"
-                 or parts(c) == ["surname"]), None)
-    if first and last:
-        return (first, last)
-
-    def score(c: Column) -> float:
-        named = any(w in ("name", "title", "label") for w in parts(c))
-        distinct = c.sampled > 0 and c.distinct >= 0.8 * c.sampled
-        return 3 * named + 2 * distinct - 2 * c.categorical - table.columns.index(c) / 100
-
-    ranked = sorted(texts, key=score, reverse=True)
-    if ranked and score(ranked[0]) > 1:
-        return (ranked[0],)
-    keys = tuple(table.column(name) for name in table.primary_key)
-    if 1 <= len(keys) <= 3:
-        return keys
-    return (ranked[0],) if ranked else tuple(c for c in table.columns if describable(c))[:1]
 
 
 def phrases(table: Table, columns: list[Column], labels: tuple[Column, ...]) -> list[str]:

@@ -1,7 +1,7 @@
 """Query shapes over several tables: joins along foreign keys (one and two hops), IN / NOT IN
 subqueries, and set operations across a join, each with its question templates.
 
-A link is a foreign key, declared or inferred (`synth.grounded.schema`): the child table holds
+A link is a foreign key, declared or inferred (`rag.describe`): the child table holds
 the key, the parent is what it refers to. Questions name the parent by the key's own name when
 it says more than the table's ('advisor_id' → teachers reads "advisor"), so "Which students
 does advisor 'Ana Lima' have?" is worded from the schema alone.
@@ -26,7 +26,7 @@ from synth.grounded.draw import (
     phrases,
     with_post,
 )
-from synth.grounded.names import (
+from rag.words import (
     article,
     count_word,
     phrase_plural,
@@ -35,7 +35,7 @@ from synth.grounded.names import (
     quote_value,
 )
 from synth.grounded.phrasing import AGGREGATE_WORDS, MOST, Slots, post, questions
-from synth.grounded.schema import (
+from rag.describe import (
     Column,
     ForeignKey,
     JoinPath,

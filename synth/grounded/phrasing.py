@@ -8,7 +8,7 @@ style; two conditions joined share one style and drop the repeated lead word ("w
 draws, so one example gets differently worded questions.
 
 >>> import random
->>> from synth.grounded.schema import Column
+>>> from rag.describe import Column
 >>> city = Column("city", "TEXT", False, True, "text", ("Lima",))
 >>> from synth.grounded.conditions import Condition
 >>> post(Condition("eq", city, "city", ("Lima",)), random.Random(1))[1]
@@ -26,7 +26,7 @@ import string
 from collections.abc import Callable, Mapping, Sequence
 
 from synth.grounded.conditions import Condition
-from synth.grounded.names import (
+from rag.words import (
     article,
     capitalize,
     listing,

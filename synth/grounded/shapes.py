@@ -34,7 +34,7 @@ from synth.grounded.draw import (
     with_post,
     yearish,
 )
-from synth.grounded.names import (
+from rag.words import (
     article,
     count_word,
     phrase_plural,
@@ -52,7 +52,7 @@ from synth.grounded.phrasing import (
     pred_pair,
     questions,
 )
-from synth.grounded.schema import Table, quotable
+from rag.describe import Table, quotable
 
 EQUALITY_OPS = ("eq", "in", "year", "true", "false", "null")
 

@@ -38,7 +38,7 @@ from synth.grounded.checks import (
 )
 from synth.grounded.draw import Candidate, Draw, Shape
 from synth.grounded.joined import MULTI_TABLE_SHAPES
-from synth.grounded.schema import DatabaseSchema, introspect
+from rag.describe import DatabaseSchema, introspect
 from synth.grounded.shapes import SINGLE_TABLE_SHAPES
 from synth.sql.syntax import parse_query, render
 

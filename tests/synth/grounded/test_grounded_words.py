@@ -12,7 +12,7 @@ import sqlglot
 
 from synth.grounded.build import column, needs_quotes, table
 from synth.grounded.conditions import Condition
-from synth.grounded.names import (
+from rag.words import (
     article,
     column_phrase,
     noun,
@@ -23,7 +23,7 @@ from synth.grounded.names import (
     words,
 )
 from synth.grounded.phrasing import finish, post, post_pair, pred, questions
-from synth.grounded.schema import Column
+from rag.describe import Column
 from synth.sql.syntax import render
 
 

@@ -1,6 +1,9 @@
-"""Introspection of a user's SQLite database: tables, columns, keys, join paths and sampled values.
+"""One description of a database on every engine: tables, columns, keys, join paths and sampled values.
 
-Everything is read through `rag.sandbox.ReadOnlyDatabase` (read-only, time-limited), and every
+`describe(database)` reads an open database (SQLite's `ReadOnlyDatabase` or a server's, rag.engines)
+and is cached by schema fingerprint and row counts, so linking, prompts, synthesis and the UI share
+one reading; `introspect(path)` opens a file or URL first. Everything is read read-only and
+time-limited, and every
 read is bounded so that databases with hundreds of tables or million-row tables stay cheap:
 row counts fall back to a rowid estimate when counting runs past the time limit, sample rows
 are read in a few short rowid ranges spread over the table (`LIMIT`, never a full scan), long
@@ -25,7 +28,7 @@ from rag.engines import open_location
 from rag.errors import DatabaseError, SQLError
 from rag.sandbox import ReadOnlyDatabase
 from rag.sqltools import to_dialect
-from synth.grounded.names import Noun, noun, words
+from rag.words import Noun, noun, words
 
 LONG_TEXT = 120  # characters: longer values are descriptions, not something a question quotes
 _SAMPLE_RANGES = 5
@@ -178,21 +181,51 @@ def introspect(
     keeps its `max_values` most frequent distinct values; `timeout_s` limits every single query.
     A missing, non-SQLite or corrupt file, or one without tables, raises DatabaseError.
     """
-    started = time.perf_counter()
     with open_location(path, timeout_s=timeout_s, max_rows=max(sample_rows, 1_000)) as db:
-        names, skipped = _user_tables(db)
-        if not names:
-            raise DatabaseError(f"no tables in {path}", hint="synthesis needs at least one table")
-        skipped += names[max_tables:]
-        names = names[:max_tables]
-        fingerprint = hashlib.sha256(" ".join(db.schema_sql().split()).encode()).hexdigest()[:16]
-        tables = [_read_table(db, name, sample_rows=sample_rows, max_values=max_values) for name in names]
-        declared = [fk for name in names for fk in _declared_foreign_keys(db, name, tables)]
-        tables = _mark_keys(tables, declared)
-        inferred = _infer_foreign_keys(db, tables, declared)
-        tables = _mark_keys(tables, inferred)
+        try:
+            return describe(db, sample_rows=sample_rows, max_values=max_values, max_tables=max_tables)
+        except DatabaseError as exc:
+            raise DatabaseError(f"no tables in {path}", hint="synthesis needs at least one table") from exc
+
+
+_CACHE: dict[tuple[Any, ...], DatabaseSchema] = {}
+_CACHE_SIZE = 8
+
+
+def describe(
+    db: Any,
+    *,
+    sample_rows: int = 500,
+    max_values: int = 25,
+    max_tables: int = 1_000,
+    progress: Any = None,
+) -> DatabaseSchema:
+    """The description of an open database (any engine), read once per schema and data state.
+
+    Cached in this process by the schema's fingerprint, the table row counts' cheap stand-in (the
+    SQLite file's size and modification time, or a server's schema text) and the bounds; a
+    database without tables is a DatabaseError. `progress` (a tqdm-like callable over an iterable)
+    shows the per-table reading of a large database."""
+    schema_sql = db.schema_sql()
+    fingerprint = hashlib.sha256(" ".join(schema_sql.split()).encode()).hexdigest()[:16]
+    key = (fingerprint, _data_stamp(db), sample_rows, max_values, max_tables)
+    cached = _CACHE.get(key)
+    if cached is not None:
+        return cached
+    started = time.perf_counter()
+    names, skipped = _user_tables(db)
+    if not names:
+        raise DatabaseError("the database has no tables", hint="add a table, or point coderag at another database")
+    skipped += names[max_tables:]
+    names = names[:max_tables]
+    reading = progress(names) if progress is not None else names
+    tables = [_read_table(db, name, sample_rows=sample_rows, max_values=max_values) for name in reading]
+    declared = [fk for name in names for fk in _declared_foreign_keys(db, name, tables)]
+    tables = _mark_keys(tables, declared)
+    inferred = _infer_foreign_keys(db, tables, declared)
+    tables = _mark_keys(tables, inferred)
     links = tuple(declared + inferred)
-    return DatabaseSchema(
+    described = DatabaseSchema(
         tables=tuple(tables),
         foreign_keys=links,
         join_paths=_join_paths(links),
@@ -200,6 +233,23 @@ def introspect(
         skipped_tables=tuple(skipped),
         seconds=time.perf_counter() - started,
     )
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = described
+    return described
+
+
+def _data_stamp(db: Any) -> tuple[Any, ...]:
+    """What changes when a SQLite file's rows change (its size and modification time); a server
+    database's description is kept for the process's life (its schema is already in the key)."""
+    path = getattr(db, "path", None)
+    if path is None:
+        return (id(db),) if getattr(db, "dialect", "sqlite") == "sqlite" else ()
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return (str(path),)
+    return (str(path), stat.st_size, stat.st_mtime_ns)
 
 
 def _query(db: ReadOnlyDatabase, sql: str) -> list[tuple[Any, ...]] | None:
@@ -484,3 +534,32 @@ def _join_paths(links: tuple[ForeignKey, ...]) -> tuple[JoinPath, ...]:
             seen.update({(start, middle, end), (end, middle, start)})
             paths.append(JoinPath((start, middle, end), (first, second)))
     return tuple(paths)
+
+
+def label_columns(table: Table) -> tuple[Column, ...]:
+    """The column(s) that name a row: first + last name, else the most name-like text column
+    (a name or title, mostly distinct values), else the primary key (up to three columns), else
+    the first column a question can mention."""
+    texts = [c for c in table.columns if c.kind == "text"]
+
+    def parts(c: Column) -> list[str]:
+        return [w.lower() for w in words(c.name)]
+
+    first = next((c for c in texts if parts(c)[0] in ("first", "given", "fore") and parts(c)[-1] == "name"), None)
+    last = next((c for c in texts if parts(c)[0] in ("last", "family", "sur") and parts(c)[-1] == "name"
+                 or parts(c) == ["surname"]), None)
+    if first and last:
+        return (first, last)
+
+    def score(c: Column) -> float:
+        named = any(w in ("name", "title", "label") for w in parts(c))
+        distinct = c.sampled > 0 and c.distinct >= 0.8 * c.sampled
+        return 3 * named + 2 * distinct - 2 * c.categorical - table.columns.index(c) / 100
+
+    ranked = sorted(texts, key=score, reverse=True)
+    if ranked and score(ranked[0]) > 1:
+        return (ranked[0],)
+    keys = tuple(table.column(name) for name in table.primary_key)
+    if 1 <= len(keys) <= 3:
+        return keys
+    return (ranked[0],) if ranked else tuple(c for c in table.columns if c.kind in ("text", "number", "date", "boolean"))[:1]

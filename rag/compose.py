@@ -1,0 +1,453 @@
+"""Offline answers composed from the link: SQL built for this question from the tables, columns and
+values it names, without an LLM.
+
+The question's shape is read from its operator words (how many, average, total, highest, top 5,
+per / each / by, more than, in 2023) and its linked elements fill the slots:
+
+- the focus: the table the question asks about (the first one it names), shown by its label
+  columns (a name or title, rag.describe.label_columns), or counted;
+- filters: every linked value (`column = 'stored value'`, as stored, even when misspelled in the
+  question), every number with a unit on its converted column, a comparison ("more than 3") on the
+  numeric column named next to it, a year on a date column;
+- grouping: "per X" / "each X" / "by X" groups by X's label (its name, not its id), and by every
+  such X ("per country and city");
+- a measure: the numeric column the question names for AVG / SUM / MAX / MIN and for ranking
+  ("top 5 artists by sales"); a line-item table's price × quantity when it asks for sales or revenue
+  and names no column;
+- joins along the foreign-key paths from the focus to every other table used.
+
+Each candidate is rendered in the database's dialect (sqlglot), run read-only by the caller and
+scored by how much of the question it accounts for (`coverage`): a question part the SQL does not
+use (a second grouping, an unlinked word) lowers the confidence, so the answer abstains rather than
+drop it. The candidates are few (one reading, plus the alternatives where the reading is ambiguous).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from rag.describe import Column, DatabaseSchema, ForeignKey, Table
+from rag.linking import Link, name_stems, shortest_path
+from rag.masking import normalize_word
+from rag.sqltools import to_dialect
+
+__all__ = ["Composed", "compose"]
+
+_COUNT = re.compile(r"\b(how many|number of|count of|count the)\b", re.I)
+_AGG = [
+    ("AVG", re.compile(r"\b(average|mean|avg)\b", re.I)),
+    ("SUM", re.compile(r"\b(total|sum|overall|combined|in all)\b", re.I)),
+    ("MAX", re.compile(r"\b(maximum|max|highest|largest|biggest|greatest|longest|most expensive|latest|newest|oldest birth)\b", re.I)),
+    ("MIN", re.compile(r"\b(minimum|min|lowest|smallest|shortest|cheapest|least expensive|earliest)\b", re.I)),
+]
+_TOP = re.compile(r"\b(?:top|first|best|leading)\s+(\d+|two|three|four|five|six|seven|eight|nine|ten)\b|\b(\d+|two|three|four|five|ten)\s+(?:most|highest|largest|biggest|best|top)\b", re.I)
+_MOST = re.compile(r"\b(most|highest|largest|biggest|greatest|longest|maximum|best)\b", re.I)
+_LEAST = re.compile(r"\b(least|fewest|lowest|smallest|shortest|minimum|cheapest|worst)\b", re.I)
+_GROUP = re.compile(r"\b(?:per|each|every|by|for each|for every|in each|broken down by|grouped by|across)\s+((?:[^\W\d_]+)(?:\s+(?:and|&|,)\s+[^\W\d_]+)*)", re.I)
+_COMPARE = [
+    (">=", re.compile(r"\b(at least|no less than|(?:greater|more|higher|larger|longer|bigger) than or equal to)\s*$", re.I)),
+    ("<=", re.compile(r"\b(at most|no more than|up to)\s*$", re.I)),
+    (">", re.compile(r"\b(more than|greater than|over|above|longer than|bigger than|larger than|higher than|exceeds?|exceeding|after)\s*$", re.I)),
+    ("<", re.compile(r"\b(less than|fewer than|under|below|shorter than|smaller than|lower than|before)\s*$", re.I)),
+]
+_YEAR = re.compile(r"\b(?:in|during|of|for|since|before|after)\s+((?:19|20)\d\d)\b", re.I)
+_SALES = re.compile(r"\b(sales|revenue|sold|spent|spend|spending|earned|earnings|income)\b", re.I)
+_DISTINCT = re.compile(r"\b(different|distinct|unique|kinds? of|types? of|which \w+s of)\b", re.I)
+_LIST = re.compile(r"^\s*(list|show|give|name|what are|which|who)\b", re.I)
+_NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+_PRICE = ("price", "cost", "amount", "fee", "rate")
+_QUANTITY = ("quantity", "qty", "count", "unit", "units")
+
+
+@dataclass
+class Composed:
+    """One candidate: its SQL (in the database's dialect), what it used and what it left out."""
+
+    sql: str
+    shape: str
+    used: list[str] = field(default_factory=list)  # question parts the SQL accounts for
+    missed: list[str] = field(default_factory=list)  # question parts it does not
+    coverage: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sql": self.sql, "shape": self.shape, "used": self.used, "missed": self.missed, "coverage": round(self.coverage, 3)}
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: Any) -> str:
+    if isinstance(value, (int, float)):
+        return str(int(value)) if float(value) == int(value) else repr(float(value))
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+class _Query:
+    """A SELECT under construction: tables joined from the focus along foreign keys, each aliased."""
+
+    def __init__(self, schema: DatabaseSchema, focus: str) -> None:
+        self.schema = schema
+        self.aliases = {focus: "T1"}
+        self.joins: list[str] = []
+        self.where: list[str] = []
+        self.focus = focus
+
+    def alias(self, table: str) -> str | None:
+        """The table's alias, joining it along the shortest foreign-key path first (None: unreachable)."""
+        if table in self.aliases:
+            return self.aliases[table]
+        path = None
+        for start in list(self.aliases):
+            found = shortest_path(self.schema, start, table)
+            if found is not None and (path is None or len(found) < len(path)):
+                path = found
+        if path is None:
+            return None
+        current = next(t for t in self.aliases if _touches(path[0], t))
+        for fk in path:
+            nxt = fk.ref_table if fk.table == current else fk.table
+            if nxt not in self.aliases:
+                self.aliases[nxt] = f"T{len(self.aliases) + 1}"
+                on = " AND ".join(
+                    f"{self.aliases[fk.table]}.{_q(a)} = {self.aliases[fk.ref_table]}.{_q(b)}" for a, b in zip(fk.columns, fk.ref_columns)
+                )
+                self.joins.append(f"JOIN {_q(nxt)} AS {self.aliases[nxt]} ON {on}")
+            current = nxt
+        return self.aliases[table]
+
+    def col(self, table: str, column: str) -> str | None:
+        alias = self.alias(table)
+        return None if alias is None else f"{alias}.{_q(column)}"
+
+    def sql(self, select: list[str], *, group: list[str] = (), order: str | None = None, limit: int | None = None, distinct: bool = False) -> str:  # type: ignore[assignment]
+        parts = [f"SELECT {'DISTINCT ' if distinct else ''}{', '.join(select)} FROM {_q(self.focus)} AS T1"]
+        parts += self.joins
+        if self.where:
+            parts.append("WHERE " + " AND ".join(self.where))
+        if group:
+            parts.append("GROUP BY " + ", ".join(group))
+        if order:
+            parts.append("ORDER BY " + order)
+        if limit:
+            parts.append(f"LIMIT {limit}")
+        return " ".join(parts)
+
+
+def _touches(fk: ForeignKey, table: str) -> bool:
+    return table in (fk.table, fk.ref_table)
+
+
+def compose(link: Link, dialect: str = "sqlite", *, max_candidates: int = 6) -> list[Composed]:
+    """Candidate SQL for the linked question, most complete reading first (may be empty)."""
+    if link.nothing:
+        return []
+    schema = link.schema
+    text = link.reading.text
+    tables = {t.name: t for t in schema.tables}
+    focuses = _focuses(link)
+    out: list[Composed] = []
+    for focus in focuses[:2]:
+        for measure in _measures(link, focus, tables)[:2] or [None]:
+            built = _build(link, tables, focus, measure, text)
+            if built is not None and all(built.sql != c.sql for c in out):
+                out.append(built)
+    for c in out:
+        try:
+            c.sql = to_dialect(c.sql, dialect)
+        except Exception:  # noqa: BLE001 — a candidate that does not transpile is dropped below
+            c.sql = ""
+    out = [c for c in out if c.sql]
+    out.sort(key=lambda c: -c.coverage)
+    return out[:max_candidates]
+
+
+def _focuses(link: Link) -> list[str]:
+    """Tables the question asks about, by where it first names them (a table named by a word before
+    one found only through a value)."""
+    named = link.named_tables
+    stems = link.reading.stems
+
+    def position(table: str) -> tuple[int, int]:
+        own = name_stems(table)
+        at = next((i for i, s in enumerate(stems) if s in own), None)
+        return (0, at) if at is not None else (1, named.index(table))
+
+    return sorted(named, key=position)
+
+
+def _measures(link: Link, focus: str, tables: dict[str, Table]) -> list[tuple[str, str] | tuple[str, str, str]]:
+    """Numeric columns the question names (in the focus or a table it reaches), best first; for
+    sales-like words with no named number, a line-item price × quantity."""
+    found: list[Any] = []
+    for c in link.columns:
+        if c.column is None or c.table not in tables:
+            continue
+        column = tables[c.table].column(c.column)
+        if column.kind == "number" and not any(r.startswith("holds") for r in c.why) and (c.table, c.column) not in found:
+            found.append((c.table, c.column))
+    if _SALES.search(link.reading.text) and not found:
+        for table in tables.values():
+            if table.name not in link.table_names:
+                continue
+            price = next((c for c in table.columns if c.kind == "number" and any(w in name_stems(c.name) for w in _PRICE)), None)
+            quantity = next((c for c in table.columns if c.kind == "number" and any(w in name_stems(c.name) for w in _QUANTITY) and c is not price), None)
+            if price is not None and quantity is not None:
+                found.append((table.name, price.name, quantity.name))
+            elif price is not None:
+                found.append((table.name, price.name))
+    return found
+
+
+def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text: str) -> Composed | None:
+    q = _Query(link.schema, focus)
+    used: list[str] = []
+    missed: list[str] = []
+    reading = link.reading
+    # filters: values, units, comparisons, years
+    for value in _best_values(link):
+        col = q.col(value.table, value.column)
+        if col is None:
+            missed.append(f"value {value.value!r}")
+            continue
+        q.where.append(f"{col} = {_lit(value.value)}")
+        used.append(f"{value.table}.{value.column} = {value.value!r}")
+    numbers_used: set[int] = set()
+    for unit in link.units:
+        mention = next((n for n in reading.numbers if n.text == unit.said), None)
+        op = _operator(text, mention.start) if mention is not None else None
+        if op is None or (unit.table, unit.column) in ():
+            continue
+        col = q.col(unit.table, unit.column)
+        if col is None:
+            continue
+        q.where.append(f"{col} {op} {_lit(unit.value)}")
+        used.append(f"{unit.column} {op} {unit.value:g} ({unit.conversion})")
+        numbers_used.add(mention.start if mention else -1)
+        break
+    for mention in reading.numbers:
+        if mention.start in numbers_used or mention.unit is not None:
+            continue
+        op = _operator(text, mention.start)
+        year = _YEAR.search(text[max(0, mention.start - 8): mention.end + 1])
+        yearly = _numeric_near(link, tables, text, mention.start)
+        if year and 1900 <= mention.value <= 2100 and (yearly is None or "year" not in name_stems(yearly[1])):
+            date = _date_column(link, tables, focus)
+            if date is not None and (col := q.col(*date)):
+                if op is None:
+                    q.where.append(f"CAST(STRFTIME('%Y', {col}) AS INTEGER) = {int(mention.value)}")
+                else:
+                    q.where.append(f"CAST(STRFTIME('%Y', {col}) AS INTEGER) {op} {int(mention.value)}")
+                used.append(f"year of {date[1]} {op or '='} {int(mention.value)}")
+                continue
+        if op is None:
+            continue
+        target = _numeric_near(link, tables, text, mention.start)
+        if target is None:
+            missed.append(f"comparison with {mention.text}")
+            continue
+        col = q.col(*target)
+        if col is None:
+            continue
+        q.where.append(f"{col} {op} {_lit(mention.value)}")
+        used.append(f"{target[1]} {op} {mention.text}")
+    for c in link.columns:
+        if c.column and c.table in tables and tables[c.table].column(c.column).kind == "boolean" and c.score >= 0.75:
+            col = q.col(c.table, c.column)
+            if col is not None and not any(col in w for w in q.where):
+                q.where.append(f"{col} = 1")
+                used.append(f"{c.column} is true")
+    filtered = {c.column for c in link.columns if c.column and any(f'"{c.column}"' in w for w in q.where)}
+    # groups
+    groups = _groups(link, tables, text, focus)
+    group_cols: list[str] = []
+    group_select: list[str] = []
+    for table, columns in groups:
+        for column in columns:
+            col = q.col(table, column)
+            if col is None:
+                missed.append(f"grouping by {table}")
+                break
+            group_cols.append(col)
+            group_select.append(col)
+        else:
+            used.append(f"per {table} ({', '.join(columns)})")
+    # shape
+    count = bool(_COUNT.search(text))
+    aggregate = next((name for name, pattern in _AGG if pattern.search(text)), None)
+    top = _top(text)
+    measure_sql = None
+    if measure is not None:
+        parts = [q.col(measure[0], c) for c in measure[1:]]
+        if all(parts):
+            measure_sql = " * ".join(p for p in parts if p)
+            used.append(f"measure {' × '.join(measure[1:])}")
+    label_cols = [q.col(focus, c) for c in link.labels.get(focus, ())]
+    labels = [c for c in label_cols if c]
+    if not labels:
+        return None
+    if groups:
+        agg = _aggregate_sql(aggregate, count, measure_sql)
+        order = None
+        limit = None
+        if top or _MOST.search(text) or _LEAST.search(text):
+            order = f"{agg} {'ASC' if _LEAST.search(text) and not top else 'DESC'}"
+            limit = top or (1 if not re.search(r"\b(each|every|per)\b", text, re.I) else None)
+            if limit is None:
+                order = None
+        sql = q.sql(group_select + [agg], group=group_cols, order=order, limit=limit)
+        shape = "group"
+    elif top or ((_MOST.search(text) or _LEAST.search(text)) and not count and not (aggregate in ("MAX", "MIN") and measure_sql and not _LIST.search(text))):
+        # "top 5 artists by sales", "which genre has the most tracks", "the longest track"
+        descending = not (_LEAST.search(text) and not top)
+        other = [t for t in link.named_tables if t != focus]
+        if measure_sql is not None and measure is not None and measure[0] == focus and not other:
+            sql = q.sql(labels, order=f"{measure_sql} {'DESC' if descending else 'ASC'}", limit=top or 1)
+            shape = "superlative"
+        else:
+            if measure_sql is not None:
+                rank = f"SUM({measure_sql})"
+            else:
+                counted = next((t for t in other if q.alias(t)), None)
+                if counted is None:
+                    return None
+                rank = "COUNT(*)"
+                used.append(f"count of {counted}")
+            key = [q.col(focus, c) for c in tables[focus].primary_key] or labels
+            sql = q.sql(labels + [rank], group=[c for c in key if c] + [c for c in labels if c not in key], order=f"{rank} {'DESC' if descending else 'ASC'}", limit=top or 1)
+            shape = "top"
+    elif count:
+        sql = q.sql(["COUNT(*)"])
+        shape = "count"
+    elif aggregate is not None and measure_sql is not None:
+        sql = q.sql([f"{aggregate}({measure_sql})"])
+        shape = "aggregate"
+    else:
+        named = [c for c in link.columns if c.table == focus and c.column not in link.labels.get(focus, ()) and c.score >= 0.5 and not any(r.startswith("holds") for r in c.why)]
+        named = [c for c in named if c.column not in filtered]
+        extra = [col for c in named[:3] if c.column and (col := q.col(focus, c.column))]
+        if extra and (_DISTINCT.search(text) or any(v.table == focus for v in _best_values(link))):
+            # "the different genres", "the city of the Harbour branch": the named column alone
+            sql = q.sql(extra, distinct=bool(_DISTINCT.search(text)))
+            shape = "column"
+        else:
+            sql = q.sql(labels + [c for c in extra if c not in labels], distinct=len(q.aliases) > 1)
+            shape = "list"
+    explained = set()
+    if measure is not None and len(measure) == 3 or (measure is not None and _SALES.search(text)):
+        explained = {normalize_word(m.group(0)) for m in _SALES.finditer(text)}
+    coverage = _coverage(link, q, used, missed, explained)
+    return Composed(sql, shape, used, missed, coverage)
+
+
+def _best_values(link: Link) -> list[Any]:
+    """One value per question phrase: the best-scored column holding it (ties: the first linked table)."""
+    chosen: dict[tuple[int, int], Any] = {}
+    for v in link.values:
+        if v.score < 0.5:
+            continue
+        key = (v.start, v.end)
+        if key not in chosen or v.score > chosen[key].score:
+            chosen[key] = v
+    return list(chosen.values())
+
+
+def _operator(text: str, start: int) -> str | None:
+    before = text[max(0, start - 40): start].rstrip(" $€")
+    for op, pattern in _COMPARE:
+        if pattern.search(before):
+            return op
+    return None
+
+
+def _numeric_near(link: Link, tables: dict[str, Table], text: str, start: int) -> tuple[str, str] | None:
+    """The numeric column the question names closest to a compared number."""
+    best, distance = None, None
+    for c in link.columns:
+        if c.column is None or c.table not in tables or any(r.startswith("holds") for r in c.why):
+            continue
+        if tables[c.table].column(c.column).kind != "number":
+            continue
+        for stem in name_stems(c.column):
+            for i, s in enumerate(link.reading.stems):
+                if s != stem:
+                    continue
+                at = _word_offset(text, link.reading.words, i)
+                d = abs(at - start)
+                if distance is None or d < distance:
+                    best, distance = (c.table, c.column), d
+    return best
+
+
+def _word_offset(text: str, words: tuple[str, ...], index: int) -> int:
+    at = 0
+    for i, word in enumerate(words):
+        at = text.find(word, at)
+        if i == index:
+            return at
+        at += len(word)
+    return at
+
+
+def _date_column(link: Link, tables: dict[str, Table], focus: str) -> tuple[str, str] | None:
+    named = [c for c in link.columns if c.column and c.table in tables and tables[c.table].column(c.column).kind == "date"]
+    if named:
+        return named[0].table, named[0].column or ""
+    for name in [focus, *link.named_tables]:
+        date = next((c for c in tables[name].columns if c.kind == "date"), None)
+        if date is not None:
+            return name, date.name
+    return None
+
+
+def _groups(link: Link, tables: dict[str, Table], text: str, focus: str) -> list[tuple[str, tuple[str, ...]]]:
+    """What "per X", "each X", "by X and Y" group by: a table's label columns or a named column."""
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for m in _GROUP.finditer(text):
+        for word in re.split(r"\s+(?:and|&)\s+|,\s*", m.group(1)):
+            stem = tuple(name_stems(word))
+            if not stem:
+                continue
+            column = next(
+                (c for c in link.columns if c.column and c.table in tables and name_stems(c.column)[-1:] == stem[-1:] and tables[c.table].column(c.column).kind != "number"),
+                None,
+            )
+            table = next((t for t in link.table_names if name_stems(t)[-1:] == stem[-1:]), None)
+            if table is not None and (column is None or column.table != focus):
+                group = (table, link.labels.get(table, ()))
+            elif column is not None and column.column is not None:
+                group = (column.table, (column.column,))
+            else:
+                continue
+            if group[1] and group not in out and not (m.group(0).lower().startswith("by") and _TOP.search(text) and group[0] == focus):
+                out.append(group)
+    return out
+
+
+def _aggregate_sql(aggregate: str | None, count: bool, measure: str | None) -> str:
+    if measure is not None and aggregate is not None:
+        return f"{aggregate}({measure})"
+    if measure is not None and not count:
+        return f"SUM({measure})"
+    return "COUNT(*)"
+
+
+def _top(text: str) -> int | None:
+    m = _TOP.search(text)
+    if not m:
+        return None
+    word = (m.group(1) or m.group(2)).lower()
+    return int(word) if word.isdigit() else _NUMBER_WORDS.get(word)
+
+
+def _coverage(link: Link, q: _Query, used: list[str], missed: list[str], explained: set[str] = frozenset()) -> float:  # type: ignore[assignment]
+    """The share of the question's parts this SQL accounts for: the named tables it reads, the
+    linked values and numbers it compares, and the content words left unlinked count against it."""
+    named = link.named_tables
+    read = sum(1 for t in named if t in q.aliases)
+    parts = len(named) + len(missed) + len([w for w in link.unlinked if w not in explained])
+    if parts == 0:
+        return 0.0
+    return read / parts

@@ -1,0 +1,347 @@
+"""Link a question to its database: the tables, columns and cell values it names, and the joins between them.
+
+The question is read once (`Reading`: its words, their stems, numbers with units, quoted text) and
+every schema element is scored against it by three kinds of evidence, each kept with its reason:
+
+- lexical: the element's split identifier words (singular and plural meet: `invoice_lines` ↔ "invoice
+  line") found among the question's stems;
+- values:  the value index (rag.values) finds the stored values the question mentions, exactly,
+  case-folded or misspelled, and the numbers with units that fit a column ("5 minutes" → a ms column);
+- meaning: the project's retriever (a text → SQL encoder) ranks the tables by the similarity of the
+  question to each table's description, to fill the prompt beyond what the words name.
+
+The linked tables are joined along the shortest foreign-key paths (declared, or inferred by
+rag.describe), and each table's display columns (a name or title next to an id) are named, so "each
+genre" can group by the genre's name. The result, a `Link`, is what retrieval, the prompt, the
+offline candidates and the confidence all take; `unlinked` lists the question's content words that
+no element, value or operator accounts for.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rag.describe import DatabaseSchema, ForeignKey, Table, label_columns
+from rag.masking import STOP_WORDS, normalize_word, split_identifier
+from rag.values import NumberMention, UnitHit, ValueHit, ValueIndex, numbers_in, unit_hits
+
+__all__ = ["Link", "Linked", "Linker", "Reading", "name_stems"]
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_QUOTED = re.compile(r"""(?<!\w)(?:'([^'\n]{1,200})'|"([^"\n]{1,200})"|“([^”\n]{1,200})”)(?!\w)""")
+# words that ask for an operation rather than name data: accounted for by the SQL's shape
+OPERATOR_WORDS = frozenset(
+    """how many much count number total sum average mean avg max maximum min minimum highest lowest largest
+    smallest biggest greatest most least fewest top bottom first last more less greater fewer over under above below
+    between each per every list show name names title titles which what who whom whose where when than at
+    longest shortest earliest latest oldest newest cheapest expensive sort sorted order ordered ascending
+    descending distinct different unique all any give find tell return get display there exist exists
+    do does did have has had is are was were be been by for of in on with without not no and or the a an
+    their its it they them this that these those from to into after before since until during year years month
+    months day days date dates time times ever never also only same other than equal equals exactly least
+    long longer short shorter big bigger small smaller high higher low lower recent recently old older new newer
+    value values amount amounts record records entry entries row rows item items data information please""".split()
+)
+_GENERIC_COLUMN_WORDS = frozenset({"id", "ids", "key", "code", "no", "num", "nbr"})
+
+
+def name_stems(name: str) -> tuple[str, ...]:
+    """The compared forms of an identifier's words.
+
+    >>> name_stems("InvoiceLines"), name_stems("order_details"), name_stems("Genres")
+    (('invoice', 'line'), ('order', 'detail'), ('genre',))
+    """
+    return tuple(normalize_word(w) for w in split_identifier(name))
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A question read once: its words as typed, their stems, the content stems (not stop words),
+    the numbers (with units) and the quoted text."""
+
+    text: str
+    words: tuple[str, ...]
+    stems: tuple[str, ...]
+    numbers: tuple[NumberMention, ...]
+    quoted: tuple[str, ...]
+
+    @classmethod
+    def read(cls, text: str) -> Reading:
+        words = tuple(_WORD.findall(text))
+        return cls(
+            text=text,
+            words=words,
+            stems=tuple(normalize_word(w) for w in words),
+            numbers=tuple(numbers_in(text)),
+            quoted=tuple(next(g for g in m.groups() if g) for m in _QUOTED.finditer(text)),
+        )
+
+    @property
+    def content(self) -> tuple[str, ...]:
+        """Stems that can name data: not stop or operator words, not numbers."""
+        return tuple(
+            s for s, w in zip(self.stems, self.words)
+            if not {s, w.lower()} & (STOP_WORDS | OPERATOR_WORDS) and not any(ch.isdigit() for ch in s) and len(s) > 1
+        )
+
+    def position(self, stems: tuple[str, ...]) -> int | None:
+        """The index of the first question word among `stems` (where the question mentions it)."""
+        return next((i for i, s in enumerate(self.stems) if s in stems), None)
+
+
+@dataclass(frozen=True)
+class Linked:
+    """A linked table (column None) or column, its score (0-1+) and the reasons."""
+
+    table: str
+    column: str | None
+    score: float
+    why: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"table": self.table, "score": round(self.score, 3), "why": list(self.why)}
+        if self.column is not None:
+            out["column"] = self.column
+        return out
+
+
+@dataclass
+class Link:
+    """What a question names in its database. `tables` are ranked (the confident ones first, then
+    those the retriever adds for the prompt), `joins` connect them, `labels` name each table's rows."""
+
+    reading: Reading
+    schema: DatabaseSchema
+    tables: list[Linked] = field(default_factory=list)
+    columns: list[Linked] = field(default_factory=list)
+    values: list[ValueHit] = field(default_factory=list)
+    units: list[UnitHit] = field(default_factory=list)
+    joins: list[ForeignKey] = field(default_factory=list)
+    labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    unlinked: tuple[str, ...] = ()
+    confident: int = 0  # how many of `tables` the question names itself (the rest: retriever's picks, bridges)
+
+    @property
+    def table_names(self) -> list[str]:
+        return [t.table for t in self.tables]
+
+    @property
+    def named_tables(self) -> list[str]:
+        """The tables the question itself names (by a word, a column, a value), best first."""
+        return [t.table for t in self.tables[: self.confident]]
+
+    @property
+    def nothing(self) -> bool:
+        """Nothing in the question was linked to the database."""
+        return self.confident == 0
+
+    def column_score(self, table: str, column: str) -> float:
+        return max((c.score for c in self.columns if c.table == table and c.column == column), default=0.0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tables": [t.to_json() for t in self.tables],
+            "named_tables": self.named_tables,
+            "columns": [c.to_json() for c in self.columns[:24]],
+            "values": [v.to_json() for v in self.values],
+            "units": [u.to_json() for u in self.units],
+            "joins": [str(fk) for fk in self.joins],
+            "labels": {t: list(c) for t, c in self.labels.items()},
+            "unlinked": list(self.unlinked),
+        }
+
+
+@dataclass
+class Linker:
+    """Links questions to one described database (`schema`), with its value index and, when given,
+    the retriever's encoder (table descriptions are embedded once, on the first question)."""
+
+    schema: DatabaseSchema
+    values: ValueIndex
+    encoder: Any = None
+    max_tables: int = 6  # tables in the prompt besides those the question names and the join bridges
+    _table_stems: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    _column_stems: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict, repr=False)
+    _embeddings: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        for table in self.schema.tables:
+            self._table_stems[table.name] = name_stems(table.name)
+            for column in table.columns:
+                if column.kind == "key":  # a key names the table it refers to, not data of its own
+                    continue
+                stems = tuple(s for s in name_stems(column.name) if s not in _GENERIC_COLUMN_WORDS)
+                self._column_stems[(table.name, column.name)] = stems
+        self._graph = _graph(self.schema.foreign_keys)
+
+    # -- evidence -----------------------------------------------------------------------------------
+
+    def link(self, question: str | Reading) -> Link:
+        reading = question if isinstance(question, Reading) else Reading.read(question)
+        said = set(reading.stems)
+        tables = {t.name: t for t in self.schema.tables}
+        evidence: dict[str, float] = {}
+        why: dict[str, list[str]] = {}
+        columns: list[Linked] = []
+
+        def note(table: str, score: float, reason: str) -> None:
+            if score > evidence.get(table, 0.0):
+                evidence[table] = score
+            why.setdefault(table, []).append(reason)
+
+        for name, stems in self._table_stems.items():
+            hit = [s for s in stems if s in said]
+            if stems and hit:
+                share = len(hit) / len(stems)
+                # part of a longer name ("recipe" of recipe_ingredients) is weaker than the whole name
+                note(name, share if share == 1 else 0.8 * share, f"the question says {' '.join(hit)!r}")
+        for (table, column), stems in self._column_stems.items():
+            hit = [s for s in stems if s in said]
+            if not stems or not hit:
+                continue
+            share = len(hit) / len(stems)
+            own = set(self._table_stems[table])
+            if set(hit) <= own:  # "customer_name" in customers matched by "customer" alone names the table, not the column
+                continue
+            columns.append(Linked(table, column, share, (f"the question says {' '.join(hit)!r}",)))
+        values = self.values.match(reading.text)
+        values = [v for v in values if not self._names_schema(v.phrase)] + [
+            _weaker(v) for v in values if self._names_schema(v.phrase)
+        ]
+        for v in values:
+            columns.append(Linked(v.table, v.column, v.score, (f"holds the value {v.value!r} ({v.how})",)))
+            note(v.table, v.score, f"holds {v.value!r}")
+        units = unit_hits(reading.text, self.schema, lambda name: [w.lower() for w in split_identifier(name)])
+        for u in units:
+            columns.append(Linked(u.table, u.column, 0.7, (u.conversion,)))
+        # a column named by the question links its table (less strongly than naming the table)
+        for c in columns:
+            if c.score >= 0.5 and not any(r.startswith("holds") for r in c.why):
+                note(c.table, 0.6 * c.score, f"has the column {c.column}")
+        columns.sort(key=lambda c: -c.score)
+
+        named = sorted(evidence, key=lambda t: (-evidence[t], self._first_mention(reading, t)))
+        named = [t for t in named if evidence[t] >= 0.5]
+        chosen = list(named)
+        ranked = self._by_meaning(reading.text)
+        for name, similarity in ranked:
+            if len(chosen) >= len(named) + self.max_tables:
+                break
+            if name not in chosen:
+                chosen.append(name)
+                why.setdefault(name, []).append(f"retriever similarity {similarity:.2f}")
+        joins, bridges = self._joins(named)
+        for bridge in bridges:
+            if bridge not in chosen:
+                chosen.insert(len(named), bridge)
+                why.setdefault(bridge, []).append("joins the linked tables")
+        linked = [Linked(t, None, evidence.get(t, 0.0), tuple(dict.fromkeys(why.get(t, ())))) for t in chosen]
+        labels = {t: tuple(c.name for c in label_columns(tables[t])) for t in chosen if t in tables}
+        link = Link(reading, self.schema, linked, columns, values, units, joins, labels, confident=len(named))
+        link.unlinked = self._unlinked(link)
+        return link
+
+    def _names_schema(self, phrase: str) -> bool:
+        """Whether a phrase is a table's or column's name (then a value with that text is weak evidence)."""
+        stems = tuple(normalize_word(w) for w in _WORD.findall(phrase))
+        return any(stems == s for s in self._table_stems.values()) or any(stems == s for s in self._column_stems.values())
+
+    def _first_mention(self, reading: Reading, table: str) -> int:
+        position = reading.position(self._table_stems.get(table, ()))
+        return len(reading.stems) if position is None else position
+
+    def _by_meaning(self, question: str) -> list[tuple[str, float]]:
+        """Tables by the retriever's similarity of the question to their descriptions, best first."""
+        if self.encoder is None or not self.schema.tables:
+            return []
+        if self._embeddings is None:
+            self._embeddings = self.encoder.encode([describe_table(t) for t in self.schema.tables])
+        query = self.encoder.encode([question])[0]
+        scores = self._embeddings @ query
+        order = np.argsort(-scores)
+        return [(self.schema.tables[i].name, float(scores[i])) for i in order]
+
+    def _joins(self, tables: list[str]) -> tuple[list[ForeignKey], list[str]]:
+        """Foreign keys connecting `tables` (shortest paths from the first, at most 3 hops each), and
+        the bridge tables those paths pass through."""
+        if len(tables) < 2:
+            return [], []
+        joined = {tables[0]}
+        links: list[ForeignKey] = []
+        bridges: list[str] = []
+        for target in tables[1:]:
+            if target in joined:
+                continue
+            path = _shortest(self._graph, joined, target, max_hops=3)
+            if path is None:
+                continue
+            for fk in path:
+                if fk not in links:
+                    links.append(fk)
+                for end in (fk.table, fk.ref_table):
+                    if end not in joined and end not in tables:
+                        bridges.append(end)
+                    joined.add(end)
+        return links, bridges
+
+    def _unlinked(self, link: Link) -> tuple[str, ...]:
+        """Content words of the question that no linked name, value or number accounts for."""
+        covered: set[str] = set()
+        for t in link.table_names:
+            covered.update(self._table_stems.get(t, ()))
+        for c in link.columns:
+            covered.update(self._column_stems.get((c.table, c.column or ""), ()))
+        for v in link.values:
+            covered.update(normalize_word(w) for w in _WORD.findall(v.phrase))
+        for u in link.units:
+            covered.update(normalize_word(w) for w in _WORD.findall(u.said))
+        return tuple(dict.fromkeys(s for s in link.reading.content if s not in covered))
+
+
+def describe_table(table: Table) -> str:
+    """A table in words for the retriever: its name and its columns' names, split."""
+    columns = ", ".join(" ".join(split_identifier(c.name)).lower() for c in table.columns[:30])
+    return f"{' '.join(split_identifier(table.name)).lower()}: {columns}"
+
+
+def _weaker(hit: ValueHit) -> ValueHit:
+    from dataclasses import replace
+
+    return replace(hit, score=min(hit.score, 0.45))
+
+
+def _graph(links: tuple[ForeignKey, ...]) -> dict[str, list[tuple[str, ForeignKey]]]:
+    graph: dict[str, list[tuple[str, ForeignKey]]] = {}
+    for fk in links:
+        if fk.table == fk.ref_table:
+            continue
+        graph.setdefault(fk.table, []).append((fk.ref_table, fk))
+        graph.setdefault(fk.ref_table, []).append((fk.table, fk))
+    return graph
+
+
+def _shortest(graph: dict[str, list[tuple[str, ForeignKey]]], sources: set[str], target: str, max_hops: int) -> list[ForeignKey] | None:
+    """The fewest foreign keys leading from any of `sources` to `target` (breadth first), or None."""
+    queue: deque[tuple[str, list[ForeignKey]]] = deque((s, []) for s in sorted(sources))
+    seen = set(sources)
+    while queue:
+        node, path = queue.popleft()
+        if node == target:
+            return path
+        if len(path) >= max_hops:
+            continue
+        for neighbour, fk in graph.get(node, ()):
+            if neighbour not in seen:
+                seen.add(neighbour)
+                queue.append((neighbour, [*path, fk]))
+    return None
+
+
+def shortest_path(schema: DatabaseSchema, start: str, target: str, max_hops: int = 3) -> list[ForeignKey] | None:
+    """The fewest foreign keys from table `start` to `target` (None when they are not connected)."""
+    return _shortest(_graph(schema.foreign_keys), {start}, target, max_hops)
