@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from eval.linking import link_scores, linking_metrics
 from eval.report import plot_ex_by_complexity, print_tables, render_report, summarize
 from eval.retrieval import (
     RetrievalEvaluation,
@@ -175,6 +176,9 @@ def arm_record(answer: Answer, score: PairScore) -> dict[str, Any]:
         "retrieved": [{"id": r.id, "score": r.score} for r in answer.retrieved],
         "confidence": None if answer.confidence is None else round(answer.confidence, 4),
         "adapted": answer.adapted,
+        "composed": answer.composed,
+        "prompt_chars": answer.prompt_chars,
+        "link": answer.link,
         "latency_ms": round(answer.timings_ms.get("total", 0.0), 1),
     }
 
@@ -300,6 +304,8 @@ def run_evaluation(
             test_ids = {e.id for e in test}
             records = [r for r in read_predictions(predictions) if r["id"] in test_ids]
             metrics = summarize(records, baseline=spec.baseline, min_confidence=settings.retrieval.min_confidence)
+            if (linking := linking_metrics(records)) is not None:
+                metrics["linking"] = linking
             if spec.store == "synth":
                 metrics["store"] = {**store_metrics(test, train, records, timeout_s=settings.execution.timeout_s, show_progress=show_progress),
                                     "skipped_databases": len(skipped), "skipped": dict(list(skipped.items())[:20])}
@@ -399,6 +405,13 @@ def _records(service: TextToSQL, scorer: Scorer, spec: RunSpec, pending: list[Ex
         record = example_record(example, gold)
         for arm, answer in answers.items():
             record[arm] = arm_record(answer, scorer.score(answer.sql, gold))
+            if answer.link is not None:
+                try:
+                    schema = service.linker(scorer.databases.get(DatabaseSource.for_example(example))).schema
+                except CodeRagError:
+                    continue
+                columns = {t.name: [c.name for c in t.columns] for t in schema.tables}
+                record[arm]["link_scores"] = link_scores(answer.link, example.sql, columns)
         return record
 
     golds = ((example, scorer.gold(example.sql, DatabaseSource.for_example(example))) for example in pending)

@@ -43,6 +43,7 @@ _AGG = [
     ("MIN", re.compile(r"\b(minimum|min|lowest|smallest|shortest|cheapest|least expensive|earliest)\b", re.I)),
 ]
 _TOP = re.compile(r"\b(?:top|first|best|leading)\s+(\d+|two|three|four|five|six|seven|eight|nine|ten)\b|\b(\d+|two|three|four|five|ten)\s+(?:most|highest|largest|biggest|best|top)\b", re.I)
+_WHICH_N = re.compile(r"\b(?:which|what|the|list|show)\s+(\d+|two|three|four|five|six|seven|eight|nine|ten)\s+[^\W\d]", re.I)
 _MOST = re.compile(r"\b(most|highest|largest|biggest|greatest|longest|maximum|best)\b", re.I)
 _LEAST = re.compile(r"\b(least|fewest|lowest|smallest|shortest|minimum|cheapest|worst)\b", re.I)
 _GROUP = re.compile(r"\b(?:per|each|every|by|for each|for every|in each|broken down by|grouped by|across)\s+((?:[^\W\d_]+)(?:\s+(?:and|&|,)\s+[^\W\d_]+)*)", re.I)
@@ -189,15 +190,18 @@ def _measures(link: Link, focus: str, tables: dict[str, Table]) -> list[tuple[st
         if column.kind == "number" and not any(r.startswith("holds") for r in c.why) and (c.table, c.column) not in found:
             found.append((c.table, c.column))
     if _SALES.search(link.reading.text) and not found:
-        for table in tables.values():
-            if table.name not in link.table_names:
-                continue
+        # the nearest table to the focus holding a price (and a quantity: a line item), farther ones after
+        distance = {t: len(p) for t in link.table_names if (p := shortest_path(link.schema, focus, t)) is not None}
+        distance[focus] = 0
+        for name in sorted(distance, key=lambda t: distance[t]):
+            table = tables[name]
             price = next((c for c in table.columns if c.kind == "number" and any(w in name_stems(c.name) for w in _PRICE)), None)
             quantity = next((c for c in table.columns if c.kind == "number" and any(w in name_stems(c.name) for w in _QUANTITY) and c is not price), None)
             if price is not None and quantity is not None:
                 found.append((table.name, price.name, quantity.name))
             elif price is not None:
                 found.append((table.name, price.name))
+        found.sort(key=lambda m: -len(m))  # a line item's price × quantity before a lone price or cost
     return found
 
 
@@ -437,8 +441,10 @@ def _aggregate_sql(aggregate: str | None, count: bool, measure: str | None) -> s
 def _top(text: str) -> int | None:
     m = _TOP.search(text)
     if not m:
-        return None
-    word = (m.group(1) or m.group(2)).lower()
+        m = _WHICH_N.search(text) if (_MOST.search(text) or _LEAST.search(text)) else None
+        if not m:
+            return None
+    word = next(g for g in m.groups() if g).lower()
     return int(word) if word.isdigit() else _NUMBER_WORDS.get(word)
 
 

@@ -74,7 +74,7 @@ def _bare(select: exp.Select) -> exp.Select:
 
 def _dropped(condition: exp.Expression) -> exp.Expression:
     """Rows the condition filters out: false or NULL."""
-    return exp.Not(this=exp.Coalesce(this=condition.copy(), expressions=[literal(0)]))
+    return exp.Not(this=exp.Coalesce(this=condition.copy(), expressions=[exp.false()]))  # FALSE, not 0: PostgreSQL needs a boolean
 
 
 def _select_probes(select: exp.Select) -> list[Probe]:

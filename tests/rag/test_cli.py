@@ -51,7 +51,9 @@ def test_ask_json_shape_in_a_real_process(default_index):
     proc = real_process("ask", FIRST_EXAMPLE["question"], "--json")
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
-    assert set(payload) == {"question", "db", "generator", "k", "retrieved", "sql", "columns", "rows", "error", "timings_ms", "notice", "confidence", "adapted"}
+    assert set(payload) == {"question", "db", "generator", "k", "retrieved", "sql", "columns", "rows", "error", "timings_ms", "notice", "confidence", "adapted",
+                            "link", "composed", "prompt_chars", "repaired"}
+    assert payload["link"]["named_tables"] and not payload["link"]["unlinked"]  # what the question was linked to
     assert payload["generator"] == "knn" and payload["db"] == "bookshop" and payload["k"] == 3
     assert set(payload["retrieved"][0]) == {"id", "score", "question", "sql", "db"}
     assert payload["sql"] == FIRST_EXAMPLE["sql"] and payload["rows"] and payload["error"] is None

@@ -1,0 +1,148 @@
+"""Linking a question to its database (rag.describe, rag.values, rag.linking, rag.compose, rag.prompts).
+
+The fixture is a small music store written for these tests: names live in parent tables, a
+line-item table holds price × quantity, durations are in milliseconds and sizes in bytes, and one
+foreign key is not declared (only named `*_id`). Answers are checked by running them, not by text.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rag.compose import compose
+from rag.describe import describe
+from rag.execution import results_match
+from rag.linking import Linker, Reading
+from rag.prompts import build_prompt, linked_schema
+from rag.sandbox import ReadOnlyDatabase
+from rag.values import ValueIndex, numbers_in
+
+SCHEMA = """
+CREATE TABLE genres (genre_id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE artists (artist_id INTEGER PRIMARY KEY, name TEXT NOT NULL, country TEXT);
+CREATE TABLE albums (album_id INTEGER PRIMARY KEY, title TEXT NOT NULL, artist_id INTEGER REFERENCES artists(artist_id), released INTEGER);
+CREATE TABLE tracks (track_id INTEGER PRIMARY KEY, title TEXT NOT NULL, album_id INTEGER REFERENCES albums(album_id),
+                     genre_id INTEGER, milliseconds INTEGER, bytes INTEGER, unit_price REAL);
+CREATE TABLE customers (customer_id INTEGER PRIMARY KEY, first_name TEXT, last_name TEXT, city TEXT);
+CREATE TABLE invoices (invoice_id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(customer_id), invoice_date TEXT);
+CREATE TABLE invoice_lines (line_id INTEGER PRIMARY KEY, invoice_id INTEGER REFERENCES invoices(invoice_id),
+                            track_id INTEGER REFERENCES tracks(track_id), unit_price REAL, quantity INTEGER);
+"""
+
+
+@pytest.fixture(scope="module")
+def music(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("music") / "music.sqlite"
+    con = sqlite3.connect(path)
+    con.executescript(SCHEMA)
+    genres = ["Jazz", "Rock", "Bossa Nova", "Classical"]
+    con.executemany("INSERT INTO genres VALUES (?, ?)", list(enumerate(genres, 1)))
+    artists = [("Miles Davis", "USA"), ("Tom Jobim", "Brazil"), ("Nina Simone", "USA"), ("Clara Haskil", "Romania")]
+    con.executemany("INSERT INTO artists VALUES (?, ?, ?)", [(i, n, c) for i, (n, c) in enumerate(artists, 1)])
+    con.executemany("INSERT INTO albums VALUES (?, ?, ?, ?)", [(i, f"Album {i}", 1 + i % 4, 1960 + i) for i in range(1, 13)])
+    rows = [(i, f"Track {i}", 1 + i % 12, 1 + i % 4, 120_000 + 9_000 * i, 2_000_000 + 150_000 * i, 0.99 if i % 3 else 1.29) for i in range(1, 41)]
+    con.executemany("INSERT INTO tracks VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    con.executemany("INSERT INTO customers VALUES (?, ?, ?, ?)", [(i, f"F{i}", f"L{i}", ["Lisbon", "Oslo", "Quito"][i % 3]) for i in range(1, 10)])
+    con.executemany("INSERT INTO invoices VALUES (?, ?, ?)", [(i, 1 + i % 9, f"202{i % 4}-0{1 + i % 9}-1{i % 9}") for i in range(1, 31)])
+    con.executemany("INSERT INTO invoice_lines VALUES (?, ?, ?, ?, ?)", [(i, 1 + i % 30, 1 + (i * 7) % 40, 0.99, 1 + i % 3) for i in range(1, 91)])
+    con.commit()
+    con.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def linker(music: Path) -> Linker:
+    with ReadOnlyDatabase.open(music) as db:
+        schema = describe(db)
+        return Linker(schema, ValueIndex.build(db, schema))
+
+
+def _same(music: Path, gold: str, sql: str) -> bool:
+    with ReadOnlyDatabase.open(music) as db:
+        return results_match(db.execute(gold), db.execute(sql), ordered=False)
+
+
+def test_describe_reads_keys_declared_and_inferred(music: Path) -> None:
+    with ReadOnlyDatabase.open(music) as db:
+        schema = describe(db)
+        assert describe(db) is schema  # cached by fingerprint and file state
+    links = {str(fk) for fk in schema.foreign_keys}
+    assert "albums(artist_id) -> artists(artist_id)" in links
+    assert "tracks(genre_id) ~> genres(genre_id)" in links  # not declared: inferred from its name and values
+    assert schema.table("tracks").rows == 40
+
+
+def test_value_index_matches_exact_case_folded_and_misspelled(linker: Linker) -> None:
+    hits = {h.how: (h.table, h.column, h.value) for h in linker.values.match("jazz and Bosa Nova by Miles Davis")}
+    assert hits["case"] == ("genres", "name", "Jazz")
+    assert hits["fuzzy"] == ("genres", "name", "Bossa Nova")
+    assert hits["exact"] == ("artists", "name", "Miles Davis")
+    assert linker.values.match("What is the weather today?") == []
+
+
+def test_numbers_with_units_are_converted_to_the_column_unit(linker: Linker) -> None:
+    link = linker.link("Which tracks are longer than 5 minutes and over 4 MB?")
+    found = {(u.column, u.value) for u in link.units}
+    assert ("milliseconds", 300000.0) in found and ("bytes", 4000000.0) in found
+    assert [n.unit for n in numbers_in("under $10 in 2023")] == ["$", None]
+
+
+def test_link_names_tables_joins_and_labels(linker: Linker) -> None:
+    link = linker.link("How many tracks are in the Jazz genre?")
+    assert link.named_tables[:2] == ["tracks", "genres"]
+    assert [str(j) for j in link.joins] == ["tracks(genre_id) ~> genres(genre_id)"]
+    assert link.labels["genres"] == ("name",)
+    assert linker.link("What is the weather today?").nothing
+
+
+@pytest.mark.parametrize(
+    ("question", "gold"),
+    [
+        ("How many tracks are in the jazz genre?", "SELECT COUNT(*) FROM tracks t JOIN genres g ON t.genre_id = g.genre_id WHERE g.name = 'Jazz'"),
+        ("How many tracks per genre?", "SELECT g.name, COUNT(*) FROM tracks t JOIN genres g ON t.genre_id = g.genre_id GROUP BY g.name"),
+        ("List the albums of Mils Davis", "SELECT al.title FROM albums al JOIN artists ar ON al.artist_id = ar.artist_id WHERE ar.name = 'Miles Davis'"),
+        ("How many tracks are longer than 5 minutes?", "SELECT COUNT(*) FROM tracks WHERE milliseconds > 300000"),
+        ("How many customers per city?", "SELECT city, COUNT(*) FROM customers GROUP BY city"),
+    ],
+)
+def test_composed_answers_run_and_match_the_gold_result(music: Path, linker: Linker, question: str, gold: str) -> None:
+    candidates = compose(linker.link(question))
+    assert candidates and candidates[0].coverage == 1.0
+    assert _same(music, gold, candidates[0].sql), candidates[0].sql
+
+
+def test_a_question_part_left_out_is_not_fully_covered(linker: Linker) -> None:
+    """An unlinked content word keeps the coverage below 1, so the answer is not confident."""
+    candidates = compose(linker.link("How many tracks are in the jazz genre and were remastered?"))
+    assert all(c.coverage < 1.0 for c in candidates)
+
+
+def test_composed_sql_is_rendered_in_each_dialect(linker: Linker) -> None:
+    link = linker.link("How many tracks per genre?")
+    for dialect, quote in (("postgres", '"'), ("mysql", "`"), ("duckdb", '"')):
+        sql = compose(link, dialect)[0].sql
+        assert f"{quote}genres{quote}" in sql, (dialect, sql)
+
+
+def test_prompt_names_the_engine_and_keeps_the_linked_tables_within_budget(linker: Linker) -> None:
+    link = linker.link("How many tracks are in the Jazz genre?")
+    schema = linked_schema(link, 2000)
+    assert "# Table: tracks" in schema and "# Table: genres" in schema and len(schema) <= 2000
+    prompt = build_prompt("How many tracks are in the Jazz genre?", "x" * 50_000, [], link=link, dialect="postgres", max_schema_chars=2000)
+    text = prompt.to_string()
+    assert "PostgreSQL" in text and "SQLite" not in text
+    assert "genres.name = 'Jazz'" in text  # the matched value, as stored
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=200))
+def test_any_question_links_without_error(linker: Linker, question: str) -> None:
+    link = linker.link(question)
+    assert link.reading == Reading.read(question)
+    for candidate in compose(link):
+        assert candidate.sql.upper().startswith("SELECT")
