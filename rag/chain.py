@@ -278,6 +278,7 @@ class TextToSQL:
                 if prompt is not None:
                     answer.prompt_chars = len(prompt.to_string())
             raw = ""
+            no_examples: SQLError | None = None
             if streaming and self.generator.streams:
                 pieces = self.generator.stream(prompt, hits, scope, dialect)
                 while True:
@@ -288,14 +289,21 @@ class TextToSQL:
                     raw = piece
                     yield raw
             else:
+                composing = self.generator.abstains and link is not None and database is not None and self.settings.linking.compose
                 with _timed(answer, "generate"):
-                    raw = self.generator.generate(prompt, hits, scope, dialect)
+                    try:
+                        raw = self.generator.generate(prompt, hits, scope, dialect)
+                    except SQLError as exc:  # knn without examples of this database: the link may still answer
+                        if not composing or exc.kind == "abstain":
+                            raise
+                        no_examples = exc
             answer.raw = raw
             checked_at = time.monotonic()  # one time limit covers parsing, running and fetching
-            with _timed(answer, "extract"):
-                answer.sql = postprocess(
-                    raw, max_chars=self.settings.llm.max_answer_chars, max_sql_chars=self.settings.execution.max_sql_chars, dialect=dialect
-                )
+            if no_examples is None:
+                with _timed(answer, "extract"):
+                    answer.sql = postprocess(
+                        raw, max_chars=self.settings.llm.max_answer_chars, max_sql_chars=self.settings.execution.max_sql_chars, dialect=dialect
+                    )
             evidence = None
             if adapting and database is not None:
                 with _timed(answer, "adapt"):
@@ -303,7 +311,11 @@ class TextToSQL:
             composed = None
             if self.generator.abstains and link is not None and database is not None and self.settings.linking.compose:
                 with _timed(answer, "compose"):
-                    composed = self._compose(answer, text, hits, link, database, evidence)
+                    composed = self._compose(answer, text, [] if no_examples else hits, link, database, evidence, force=force)
+            if no_examples is not None and composed is None:
+                if link is not None and link.nothing:
+                    raise SQLError("nothing in the question was linked to this database, and it has no stored examples", kind="abstain", hint=no_examples.hint)
+                raise no_examples
             if self.generator.abstains and composed is None:
                 self._judge(answer, text, hits, force, evidence, link)
             if execute and database is not None:
@@ -403,7 +415,7 @@ class TextToSQL:
             self._linkers[key] = Linker(schema, values, self.encoder, max_tables=linking.max_tables)
         return self._linkers[key]
 
-    def _compose(self, answer: Answer, question: str, hits: list[Hit], link: Link, database: Database, evidence: Evidence | None) -> Any:
+    def _compose(self, answer: Answer, question: str, hits: list[Hit], link: Link, database: Database, evidence: Evidence | None, *, force: bool = False) -> Any:
         """knn: SQL composed from the link (rag.compose) replaces the retrieved or adapted answer when
         it accounts for every part of the question and runs with rows, unless the stored example is
         the same question or at least as confident. Returns the chosen candidate, or None."""
@@ -414,7 +426,7 @@ class TextToSQL:
             return None
         stored = confidence(evidence or gather(question, own)) if own and (evidence or gather(question, own)) else 0.0
         for candidate in compose(link, database.dialect):
-            if candidate.coverage < 1.0:
+            if candidate.coverage < 1.0 and not (force and not hits):
                 break
             try:
                 result = database.execute(candidate.sql, max_rows=2)
@@ -423,7 +435,7 @@ class TextToSQL:
             if not result.rows or all(v is None for v in result.rows[0]):
                 continue
             score = composed_confidence(candidate.coverage, link)
-            if score <= stored:
+            if score <= stored and hits:
                 return None
             answer.sql, answer.confidence, answer.composed = candidate.sql, score, candidate.to_json()
             answer.adapted = None

@@ -30,7 +30,8 @@ from typing import Any
 
 from rag.describe import Column, DatabaseSchema, ForeignKey, Table
 from rag.linking import Link, name_stems, shortest_path
-from rag.masking import normalize_word
+from rag.masking import normalize_word, split_identifier
+from rag.values import QUANTITY_WORDS, column_dimension
 from rag.sqltools import to_dialect
 
 __all__ = ["Composed", "compose"]
@@ -46,7 +47,7 @@ _TOP = re.compile(r"\b(?:top|first|best|leading)\s+(\d+|two|three|four|five|six|
 _WHICH_N = re.compile(r"\b(?:which|what|the|list|show)\s+(\d+|two|three|four|five|six|seven|eight|nine|ten)\s+[^\W\d]", re.I)
 _MOST = re.compile(r"\b(most|highest|largest|biggest|greatest|longest|maximum|best)\b", re.I)
 _LEAST = re.compile(r"\b(least|fewest|lowest|smallest|shortest|minimum|cheapest|worst)\b", re.I)
-_GROUP = re.compile(r"\b(?:per|each|every|by|for each|for every|in each|broken down by|grouped by|across)\s+((?:[^\W\d_]+)(?:\s+(?:and|&|,)\s+[^\W\d_]+)*)", re.I)
+_GROUP = re.compile(r"\b(?:per|each|every|by|for each|for every|in each|broken down by|grouped by|across)\s+((?:[^\W\d_]+)(?:\s+[^\W\d_]+){0,2}?(?:\s*(?:and|&|,)\s*[^\W\d_]+(?:\s+[^\W\d_]+){0,2}?)*)(?=\s*(?:[?.!,;]|$|\b(?:have|has|had|is|are|was|were|do|does|did|in|on|with|for|from|that|who|which)\b))", re.I)
 _COMPARE = [
     (">=", re.compile(r"\b(at least|no less than|(?:greater|more|higher|larger|longer|bigger) than or equal to)\s*$", re.I)),
     ("<=", re.compile(r"\b(at most|no more than|up to)\s*$", re.I)),
@@ -170,13 +171,30 @@ def _focuses(link: Link) -> list[str]:
     one found only through a value)."""
     named = link.named_tables
     stems = link.reading.stems
+    starts = _word_starts(link)
+    qualified = {v.end for v in link.values}
 
     def position(table: str) -> tuple[int, int]:
         own = name_stems(table)
         at = next((i for i, s in enumerate(stems) if s in own), None)
-        return (0, at) if at is not None else (1, named.index(table))
+        if at is None:
+            return (2, named.index(table))
+        # "the Jazz genre", "FAMILY tier subscribers": a table named right after a value qualifies it;
+        # "film categories": a table named right before another one qualifies that one
+        after_value = any(0 <= starts[at] - end <= 1 for end in qualified)
+        before_table = at + 1 < len(stems) and any(stems[at + 1] in name_stems(t) for t in named if t != table)
+        return (1 if after_value or before_table else 0, at)
 
     return sorted(named, key=position)
+
+
+def _word_starts(link: Link) -> list[int]:
+    starts, at = [], 0
+    for word in link.reading.words:
+        at = link.reading.text.find(word, at)
+        starts.append(at)
+        at += len(word)
+    return starts
 
 
 def _measures(link: Link, focus: str, tables: dict[str, Table]) -> list[tuple[str, str] | tuple[str, str, str]]:
@@ -187,8 +205,18 @@ def _measures(link: Link, focus: str, tables: dict[str, Table]) -> list[tuple[st
         if c.column is None or c.table not in tables:
             continue
         column = tables[c.table].column(c.column)
-        if column.kind == "number" and not any(r.startswith("holds") for r in c.why) and (c.table, c.column) not in found:
+        strong = c.score >= 0.75 or (c.table in (focus, *link.named_tables) and c.score >= 0.5)
+        if column.kind == "number" and strong and not any(r.startswith("holds") for r in c.why) and (c.table, c.column) not in found:
             found.append((c.table, c.column))
+    if not found:
+        # "the longest track", "how long is a track": a column of the focus holding that kind of quantity
+        dims = {d for w in link.reading.words for d in QUANTITY_WORDS.get(w.lower(), ())}
+        for name in [focus, *[t for t in link.named_tables if t != focus]]:
+            for column in tables[name].columns:
+                if column.kind == "number" and column_dimension([w.lower() for w in split_identifier(column.name)]) in dims:
+                    found.append((name, column.name))
+            if found:
+                break
     if _SALES.search(link.reading.text) and not found:
         # the nearest table to the focus holding a price (and a quantity: a line item), farther ones after
         distance = {t: len(p) for t in link.table_names if (p := shortest_path(link.schema, focus, t)) is not None}
@@ -219,7 +247,9 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
         q.where.append(f"{col} = {_lit(value.value)}")
         used.append(f"{value.table}.{value.column} = {value.value!r}")
     numbers_used: set[int] = set()
-    for unit in link.units:
+    having: list[str] = []
+    order = {t: i for i, t in enumerate(dict.fromkeys([focus, *link.named_tables]))}
+    for unit in sorted(link.units, key=lambda u: order.get(u.table, len(order))):
         mention = next((n for n in reading.numbers if n.text == unit.said), None)
         op = _operator(text, mention.start) if mention is not None else None
         if op is None or (unit.table, unit.column) in ():
@@ -247,6 +277,11 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
                 used.append(f"year of {date[1]} {op or '='} {int(mention.value)}")
                 continue
         if op is None:
+            continue
+        counted = _counted_after(link, mention.end, focus)
+        if counted is not None and q.alias(counted) is not None:  # "more than 5 albums": a count per focus row
+            having.append(f"COUNT(*) {op} {_lit(mention.value)}")
+            used.append(f"count of {counted} {op} {mention.text}")
             continue
         target = _numeric_near(link, tables, text, mention.start)
         if target is None:
@@ -282,18 +317,31 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
     count = bool(_COUNT.search(text))
     aggregate = next((name for name, pattern in _AGG if pattern.search(text)), None)
     top = _top(text)
-    measure_sql = None
-    if measure is not None:
+    measure_used: list[str] = []
+
+    def measure_of() -> str | None:
+        """The measure's SQL, joining its table only when a shape uses it."""
+        if measure is None:
+            return None
         parts = [q.col(measure[0], c) for c in measure[1:]]
-        if all(parts):
-            measure_sql = " * ".join(p for p in parts if p)
-            used.append(f"measure {' × '.join(measure[1:])}")
+        if not all(parts):
+            return None
+        if not measure_used:
+            measure_used.append(" × ".join(measure[1:]))
+            used.append(f"measure {measure_used[0]}")
+        return " * ".join(p for p in parts if p)
+
+    row_superlative = _asks_for_a_row(link, focus)
     label_cols = [q.col(focus, c) for c in link.labels.get(focus, ())]
     labels = [c for c in label_cols if c]
     if not labels:
         return None
-    if groups:
-        agg = _aggregate_sql(aggregate, count, measure_sql)
+    if having and not groups:
+        key = [q.col(focus, c) for c in tables[focus].primary_key] or labels
+        sql = q.sql(labels, group=[c for c in key if c] + [c for c in labels if c not in key]) + " HAVING " + " AND ".join(having)
+        shape = "having"
+    elif groups:
+        agg = _aggregate_sql(aggregate, count, measure_of() if (aggregate or not count) else None)
         order = None
         limit = None
         if top or _MOST.search(text) or _LEAST.search(text):
@@ -303,11 +351,12 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
                 order = None
         sql = q.sql(group_select + [agg], group=group_cols, order=order, limit=limit)
         shape = "group"
-    elif top or ((_MOST.search(text) or _LEAST.search(text)) and not count and not (aggregate in ("MAX", "MIN") and measure_sql and not _LIST.search(text))):
+    elif top or ((_MOST.search(text) or _LEAST.search(text)) and not count and (row_superlative or aggregate not in ("MAX", "MIN") or measure is None)):
         # "top 5 artists by sales", "which genre has the most tracks", "the longest track"
         descending = not (_LEAST.search(text) and not top)
         other = [t for t in link.named_tables if t != focus]
-        if measure_sql is not None and measure is not None and measure[0] == focus and not other:
+        measure_sql = measure_of() if measure is not None and (measure[0] == focus or len(measure) == 3 or measure[0] in other) else None
+        if measure_sql is not None and measure is not None and measure[0] == focus and (not other or len(measure) == 2):
             sql = q.sql(labels, order=f"{measure_sql} {'DESC' if descending else 'ASC'}", limit=top or 1)
             shape = "superlative"
         else:
@@ -325,7 +374,7 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
     elif count:
         sql = q.sql(["COUNT(*)"])
         shape = "count"
-    elif aggregate is not None and measure_sql is not None:
+    elif aggregate is not None and (measure_sql := measure_of()) is not None:
         sql = q.sql([f"{aggregate}({measure_sql})"])
         shape = "aggregate"
     else:
@@ -340,10 +389,23 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
             sql = q.sql(labels + [c for c in extra if c not in labels], distinct=len(q.aliases) > 1)
             shape = "list"
     explained = set()
-    if measure is not None and len(measure) == 3 or (measure is not None and _SALES.search(text)):
+    if measure_used and _SALES.search(text):
         explained = {normalize_word(m.group(0)) for m in _SALES.finditer(text)}
     coverage = _coverage(link, q, used, missed, explained)
     return Composed(sql, shape, used, missed, coverage)
+
+
+def _asks_for_a_row(link: Link, focus: str) -> bool:
+    """"the longest track", "the most expensive film": a superlative followed by the focus's noun asks
+    for that row, where "the longest duration" asks for the value."""
+    stems = link.reading.stems
+    words = [w.lower() for w in link.reading.words]
+    own = set(name_stems(focus))
+    for i, word in enumerate(words):
+        if _MOST.fullmatch(word) or _LEAST.fullmatch(word) or word in ("expensive", "cheapest", "oldest", "newest", "latest", "earliest"):
+            if any(s in own for s in stems[i + 1: i + 3]):
+                return True
+    return False
 
 
 def _best_values(link: Link) -> list[Any]:
@@ -353,9 +415,23 @@ def _best_values(link: Link) -> list[Any]:
         if v.score < 0.5:
             continue
         key = (v.start, v.end)
-        if key not in chosen or v.score > chosen[key].score:
+        worded = set(name_stems(v.table)) & set(link.reading.stems)
+        if key not in chosen or (v.score, bool(worded)) > (chosen[key].score, bool(set(name_stems(chosen[key].table)) & set(link.reading.stems))):
             chosen[key] = v
     return list(chosen.values())
+
+
+def _counted_after(link: Link, end: int, focus: str) -> str | None:
+    """A named table (not the focus) written right after a number: "more than 5 albums"."""
+    starts = _word_starts(link)
+    for i, at in enumerate(starts):
+        if at >= end:
+            for stem in link.reading.stems[i: i + 2]:
+                table = next((t for t in link.named_tables if t != focus and name_stems(t)[-1:] == (stem,)), None)
+                if table is not None:
+                    return table
+            return None
+    return None
 
 
 def _operator(text: str, start: int) -> str | None:
@@ -413,6 +489,22 @@ def _groups(link: Link, tables: dict[str, Table], text: str, focus: str) -> list
         for word in re.split(r"\s+(?:and|&)\s+|,\s*", m.group(1)):
             stem = tuple(name_stems(word))
             if not stem:
+                continue
+            column_whole = next(
+                (c for c in link.columns if c.column and c.table in tables and c.table in (focus, *link.named_tables)
+                 and tuple(name_stems(c.column)) == stem and tables[c.table].column(c.column).kind != "number"),
+                None,
+            )
+            if column_whole is not None and column_whole.column is not None:  # "per age rating" → films.age_rating
+                group = (column_whole.table, (column_whole.column,))
+                if group not in out:
+                    out.append(group)
+                continue
+            whole = next((t for t in link.table_names if name_stems(t) == stem), None)
+            if whole is not None:  # "per media type" → media_types
+                group = (whole, link.labels.get(whole, ()))
+                if group[1] and group not in out:
+                    out.append(group)
                 continue
             column = next(
                 (c for c in link.columns if c.column and c.table in tables and name_stems(c.column)[-1:] == stem[-1:] and tables[c.table].column(c.column).kind != "number"),

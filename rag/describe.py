@@ -489,10 +489,15 @@ def _stems(table: Table) -> set[str]:
 
 
 def _referenced_key(name: str, stem: str, parent: Table) -> Column | None:
+    """The parent's key that `name` refers to: the same name, `id` in the table `stem` names, or a
+    role in front of the key's name (`start_station_id` → `station_id`, `home_city_id` → cities)."""
+    lowered = name.lower()
     for candidate in parent.columns:
-        same_name = candidate.name.lower() == name.lower()
-        named_after = candidate.name.lower() == "id" and stem in _stems(parent)
-        if not (same_name or named_after):
+        key = candidate.name.lower()
+        same_name = key == lowered
+        named_after = key == "id" and (stem in _stems(parent) or stem.split(" ")[-1] in _stems(parent))
+        role = is_key_name(candidate.name) and key != "id" and lowered.endswith("_" + key)
+        if not (same_name or named_after or role):
             continue
         if parent.primary_key == (candidate.name,) or (not parent.primary_key and (candidate.unique or parent.rows == 0)):
             return candidate

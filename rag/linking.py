@@ -48,6 +48,7 @@ OPERATOR_WORDS = frozenset(
     value values amount amounts record records entry entries row rows item items data information please""".split()
 )
 _GENERIC_COLUMN_WORDS = frozenset({"id", "ids", "key", "code", "no", "num", "nbr"})
+_FLAG_PREFIXES = frozenset({"is", "has", "was", "can", "flag"})
 
 
 def name_stems(name: str) -> tuple[str, ...]:
@@ -176,6 +177,8 @@ class Linker:
                 if column.kind == "key":  # a key names the table it refers to, not data of its own
                     continue
                 stems = tuple(s for s in name_stems(column.name) if s not in _GENERIC_COLUMN_WORDS)
+                if len(stems) > 1 and stems[0] in _FLAG_PREFIXES:  # isActive is named by "active"
+                    stems = stems[1:]
                 self._column_stems[(table.name, column.name)] = stems
         self._graph = _graph(self.schema.foreign_keys)
 
@@ -227,6 +230,8 @@ class Linker:
 
         named = sorted(evidence, key=lambda t: (-evidence[t], self._first_mention(reading, t)))
         named = [t for t in named if evidence[t] >= 0.5]
+        # a junction table (keys only) named by its parents' words ("film categories") only joins them
+        named = [t for t in named if not (self._junction(t) and sum(p in named for p in self._parents(t)) >= 1)] or named
         chosen = list(named)
         ranked = self._by_meaning(reading.text)
         for name, similarity in ranked:
@@ -245,6 +250,14 @@ class Linker:
         link = Link(reading, self.schema, linked, columns, values, units, joins, labels, confident=len(named))
         link.unlinked = self._unlinked(link)
         return link
+
+    def _junction(self, table: str) -> bool:
+        """A table of keys only, linking two or more others (film_categories, playlist_tracks)."""
+        found = next((t for t in self.schema.tables if t.name == table), None)
+        return found is not None and len(self._parents(table)) >= 2 and all(c.kind == "key" for c in found.columns)
+
+    def _parents(self, table: str) -> list[str]:
+        return [fk.ref_table for fk in self.schema.foreign_keys if fk.table == table and fk.ref_table != table]
 
     def _names_schema(self, phrase: str) -> bool:
         """Whether a phrase is a table's or column's name (then a value with that text is weak evidence)."""

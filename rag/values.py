@@ -34,7 +34,7 @@ from rag.errors import SQLError
 from rag.masking import STOP_WORDS
 from rag.sqltools import to_dialect
 
-__all__ = ["NumberMention", "UnitHit", "ValueHit", "ValueIndex", "numbers_in", "unit_hits"]
+__all__ = ["QUANTITY_WORDS", "NumberMention", "UnitHit", "ValueHit", "ValueIndex", "column_dimension", "numbers_in", "unit_hits"]
 
 FUZZY_CUTOFF = 86.0  # normalised Indel similarity (0-100): one slip in a 7-letter name is 92, two in 12 is 83
 MAX_PHRASE_WORDS = 5
@@ -79,6 +79,7 @@ class ValueIndex:
     entries: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
     truncated: str | None = None
     _by_length: dict[int, list[str]] = field(default_factory=dict, repr=False)
+    _singular: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_values(cls, values: dict[tuple[str, str], Iterable[str]]) -> ValueIndex:
@@ -133,6 +134,9 @@ class ValueIndex:
             self._by_length.setdefault(len(key), []).append(key)
         if (table, column, value) not in holders:
             holders.append((table, column, value))
+            plural = _singular_key(key)
+            if plural != key:  # "documentaries" finds the stored "Documentary"
+                self._singular.setdefault(plural, []).append((table, column, value))
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -149,6 +153,8 @@ class ValueIndex:
                 hits.append(ValueHit(table, column, value, found.group(1), 1.0, "quoted", found.start(1), found.end(1)))
             if key in self.entries:
                 taken[found.start(): found.end()] = [True] * (found.end() - found.start())
+        for number in numbers_in(question):  # "5 GB" is an amount, not the stored code 'GB'
+            taken[number.start: number.end] = [True] * (number.end - number.start)
         words = [(m.group(0), m.start(), m.end()) for m in _WORD.finditer(question)]
         for size in range(min(MAX_PHRASE_WORDS, len(words)), 0, -1):
             for i in range(len(words) - size + 1):
@@ -170,6 +176,9 @@ class ValueIndex:
 
     def _exact(self, key: str, phrase: str, start: int, end: int) -> list[ValueHit]:
         holders = self.entries.get(key, [])
+        if not holders and len(key) > 3:
+            singular = _singular_key(key)
+            holders = self.entries.get(singular, []) or self._singular.get(singular, [])
         out = []
         for table, column, value in holders:
             same = value == phrase
@@ -193,6 +202,14 @@ class ValueIndex:
             for table, column, value in self.entries[folded]:
                 out.append(ValueHit(table, column, value, phrase, 0.6 + 0.3 * (score - FUZZY_CUTOFF) / (100 - FUZZY_CUTOFF), "fuzzy", start, end))
         return out
+
+
+def _singular_key(key: str) -> str:
+    """The folded value with its last word in the singular (plural and singular spellings meet)."""
+    from rag.masking import singular
+
+    words = key.split(" ")
+    return " ".join([*words[:-1], singular(words[-1])])
 
 
 def _stop_only(key: str) -> bool:
@@ -224,7 +241,7 @@ _UNITS: dict[str, tuple[str, float]] = {
     "mm": ("length", 0.001), "cm": ("length", 0.01), "m": ("length", 1), "meter": ("length", 1), "meters": ("length", 1),
     "metre": ("length", 1), "metres": ("length", 1), "km": ("length", 1000), "kilometer": ("length", 1000),
     "kilometers": ("length", 1000), "kilometre": ("length", 1000), "kilometres": ("length", 1000), "mile": ("length", 1609.344), "miles": ("length", 1609.344),
-    "g": ("mass", 0.001), "gram": ("mass", 0.001), "grams": ("mass", 0.001), "kg": ("mass", 1), "kilogram": ("mass", 1), "kilograms": ("mass", 1),
+    "g": ("mass", 0.001), "gram": ("mass", 0.001), "grams": ("mass", 0.001), "kg": ("mass", 1), "kilo": ("mass", 1), "kilos": ("mass", 1), "kilogram": ("mass", 1), "kilograms": ("mass", 1),
     "cent": ("money", 0.01), "cents": ("money", 0.01), "dollar": ("money", 1), "dollars": ("money", 1), "$": ("money", 1),
     "euro": ("money", 1), "euros": ("money", 1), "€": ("money", 1),
 }  # fmt: skip
@@ -285,6 +302,34 @@ def numbers_in(question: str) -> list[NumberMention]:
     return found
 
 
+# adjectives and verbs that ask about a quantity of one kind ("the longest track", "costs more than")
+QUANTITY_WORDS: dict[str, tuple[str, ...]] = {
+    "long": ("time", "length"), "longer": ("time", "length"), "longest": ("time", "length"),
+    "short": ("time", "length"), "shorter": ("time", "length"), "shortest": ("time", "length"),
+    "last": ("time",), "lasted": ("time",), "lasting": ("time",), "duration": ("time",),
+    "far": ("length",), "farther": ("length",), "farthest": ("length",), "distance": ("length",),
+    "heavy": ("mass",), "heavier": ("mass",), "heaviest": ("mass",), "light": ("mass",), "lighter": ("mass",),
+    "lightest": ("mass",), "weigh": ("mass",), "weighs": ("mass",), "weight": ("mass",),
+    "expensive": ("money",), "cheap": ("money",), "cheaper": ("money",), "cheapest": ("money",), "cost": ("money",),
+    "costs": ("money",), "costly": ("money",), "price": ("money",), "pay": ("money",), "paid": ("money",),
+    "big": ("size",), "bigger": ("size",), "biggest": ("size",), "large": ("size",), "larger": ("size",), "largest": ("size",),
+}  # fmt: skip
+
+
+def column_unit(words: list[str]) -> tuple[str, float | None] | None:
+    """(kind of quantity, size of the column's unit in the kind's base unit, None when not named) that
+    a column's lower-case name words say it holds: `duration_ms`, `weight_g`, `fare_cents`, `price`."""
+    if len(words) >= 2 and words[-1] in _UNITS:  # a short unit only as the last of several words: weight_g, distance_m
+        return _UNITS[words[-1]]
+    return next((_COLUMN_UNITS[w] for w in reversed(words) if w in _COLUMN_UNITS), None)
+
+
+def column_dimension(words: list[str]) -> str | None:
+    """The kind of quantity a column's name says it holds (time, size, length, mass, money), if any."""
+    unit = column_unit(words)
+    return None if unit is None else unit[0]
+
+
 def unit_hits(question: str, schema: DatabaseSchema, words_of: Callable[[str], list[str]]) -> list[UnitHit]:
     """Each number-with-unit mapped to the numeric columns of the same kind, converted to the
     column's unit when its name says it ("milliseconds", "size_bytes"), else kept as said.
@@ -299,7 +344,7 @@ def unit_hits(question: str, schema: DatabaseSchema, words_of: Callable[[str], l
             for column in table.columns:
                 if column.kind != "number":
                     continue
-                unit = next((_COLUMN_UNITS[w] for w in reversed(words_of(column.name)) if w in _COLUMN_UNITS), None)
+                unit = column_unit(words_of(column.name))
                 if unit is None or unit[0] != dimension:
                     continue
                 column_size = unit[1]
