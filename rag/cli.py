@@ -46,7 +46,7 @@ from rag.options import (
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Local retrieval-augmented text-to-SQL.")
 index_app = typer.Typer(no_args_is_help=True, help="Build and inspect FAISS indexes.")
-models_app = typer.Typer(no_args_is_help=True, help="Download LLM weights (online only).")
+models_app = typer.Typer(no_args_is_help=True, help="Check the configured LLM; download LLM weights (online only).")
 app.add_typer(index_app, name="index")
 app.add_typer(models_app, name="models")
 
@@ -250,6 +250,22 @@ def index_info(directory: Annotated[Path, typer.Argument(help="An index director
 
     index = VectorIndex.load(directory)
     out.print_json(json.dumps(index.manifest))
+
+
+@models_app.command("check")
+def models_check(
+    generator: GeneratorOption = None,
+    llm_model_path: LlmModelPathOption = None,
+    openai_base_url: OpenAIBaseUrlOption = None,
+    openai_model: Annotated[Optional[str], typer.Option("--openai-model", help="The server's model name, e.g. qwen2.5-coder:7b for Ollama.")] = None,
+) -> None:
+    """Send one tiny question to the configured LLM: does it answer, how fast, does it follow the SQL format (one line)."""
+    from rag.llmcheck import check_model
+
+    settings = settings_from_flags(
+        generator=generator, llm_model_path=llm_model_path, openai_base_url=openai_base_url, openai={"model": openai_model}
+    )
+    out.print(Text(check_model(settings).line), soft_wrap=True, highlight=False)
 
 
 @models_app.command("pull")
