@@ -81,8 +81,23 @@ def print_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, default=str, ensure_ascii=False) + "\n")
 
 
+def shown(value: Any) -> str:
+    """A cell as printed: floats without binary noise (rounded to 10 significant digits, for display
+    only: --json and CSV keep the exact value).
+
+    >>> shown(523.0600000000003), shown(0.1 + 0.2), shown(2.0), shown(None), shown(1234567.891)
+    ('523.06', '0.3', '2.0', 'NULL', '1234567.891')
+    """
+    if value is None:
+        return "NULL"
+    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+        text = format(value, ".10g")
+        return text if any(c in text for c in ".en") else text + ".0"
+    return str(value)
+
+
 def _cell(value: Any) -> Text:
-    return Text("NULL" if value is None else one_line(str(value), CELL_CHARS))
+    return Text(one_line(shown(value), CELL_CHARS))
 
 
 @app.command()
