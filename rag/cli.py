@@ -46,7 +46,7 @@ from rag.options import (
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Local retrieval-augmented text-to-SQL.")
 index_app = typer.Typer(no_args_is_help=True, help="Build and inspect FAISS indexes.")
-models_app = typer.Typer(no_args_is_help=True, help="Download LLM weights (online only).")
+models_app = typer.Typer(no_args_is_help=True, help="Check the configured LLM; download LLM weights (online only).")
 app.add_typer(index_app, name="index")
 app.add_typer(models_app, name="models")
 
@@ -81,8 +81,23 @@ def print_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, default=str, ensure_ascii=False) + "\n")
 
 
+def shown(value: Any) -> str:
+    """A cell as printed: floats without binary noise (rounded to 10 significant digits, for display
+    only: --json and CSV keep the exact value).
+
+    >>> shown(523.0600000000003), shown(0.1 + 0.2), shown(2.0), shown(None), shown(1234567.891)
+    ('523.06', '0.3', '2.0', 'NULL', '1234567.891')
+    """
+    if value is None:
+        return "NULL"
+    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+        text = format(value, ".10g")
+        return text if any(c in text for c in ".en") else text + ".0"
+    return str(value)
+
+
 def _cell(value: Any) -> Text:
-    return Text("NULL" if value is None else one_line(str(value), CELL_CHARS))
+    return Text(one_line(shown(value), CELL_CHARS))
 
 
 @app.command()
@@ -186,6 +201,27 @@ def run_sql(
         _print_rows(result.columns, [list(r) for r in result.rows], result.truncated)
 
 
+@app.command("mcp")
+def mcp(
+    http: Annotated[bool, typer.Option("--http", help="Serve streamable HTTP instead of stdio.")] = False,
+    host: Annotated[str, typer.Option("--host", help="HTTP: the address to bind (loopback unless a login is set).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="HTTP: the port.")] = 8765,
+    generator: GeneratorOption = None,
+    llm_model_path: LlmModelPathOption = None,
+    openai_base_url: OpenAIBaseUrlOption = None,
+    embedder: EmbedderOption = None,
+) -> None:
+    """Serve coderag to MCP clients (assistants, editors, agents): list_databases, describe_database, ask, run_sql, teach_example.
+
+    stdio by default (the client starts this command); --http serves http://HOST:PORT/mcp, behind the
+    UI's login when CODERAG_UI__USERNAME / CODERAG_UI__PASSWORD are set."""
+    from rag.mcpserver import serve
+
+    settings = settings_from_flags(generator=generator, llm_model_path=llm_model_path, openai_base_url=openai_base_url, embedder=embedder)
+    ready = (lambda url: err.print(f"MCP server on {url}", highlight=False)) if http else None
+    serve(settings, http=http, host=host, port=port, ready=ready)
+
+
 @index_app.command("build")
 def index_build(
     corpus: CorpusOption = "default",
@@ -229,6 +265,22 @@ def index_info(directory: Annotated[Path, typer.Argument(help="An index director
 
     index = VectorIndex.load(directory)
     out.print_json(json.dumps(index.manifest))
+
+
+@models_app.command("check")
+def models_check(
+    generator: GeneratorOption = None,
+    llm_model_path: LlmModelPathOption = None,
+    openai_base_url: OpenAIBaseUrlOption = None,
+    openai_model: Annotated[Optional[str], typer.Option("--openai-model", help="The server's model name, e.g. qwen2.5-coder:7b for Ollama.")] = None,
+) -> None:
+    """Send one tiny question to the configured LLM: does it answer, how fast, does it follow the SQL format (one line)."""
+    from rag.llmcheck import check_model
+
+    settings = settings_from_flags(
+        generator=generator, llm_model_path=llm_model_path, openai_base_url=openai_base_url, openai={"model": openai_model}
+    )
+    out.print(Text(check_model(settings).line), soft_wrap=True, highlight=False)
 
 
 @models_app.command("pull")

@@ -42,6 +42,44 @@ def load_sqlite(
         return copy_database(sqlite, url, replace=replace, progress=progress)
 
 
+def copy_sqlite(
+    source: Path, url: DatabaseURL, *, replace: bool = False, progress: Callable[[str, int], None] | None = None
+) -> list[LoadedTable]:
+    """`load_sqlite` for `coderag db copy`, which leaves nothing half-written: tables that exist
+    already are refused before anything is written (unless `replace`), and on any failure the tables
+    this copy created are dropped again (MySQL/MariaDB commit each CREATE TABLE at once)."""
+    with ReadOnlyDatabase.open(source, timeout_s=LOAD_TIMEOUT_S, max_rows=MAX_LOAD_ROWS) as sqlite:
+        names = sqlite.table_names()
+        if not names:
+            raise DatabaseError(f"{source} has no tables to copy")
+        existing = set(existing_tables(url)) & set(names)
+        if existing and not replace:
+            raise DatabaseError(f"{url.masked} already has the table(s) {', '.join(sorted(existing))}", hint="pass --replace to drop and copy them again")
+        try:
+            return copy_database(sqlite, url, replace=replace, progress=progress)
+        except BaseException:
+            created = [LoadedTable(name, 0, i) for i, name in enumerate(names) if name not in existing]
+            try:
+                drop_tables(url, created)
+            except DatabaseError:
+                pass  # the copy's own error says more; the transaction left nothing on the other engines
+            raise
+
+
+def existing_tables(url: DatabaseURL) -> list[str]:
+    """The tables `url`'s database has now (connecting as the URL's user); a connection failure is one line."""
+    from sqlalchemy import inspect
+
+    engine = create_writer(url)
+    try:
+        with engine.connect() as conn:
+            return list(inspect(conn).get_table_names())
+    except Exception as exc:
+        raise DatabaseError(f"cannot connect to {url.masked}: {error_line(exc)}") from None
+    finally:
+        engine.dispose()
+
+
 def copy_database(
     sqlite: ReadOnlyDatabase, url: DatabaseURL, *, replace: bool = False, progress: Callable[[str, int], None] | None = None
 ) -> list[LoadedTable]:

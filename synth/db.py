@@ -182,6 +182,57 @@ def load_demo(
     out.print(f"ask with: coderag ask \"How many customers are there in each country?\" --db {name}", highlight=False, soft_wrap=True)
 
 
+@app.command("copy")
+def copy(
+    source: Annotated[str, typer.Argument(help="A SQLite file, or the name of a registered SQLite database.")],
+    url: Annotated[str, typer.Argument(help="Where to copy it: postgresql://USER@HOST/DB, mysql://USER@HOST/DB (MariaDB too) or duckdb:///FILE.")],
+    name: Annotated[Optional[str], typer.Option("--name", help="Register the copy under this name (default: the file name and the engine).")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Drop and copy again tables that exist already.")] = False,
+    examples: Annotated[int, typer.Option("--examples", min=1, max=50_000, help="At most this many synthesized examples.")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthesis.")] = 0,
+    embedder: EmbedderOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Copy a SQLite database into PostgreSQL, MySQL/MariaDB or DuckDB (types mapped, keys kept), then
+    register the copy as `db add URL` does, to ask it with --db NAME or --db URL.
+
+    Existing tables are refused unless --replace; on any failure the tables the copy made are dropped.
+    The URL's user needs to create tables (README "Databases by URL")."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from rag.databases import resolve_db
+    from rag.engines import DatabaseURL, is_database_url
+    from rag.errors import ConfigError
+    from rag.loader import copy_sqlite, drop_tables
+    from rag.registry import Registry, check_name
+
+    settings = settings_from_flags(embedder=embedder)
+    target = DatabaseURL.parse(url)
+    if target.engine == "sqlite":
+        raise ConfigError("the target must be a server or DuckDB: postgresql://, mysql:// or duckdb:///FILE")
+    if is_database_url(source) and DatabaseURL.parse(source).engine != "sqlite":
+        raise ConfigError("db copy reads a SQLite file (or a registered SQLite database)", hint="give the file's path or its registered name")
+    ref = resolve_db(source, settings.home)  # a missing file, or one that is not SQLite, fails here in one line
+    if ref.path is None:
+        raise ConfigError(f"{source} is not a SQLite database", hint="give the file's path or its registered name")
+    name = check_name(name or f"{_name_from(ref.path)}-{target.engine}"[:64])
+    existing = Registry(settings.home).get(name)
+    if existing is not None and not replace and existing.path != target.public:
+        raise ConfigError(f"a database named '{name}' is already registered ({existing.path})", hint="pass --replace, or choose another --name")
+    with Progress(TextColumn("copying {task.description}"), BarColumn(), MofNCompleteColumn(), console=err, disable=quiet, transient=True) as bar:
+        from rag.sandbox import ReadOnlyDatabase
+
+        with ReadOnlyDatabase.open(ref.path) as database:
+            task = bar.add_task("tables", total=len(database.table_names()))
+        loaded = copy_sqlite(ref.path, target, replace=replace, progress=lambda table, rows: bar.update(task, advance=1, description=table))
+    out.print(f"copied {ref.path.name} into {target.masked}: {len(loaded)} tables, {sum(t.rows for t in loaded):,} rows", highlight=False, soft_wrap=True)
+    try:
+        _add_url(target, url, name, examples, replace, seed, quiet, settings)
+    except BaseException:
+        drop_tables(target, loaded)  # not registered: nothing stays half-done
+        raise
+
+
 @app.command("list")
 def list_databases(as_json: JsonOption = False) -> None:
     """Registered databases and their example stores."""
