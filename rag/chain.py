@@ -416,9 +416,9 @@ class TextToSQL:
         return self._linkers[key]
 
     def _compose(self, answer: Answer, question: str, hits: list[Hit], link: Link, database: Database, evidence: Evidence | None, *, force: bool = False) -> Any:
-        """knn: SQL composed from the link (rag.compose) replaces the retrieved or adapted answer when
-        it accounts for every part of the question and runs with rows, unless the stored example is
-        the same question or at least as confident. Returns the chosen candidate, or None."""
+        """knn: SQL composed from the link (rag.compose) answers where the stored examples would not:
+        the database has none, or the closest (adapted) one is below `retrieval.min_confidence`. It
+        must account for every part of the question and run with rows. Returns the chosen candidate, or None."""
         from rag.compose import compose
 
         own = [h for h in hits if h.document.db == answer.db] or hits
@@ -435,8 +435,8 @@ class TextToSQL:
             if not result.rows or all(v is None for v in result.rows[0]):
                 continue
             score = composed_confidence(candidate.coverage, link)
-            if score <= stored and hits:
-                return None
+            if hits and stored >= self.settings.retrieval.min_confidence:
+                return None  # a stored (or adapted) example answers: it stays the answer
             answer.sql, answer.confidence, answer.composed = candidate.sql, score, candidate.to_json()
             answer.adapted = None
             return candidate

@@ -208,7 +208,7 @@ def describe(
     shows the per-table reading of a large database."""
     schema_sql = db.schema_sql()
     fingerprint = hashlib.sha256(" ".join(schema_sql.split()).encode()).hexdigest()[:16]
-    key = (fingerprint, _data_stamp(db), sample_rows, max_values, max_tables)
+    key = (fingerprint, _data_stamp(db), sample_rows, max_values, max_tables, getattr(db, "timeout_s", None))
     cached = _CACHE.get(key)
     if cached is not None:
         return cached

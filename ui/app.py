@@ -16,6 +16,7 @@ other session keep working.
 from __future__ import annotations
 
 import csv
+import html
 import logging
 import shlex
 import shutil
@@ -286,7 +287,8 @@ def card_head(answer: Answer) -> str:
             lines.append("Type the SQL that answers it in the editor and press **Teach this**: it runs, and is saved as this database's example.")
     else:
         source = {
-            "knn": "adapted the SQL of a stored example" if answer.adapted else "reused the SQL of the closest stored example",
+            "knn": "composed from what the question names" if answer.composed
+            else "adapted the SQL of a stored example" if answer.adapted else "reused the SQL of the closest stored example",
             SESSION_SAVE: "the SQL you saved for this question in this session",
         }.get(answer.generator, f"SQL written by `{answer.generator}`")
         parts = [row_count(len(answer.rows), answer.truncated), source]
@@ -297,9 +299,28 @@ def card_head(answer: Answer) -> str:
         lines.append(" · ".join(parts))
     if answer.adapted and not answer.error:
         lines.append(adapted_line(answer.adapted))
+    if answer.link:
+        lines.append(link_line(answer.link))
     if answer.notice:
         lines.append(f"*Note: {answer.notice}*")
     return "\n\n".join(lines)
+
+
+def link_line(link: dict[str, Any]) -> str:
+    """What the question was linked to (rag.linking): the tables it names, the stored values it
+    matched (as stored), numbers with units, and the words nothing accounts for. Escaped: names and
+    values come from the user's database."""
+    parts = []
+    if link.get("named_tables"):
+        parts.append("tables " + ", ".join(f"`{preview(t, 60)}`" for t in link["named_tables"][:8]))
+    if link.get("values"):
+        parts.append("values " + ", ".join(f"`{preview(v['table'] + '.' + v['column'], 60)} = {preview(str(v['value']), 60)}` ({v['how']})" for v in link["values"][:6]))
+    if link.get("units"):
+        parts.append("numbers " + ", ".join(f"`{preview(u['conversion'], 80)}`" for u in link["units"][:3]))
+    line = "Linked: " + ("; ".join(parts) if parts else "nothing in the question names this database")
+    if link.get("unlinked"):
+        line += " · not understood: " + ", ".join(f"“{html.escape(preview(w, 40))}”" for w in link["unlinked"][:6])
+    return line
 
 
 def adapted_line(adapted: dict[str, Any]) -> str:

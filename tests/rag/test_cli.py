@@ -53,7 +53,7 @@ def test_ask_json_shape_in_a_real_process(default_index):
     payload = json.loads(proc.stdout)
     assert set(payload) == {"question", "db", "generator", "k", "retrieved", "sql", "columns", "rows", "error", "timings_ms", "notice", "confidence", "adapted",
                             "link", "composed", "prompt_chars", "repaired"}
-    assert payload["link"]["named_tables"] and not payload["link"]["unlinked"]  # what the question was linked to
+    assert {"authors", "books"} <= set(payload["link"]["named_tables"])  # what the question was linked to
     assert payload["generator"] == "knn" and payload["db"] == "bookshop" and payload["k"] == 3
     assert set(payload["retrieved"][0]) == {"id", "score", "question", "sql", "db"}
     assert payload["sql"] == FIRST_EXAMPLE["sql"] and payload["rows"] and payload["error"] is None

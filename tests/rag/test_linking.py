@@ -146,3 +146,11 @@ def test_any_question_links_without_error(linker: Linker, question: str) -> None
     assert link.reading == Reading.read(question)
     for candidate in compose(link):
         assert candidate.sql.upper().startswith("SELECT")
+
+
+@pytest.mark.parametrize("module", ["rag.values", "rag.linking", "eval.linking"])
+def test_module_doctests(module: str) -> None:
+    import doctest
+    import importlib
+
+    assert doctest.testmod(importlib.import_module(module)).failed == 0

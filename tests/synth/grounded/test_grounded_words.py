@@ -27,9 +27,9 @@ from rag.describe import Column
 from synth.sql.syntax import render
 
 
-@pytest.mark.parametrize("module", ["names", "build", "phrasing", "checks"])
+@pytest.mark.parametrize("module", ["rag.words", "synth.grounded.build", "synth.grounded.phrasing", "synth.grounded.checks"])
 def test_module_doctests(module):
-    assert doctest.testmod(importlib.import_module(f"synth.grounded.{module}")).failed == 0
+    assert doctest.testmod(importlib.import_module(module)).failed == 0
 
 
 @pytest.mark.parametrize(("name", "expected"), [
