@@ -55,6 +55,8 @@ _COMPARE = [
     ("<", re.compile(r"\b(less than|fewer than|under|below|shorter than|smaller than|lower than|before)\s*$", re.I)),
 ]
 _YEAR = re.compile(r"\b(?:in|during|of|for|since|before|after)\s+((?:19|20)\d\d)\b", re.I)
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTH = re.compile(r"\b(january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.?\s*$", re.I)
 _SALES = re.compile(r"\b(sales|revenue|sold|spent|spend|spending|earned|earnings|income)\b", re.I)
 _DISTINCT = re.compile(r"\b(different|distinct|unique|kinds? of|types? of|which \w+s of)\b", re.I)
 _LIST = re.compile(r"^\s*(list|show|give|name|what are|which|who)\b", re.I)
@@ -175,14 +177,14 @@ def _focuses(link: Link) -> list[str]:
     qualified = {v.end for v in link.values}
 
     def position(table: str) -> tuple[int, int]:
-        own = name_stems(table)
+        own = link.words_of(table)
         at = next((i for i, s in enumerate(stems) if s in own), None)
         if at is None:
             return (2, named.index(table))
         # "the Jazz genre", "FAMILY tier subscribers": a table named right after a value qualifies it;
         # "film categories": a table named right before another one qualifies that one
         after_value = any(0 <= starts[at] - end <= 1 for end in qualified)
-        before_table = at + 1 < len(stems) and any(stems[at + 1] in name_stems(t) for t in named if t != table)
+        before_table = at + 1 < len(stems) and any(stems[at + 1] in link.words_of(t) for t in named if t != table)
         return (1 if after_value or before_table else 0, at)
 
     return sorted(named, key=position)
@@ -248,6 +250,7 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
         used.append(f"{value.table}.{value.column} = {value.value!r}")
     numbers_used: set[int] = set()
     having: list[str] = []
+    spoken: set[str] = set()  # question words the SQL accounts for beyond names and values (a month)
     order = {t: i for i, t in enumerate(dict.fromkeys([focus, *link.named_tables]))}
     for unit in sorted(link.units, key=lambda u: order.get(u.table, len(order))):
         mention = next((n for n in reading.numbers if n.text == unit.said), None)
@@ -265,16 +268,28 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
         if mention.start in numbers_used or mention.unit is not None:
             continue
         op = _operator(text, mention.start)
-        year = _YEAR.search(text[max(0, mention.start - 8): mention.end + 1])
+        month = _MONTH.search(text[max(0, mention.start - 12): mention.start])
+        year = _YEAR.search(text[max(0, mention.start - 8): mention.end + 1]) or month
         yearly = _numeric_near(link, tables, text, mention.start)
-        if year and 1900 <= mention.value <= 2100 and (yearly is None or "year" not in name_stems(yearly[1])):
-            date = _date_column(link, tables, focus)
+        if year and 1900 <= mention.value <= 2100 and mention.value == int(mention.value):
+            number = int(mention.value)
+            if yearly is None or "year" not in name_stems(yearly[1]):
+                yearly = _year_column(link, tables, focus)
+            date = _date_column(link, tables, focus) if yearly is None or month else None
             if date is not None and (col := q.col(*date)):
-                if op is None:
-                    q.where.append(f"CAST(STRFTIME('%Y', {col}) AS INTEGER) = {int(mention.value)}")
+                if month:  # "in December 2023": that month's days
+                    m = _MONTHS.index(month.group(1).lower()[:3]) + 1
+                    low, high = f"{number:04d}-{m:02d}-01", f"{number + (m == 12):04d}-{m % 12 + 1:02d}-01"
+                    q.where.append(f"{col} >= '{low}' AND {col} < '{high}'")
+                    used.append(f"{date[1]} in {month.group(1)} {number}")
+                    spoken.add(normalize_word(month.group(1)))
                 else:
-                    q.where.append(f"CAST(STRFTIME('%Y', {col}) AS INTEGER) {op} {int(mention.value)}")
-                used.append(f"year of {date[1]} {op or '='} {int(mention.value)}")
+                    q.where.append(f"CAST(STRFTIME('%Y', {col}) AS INTEGER) {op or '='} {number}")
+                    used.append(f"year of {date[1]} {op or '='} {number}")
+                continue
+            if yearly is not None and (col := q.col(*yearly)):  # a year held as a number: released_year > 1990
+                q.where.append(f"{col} {op or '='} {number}")
+                used.append(f"{yearly[1]} {op or '='} {number}")
                 continue
         if op is None:
             continue
@@ -378,7 +393,7 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
         sql = q.sql([f"{aggregate}({measure_sql})"])
         shape = "aggregate"
     else:
-        named = [c for c in link.columns if c.table == focus and c.column not in link.labels.get(focus, ()) and c.score >= 0.5 and not any(r.startswith("holds") for r in c.why)]
+        named = [c for c in link.columns if c.table == focus and c.column not in link.labels.get(focus, ()) and c.score >= 0.5 and c.why[:1] and c.why[0].startswith("the question says")]
         named = [c for c in named if c.column not in filtered]
         extra = [col for c in named[:3] if c.column and (col := q.col(focus, c.column))]
         if extra and (_DISTINCT.search(text) or any(v.table == focus for v in _best_values(link))):
@@ -388,9 +403,9 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
         else:
             sql = q.sql(labels + [c for c in extra if c not in labels], distinct=len(q.aliases) > 1)
             shape = "list"
-    explained = set()
+    explained = set(spoken)
     if measure_used and _SALES.search(text):
-        explained = {normalize_word(m.group(0)) for m in _SALES.finditer(text)}
+        explained |= {normalize_word(m.group(0)) for m in _SALES.finditer(text)}
     coverage = _coverage(link, q, used, missed, explained)
     return Composed(sql, shape, used, missed, coverage)
 
@@ -400,7 +415,7 @@ def _asks_for_a_row(link: Link, focus: str) -> bool:
     for that row, where "the longest duration" asks for the value."""
     stems = link.reading.stems
     words = [w.lower() for w in link.reading.words]
-    own = set(name_stems(focus))
+    own = set(link.words_of(focus))
     for i, word in enumerate(words):
         if _MOST.fullmatch(word) or _LEAST.fullmatch(word) or word in ("expensive", "cheapest", "oldest", "newest", "latest", "earliest"):
             if any(s in own for s in stems[i + 1: i + 3]):
@@ -427,7 +442,7 @@ def _counted_after(link: Link, end: int, focus: str) -> str | None:
     for i, at in enumerate(starts):
         if at >= end:
             for stem in link.reading.stems[i: i + 2]:
-                table = next((t for t in link.named_tables if t != focus and name_stems(t)[-1:] == (stem,)), None)
+                table = next((t for t in link.named_tables if t != focus and (link.words_of(t)[-1:] == (stem,) or stem in link.aliases.get(t, ()))), None)
                 if table is not None:
                     return table
             return None
@@ -471,6 +486,15 @@ def _word_offset(text: str, words: tuple[str, ...], index: int) -> int:
     return at
 
 
+def _year_column(link: Link, tables: dict[str, Table], focus: str) -> tuple[str, str] | None:
+    """A numeric column of the focus (or a named table) whose name says it holds a year."""
+    for name in dict.fromkeys([focus, *link.named_tables]):
+        column = next((c for c in tables[name].columns if c.kind == "number" and "year" in name_stems(c.name)), None)
+        if column is not None:
+            return name, column.name
+    return None
+
+
 def _date_column(link: Link, tables: dict[str, Table], focus: str) -> tuple[str, str] | None:
     named = [c for c in link.columns if c.column and c.table in tables and tables[c.table].column(c.column).kind == "date"]
     if named:
@@ -485,7 +509,10 @@ def _date_column(link: Link, tables: dict[str, Table], focus: str) -> tuple[str,
 def _groups(link: Link, tables: dict[str, Table], text: str, focus: str) -> list[tuple[str, tuple[str, ...]]]:
     """What "per X", "each X", "by X and Y" group by: a table's label columns or a named column."""
     out: list[tuple[str, tuple[str, ...]]] = []
+    valued = [(v.start, v.end) for v in link.values if v.score >= 0.5]
     for m in _GROUP.finditer(text):
+        if any(start < m.end(1) and m.start(1) < end for start, end in valued):
+            continue  # "the films by Greywater Studios": a filter on a value, not a grouping
         for word in re.split(r"\s+(?:and|&)\s+|,\s*", m.group(1)):
             stem = tuple(name_stems(word))
             if not stem:

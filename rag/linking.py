@@ -49,6 +49,7 @@ OPERATOR_WORDS = frozenset(
 )
 _GENERIC_COLUMN_WORDS = frozenset({"id", "ids", "key", "code", "no", "num", "nbr"})
 _FLAG_PREFIXES = frozenset({"is", "has", "was", "can", "flag"})
+SYNONYM_MIN, SYNONYM_MARGIN = 0.75, 0.1
 
 
 def name_stems(name: str) -> tuple[str, ...]:
@@ -125,6 +126,7 @@ class Link:
     joins: list[ForeignKey] = field(default_factory=list)
     labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
     unlinked: tuple[str, ...] = ()
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)  # table → question words that mean it ("movies" → films)
     confident: int = 0  # how many of `tables` the question names itself (the rest: retriever's picks, bridges)
 
     @property
@@ -135,6 +137,10 @@ class Link:
     def named_tables(self) -> list[str]:
         """The tables the question itself names (by a word, a column, a value), best first."""
         return [t.table for t in self.tables[: self.confident]]
+
+    def words_of(self, table: str) -> tuple[str, ...]:
+        """The question's words for a table: its name's stems, and any word the retriever matched to it."""
+        return name_stems(table) + self.aliases.get(table, ())
 
     @property
     def nothing(self) -> bool:
@@ -153,6 +159,7 @@ class Link:
             "units": [u.to_json() for u in self.units],
             "joins": [str(fk) for fk in self.joins],
             "labels": {t: list(c) for t, c in self.labels.items()},
+            "aliases": {t: list(w) for t, w in self.aliases.items()},
             "unlinked": list(self.unlinked),
         }
 
@@ -169,6 +176,7 @@ class Linker:
     _table_stems: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     _column_stems: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict, repr=False)
     _embeddings: np.ndarray | None = field(default=None, repr=False)
+    _names: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         for table in self.schema.tables:
@@ -197,12 +205,23 @@ class Linker:
                 evidence[table] = score
             why.setdefault(table, []).append(reason)
 
+        table_words: set[str] = set()  # words that name a whole table
+        partial: list[tuple[str, list[str], float]] = []
         for name, stems in self._table_stems.items():
             hit = [s for s in stems if s in said]
             if stems and hit:
                 share = len(hit) / len(stems)
-                # part of a longer name ("recipe" of recipe_ingredients) is weaker than the whole name
-                note(name, share if share == 1 else 0.8 * share, f"the question says {' '.join(hit)!r}")
+                if share == 1:
+                    note(name, 1.0, f"the question says {' '.join(hit)!r}")
+                    table_words.update(stems)
+                else:
+                    partial.append((name, hit, share))
+        for name, hit, share in partial:
+            # part of a longer name is weaker than a whole one; its head noun ("sessions" of viewing_sessions)
+            # names it when no table is called by that word alone
+            head = self._table_stems[name][-1] in hit and not set(hit) <= table_words
+            note(name, 0.7 if head else 0.8 * share, f"the question says {' '.join(hit)!r}")
+        whole = {t for t, score in evidence.items() if score >= 1.0}
         for (table, column), stems in self._column_stems.items():
             hit = [s for s in stems if s in said]
             if not stems or not hit:
@@ -211,11 +230,10 @@ class Linker:
             own = set(self._table_stems[table])
             if set(hit) <= own:  # "customer_name" in customers matched by "customer" alone names the table, not the column
                 continue
-            columns.append(Linked(table, column, share, (f"the question says {' '.join(hit)!r}",)))
-        values = self.values.match(reading.text)
-        values = [v for v in values if not self._names_schema(v.phrase)] + [
-            _weaker(v) for v in values if self._names_schema(v.phrase)
-        ]
+            # "each genre" names the genres table; a genre column elsewhere is not what it names
+            named_by = "words" if not set(hit) <= table_words or table in whole else "shadowed"
+            columns.append(Linked(table, column, share, (f"the question says {' '.join(hit)!r}",) + ((named_by,) if named_by == "shadowed" else ())))
+        values = self._placed(self.values.match(reading.text), whole)
         for v in values:
             columns.append(Linked(v.table, v.column, v.score, (f"holds the value {v.value!r} ({v.how})",)))
             note(v.table, v.score, f"holds {v.value!r}")
@@ -224,11 +242,15 @@ class Linker:
             columns.append(Linked(u.table, u.column, 0.7, (u.conversion,)))
         # a column named by the question links its table (less strongly than naming the table)
         for c in columns:
-            if c.score >= 0.5 and not any(r.startswith("holds") for r in c.why):
+            if c.score >= 0.5 and not any(r.startswith("holds") or r == "shadowed" for r in c.why):
                 note(c.table, 0.6 * c.score, f"has the column {c.column}")
         columns.sort(key=lambda c: -c.score)
 
-        named = sorted(evidence, key=lambda t: (-evidence[t], self._first_mention(reading, t)))
+        aliases = self._synonyms(reading, evidence, columns, values)
+        for table, words in aliases.items():
+            note(table, 0.7, f"the question says {' '.join(words)!r}, which the retriever matches to it")
+
+        named = sorted(evidence, key=lambda t: (-evidence[t], self._first_mention(reading, t, aliases)))
         named = [t for t in named if evidence[t] >= 0.5]
         # a junction table (keys only) named by its parents' words ("film categories") only joins them
         named = [t for t in named if not (self._junction(t) and sum(p in named for p in self._parents(t)) >= 1)] or named
@@ -247,9 +269,54 @@ class Linker:
                 why.setdefault(bridge, []).append("joins the linked tables")
         linked = [Linked(t, None, evidence.get(t, 0.0), tuple(dict.fromkeys(why.get(t, ())))) for t in chosen]
         labels = {t: tuple(c.name for c in label_columns(tables[t])) for t in chosen if t in tables}
-        link = Link(reading, self.schema, linked, columns, values, units, joins, labels, confident=len(named))
+        link = Link(reading, self.schema, linked, columns, values, units, joins, labels, aliases=aliases, confident=len(named))
         link.unlinked = self._unlinked(link)
         return link
+
+    def _synonyms(self, reading: Reading, evidence: dict[str, float], columns: list[Linked], values: list[ValueHit]) -> dict[str, tuple[str, ...]]:
+        """Question nouns no name or value accounts for, matched to a table's name by the retriever
+        ("movies" → films) when the match is clear: similarity ≥ SYNONYM_MIN and ahead of the next
+        table by SYNONYM_MARGIN (both chosen on the calibration questions, README "Linking")."""
+        if self.encoder is None or not self.schema.tables:
+            return {}
+        covered = {s for t in evidence for s in self._table_stems[t]}
+        covered |= {s for c in columns for s in self._column_stems.get((c.table, c.column or ""), ())}
+        covered |= {normalize_word(w) for v in values for w in _WORD.findall(v.phrase)}
+        words = [(w, s) for w, s in zip(reading.words, reading.stems) if s in reading.content and s not in covered and len(w) > 2]
+        if not words:
+            return {}
+        if self._names is None:
+            self._names = self.encoder.encode([" ".join(split_identifier(t.name)).lower() for t in self.schema.tables])
+        vectors = self.encoder.encode([w.lower() for w, _ in words])
+        found: dict[str, tuple[str, ...]] = {}
+        for (word, stem), vector in zip(words, vectors):
+            scores = self._names @ vector
+            order = np.argsort(-scores)[:2]
+            best = float(scores[order[0]])
+            second = float(scores[order[1]]) if len(order) > 1 else 0.0
+            if best >= SYNONYM_MIN and best - second >= SYNONYM_MARGIN:
+                table = self.schema.tables[int(order[0])].name
+                found[table] = (*found.get(table, ()), stem)
+        return found
+
+    def _placed(self, hits: list[ValueHit], whole: set[str]) -> list[ValueHit]:
+        """Value hits, each phrase kept in the tables it most likely means: one the question names,
+        else one joined to a named table within two keys; a phrase stored in many unrelated tables
+        keeps them all, weakened (none is invented, none is favoured without evidence)."""
+        by_phrase: dict[tuple[int, int], list[ValueHit]] = {}
+        for hit in hits:
+            weak = self._names_schema(hit.phrase)
+            by_phrase.setdefault((hit.start, hit.end), []).append(_weaker(hit) if weak else hit)
+        kept: list[ValueHit] = []
+        for group in by_phrase.values():
+            named = [h for h in group if h.table in whole]
+            near = [h for h in group if whole and any(_shortest(self._graph, {h.table}, t, 2) is not None for t in whole)]
+            chosen = named or near or group
+            if len({h.table for h in chosen}) > 2:
+                chosen = [_weaker(h) for h in chosen]
+            kept.extend(chosen)
+        kept.sort(key=lambda h: (-h.score, h.start))
+        return kept
 
     def _junction(self, table: str) -> bool:
         """A table of keys only, linking two or more others (film_categories, playlist_tracks)."""
@@ -264,8 +331,8 @@ class Linker:
         stems = tuple(normalize_word(w) for w in _WORD.findall(phrase))
         return any(stems == s for s in self._table_stems.values()) or any(stems == s for s in self._column_stems.values())
 
-    def _first_mention(self, reading: Reading, table: str) -> int:
-        position = reading.position(self._table_stems.get(table, ()))
+    def _first_mention(self, reading: Reading, table: str, aliases: dict[str, tuple[str, ...]] | None = None) -> int:
+        position = reading.position(self._table_stems.get(table, ()) + (aliases or {}).get(table, ()))
         return len(reading.stems) if position is None else position
 
     def _by_meaning(self, question: str) -> list[tuple[str, float]]:
@@ -306,7 +373,7 @@ class Linker:
         """Content words of the question that no linked name, value or number accounts for."""
         covered: set[str] = set()
         for t in link.table_names:
-            covered.update(self._table_stems.get(t, ()))
+            covered.update(link.words_of(t))
         for c in link.columns:
             covered.update(self._column_stems.get((c.table, c.column or ""), ()))
         for v in link.values:

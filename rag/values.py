@@ -296,9 +296,11 @@ def numbers_in(question: str) -> list[NumberMention]:
         except ValueError:
             continue
         unit = m.group("pre") or (m.group("unit") or "").lower() or None
+        end = m.end()
         if unit is not None and unit not in _UNITS:
-            unit = None
-        found.append(NumberMention(m.group(0).strip(), value, unit, m.start(), m.end()))
+            unit, end = None, m.end("num")  # "5 albums": the number alone
+        start = m.start("pre") if m.group("pre") else m.start("num")
+        found.append(NumberMention(question[start:end].strip(), value, unit, start, end))
     return found
 
 

@@ -7,12 +7,12 @@ foreign key is not declared (only named `*_id`). Answers are checked by running 
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from fixtures.linking.music import make_music
 
 from rag.compose import compose
 from rag.describe import describe
@@ -22,37 +22,9 @@ from rag.prompts import build_prompt, linked_schema
 from rag.sandbox import ReadOnlyDatabase
 from rag.values import ValueIndex, numbers_in
 
-SCHEMA = """
-CREATE TABLE genres (genre_id INTEGER PRIMARY KEY, name TEXT NOT NULL);
-CREATE TABLE artists (artist_id INTEGER PRIMARY KEY, name TEXT NOT NULL, country TEXT);
-CREATE TABLE albums (album_id INTEGER PRIMARY KEY, title TEXT NOT NULL, artist_id INTEGER REFERENCES artists(artist_id), released INTEGER);
-CREATE TABLE tracks (track_id INTEGER PRIMARY KEY, title TEXT NOT NULL, album_id INTEGER REFERENCES albums(album_id),
-                     genre_id INTEGER, milliseconds INTEGER, bytes INTEGER, unit_price REAL);
-CREATE TABLE customers (customer_id INTEGER PRIMARY KEY, first_name TEXT, last_name TEXT, city TEXT);
-CREATE TABLE invoices (invoice_id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(customer_id), invoice_date TEXT);
-CREATE TABLE invoice_lines (line_id INTEGER PRIMARY KEY, invoice_id INTEGER REFERENCES invoices(invoice_id),
-                            track_id INTEGER REFERENCES tracks(track_id), unit_price REAL, quantity INTEGER);
-"""
-
-
 @pytest.fixture(scope="module")
 def music(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("music") / "music.sqlite"
-    con = sqlite3.connect(path)
-    con.executescript(SCHEMA)
-    genres = ["Jazz", "Rock", "Bossa Nova", "Classical"]
-    con.executemany("INSERT INTO genres VALUES (?, ?)", list(enumerate(genres, 1)))
-    artists = [("Miles Davis", "USA"), ("Tom Jobim", "Brazil"), ("Nina Simone", "USA"), ("Clara Haskil", "Romania")]
-    con.executemany("INSERT INTO artists VALUES (?, ?, ?)", [(i, n, c) for i, (n, c) in enumerate(artists, 1)])
-    con.executemany("INSERT INTO albums VALUES (?, ?, ?, ?)", [(i, f"Album {i}", 1 + i % 4, 1960 + i) for i in range(1, 13)])
-    rows = [(i, f"Track {i}", 1 + i % 12, 1 + i % 4, 120_000 + 9_000 * i, 2_000_000 + 150_000 * i, 0.99 if i % 3 else 1.29) for i in range(1, 41)]
-    con.executemany("INSERT INTO tracks VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-    con.executemany("INSERT INTO customers VALUES (?, ?, ?, ?)", [(i, f"F{i}", f"L{i}", ["Lisbon", "Oslo", "Quito"][i % 3]) for i in range(1, 10)])
-    con.executemany("INSERT INTO invoices VALUES (?, ?, ?)", [(i, 1 + i % 9, f"202{i % 4}-0{1 + i % 9}-1{i % 9}") for i in range(1, 31)])
-    con.executemany("INSERT INTO invoice_lines VALUES (?, ?, ?, ?, ?)", [(i, 1 + i % 30, 1 + (i * 7) % 40, 0.99, 1 + i % 3) for i in range(1, 91)])
-    con.commit()
-    con.close()
-    return path
+    return make_music(tmp_path_factory.mktemp("music") / "music.sqlite")
 
 
 @pytest.fixture(scope="module")
