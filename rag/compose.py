@@ -190,6 +190,19 @@ def _focuses(link: Link) -> list[str]:
     return sorted(named, key=position)
 
 
+def _compound_qualifiers(link: Link) -> set[str]:
+    """Named tables whose word sits right before another named table's word ("film categories"):
+    they qualify that noun, and an answer about it need not read them."""
+    stems = link.reading.stems
+    out = set()
+    for table in link.named_tables:
+        own = link.words_of(table)
+        for i, stem in enumerate(stems[:-1]):
+            if stem in own and any(stems[i + 1] in link.words_of(t) for t in link.named_tables if t != table):
+                out.add(table)
+    return out
+
+
 def _word_starts(link: Link) -> list[int]:
     starts, at = [], 0
     for word in link.reading.words:
@@ -571,7 +584,8 @@ def _coverage(link: Link, q: _Query, used: list[str], missed: list[str], explain
     """The share of the question's parts this SQL accounts for: the named tables it reads, the
     linked values and numbers it compares, and the content words left unlinked count against it."""
     named = link.named_tables
-    read = sum(1 for t in named if t in q.aliases)
+    qualifiers = _compound_qualifiers(link)
+    read = sum(1 for t in named if t in q.aliases or t in qualifiers)
     parts = len(named) + len(missed) + len([w for w in link.unlinked if w not in explained])
     if parts == 0:
         return 0.0

@@ -468,7 +468,9 @@ def _infer_foreign_keys(db: ReadOnlyDatabase, tables: list[Table], declared: lis
             stem = key_stem(column.name)
             if not stem or (table.name, (column.name,)) in linked:
                 continue
-            for parent in tables:
+            # the table named after the key first ("part_id" → parts), then the others in schema order
+            parents = sorted(tables, key=lambda t: stem not in _stems(t) and stem.split(" ")[-1] not in _stems(t))
+            for parent in parents:
                 if parent is table or frozenset((table.name, parent.name)) in pairs:
                     continue
                 target = _referenced_key(column.name, stem, parent)

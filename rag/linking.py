@@ -47,6 +47,16 @@ OPERATOR_WORDS = frozenset(
     long longer short shorter big bigger small smaller high higher low lower recent recently old older new newer
     value values amount amounts record records entry entries row rows item items data information please""".split()
 )
+# common verbs and adverbs a question wraps its data in ("live in", "came out", "were paid with")
+VERB_WORDS = frozenset(
+    """live lives lived living come comes came coming go goes went gone going take takes took taken run runs ran
+    running give gives gave given make makes made get gets got use uses used using start starts started
+    begin begins began begun end ends ended pay pays paid buy buys bought sell sells sold place places placed
+    belong belongs contain contains include includes hold holds held work works worked join joins joined
+    appear appears appeared operate operates operated happen happens happened see saw seen watch watched
+    know known want wanted need needed keep kept put say said tell told look looks looked find found
+    now currently right ever yet still ago already today's""".split()
+)
 _GENERIC_COLUMN_WORDS = frozenset({"id", "ids", "key", "code", "no", "num", "nbr"})
 _FLAG_PREFIXES = frozenset({"is", "has", "was", "can", "flag"})
 SYNONYM_MIN, SYNONYM_MARGIN = 0.75, 0.1
@@ -88,7 +98,9 @@ class Reading:
         """Stems that can name data: not stop or operator words, not numbers."""
         return tuple(
             s for s, w in zip(self.stems, self.words)
-            if not {s, w.lower()} & (STOP_WORDS | OPERATOR_WORDS) and not any(ch.isdigit() for ch in s) and len(s) > 1
+            if not {s, w.lower()} & (STOP_WORDS | OPERATOR_WORDS | VERB_WORDS)
+            and not any(ch.isdigit() for ch in s) and len(s) > 1
+            and not (w.lower().endswith("ed") and len(w) > 4)  # "issued", "lasted": verbs, unless a name or value claims them
         )
 
     def position(self, stems: tuple[str, ...]) -> int | None:
@@ -216,7 +228,11 @@ class Linker:
                     table_words.update(stems)
                 else:
                     partial.append((name, hit, share))
+        content = set(reading.content)
         for name, hit, share in partial:
+            hit = [s for s in hit if s in content]  # "List the playlists" does not name web_price_lists
+            if not hit:
+                continue
             # part of a longer name is weaker than a whole one; its head noun ("sessions" of viewing_sessions)
             # names it when no table is called by that word alone
             head = self._table_stems[name][-1] in hit and not set(hit) <= table_words
@@ -240,10 +256,17 @@ class Linker:
         units = unit_hits(reading.text, self.schema, lambda name: [w.lower() for w in split_identifier(name)])
         for u in units:
             columns.append(Linked(u.table, u.column, 0.7, (u.conversion,)))
-        # a column named by the question links its table (less strongly than naming the table)
-        for c in columns:
-            if c.score >= 0.5 and not any(r.startswith("holds") or r == "shadowed" for r in c.why):
-                note(c.table, 0.6 * c.score, f"has the column {c.column}")
+        # a column named by the question links its table (less strongly than naming the table); a word
+        # that names columns in many tables names only those joined to a table the question names
+        worded = [c for c in columns if c.score >= 0.5 and not any(r.startswith("holds") or r == "shadowed" for r in c.why)]
+        holders: dict[tuple[str, ...], set[str]] = {}
+        for c in worded:
+            holders.setdefault(self._column_stems.get((c.table, c.column or ""), ()), set()).add(c.table)
+        for c in worded:
+            tables_with = holders[self._column_stems.get((c.table, c.column or ""), ())]
+            if len(tables_with) > 2 and c.table not in whole and not any(_shortest(self._graph, {c.table}, t, 2) is not None for t in whole):
+                continue
+            note(c.table, 0.6 * c.score, f"has the column {c.column}")
         columns.sort(key=lambda c: -c.score)
 
         aliases = self._synonyms(reading, evidence, columns, values)
