@@ -183,6 +183,10 @@ def test_changes_need_the_token_and_set_llm_tells_no_paths(served: UIProcess, tm
     assert wrong[0] == 403
     status, headers, _ = raw(port, f"GET /?token={TOKEN} HTTP/1.1\nHost: 127.0.0.1:{port}\nConnection: close")
     assert status == 303 and headers["location"] == "/" and "HttpOnly" in headers["set-cookie"] and "SameSite=Strict" in headers["set-cookie"]
+    cookie = headers["set-cookie"].split(";")[0]
+    browser = Client(served.url, verbose=False, headers={"Cookie": cookie})  # a browser that opened the link sends the cookie
+    added = browser.predict("How many books are there, browser?", "SELECT count(*) FROM books", "", "all", api_name="/add_example")
+    assert "✓ Added" in str(added), added
 
 
 @pytest.mark.slow
