@@ -11,8 +11,11 @@ hand-written store), `saved` (confirmed in the UI) or `synth` (synthesized by `d
 re-synthesis replaces only `synth` examples; nothing a person wrote or saved is ever dropped by
 a rebuild, a retrain or `db remove`.
 
-Appends take an exclusive file lock and fsync, so concurrent saves (threads, or a UI and a CLI)
-never interleave; rewrites are atomic (rag.io). A torn last line is skipped when reading.
+Every change to a store (an append by `db teach` or a UI save, a rewrite by `db add --replace`,
+`db remove` or a UI edit) reads and writes under one exclusive lock per key (`flock` on
+`<home>/stores/.<key>.lock`, a file that is never renamed), so concurrent changes (threads, or
+a UI and CLIs in other processes) never lose each other's examples. Appends are fsynced,
+rewrites atomic (rag.io). A torn last line is skipped when reading.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -211,37 +215,80 @@ class ExampleStore:
             seen.setdefault(example.id, example)
         return list(seen.values())
 
+    @contextmanager
+    def locked(self, key: str) -> Iterator[None]:
+        """Hold the key's store lock (exclusive, across processes) for a read-modify-write."""
+        lock = self.root / f".{_safe(key)}.lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
     def add(self, key: str, examples: Iterable[StoredExample]) -> list[StoredExample]:
         """Append the examples not stored yet (by id); returns those that were new."""
-        known = {e.id for e in self.load(key)}
-        new = []
-        for example in examples:
-            if example.id not in known:
-                known.add(example.id)
-                new.append(example)
-        if new:
-            _append(self.path_for(key), new)
+        with self.locked(key):
+            known = {e.id for e in self.load(key)}
+            new = []
+            for example in examples:
+                if example.id not in known:
+                    known.add(example.id)
+                    new.append(example)
+            if new:
+                _append(self.path_for(key), new)
         return new
+
+    def rewrite(self, key: str, change: Callable[[list[StoredExample]], list[StoredExample]]) -> tuple[int, int]:
+        """Replace the key's examples by `change(current)`, read and written under the store lock
+        (legacy files are left alone); returns (examples before, examples after)."""
+        with self.locked(key):
+            current = _read(self.path_for(key))
+            kept = change(current)
+            if kept != current:
+                write_jsonl_atomic(self.path_for(key), [e.to_json() for e in kept])
+        return len(current), len(kept)
 
     def replace_synthesized(self, key: str, examples: Iterable[StoredExample]) -> int:
         """Swap the key's `synth` examples for `examples`; everything a person wrote or saved stays."""
-        kept = [e for e in _read(self.path_for(key)) if e.origin != "synth"]
-        known = {e.id for e in kept}
-        fresh = []
-        for example in examples:
-            if example.id not in known:
-                known.add(example.id)
-                fresh.append(example)
-        write_jsonl_atomic(self.path_for(key), [e.to_json() for e in [*kept, *fresh]])
+        examples = list(examples)
+        fresh: list[StoredExample] = []
+
+        def change(current: list[StoredExample]) -> list[StoredExample]:
+            kept = [e for e in current if e.origin != "synth"]
+            known = {e.id for e in kept}
+            for example in examples:
+                if example.id not in known:
+                    known.add(example.id)
+                    fresh.append(example)
+            return [*kept, *fresh]
+
+        self.rewrite(key, change)
         return len(fresh)
 
     def remove(self, key: str, ids: set[str] | None = None, *, origins: set[str] | None = None) -> int:
         """Remove examples by id and/or origin (legacy files are left alone); returns how many went."""
-        current = _read(self.path_for(key))
-        keep = [e for e in current if not ((ids is None or e.id in ids) and (origins is None or e.origin in origins))]
-        if len(keep) != len(current):
-            write_jsonl_atomic(self.path_for(key), [e.to_json() for e in keep])
-        return len(current) - len(keep)
+        before, after = self.rewrite(
+            key, lambda current: [e for e in current if not ((ids is None or e.id in ids) and (origins is None or e.origin in origins))]
+        )
+        return before - after
+
+    def swap(self, key: str, old_id: str, new: StoredExample) -> bool:
+        """Replace the example `old_id` by `new` in one locked rewrite (an edit); False if `old_id`
+        is not in the current store file (removed meanwhile, or only in a legacy file)."""
+        found = False
+
+        def change(current: list[StoredExample]) -> list[StoredExample]:
+            nonlocal found
+            found = any(e.id == old_id for e in current)
+            if not found:
+                return current
+            kept = [e for e in current if e.id not in (old_id, new.id)]
+            return [*kept, new]
+
+        self.rewrite(key, change)
+        return found
 
 
 def _safe(key: str) -> str:
@@ -253,11 +300,10 @@ def _append(path: Path, examples: list[StoredExample]) -> None:
     data = "".join(json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in examples).encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         os.write(fd, data)
         os.fsync(fd)
     finally:
-        os.close(fd)  # closing releases the lock
+        os.close(fd)
 
 
 def _lines(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:

@@ -151,7 +151,23 @@ class UISettings(_Section):
     port: int = Field(7860, ge=1, le=65535)
     username: str | None = Field(None, description="with password: require a login (CODERAG_UI__USERNAME)")
     password: SecretStr | None = Field(None, description="with username: require a login (CODERAG_UI__PASSWORD)")
+    token: SecretStr | None = Field(
+        None,
+        description="without a login: the token that lets a browser on this machine change the language model and the "
+        "shared examples (the link `coderag ui` prints carries it; CODERAG_UI__TOKEN); random per start when unset",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the server answers besides 127.0.0.1, localhost and [::1] (a loopback server answers "
+        "only those: DNS rebinding); on another interface or a share link, any name unless this is set",
+    )
     max_upload_mb: int = Field(100, ge=1, le=10240, description="largest SQLite upload accepted")
+    max_request_mb: int = Field(
+        8, ge=1, le=1024, description="largest request body other than an upload (refused before it is read)"
+    )
+    login_tries: int = Field(
+        5, ge=1, le=1000, description="wrong logins in a row a client may try at once; then each try waits 1 s, doubling up to 5 minutes"
+    )
     max_schema_chars: int = Field(200_000, ge=100, description="longest pasted CREATE TABLE script accepted")
     concurrency_limit: int = Field(2, ge=1, le=64, description="requests the queue runs at once")
     max_queue: int = Field(256, ge=1, description="requests waiting at most before new ones are refused")

@@ -84,11 +84,11 @@ def add(
     result = synthesize_examples(path, max_examples=examples, seed=seed, timeout_s=min(settings.execution.timeout_s, 2.0), show_progress=not quiet)
     fingerprint = schema_fingerprint(ref.schema)
     stored = _stored_examples(name, result.examples)
+    if _file_digest(path) != before:  # cannot happen through the read-only sandbox; checked before anything is stored
+        raise DatabaseError(f"{path} changed while coderag read it: another program is writing it")
     added = store.replace_synthesized(name, stored)
     moved = _adopt(store, schema_key(fingerprint), name)
     registration = registry.add(name, path, fingerprint, tables=ref.tables, meta={"synthesis": {"examples": len(result.examples), "seed": seed}})
-    if _file_digest(path) != before:  # cannot happen through the read-only sandbox; checked because it must never
-        raise DatabaseError(f"{path} changed while coderag read it: another program is writing it")
     _print_summary(result, added, moved, time.perf_counter() - started)
     err.print(f"indexing the examples of '{name}'…")
     _refresh_index(settings, show_progress=not quiet)
@@ -117,11 +117,11 @@ def _add_url(url, location: str, name: str | None, examples: int, replace: bool,
     result = synthesize_examples(location, max_examples=examples, seed=seed, timeout_s=min(settings.execution.timeout_s, 2.0), show_progress=not quiet)
     fingerprint = schema_fingerprint(ref.schema)
     stored = _stored_examples(name, result.examples, lambda sql: to_dialect(sql, url.dialect))
+    if before is not None and _file_digest(url.path) != before:  # a DuckDB file: opened read-only, checked unchanged before anything is stored
+        raise DatabaseError(f"{url.path} changed while coderag read it: another program is writing it")
     added = store.replace_synthesized(name, stored)
     moved = _adopt(store, schema_key(fingerprint), name)
     registration = registry.add(name, url.public, fingerprint, tables=ref.tables, meta={"synthesis": {"examples": len(result.examples), "seed": seed}})
-    if before is not None and _file_digest(url.path) != before:  # a DuckDB file: opened read-only, checked unchanged
-        raise DatabaseError(f"{url.path} changed while coderag read it: another program is writing it")
     _print_summary(result, added, moved, time.perf_counter() - started)
     err.print(f"indexing the examples of '{name}'…")
     _refresh_index(settings, show_progress=not quiet)

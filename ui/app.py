@@ -18,8 +18,10 @@ from __future__ import annotations
 import csv
 import html
 import logging
+import re
 import shlex
 import shutil
+import sys
 import threading
 import time
 import uuid
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from rag.abstain import same_question
 from rag.chain import Answer, Question
@@ -38,6 +41,7 @@ from rag.generators import NO_LLM_NOTICE
 from rag.sandbox import QueryResult
 from rag.settings import UISettings
 from ui.charts import Chart, choose_chart
+from ui.guard import LOOPBACK_NAMES, ChangeGuard, LoginThrottle, RequestGuard, new_token
 from ui.service import SESSION_SAVE, ExampleRow, UIService, is_loopback
 
 log = logging.getLogger(__name__)
@@ -174,6 +178,20 @@ def preview(text: str, limit: int = QUESTION_PREVIEW_CHARS) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
+_MARKUP = re.compile(r"([\\`*_\[\]<>!&|~$])")
+
+
+def quoted(text: str, limit: int = QUESTION_PREVIEW_CHARS) -> str:
+    """A question (anyone's: stored examples are shared) as inline Markdown text: on one line, its
+    HTML and Markdown syntax escaped, so it shows as typed and never loads an image or adds a link."""
+    return _MARKUP.sub(r"\\\1", " ".join(preview(text, limit).split()))
+
+
+def code_span(text: str) -> str:
+    """`text` as inline code (a backtick inside it would end the span early)."""
+    return "`" + " ".join(text.replace("`", "'").split()) + "`"
+
+
 def _cell(value: Any) -> Any:
     if value is None:
         return "NULL"
@@ -231,7 +249,8 @@ def details(answer: Answer) -> str:
 def sql_block(sql: str) -> str:
     """SQL for the chat, cut at SQL_SHOWN_CHARS (the editor holds all of it)."""
     shown = sql if len(sql) <= SQL_SHOWN_CHARS else f"{sql[:SQL_SHOWN_CHARS]}\n-- … ({len(sql):,} characters)"
-    return f"```sql\n{shown}\n```"
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", shown)), default=0))  # longer than any run inside
+    return f"{fence}sql\n{shown}\n{fence}"
 
 
 def confidence_words(value: float | None) -> str:
@@ -270,11 +289,11 @@ def answer_message(answer: Answer) -> str:
 
 def card_head(answer: Answer) -> str:
     """The answer card's first lines: the question, then the result's size and where the SQL came from."""
-    lines = [f"### {preview(answer.question, 200)}"]
+    lines = [f"### {quoted(answer.question, 200)}"]
     if answer.error_kind == "abstain":
         lines.append(
             "**No stored example matches this question well.** The nearest ones:\n\n"
-            + "\n".join(f"- “{preview(r.question, 150)}” (closeness {r.score:.2f})" for r in answer.retrieved[:3])
+            + "\n".join(f"- “{quoted(r.question, 150)}” (closeness {r.score:.2f})" for r in answer.retrieved[:3])
         )
         lines.append(
             "The closest one's SQL is in the editor below, not run. If it is right, run it; otherwise type the "
@@ -325,8 +344,8 @@ def link_line(link: dict[str, Any]) -> str:
 
 def adapted_line(adapted: dict[str, Any]) -> str:
     """Which stored example the answer's SQL was adapted from, and how (rag.adapt's edits)."""
-    edits = "; ".join(f"`{preview(e, 120)}`" for e in adapted.get("edits", [])[:6])
-    return f"Adapted from example `{preview(str(adapted.get('from_id', '')), 80)}`: {edits}"
+    edits = "; ".join(code_span(preview(e, 120)) for e in adapted.get("edits", [])[:6])
+    return f"Adapted from example {code_span(preview(str(adapted.get('from_id', '')), 80))}: {edits}"
 
 
 def result_summary(columns: list[str], rows: list[list[Any]], truncated: bool, limit: int = 200) -> str:
@@ -469,7 +488,7 @@ def on_ask(
     steps = f"Retrieving {k} example{'s' if k != 1 else ''}, then generating" if use_rag and k else "Generating"
     progress = f"{WORKING} {steps} SQL with `{service.chain.generator.name}`…"
     history.append(assistant(progress))
-    yield AskOutputs(history, "", SKIP, SKIP, SKIP, SKIP, SKIP, session, head=f"### {preview(checked.text, 200)}\n\n{progress}", action="")
+    yield AskOutputs(history, "", SKIP, SKIP, SKIP, SKIP, SKIP, session, head=f"### {quoted(checked.text, 200)}\n\n{progress}", action="")
     hidden = gr.update(visible=False, value=None)
     try:
         answer, shown_at = None, 0.0
@@ -485,7 +504,7 @@ def on_ask(
                 yield AskOutputs(history, "", SKIP, SKIP, SKIP, SKIP, SKIP, session)
     except Exception as exc:  # the UI boundary: every failure becomes a message
         history = [*history[:-1], assistant(problem(exc))]
-        head = f"### {preview(checked.text, 200)}\n\n{problem(exc)}"
+        head = f"### {quoted(checked.text, 200)}\n\n{problem(exc)}"
         yield AskOutputs(history, "", SKIP, EMPTY_TABLE, "", EMPTY_TABLE, "", replace(session, question=checked.text),
                          head, download_update(None), hidden, hidden, hidden, gr.update(visible=False))
         return
@@ -555,7 +574,7 @@ def on_save_example(service: UIService, sql: str | None, history: list[Message] 
             target = db.label if db.kind in ("demo", "registered") else str(db.path) if db.kind == "file" and db.path else None
             teach = f"coderag db teach {shlex.quote(target or 'NAME')} --question {shlex.quote(stored.question)} --sql {shlex.quote(stored.sql)}"
             text = (
-                f"✓ Saved for this session: asking “{preview(stored.question, 120)}” again here answers with this SQL. "
+                f"✓ Saved for this session: asking “{quoted(stored.question, 120)}” again here answers with this SQL. "
                 "Without a login, saves are not shared with other users; to keep it for everyone and the CLI run "
                 + (f"`{teach}`." if target else f"`coderag db add PATH --name NAME` on the database file, then `{teach}`.")
             )
@@ -567,7 +586,7 @@ def on_save_example(service: UIService, sql: str | None, history: list[Message] 
         return SaveOutputs(history, SKIP, problem(exc), session)
     if added:
         by = f" by {user}" if user else ""
-        text = f"✓ Saved as an example for `{session.db.label}`{by}: “{preview(example.question, 120)}”. Asking it again retrieves it."
+        text = f"✓ Saved as an example for `{session.db.label}`{by}: “{quoted(example.question, 120)}”. Asking it again retrieves it."
     else:
         text = f"This question and SQL are already stored for `{session.db.label}`."
     history.append(assistant(text))
@@ -666,7 +685,7 @@ def on_select_example(service: UIService, session: Session, ids: list[str], inde
     if row is None:
         return ExampleOutputs(SKIP, SKIP, ids, f"{WARN} that example is no longer stored; the list was out of date", None)
     note = " It is built in (read-only): *Add as a new example* stores your version." if row.built_in else ""
-    return ExampleOutputs(SKIP, SKIP, ids, f"Editing: “{preview(row.question, 120)}” ({row.who}).{note}", row.id, row.question, row.sql)
+    return ExampleOutputs(SKIP, SKIP, ids, f"Editing: “{quoted(row.question, 120)}” ({row.who}).{note}", row.id, row.question, row.sql)
 
 
 def _after_change(service: UIService, session: Session, query: str | None, who: str | None, text: str, selected: Any, question: Any, sql: Any) -> ExampleOutputs:
@@ -682,7 +701,7 @@ def on_update_example(service: UIService, session: Session, selected: str | None
         stored = service.update_example(session.db, selected, question or "", sql or "")
     except Exception as exc:
         return ExampleOutputs(SKIP, SKIP, SKIP, problem(exc))
-    return _after_change(service, session, query, who, f"✓ Saved the edited example “{preview(stored.question, 120)}”.", stored.id, SKIP, SKIP)
+    return _after_change(service, session, query, who, f"✓ Saved the edited example “{quoted(stored.question, 120)}”.", stored.id, SKIP, SKIP)
 
 
 def on_delete_example(service: UIService, session: Session, selected: str | None, query: str | None = "", who: str | None = "all") -> ExampleOutputs:
@@ -692,7 +711,7 @@ def on_delete_example(service: UIService, session: Session, selected: str | None
         old = service.delete_example(session.db, selected)
     except Exception as exc:
         return ExampleOutputs(SKIP, SKIP, SKIP, problem(exc))
-    return _after_change(service, session, query, who, f"Deleted “{preview(old.question, 120)}”.", None, "", "")
+    return _after_change(service, session, query, who, f"Deleted “{quoted(old.question, 120)}”.", None, "", "")
 
 
 def on_add_example(service: UIService, session: Session, question: str | None, sql: str | None, query: str | None = "", who: str | None = "all") -> ExampleOutputs:
@@ -702,7 +721,7 @@ def on_add_example(service: UIService, session: Session, question: str | None, s
         example, added = service.save_example(question or "", sql or "", session.db, origin="person")
     except Exception as exc:
         return ExampleOutputs(SKIP, SKIP, SKIP, problem(exc))
-    text = f"✓ Added “{preview(example.question, 120)}”." if added else "This question and SQL are already stored."
+    text = f"✓ Added “{quoted(example.question, 120)}”." if added else "This question and SQL are already stored."
     return _after_change(service, session, query, who, text, example.id, SKIP, SKIP)
 
 
@@ -722,6 +741,10 @@ def build_app(service: UIService) -> gr.Blocks:
     start = service.default_db
     db_names = service.database_names() + ([start.label] if start.kind == "file" else [])
     lane = {"concurrency_id": "coderag", "concurrency_limit": settings.ui.concurrency_limit}
+    # SQL a person typed (and saves, which run it first) has a lane of its own: however many
+    # heavy /run_sql calls wait, switching databases and the examples list are answered at once.
+    sql_lane = {"concurrency_id": "sql", "concurrency_limit": settings.ui.concurrency_limit}
+    llm_lane = {"concurrency_id": "llm", "concurrency_limit": 1}  # loading a model: one at a time
     # Questions have their own lane, so running SQL or switching databases never waits behind a
     # model; it is as wide as the OpenAI-compatible server takes (a hung call holds one place, for
     # at most openai.timeout_s). llama.cpp answers one at a time behind its own bounded wait.
@@ -840,11 +863,15 @@ def build_app(service: UIService) -> gr.Blocks:
         def run_sql(sql: str, history: list, session: Session) -> RunOutputs:
             return on_run_sql(service, sql, history, session)
 
+        # Handlers that change what every user shares run as their request's sender (ui.guard):
+        # the service refuses them without the login or the token.
         def save_example(sql: str, history: list, session: Session, request: gr.Request) -> SaveOutputs:
-            return on_save_example(service, sql, history, session, getattr(request, "username", None))
+            with service.guard.serving(request):
+                return on_save_example(service, sql, history, session, getattr(request, "username", None))
 
         def teach_this(sql: str, history: list, session: Session, request: gr.Request) -> tuple:
-            ran, saved = on_teach(service, sql, history, session, getattr(request, "username", None))
+            with service.guard.serving(request):
+                ran, saved = on_teach(service, sql, history, session, getattr(request, "username", None))
             return (saved.history, ran.table, ran.note, ran.download, *ran[4:7], saved.status, saved.action, saved.session)
 
         def pick_database(name: str, history: list, session: Session) -> DbOutputs:
@@ -863,19 +890,23 @@ def build_app(service: UIService) -> gr.Blocks:
             index = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
             return on_select_example(service, session, ids, index)[2:7]
 
-        def update_example(session: Session, selected: str | None, question: str, sql: str, query: str, who: str) -> ExampleOutputs:
-            return on_update_example(service, session, selected, question, sql, query, who)
+        def update_example(session: Session, selected: str | None, question: str, sql: str, query: str, who: str, request: gr.Request) -> ExampleOutputs:
+            with service.guard.serving(request):
+                return on_update_example(service, session, selected, question, sql, query, who)
 
-        def delete_example(session: Session, selected: str | None, query: str, who: str) -> ExampleOutputs:
-            return on_delete_example(service, session, selected, query, who)
+        def delete_example(session: Session, selected: str | None, query: str, who: str, request: gr.Request) -> ExampleOutputs:
+            with service.guard.serving(request):
+                return on_delete_example(service, session, selected, query, who)
 
-        def add_example(session: Session, question: str, sql: str, query: str, who: str) -> ExampleOutputs:
-            return on_add_example(service, session, question, sql, query, who)
+        def add_example(session: Session, question: str, sql: str, query: str, who: str, request: gr.Request) -> ExampleOutputs:
+            with service.guard.serving(request):
+                return on_add_example(service, session, question, sql, query, who)
 
-        def set_llm(kind: str, value: str) -> tuple[str, Any]:
-            return on_set_llm(service, kind, value)
+        def set_llm(kind: str, value: str, request: gr.Request) -> tuple[str, Any]:
+            with service.guard.serving(request):
+                return on_set_llm(service, kind, value)
 
-        llm_apply.click(set_llm, [llm_kind, llm_value], [llm_status, notice_box], api_name="set_llm", **lane)
+        llm_apply.click(set_llm, [llm_kind, llm_value], [llm_status, notice_box], api_name="set_llm", **llm_lane)
         gr.on(
             [ask.click, question.submit],
             ask_question,
@@ -885,24 +916,24 @@ def build_app(service: UIService) -> gr.Blocks:
             show_progress="minimal",
             **ask_lane,
         )
-        run.click(run_sql, [sql, chat, session], [chat, table, note, download, *plots, action], api_name="run_sql", **lane)
-        save.click(save_example, [sql, chat, session], [chat, status, action, session], api_name="save_example", **lane)
-        teach.click(teach_this, [sql, chat, session], [chat, table, note, download, *plots, status, action, session], api_name="teach", **lane)
+        run.click(run_sql, [sql, chat, session], [chat, table, note, download, *plots, action], api_name="run_sql", **sql_lane)
+        save.click(save_example, [sql, chat, session], [chat, status, action, session], api_name="save_example", **sql_lane)
+        teach.click(teach_this, [sql, chat, session], [chat, table, note, download, *plots, status, action, session], api_name="teach", **sql_lane)
         db_outputs = [chat, session, status, schema, picker]
         list_inputs = [session, ex_search, ex_who]
         list_outputs = [ex_title, ex_table, ex_ids]
-        for event, handler, inputs, name in (
-            (picker.input, pick_database, [picker, chat, session], "pick_database"),
-            (upload.upload, upload_database, [upload, chat, session], "upload_database"),
-            (use_script.click, paste_schema, [script, chat, session], "paste_schema"),
+        for event, handler, inputs, name, its_lane in (
+            (picker.input, pick_database, [picker, chat, session], "pick_database", lane),
+            (upload.upload, upload_database, [upload, chat, session], "upload_database", lane),
+            (use_script.click, paste_schema, [script, chat, session], "paste_schema", sql_lane),  # it runs the script
         ):
-            event(handler, inputs, db_outputs, api_name=name, **lane).then(list_examples, list_inputs, list_outputs, api_name=False, **lane)
+            event(handler, inputs, db_outputs, api_name=name, **its_lane).then(list_examples, list_inputs, list_outputs, api_name=False, **lane)
         gr.on([examples_tab.select, ex_search.submit, ex_who.input], list_examples, list_inputs, list_outputs, api_name="list_examples", **lane)
         ex_table.select(select_example, [session, ex_ids], [ex_ids, ex_status, ex_selected, ex_question, ex_sql], api_name=False, **lane)
         change_outputs = [ex_title, ex_table, ex_ids, ex_status, ex_selected, ex_question, ex_sql, status]
-        ex_update.click(update_example, [session, ex_selected, ex_question, ex_sql, ex_search, ex_who], change_outputs, api_name="update_example", **lane)
+        ex_update.click(update_example, [session, ex_selected, ex_question, ex_sql, ex_search, ex_who], change_outputs, api_name="update_example", **sql_lane)
         ex_delete.click(delete_example, [session, ex_selected, ex_search, ex_who], change_outputs, api_name="delete_example", **lane)
-        ex_add.click(add_example, [session, ex_question, ex_sql, ex_search, ex_who], change_outputs, api_name="add_example", **lane)
+        ex_add.click(add_example, [session, ex_question, ex_sql, ex_search, ex_who], change_outputs, api_name="add_example", **sql_lane)
 
     demo.queue(max_size=settings.ui.max_queue, default_concurrency_limit=settings.ui.concurrency_limit)
     return demo
@@ -938,26 +969,50 @@ def launch(
     quiet: bool = False,
     insecure: bool = False,
 ) -> str:
-    """Start the server (loopback and no share link unless asked; see `check_exposure`); returns the local URL."""
+    """Start the server (loopback and no share link unless asked; see `check_exposure`); returns the local URL.
+
+    Every request passes ui.guard's RequestGuard first (Host names, body caps, the login before
+    the body, login throttling). Without a login, changing the model or the shared examples needs
+    the token: its link is printed (to stderr) unless `quiet`."""
     ui = service.settings.ui
-    auth = check_exposure(ui, host or ui.host, share=share, insecure=insecure)
+    bind, port = host or ui.host, port or ui.port
+    auth = check_exposure(ui, bind, share=share, insecure=insecure)
     service.shared_saves = saves_are_shared(ui, auth)
+    token = None if auth is not None else ui.token.get_secret_value() if ui.token is not None else new_token()
+    service.guard = ChangeGuard(login=auth is not None, token=token)
+    checked_hosts = is_loopback(bind) and not share or bool(ui.allowed_hosts)
+    guard = Middleware(
+        RequestGuard,
+        allowed_hosts=(*LOOPBACK_NAMES, *ui.allowed_hosts) if checked_hosts else None,
+        port=port,
+        max_body_bytes=ui.max_request_mb * 2**20,
+        max_upload_bytes=(ui.max_upload_mb + 1) * 2**20,  # the file and its multipart framing
+        login=auth is not None,
+        throttle=LoginThrottle(free=ui.login_tries),
+        token=token,
+    )
     try:
         _, local_url, _ = demo.launch(
-            server_name=host or ui.host,
-            server_port=port or ui.port,
+            server_name=bind,
+            server_port=port,
             share=share,
             auth=auth,
             max_file_size=f"{ui.max_upload_mb}mb",
             max_threads=max(8, ui.concurrency_limit * 4),
-            prevent_thread_lock=not block,
+            prevent_thread_lock=True,
             quiet=quiet,
             show_error=False,
             enable_monitoring=False,
             ssr_mode=False,
             css=CSS,
             mcp_server=False,
+            app_kwargs={"middleware": [guard]},
         )
     except OSError as exc:
-        raise ConfigError(f"cannot start the UI server on {host or ui.host}:{port or ui.port}: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"cannot start the UI server on {bind}:{port}: {str(exc).splitlines()[0]}") from None
+    if token is not None and not quiet:
+        print(f"To change the language model or the shared examples, open this link once (keep it private): {local_url}?token={token}",
+              file=sys.stderr, flush=True)
+    if block:
+        demo.block_thread()
     return local_url

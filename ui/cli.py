@@ -37,6 +37,7 @@ def ui(
 ) -> None:
     """Start the chat UI: ask questions, see and edit the SQL, save good answers as examples."""
     from ui.app import build_app, check_exposure, is_loopback, launch
+    from ui.guard import bound_output
     from ui.service import UIService
     from ui.sources import named_database
 
@@ -48,6 +49,7 @@ def ui(
         ui={"host": host, "port": port, "allow_shared_save": allow_shared_save or None},
     )
     login = check_exposure(settings.ui, settings.ui.host, share=share, insecure=insecure)  # before any model loads
+    bound_output()  # the server's log: a rejected value quoted in a traceback is cut, never written whole
     named_database(db or settings.default_db, settings.home)
     if login is None and (share or not is_loopback(settings.ui.host)):
         err.print(f"[yellow]warning:[/] serving on {settings.ui.host} without a login (--insecure)", highlight=False)

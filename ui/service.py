@@ -30,6 +30,7 @@ from rag.registry import ExampleStore, Registry, StoredExample
 from rag.sandbox import QueryResult
 from rag.settings import Settings
 from rag.sqltools import validate_user_sql
+from ui.guard import NOBODY, ChangeGuard, check_caller
 from ui.sources import PrivateDir, named_database
 
 
@@ -114,6 +115,8 @@ class UIService:
         # "save as example" writes the shared store only behind a login (attributed to the user) or with
         # ui.allow_shared_save; otherwise a save lasts for the browser session (`launch` decides)
         self.shared_saves = False
+        # who may change the model and the shared store through HTTP (`launch` sets the server's own)
+        self.guard: ChangeGuard = NOBODY
         self._save_lock = threading.Lock()
         self._retired: list = []  # generators replaced by set_generator, closed at exit
         self._labels: dict[str, str] = {}  # store key -> the name a person gave (file name of an upload)
@@ -216,6 +219,7 @@ class UIService:
         """Store a confirmed question → SQL in the database's store (rag.registry, shared with the
         CLI) and make it retrievable at once; `author` (the login that saved it) is kept with it.
         The SQL must validate and run. Returns the example and whether it was new."""
+        check_caller("saving to the shared examples")
         stored = self._checked(question, sql, db, origin, meta={"author": author} if author else None)
         example = self._as_example(stored, db)
         with self._save_lock:
@@ -251,9 +255,8 @@ class UIService:
         if stored.id == old.id:
             return old  # nothing changed
         with self._save_lock:
-            self.store.add(db.key, [stored])
-            if not self.store.remove(db.key, {old.id}):
-                raise ConfigError("this example is in a store file written by an older version and cannot be changed here")
+            if not self.store.swap(db.key, old.id, stored):  # one rewrite under the store's lock (as `db teach` takes)
+                raise ConfigError("this example was removed meanwhile, or is in a store file written by an older version; reload the list")
             self._publish([self._as_example(stored, db)], drop={old.id})
         return stored
 
@@ -280,6 +283,7 @@ class UIService:
     def check_editable(self, what: str = "editing stored examples") -> None:
         if not self.can_edit_examples:
             raise ConfigError(f"{what} needs a login on a server others can reach", hint="set CODERAG_UI__USERNAME and CODERAG_UI__PASSWORD")
+        check_caller(what)
 
     # -- the language model ------------------------------------------------------------------
 
@@ -290,10 +294,14 @@ class UIService:
         self.check_editable("changing the language model")
         value = (value or "").strip()
         if kind == "gguf":
-            path = Path(value).expanduser()
-            if not value or not path.is_file():
-                raise ConfigError(f"no GGUF file at {value or '(empty)'}", hint="give the path of a .gguf file on the server")
-            generator, _ = make_generator("llm", self.settings, model_path=path)
+            # One message for a missing, unreadable or broken file: the answer never tells which server paths exist.
+            unusable = ConfigError(f"no GGUF file at {value or '(empty)'} that this server can load", hint="give the path of a readable .gguf model file on the server")
+            if not value:
+                raise unusable
+            try:
+                generator, _ = make_generator("llm", self.settings, model_path=Path(value).expanduser())
+            except Exception:
+                raise unusable from None
         elif kind == "openai":
             url = check_server_url(value, timeout_s=min(self.settings.openai.timeout_s, 10.0))
             generator, _ = make_generator("openai", self.settings, base_url=url)

@@ -110,3 +110,48 @@ def test_examples_follow_the_schema_not_the_path(tmp_path: Path) -> None:
     first.unlink()
     with pytest.raises(DatabaseError, match="no longer exists"):
         resolve_db("pets", home)
+
+
+def test_two_teachers_and_a_rewriter_in_other_processes_lose_nothing(tmp_path: Path) -> None:
+    """Two processes teach 200 examples each while a third keeps rewriting the same store (as
+    `db add --replace`, `db remove` and UI edits do): every taught example is kept, once."""
+    import multiprocessing
+
+    from fixtures import store_race
+
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Manager() as manager:
+        stop, rounds = manager.Event(), manager.list()
+        rewriter = spawn.Process(target=store_race.rewrite, args=(str(tmp_path), stop, rounds))
+        teachers = [spawn.Process(target=store_race.teach, args=(str(tmp_path), prefix, 200)) for prefix in ("ana", "bo")]
+        rewriter.start()
+        for teacher in teachers:
+            teacher.start()
+        for teacher in teachers:
+            teacher.join(120)
+        stop.set()
+        rewriter.join(120)
+        assert [p.exitcode for p in (*teachers, rewriter)] == [0, 0, 0]
+        assert rounds[0] >= 5  # the rewrites really ran alongside
+    stored = ExampleStore(tmp_path).load(store_race.KEY)
+    taught = [e for e in stored if e.origin == "person"]
+    assert len(taught) == 400 == len({e.id for e in taught})
+    assert {e.question for e in taught} == {f"{p} question {n}?" for p in ("ana", "bo") for n in range(200)}
+    assert [e for e in stored if e.origin != "person"] == []  # the rewriter's last `db remove` took its own
+    raw = store_race_lines(ExampleStore(tmp_path).path_for(store_race.KEY))
+    assert len(raw) == len(stored)  # no duplicate or torn lines in the file
+
+
+def store_race_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_an_edit_swaps_one_example_under_the_lock(tmp_path: Path) -> None:
+    store = ExampleStore(tmp_path)
+    store.add("pets", [_stored("pets", 1), _stored("pets", 2, "saved")])
+    edited = _stored("pets", 3)
+    assert store.swap("pets", _stored("pets", 1).id, edited)
+    assert [e.question for e in store.load("pets")] == ["question 2?", "question 3?"]
+    assert not store.swap("pets", "gone", _stored("pets", 4))  # removed meanwhile: nothing changes
+    assert [e.question for e in store.load("pets")] == ["question 2?", "question 3?"]
+    assert (tmp_path / "stores" / ".pets.lock").is_file()

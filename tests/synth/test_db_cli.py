@@ -129,3 +129,29 @@ def _empty(path: Path, *, table: bool = False) -> Path:
             conn.execute("CREATE TABLE t (a INTEGER)")
             conn.execute("INSERT INTO t VALUES (1)")
     return path
+
+
+def test_a_db_add_that_fails_leaves_nothing_registered(coderag, coderag_home: Path, tmp_path: Path) -> None:
+    """Another program writes the file while `db add` reads it (bytes appended past SQLite's last
+    page, which SQLite ignores): exit 4, and neither a registration nor a synthesized example stays."""
+    import threading
+
+    target = make_school(tmp_path / "busy.sqlite")
+    stop = threading.Event()
+
+    def write_meanwhile() -> None:
+        with target.open("ab") as handle:
+            while not stop.wait(0.05):
+                handle.write(b"\0" * 512)
+                handle.flush()
+
+    writer = threading.Thread(target=write_meanwhile)
+    writer.start()
+    try:
+        result = coderag("db", "add", str(target), "--name", "busy", "--examples", "300", "--quiet")
+    finally:
+        stop.set()
+        writer.join()
+    assert result.returncode == 4 and "changed while coderag read it" in result.stderr, result.stderr
+    assert Registry(coderag_home).get("busy") is None
+    assert ExampleStore(coderag_home).load("busy") == []

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
+APP_TOKEN = "running-app-token"  # the running app's token: a browser that opened `?token=` may change shared things
 
 
 def make_service(home: Path, encoder, index, *, shared_saves: bool = True, **settings_overrides):
@@ -73,13 +74,19 @@ def running_app(app_home: Path, encoder, default_index) -> Iterator[str]:
     """The real Gradio server in this process, on a free loopback port; yields its URL."""
     from ui.app import build_app, launch
 
-    with make_service(app_home, encoder, default_index) as svc:
+    with make_service(app_home, encoder, default_index, ui={"token": APP_TOKEN}) as svc:
         demo = build_app(svc)
         url = launch(demo, svc, host="127.0.0.1", port=free_port(), block=False, quiet=True)
         try:
             yield url
         finally:
             demo.close()
+
+
+@pytest.fixture
+def app_token() -> str:
+    """The running app's token (ui.token): the page opened with `?token=` may change shared things."""
+    return APP_TOKEN
 
 
 def write_sqlite(path: Path, script: str) -> Path:

@@ -55,14 +55,14 @@ def test_gradio_client_api(running_app: str) -> None:
 
 
 @pytest.fixture
-def page(chromium, running_app: str):
+def page(chromium, running_app: str, app_token: str):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
         try:
             tab = browser.new_page(viewport=VIEWPORT)
             tab.set_default_timeout(WAIT_MS)
-            tab.goto(running_app, wait_until="domcontentloaded")
+            tab.goto(f"{running_app}?token={app_token}", wait_until="domcontentloaded")  # as the owner opens the printed link
             yield tab
         finally:
             browser.close()
