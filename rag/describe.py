@@ -462,22 +462,33 @@ def _infer_foreign_keys(db: ReadOnlyDatabase, tables: list[Table], declared: lis
     """
     linked = {(fk.table, fk.columns) for fk in declared} | {(fk.ref_table, fk.ref_columns) for fk in declared}
     pairs = {frozenset((fk.table, fk.ref_table)) for fk in declared}
+    stems = {t.name: _stems(t) for t in tables}
+    named_after: dict[str, list[Table]] = {}  # a stem → the tables it names
+    keyed: dict[str, list[Table]] = {}  # a key column's name → the tables holding it
+    for t in tables:
+        for stem in stems[t.name]:
+            named_after.setdefault(stem, []).append(t)
+        for c in t.columns:
+            keyed.setdefault(c.name.lower(), []).append(t)
     found: list[ForeignKey] = []
     for table in tables:
         for column in table.columns:
             stem = key_stem(column.name)
             if not stem or (table.name, (column.name,)) in linked:
                 continue
-            # the table named after the key first ("part_id" → parts), then the others in schema order
-            parents = sorted(tables, key=lambda t: stem not in _stems(t) and stem.split(" ")[-1] not in _stems(t))
-            for parent in parents:
+            # the table named after the key first ("part_id" → parts), then those holding a key of the
+            # same name or of the name's ending (start_station_id → station_id), in schema order
+            parts = column.name.lower().split("_")
+            suffixes = ["_".join(parts[i:]) for i in range(len(parts) - 1)]
+            candidates = [*named_after.get(stem, ()), *named_after.get(stem.split(" ")[-1], ()), *(t for s in suffixes for t in keyed.get(s, ()))]
+            for parent in dict.fromkeys(candidates):
                 if parent is table or frozenset((table.name, parent.name)) in pairs:
                     continue
                 target = _referenced_key(column.name, stem, parent)
                 if target is None:
                     continue
                 sole_pk = table.primary_key == (column.name,)
-                if sole_pk and stem not in _stems(parent):
+                if sole_pk and stem not in stems[parent.name]:
                     continue  # two tables keyed by the same name: link toward the table it names
                 if _values_agree(db, column, parent, target):
                     found.append(ForeignKey(table.name, (column.name,), parent.name, (target.name,), inferred=True))

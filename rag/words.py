@@ -16,6 +16,7 @@ word inflected for singular and plural, and values quoted the way people type th
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from dataclasses import dataclass
@@ -63,6 +64,11 @@ class Noun:
 
 def words(name: str) -> list[str]:
     """An identifier split into lower-case words; acronyms and abbreviations as people write them."""
+    return list(_words(name))
+
+
+@functools.lru_cache(maxsize=65536)
+def _words(name: str) -> tuple[str, ...]:
     spaced = _CAMEL.sub(" ", re.sub(r"[\W_]+", " ", re.sub(r"['’]", "", name)))
     parts = []
     for part in spaced.split():
@@ -75,7 +81,7 @@ def words(name: str) -> list[str]:
             parts.append(lower)
     if len(parts) > 1 and parts[0].lower() in _TABLE_PREFIXES:
         parts = parts[1:]
-    return parts or [name]
+    return tuple(parts or [name])
 
 
 def plural(word: str) -> str:
@@ -114,6 +120,7 @@ def _inflect_last(parts: list[str], inflect: Any) -> str:
     return " ".join([*parts[:-1], inflect(parts[-1])])
 
 
+@functools.lru_cache(maxsize=16384)
 def noun(table: str) -> Noun:
     """What a table's rows are called, from the table's name."""
     parts = words(table)
