@@ -30,7 +30,7 @@ from rag.describe import DatabaseSchema, ForeignKey, Table, label_columns
 from rag.masking import STOP_WORDS, normalize_word, split_identifier
 from rag.values import NumberMention, UnitHit, ValueHit, ValueIndex, numbers_in, unit_hits
 
-__all__ = ["Link", "Linked", "Linker", "Reading", "name_stems"]
+__all__ = ["Link", "Linked", "Linker", "Reading", "describe_table", "name_stems", "table_document"]
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _QUOTED = re.compile(r"""(?<!\w)(?:'([^'\n]{1,200})'|"([^"\n]{1,200})"|“([^”\n]{1,200})”)(?!\w)""")
@@ -407,9 +407,15 @@ class Linker:
 
 
 def describe_table(table: Table) -> str:
-    """A table in words for the retriever: its name and its columns' names, split."""
-    columns = ", ".join(" ".join(split_identifier(c.name)).lower() for c in table.columns[:30])
-    return f"{' '.join(split_identifier(table.name)).lower()}: {columns}"
+    """A table in words for the retriever (rag.linking ranks tables by it; synth's schema-linking
+    task trains on it): its name and its columns' names, split."""
+    return table_document(table.name, [c.name for c in table.columns])
+
+
+def table_document(name: str, columns: list[str]) -> str:
+    """`table_document("InvoiceLines", ["line_id", "unitPrice"])` → 'invoice lines: line id, unit price'."""
+    words = ", ".join(" ".join(split_identifier(c)).lower() for c in columns[:30])
+    return f"{' '.join(split_identifier(name)).lower()}: {words}"
 
 
 def _weaker(hit: ValueHit) -> ValueHit:

@@ -82,6 +82,28 @@ def rule_sql_from_explanation(task: Task, f: SqlFacts) -> Triplet | None:
     return _triplet(task, f.snippet, f.snippet.explanation, f.sql, sqlite=f.sql, check="gold")
 
 
+def rule_sql_schema_linking(task: Task, f: SqlFacts) -> Triplet | None:
+    """Question → the description of a table its SQL reads (rag.linking's words for a table); the
+    negative is a table of the same schema the SQL does not read. Needs a question and two tables."""
+    from sqlglot import exp
+
+    from rag.linking import table_document
+
+    schema = f.schema
+    if not f.snippet.question or f.query is None or len(schema) < 2:
+        return None
+    lowered = {name.lower(): name for name in schema}
+    read = [lowered[t.name.lower()] for t in f.query.tree.find_all(exp.Table) if t.name.lower() in lowered]
+    others = sorted(set(schema) - set(read))
+    if not read or not others:
+        return None
+    rng = f.rng("schema_linking")
+    table = rng.choice(sorted(set(read)))
+    other = rng.choice(others)
+    return _triplet(task, f.snippet, f.snippet.question, table_document(table, list(schema[table])),
+                    negatives=[table_document(other, list(schema[other]))], check="schema")
+
+
 def rule_sql_bug_description(task: Task, f: SqlFacts) -> Triplet | None:
     bugs, verified = f.bugs
     if not bugs:

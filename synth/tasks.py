@@ -38,6 +38,15 @@ _TASK_LIST: tuple[Task, ...] = (
         follows="text2sql_retrieval",
     ),
     Task(
+        "sql_schema_linking", Category.TEXT2CODE,
+        "Given a question in text, retrieve the descriptions of the database tables it needs.",
+        Layout.GENERATED_QUERY, "sql",
+        judge=_judge("judge whether the table is needed to answer the question", "the question", "the table description",
+                     "the question needs the table", "the question does not need the table"),
+        rule=rules.rule_sql_schema_linking,  # rules only: the pairs come from gold SQL over a known schema
+        follows="text2sql_retrieval",
+    ),
+    Task(
         "sql_from_explanation", Category.TEXT2CODE,
         "Given a textual explanation of what a query does, retrieve the SQL query that implements it.",
         Layout.GENERATED_QUERY, "sql",

@@ -144,3 +144,13 @@ def test_split_point_cuts_sql_at_a_clause():
         assert 0.25 * len(text) <= cut <= 0.85 * len(text)
         assert text[cut + 1 :].split()[0] in {"FROM", "WHERE", "AND"}
     assert split_point("SELECT 1", random.Random(0)) is None
+
+
+def test_schema_linking_pairs_a_question_with_the_tables_its_sql_reads(snippets):
+    """The new text2code task (issue 25): question → the words rag.linking ranks a table by; the
+    negative is the schema's other table."""
+    triplets, _ = generate_rule_triplets(snippets, select_tasks(["sql_schema_linking"]), seed=0, show_progress=False)
+    first = by_task(triplets, "test:train:1")["sql_schema_linking"]
+    assert first.category == "text2code"
+    assert first.pos == "products: product id, name, category, price, stock"
+    assert first.negatives == ["orders: order id, product id, quantity, channel"]
