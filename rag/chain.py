@@ -292,6 +292,9 @@ class TextToSQL:
         except SQLError as exc:
             answer.error, answer.error_kind = str(exc), exc.kind
             answer.sql = answer.sql or exc.sql
+        privileged = database.privilege_notice if database is not None else None
+        if privileged:  # a role that may write was let in: every answer says so
+            answer.notice = f"{privileged}. {answer.notice}" if answer.notice else privileged
         answer.timings_ms["total"] = (time.perf_counter() - started) * 1000
         yield answer
 

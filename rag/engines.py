@@ -93,6 +93,7 @@ class Database(Protocol):
     timeout_s: float
     max_rows: int
     limits: Limits
+    privilege_notice: str | None  # a server role that may write, let in by --allow-privileged-role: answers say so
 
     @property
     def dialect(self) -> str: ...  # sqlglot's name: sqlite, postgres, mysql, duckdb
@@ -786,15 +787,22 @@ def _temp_file_mb(limits: Limits) -> int:
 
 
 def _rows_within(sql: str, max_bytes: int) -> str:
-    """The query wrapped so that PostgreSQL itself stops at a row whose text is over `max_bytes`
-    (an error naming `_ROW_OVER_LIMIT`) before sending it: the client never holds such a row.
-    The cast of a non-constant text to integer is the one error plain SQL can raise on demand;
-    the subquery keeps the query's own order, and the newline ends a trailing `--` comment."""
+    """The query wrapped so that PostgreSQL itself stops at a row over `max_bytes` (an error naming
+    `_ROW_OVER_LIMIT`) before sending it: the client never holds such a row.
+
+    A row's stored size (`pg_column_size`) is cheap; its text (what is sent) can be larger where
+    values stay compressed (at most ~256× with LZ4), so rows over 1/256 of the limit are measured
+    as text too. The cast of a non-constant text to integer is the one error plain SQL can raise on
+    demand; the subquery keeps the query's own order, its `OFFSET 0` keeps PostgreSQL from pulling
+    it up and computing each value once per reference, and the newline ends a trailing `--` comment.
+    """
     statements = split_statements(sql)
     body = statements[0] if len(statements) == 1 else sql
+    limit = int(max_bytes)
     return (
-        f"SELECT _coderag_row.* FROM (\n{body}\n) AS _coderag_row WHERE CASE WHEN octet_length(_coderag_row::text) > {int(max_bytes)} "
-        f"THEN CAST(octet_length(_coderag_row::text)::text || ' {_ROW_OVER_LIMIT}' AS integer) = 0 ELSE true END"
+        f"SELECT _coderag_row.* FROM (SELECT * FROM (\n{body}\n) AS _coderag_query OFFSET 0) AS _coderag_row, LATERAL (SELECT pg_column_size(_coderag_row) AS n) AS _coderag_size "
+        f"WHERE CASE WHEN _coderag_size.n > {limit} OR (_coderag_size.n > {limit // 256} AND octet_length(_coderag_row::text) > {limit}) "
+        f"THEN CAST(_coderag_size.n::text || ' {_ROW_OVER_LIMIT}' AS integer) = 0 ELSE true END"
     )
 
 
@@ -839,12 +847,14 @@ def _classify(orig: BaseException) -> str | None:
 _Schema = tuple[str, list[str], dict[str, list[tuple[str, str]]], dict[str, list[str]], dict[str, list[tuple[str, list[str], list[str]]]]]
 
 
-def open_location(location: str | Path, *, timeout_s: float = 5.0, max_rows: int = 1000, limits: Limits | None = None) -> Database:
+def open_location(
+    location: str | Path, *, timeout_s: float = 5.0, max_rows: int = 1000, limits: Limits | None = None, allow_privileged_role: bool = False
+) -> Database:
     """A database URL through `open_url`, anything else as a SQLite file (rag.sandbox)."""
     from rag.sandbox import ReadOnlyDatabase
 
     if isinstance(location, str) and is_database_url(location):
-        return open_url(location, timeout_s=timeout_s, max_rows=max_rows, limits=limits)
+        return open_url(location, timeout_s=timeout_s, max_rows=max_rows, limits=limits, allow_privileged_role=allow_privileged_role)
     return ReadOnlyDatabase.open(location, timeout_s=timeout_s, max_rows=max_rows, limits=limits)
 
 

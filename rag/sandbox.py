@@ -307,6 +307,7 @@ class ReadOnlyDatabase:
     timeout_s: float = 5.0
     max_rows: int = 1000
     limits: Limits = field(default_factory=Limits)
+    privilege_notice: str | None = None  # never set: a SQLite file has no roles
     _uri: str = field(default="", repr=False)
     _key: str = field(default="", repr=False)
     _owned: Path | None = field(default=None, repr=False)  # a private file (built or snapshot), removed on close

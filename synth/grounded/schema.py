@@ -171,6 +171,7 @@ def introspect(
     sample_rows: int = 500,
     max_values: int = 25,
     max_tables: int = 1_000,
+    allow_privileged_role: bool = False,
 ) -> DatabaseSchema:
     """Read the schema of the SQLite file at `path` and sample its values, read-only and bounded.
 
@@ -179,7 +180,7 @@ def introspect(
     A missing, non-SQLite or corrupt file, or one without tables, raises DatabaseError.
     """
     started = time.perf_counter()
-    with open_location(path, timeout_s=timeout_s, max_rows=max(sample_rows, 1_000)) as db:
+    with open_location(path, timeout_s=timeout_s, max_rows=max(sample_rows, 1_000), allow_privileged_role=allow_privileged_role) as db:
         names, skipped = _user_tables(db)
         if not names:
             raise DatabaseError(f"no tables in {path}", hint="synthesis needs at least one table")
