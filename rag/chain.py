@@ -289,6 +289,8 @@ class TextToSQL:
                 with _timed(answer, "execute"):
                     result = database.execute(answer.sql, started=checked_at)
                 answer.columns, answer.rows, answer.truncated = result.columns, [list(r) for r in result.rows], result.truncated
+                if result.notice:
+                    answer.notice = f"{answer.notice} {result.notice}" if answer.notice else result.notice
         except SQLError as exc:
             answer.error, answer.error_kind = str(exc), exc.kind
             answer.sql = answer.sql or exc.sql

@@ -186,6 +186,7 @@ def run_sql(
         started = time.monotonic()  # one time limit covers parsing, running and fetching
         statement = validate_user_sql(sql, max_chars=settings.execution.max_sql_chars, dialect=database.dialect)
         result = database.execute(statement, started=started)
+    notice = " ".join(n for n in (notice, result.notice) if n)
     if notice:
         err.print(f"[yellow]note:[/] {escape(notice)}", highlight=False, soft_wrap=True)
     if as_json:

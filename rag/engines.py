@@ -44,6 +44,7 @@ import os
 import re
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -727,7 +728,8 @@ class ServerDatabase:
             from sqlalchemy import inspect
 
             try:
-                with self.engine.connect() as conn:
+                with warnings.catch_warnings(), self.engine.connect() as conn:
+                    warnings.filterwarnings("ignore", message=".*support reflection on indices")  # duckdb-engine's, on every describe
                     inspector = inspect(conn)
                     tables = sorted(inspector.get_table_names())[:MAX_TABLES]
                     views = sorted(inspector.get_view_names())[: max(0, MAX_TABLES - len(tables))]

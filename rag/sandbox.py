@@ -92,6 +92,7 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
     truncated: bool = False
     elapsed_ms: float = 0.0
+    notice: str | None = None  # something about the values the reader should know (text that was not valid UTF-8)
 
     def to_dict(self) -> dict[str, Any]:
         return {"columns": self.columns, "rows": [list(r) for r in self.rows], "truncated": self.truncated}
@@ -382,7 +383,19 @@ class ReadOnlyDatabase:
             rows=[tuple(row) for row in answer["rows"]],
             truncated=answer["truncated"],
             elapsed_ms=(time.monotonic() - began) * 1000,
+            notice=_replaced_notice(answer.get("replaced", 0)),
         )
+
+    def quick_check(self) -> None:
+        """SQLite's `PRAGMA quick_check` over the whole file: a truncated or damaged file is a
+        DatabaseError here (`db add`), not an answer with rows made up from what is left."""
+        try:
+            rows = self.execute("PRAGMA quick_check", timeout_s=max(self.timeout_s, 30.0), max_rows=20).rows
+        except SQLError as exc:
+            raise DatabaseError(f"corrupt SQLite database {self.path}: {exc.message}") from None
+        if rows != [("ok",)]:
+            problems = "; ".join(str(row[0]) for row in rows[:3])
+            raise DatabaseError(f"corrupt SQLite database {self.path}: {problems}", hint="restore it from a backup, or recover it with sqlite3's .recover")
 
     def _query_error(self, kind: str, message: str, limit: float, sql: str) -> SQLError | DatabaseError:
         if kind == "timeout":
@@ -431,6 +444,13 @@ class ReadOnlyDatabase:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+def _replaced_notice(count: int) -> str | None:
+    """The notice for text values that were not valid UTF-8 (decoded with U+FFFD for the bad bytes)."""
+    if not count:
+        return None
+    return f"{count} text value{'s' if count != 1 else ''} in the result {'were' if count != 1 else 'was'} not valid UTF-8; shown with � for the bad bytes"
 
 
 def _file_key(path: Path, uri: str) -> str:

@@ -56,6 +56,7 @@ def add(
         schema_fingerprint,
         schema_key,
     )
+    from rag.sandbox import ReadOnlyDatabase
     from synth.grounded import synthesize_examples
 
     settings = settings_from_flags(embedder=embedder, execution={"allow_privileged_role": allow_privileged_role or None})
@@ -80,6 +81,8 @@ def add(
     if name in _demo_names():
         raise ConfigError(f"'{name}' is a demo database's name", hint="choose another --name")
     ref = describe(resolve_db(str(path), settings.home))
+    with ReadOnlyDatabase.open(path, timeout_s=settings.execution.timeout_s) as database:
+        database.quick_check()  # a truncated file would otherwise answer with rows made up from what is left
     before = _file_digest(path)
     started = time.perf_counter()
     result = synthesize_examples(path, max_examples=examples, seed=seed, timeout_s=min(settings.execution.timeout_s, 2.0), show_progress=not quiet)
