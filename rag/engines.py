@@ -476,8 +476,9 @@ class ServerDatabase:
             )
             return
         recipe = (PG_RECIPE if self.url.engine == "postgresql" else MYSQL_RECIPE).format(db=self.url.url.database)
-        raise DatabaseError(
-            f"refused: role {role} on {self.label} {privileges}; coderag reads with a read-only role (README \"Databases by URL\": {recipe})",
+        first, _, more = privileges.partition(", ")
+        raise DatabaseError(  # one line the CLI shows whole (it cuts at 500 characters): the first reason, then the recipe
+            f"refused: role {role} {first}{' (and more)' if more else ''}; connect as a read-only role, README \"Databases by URL\": {recipe}",
             hint="or pass --allow-privileged-role",
         )
 
