@@ -20,12 +20,17 @@ What each engine enforces on every query (README "Databases by URL"):
   `START TRANSACTION READ ONLY` through an unbuffered cursor and is rolled back; a watchdog sends
   `KILL QUERY` from a second connection at the limit plus `GRACE_S` (a statement can lift its own
   `max_statement_time`); the socket's read timeout is later still.
-- DuckDB: the file is opened `read_only=True` with external access, extension loading and
-  configuration changes disabled, a memory limit and no temporary directory (DuckDB would spill
-  to `<file>.tmp` beside the user's file); a timer interrupts the query at the limit.
+- DuckDB: queries run in a worker process with an address-space cap (rag/duckworker.py, through
+  rag.sandbox's pool), which opens the file `read_only=True` with external access, extension
+  loading and configuration changes disabled, a memory limit and no temporary directory (DuckDB
+  would spill to `<file>.tmp` beside the user's file); it interrupts the query at the limit and is
+  killed if it has not answered shortly after. The schema is read in this process.
 
-Rows are fetched `fetchmany` at a time up to the row cap and the result's byte limit, never the
-whole result; a cut-off query's connection is dropped rather than drained. Values come back as
+Before any of that, `refuse_forbidden_functions` (rag.sqltools) refuses functions that reach
+outside the database, and `connect` refuses a role that may write or is a superuser unless
+`allow_privileged_role`. Rows are fetched in batches the result's byte budget can hold (one row
+first), never the whole result; PostgreSQL stops at a row over the budget before sending it, a
+first row over it is an error, and a cut-off query's connection is dropped rather than drained. Values come back as
 SQLite's kinds (int, float, str, bytes, None), so results compare the same way on every engine.
 Failures are the same `SQLError` kinds (forbidden, timeout, too_large, execution_error) and
 `DatabaseError`s as SQLite's, each one line.
