@@ -327,9 +327,14 @@ class TextToSQL:
                             raise
                         result = self._repair(answer, prompt, exc, scope, dialect, database)
                 answer.columns, answer.rows, answer.truncated = result.columns, [list(r) for r in result.rows], result.truncated
+                if result.notice:
+                    answer.notice = f"{answer.notice} {result.notice}" if answer.notice else result.notice
         except SQLError as exc:
             answer.error, answer.error_kind = str(exc), exc.kind
             answer.sql = answer.sql or exc.sql
+        privileged = database.privilege_notice if database is not None else None
+        if privileged:  # a role that may write was let in: every answer says so
+            answer.notice = f"{privileged}. {answer.notice}" if answer.notice else privileged
         answer.timings_ms["total"] = (time.perf_counter() - started) * 1000
         yield answer
 

@@ -28,6 +28,7 @@ import ui.cli as ui_cli
 from rag.errors import CodeRagError
 from rag.options import (
     DB_HELP,
+    AllowPrivilegedRoleOption,
     CorpusOption,
     DbOption,
     EmbedderOption,
@@ -113,6 +114,7 @@ def ask(
     grammar: GrammarOption = False,
     no_execute: Annotated[bool, typer.Option("--no-execute", help="Only generate the SQL.")] = False,
     force: Annotated[bool, typer.Option("--force", help="knn: run the closest example's SQL even when it is unsure.")] = False,
+    allow_privileged_role: AllowPrivilegedRoleOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Answer a question about a database (SQLite, or PostgreSQL, MySQL/MariaDB, DuckDB by URL): retrieved examples, SQL, result.
@@ -122,10 +124,11 @@ def ask(
     from rag.databases import resolve_db
 
     settings = settings_from_flags(
-        generator=generator, llm_model_path=llm_model_path, grammar=grammar, openai_base_url=openai_base_url, embedder=embedder
+        generator=generator, llm_model_path=llm_model_path, grammar=grammar, openai_base_url=openai_base_url, embedder=embedder,
+        execution={"allow_privileged_role": allow_privileged_role or None},
     )
     checked = Question.parse(question, settings.max_question_chars)
-    ref = resolve_db(db or settings.default_db, settings.home)
+    ref = resolve_db(db or settings.default_db, settings.home, allow_privileged_role=settings.execution.allow_privileged_role)
     with ref.open(settings) as database:  # a bad database fails before any model loads
         with TextToSQL.from_settings(settings, show_progress=not as_json) as service:
             if service.notice and not as_json:
@@ -183,20 +186,26 @@ def run_sql(
     db: Annotated[str, typer.Option("--db", help=DB_HELP)],
     timeout_s: TimeoutOption = None,
     max_rows: Annotated[Optional[int], typer.Option("--max-rows", min=1, help="Row cap (default 1,000).")] = None,
+    allow_privileged_role: AllowPrivilegedRoleOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Run one read-only query on a database (writes, ATTACH, PRAGMA writes, COPY and SET are refused)."""
+    """Run one read-only query on a database (writes, ATTACH, PRAGMA writes, COPY, SET and functions
+    that reach outside the database are refused)."""
     from rag.databases import resolve_db
     from rag.sqltools import validate_user_sql
 
-    settings = settings_from_flags(timeout_s=timeout_s, execution={"max_rows": max_rows})
-    ref = resolve_db(db, settings.home)
+    settings = settings_from_flags(timeout_s=timeout_s, execution={"max_rows": max_rows, "allow_privileged_role": allow_privileged_role or None})
+    ref = resolve_db(db, settings.home, allow_privileged_role=settings.execution.allow_privileged_role)
     with ref.open(settings) as database:  # connecting has its own limit (a server's connect timeout)
+        notice = database.privilege_notice
         started = time.monotonic()  # one time limit covers parsing, running and fetching
         statement = validate_user_sql(sql, max_chars=settings.execution.max_sql_chars, dialect=database.dialect)
         result = database.execute(statement, started=started)
+    notice = " ".join(n for n in (notice, result.notice) if n)
+    if notice:
+        err.print(f"[yellow]note:[/] {escape(notice)}", highlight=False, soft_wrap=True)
     if as_json:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), **({"notice": notice} if notice else {})})
     else:
         _print_rows(result.columns, [list(r) for r in result.rows], result.truncated)
 

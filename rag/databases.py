@@ -40,6 +40,7 @@ class DatabaseRef:
     tables: int = 0
     note: str | None = None  # something the user should know, e.g. the registered file changed
     url: DatabaseURL | None = None
+    allow_privileged_role: bool = False  # a server role that may write is let in (--allow-privileged-role)
 
     @property
     def is_demo(self) -> bool:
@@ -57,11 +58,13 @@ class DatabaseRef:
     def open(self, settings: Settings | None = None) -> Database:
         """Open read-only with the configured time limit and row cap (defaults without settings)."""
         options = {}
+        allowed = self.allow_privileged_role
         if settings is not None:
             execution = settings.execution
             options = {"timeout_s": execution.timeout_s, "max_rows": execution.max_rows, "limits": Limits.of(execution)}
+            allowed = allowed or execution.allow_privileged_role
         if self.url is not None:
-            return open_url(self.url, **options)
+            return open_url(self.url, **options, allow_privileged_role=allowed)
         if self.path is None:
             raise DatabaseError(f"{self.label or self.key} has no database to open")
         return ReadOnlyDatabase.open(self.path, **options)
@@ -76,27 +79,28 @@ def describe(ref: DatabaseRef) -> DatabaseRef:
     return replace(ref, schema=schema, tables=tables)
 
 
-def resolve_db(name_or_path: str, home: Path) -> DatabaseRef:
+def resolve_db(name_or_path: str, home: Path, *, allow_privileged_role: bool = False) -> DatabaseRef:
     """A demo name (bookshop, clinic), a registered name, a path to an existing SQLite file, or a
     database URL (postgresql://, mysql://, duckdb:///, sqlite:///: rag.engines).
 
     A file's store key is the registered name when its schema matches a registered database
     (wherever the file lies now), else `schema-<fingerprint>`: examples follow the schema, not the
     path. A URL's key is the name it was registered under, else its schema's, the same way.
+    `allow_privileged_role` lets a server role that may write connect (the ref keeps it for `open`).
     """
     if is_database_url(name_or_path):
         url = DatabaseURL.parse(name_or_path)
         if url.engine == "sqlite":
             name_or_path = str(url.path)
         else:
-            return _url_ref(url, home)
+            return _url_ref(url, home, allow_privileged_role)
     if name_or_path in demo_names():
         return DatabaseRef(key=name_or_path, path=demo_db_path(name_or_path, home), kind="demo", label=name_or_path)
     registry = Registry(home)
     registration = registry.get(name_or_path)
     if registration is not None and is_database_url(registration.path):
-        ref = DatabaseRef(key=registration.name, path=None, kind="registered", label=registration.name, url=DatabaseURL.parse(registration.path))
-        return ref
+        url = DatabaseURL.parse(registration.path)
+        return DatabaseRef(key=registration.name, path=None, kind="registered", label=registration.name, url=url, allow_privileged_role=allow_privileged_role)
     if registration is not None:
         if not Path(registration.path).is_file():
             raise DatabaseError(
@@ -115,14 +119,14 @@ def resolve_db(name_or_path: str, home: Path) -> DatabaseRef:
     return DatabaseRef(key=key, path=path.resolve(), kind="file", label=path.name)
 
 
-def _url_ref(url: DatabaseURL, home: Path) -> DatabaseRef:
-    """A database by URL: connected once here, so a bad host, password or database fails first."""
+def _url_ref(url: DatabaseURL, home: Path, allow_privileged_role: bool) -> DatabaseRef:
+    """A database by URL: connected once here, so a bad host, password or database (or a privileged role) fails first."""
     registration = next((r for r in Registry(home).all() if r.path == url.public), None)
     if registration is not None:
-        return DatabaseRef(key=registration.name, path=None, kind="registered", label=registration.name, url=url)
-    with open_url(url) as database:
+        return DatabaseRef(key=registration.name, path=None, kind="registered", label=registration.name, url=url, allow_privileged_role=allow_privileged_role)
+    with open_url(url, allow_privileged_role=allow_privileged_role) as database:
         key = key_for_schema(database.schema_sql(), home)
-    return DatabaseRef(key=key, path=None, kind="url", label=url.masked, url=url)
+    return DatabaseRef(key=key, path=None, kind="url", label=url.masked, url=url, allow_privileged_role=allow_privileged_role)
 
 
 def key_for_schema(schema_sql: str, home: Path) -> str:

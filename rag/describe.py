@@ -174,6 +174,7 @@ def introspect(
     sample_rows: int = 500,
     max_values: int = 25,
     max_tables: int = 1_000,
+    allow_privileged_role: bool = False,
 ) -> DatabaseSchema:
     """Read the schema of the SQLite file at `path` and sample its values, read-only and bounded.
 
@@ -181,7 +182,7 @@ def introspect(
     keeps its `max_values` most frequent distinct values; `timeout_s` limits every single query.
     A missing, non-SQLite or corrupt file, or one without tables, raises DatabaseError.
     """
-    with open_location(path, timeout_s=timeout_s, max_rows=max(sample_rows, 1_000)) as db:
+    with open_location(path, timeout_s=timeout_s, max_rows=max(sample_rows, 1_000), allow_privileged_role=allow_privileged_role) as db:
         try:
             return describe(db, sample_rows=sample_rows, max_values=max_values, max_tables=max_tables)
         except DatabaseError as exc:

@@ -20,12 +20,17 @@ What each engine enforces on every query (README "Databases by URL"):
   `START TRANSACTION READ ONLY` through an unbuffered cursor and is rolled back; a watchdog sends
   `KILL QUERY` from a second connection at the limit plus `GRACE_S` (a statement can lift its own
   `max_statement_time`); the socket's read timeout is later still.
-- DuckDB: the file is opened `read_only=True` with external access, extension loading and
-  configuration changes disabled, a memory limit and no temporary directory (DuckDB would spill
-  to `<file>.tmp` beside the user's file); a timer interrupts the query at the limit.
+- DuckDB: queries run in a worker process with an address-space cap (rag/duckworker.py, through
+  rag.sandbox's pool), which opens the file `read_only=True` with external access, extension
+  loading and configuration changes disabled, a memory limit and no temporary directory (DuckDB
+  would spill to `<file>.tmp` beside the user's file); it interrupts the query at the limit and is
+  killed if it has not answered shortly after. The schema is read in this process.
 
-Rows are fetched `fetchmany` at a time up to the row cap and the result's byte limit, never the
-whole result; a cut-off query's connection is dropped rather than drained. Values come back as
+Before any of that, `refuse_forbidden_functions` (rag.sqltools) refuses functions that reach
+outside the database, and `connect` refuses a role that may write or is a superuser unless
+`allow_privileged_role`. Rows are fetched in batches the result's byte budget can hold (one row
+first), never the whole result; PostgreSQL stops at a row over the budget before sending it, a
+first row over it is an error, and a cut-off query's connection is dropped rather than drained. Values come back as
 SQLite's kinds (int, float, str, bytes, None), so results compare the same way on every engine.
 Failures are the same `SQLError` kinds (forbidden, timeout, too_large, execution_error) and
 `DatabaseError`s as SQLite's, each one line.
@@ -38,15 +43,13 @@ Passwords: a password in the URL is used and never shown (`DatabaseURL.masked`);
 
 from __future__ import annotations
 
-import datetime
-import decimal
 import importlib
 import json
 import os
 import re
 import threading
 import time
-import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,8 +57,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rag.duckworker import sqlite_value as _sqlite_value
 from rag.errors import ConfigError, DatabaseError, SQLError
-from rag.sandbox import Limits, QueryResult
+from rag.sandbox import MB, Limits, QueryResult, run_in_worker
+from rag.sqltools import refuse_forbidden_functions, split_statements
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
@@ -94,6 +99,7 @@ class Database(Protocol):
     timeout_s: float
     max_rows: int
     limits: Limits
+    privilege_notice: str | None  # a server role that may write, let in by --allow-privileged-role: answers say so
 
     @property
     def dialect(self) -> str: ...  # sqlglot's name: sqlite, postgres, mysql, duckdb
@@ -119,13 +125,20 @@ def is_database_url(text: str) -> bool:
     return bool(_URL.match(text or ""))
 
 
+_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):[^\n]*@")  # to the line's last @: a password may hold @ / # ? and spaces
+
+
 def mask(text: str) -> str:
-    """A URL typed by the user with any password replaced by `***`.
+    """Text with the password of any URL in it replaced by `***`: everything from the user name's
+    `:` to the last `@` on the line (a password may hold an unencoded `@`, `/`, `#`, `?` or a
+    space; masking too much is safe, too little is not).
 
     >>> mask("postgresql://me:s3cret@db:5432/shop")
     'postgresql://me:***@db:5432/shop'
+    >>> mask("cannot parse mysql://me:a/b#c?d@e@db/shop")
+    'cannot parse mysql://me:***@db/shop'
     """
-    return re.sub(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):[^\s/]*@", r"\1:***@", text)  # to the last @: passwords may hold one
+    return _PASSWORD.sub(r"\1:***@", text)
 
 
 @dataclass(frozen=True)
@@ -153,6 +166,7 @@ class DatabaseURL:
         from sqlalchemy.engine import URL, make_url
         from sqlalchemy.exc import ArgumentError
 
+        password, rest = _split_password(rest)
         try:
             url = make_url(f"{known.driver if known else 'sqlite'}://{rest}")
         except (ArgumentError, ValueError):
@@ -161,8 +175,8 @@ class DatabaseURL:
         if not url.database:
             example = "duckdb:///FILE.duckdb" if engine == "duckdb" else "sqlite:///FILE.sqlite" if engine == "sqlite" else f"{scheme}://USER@HOST/DATABASE"
             raise ConfigError(f"the URL {mask(text)} names no database", hint=f"e.g. {example}")
-        bare = URL.create(url.drivername, url.username, None, url.host, url.port, url.database, url.query)  # url.set(password=None) keeps it
-        return cls(engine, bare, url.password, known)
+        bare = URL.create(url.drivername, url.username, None, url.host, url.port, url.database, url.query)
+        return cls(engine, bare, password if password is not None else url.password, known)
 
     @property
     def dialect(self) -> str:
@@ -188,6 +202,26 @@ class DatabaseURL:
         scheme, rest = self.public.split("://", 1)
         user, _, host = rest.partition("@")
         return f"{scheme}://{user}:***@{host}"
+
+
+def _split_password(rest: str) -> tuple[str | None, str]:
+    """(the password, the URL after `scheme://` without it). The password runs from the first `:`
+    of the user part to the last `@`, so one holding an unencoded `@`, `/`, `#` or `?` is taken
+    whole (SQLAlchemy would cut it at the first `@` and read the rest as the host). `%XX` escapes
+    are decoded, as SQLAlchemy does.
+
+    >>> _split_password("me:p@ss/w#rd@db:5432/shop")
+    ('p@ss/w#rd', 'me@db:5432/shop')
+    >>> _split_password("/path/to/file.duckdb")
+    (None, '/path/to/file.duckdb')
+    """
+    from urllib.parse import unquote
+
+    at = rest.rfind("@")
+    user, colon, password = rest[: max(at, 0)].partition(":")
+    if at < 0 or not colon or "/" in user or "@" in user:
+        return None, rest
+    return unquote(password), f"{user}@{rest[at + 1:]}"
 
 
 def _require(modules: tuple[str, ...], extra: str) -> None:
@@ -235,14 +269,17 @@ def _from_passfile(path: Path, url: DatabaseURL) -> str | None:
 # -- opening ---------------------------------------------------------------------------------------
 
 
-def open_url(text: str | DatabaseURL, *, timeout_s: float = 5.0, max_rows: int = 1000, limits: Limits | None = None) -> Database:
-    """Open a database URL read-only (a `sqlite:///` URL opens the SQLite file in the worker)."""
+def open_url(
+    text: str | DatabaseURL, *, timeout_s: float = 5.0, max_rows: int = 1000, limits: Limits | None = None, allow_privileged_role: bool = False
+) -> Database:
+    """Open a database URL read-only (a `sqlite:///` URL opens the SQLite file in the worker). A
+    server role that may write or is a superuser is refused unless `allow_privileged_role`."""
     from rag.sandbox import ReadOnlyDatabase
 
     url = text if isinstance(text, DatabaseURL) else DatabaseURL.parse(text)
     if url.engine == "sqlite":
         return ReadOnlyDatabase.open(url.path or "", timeout_s=timeout_s, max_rows=max_rows, limits=limits)
-    return ServerDatabase.connect(url, timeout_s=timeout_s, max_rows=max_rows, limits=limits or Limits())
+    return ServerDatabase.connect(url, timeout_s=timeout_s, max_rows=max_rows, limits=limits or Limits(), allow_privileged_role=allow_privileged_role)
 
 
 def error_line(exc: BaseException) -> str:
@@ -268,12 +305,8 @@ def _create_engine(url: DatabaseURL, password: str | None, timeout_s: float, lim
         assert path is not None
         if not path.is_file():
             raise DatabaseError(f"DuckDB database not found: {path}")
-        config = {
-            "enable_external_access": False, "autoload_known_extensions": False, "autoinstall_known_extensions": False,
-            "allow_community_extensions": False, "memory_limit": f"{limits.memory_mb}MB", "threads": 2,
-            "temp_directory": "", "lock_configuration": True,
-        }  # fmt: skip
-        return create_engine(target.set(database=str(path)), connect_args={"read_only": True, "config": config}, poolclass=NullPool, hide_parameters=True)
+        connect_args = {"read_only": True, "config": _duckdb_config(limits)}
+        return create_engine(target.set(database=str(path)), connect_args=connect_args, poolclass=NullPool, hide_parameters=True)
     if url.engine == "postgresql":
         args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "coderag"}
     else:
@@ -291,6 +324,64 @@ def _create_engine(url: DatabaseURL, password: str | None, timeout_s: float, lim
         dbapi_connection.read_only = True  # psycopg opens every transaction with BEGIN READ ONLY
 
     return engine
+
+
+def _duckdb_config(limits: Limits) -> dict[str, Any]:
+    """DuckDB's read-only configuration: no outside files or URLs, no extensions, a memory limit,
+    no temporary directory (it would spill to `<file>.tmp` beside the user's file), locked."""
+    return {
+        "enable_external_access": False, "autoload_known_extensions": False, "autoinstall_known_extensions": False,
+        "allow_community_extensions": False, "memory_limit": f"{limits.memory_mb}MB", "threads": 2,
+        "temp_directory": "", "lock_configuration": True,
+    }  # fmt: skip
+
+
+# The README's read-only role recipe ("Databases by URL"), quoted in the refusal of a privileged role.
+PG_RECIPE = (
+    "CREATE ROLE coderag_reader LOGIN PASSWORD '…'; GRANT CONNECT ON DATABASE {db} TO coderag_reader; "
+    "GRANT USAGE ON SCHEMA public TO coderag_reader; GRANT SELECT ON ALL TABLES IN SCHEMA public TO coderag_reader; "
+    "ALTER ROLE coderag_reader SET temp_file_limit = '1GB'"
+)
+MYSQL_RECIPE = "CREATE USER 'coderag_reader'@'%' IDENTIFIED BY '…'; GRANT SELECT ON {db}.* TO 'coderag_reader'@'%'"
+# What makes a PostgreSQL role privileged, as one comma-separated line ('' for a read-only role).
+_PG_PRIVILEGES = """
+SELECT concat_ws(', ',
+  CASE WHEN r.rolsuper THEN 'is a superuser' END,
+  CASE WHEN r.rolcreaterole THEN 'may create roles' END,
+  CASE WHEN r.rolcreatedb THEN 'may create databases' END,
+  CASE WHEN r.rolreplication THEN 'may replicate' END,
+  CASE WHEN r.rolbypassrls THEN 'bypasses row security' END,
+  CASE WHEN has_database_privilege(current_database(), 'CREATE') THEN 'may create schemas' END,
+  (SELECT 'is a member of ' || string_agg(m.rolname, ' and ') FROM pg_roles m
+    WHERE m.rolname IN ('pg_read_server_files', 'pg_write_server_files', 'pg_execute_server_program', 'pg_signal_backend', 'pg_write_all_data')
+      AND pg_has_role(current_user, m.oid, 'USAGE')),
+  (SELECT 'may write to ' || min(format('%I.%I', n.nspname, c.relname)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+      AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') HAVING count(*) > 0)
+), r.rolsuper FROM pg_roles r WHERE r.rolname = current_user
+"""
+_MYSQL_READ_PRIVILEGES = frozenset({"USAGE", "SELECT", "SHOW VIEW", "SHOW DATABASES"})
+
+
+def mysql_privileges(grants: list[str]) -> list[str]:
+    """The privileges in `SHOW GRANTS` lines beyond reading (the GRANT OPTION counts too); role
+    memberships (lines without ON) are not privileges themselves.
+
+    >>> mysql_privileges(["GRANT USAGE ON *.* TO `r`@`%`", "GRANT SELECT (a, b), SHOW VIEW ON `shop`.* TO `r`@`%`"])
+    []
+    >>> mysql_privileges(["GRANT FILE ON *.* TO `r`@`%`", "GRANT SELECT ON `shop`.* TO `r`@`%` WITH GRANT OPTION"])
+    ['FILE', 'GRANT OPTION']
+    """
+    found: list[str] = []
+    for line in grants:
+        match = re.match(r"\s*GRANT\s+(.+?)\s+ON\s+", line, re.IGNORECASE | re.DOTALL)
+        if match is None:
+            continue
+        names = [" ".join(p.split()).upper() for p in re.sub(r"\([^)]*\)", "", match.group(1)).split(",")]
+        found += [n for n in names if n and n not in _MYSQL_READ_PRIVILEGES and n not in found]
+        if re.search(r"WITH\s+GRANT\s+OPTION", line, re.IGNORECASE) and "GRANT OPTION" not in found:
+            found.append("GRANT OPTION")
+    return found
 
 
 def create_writer(url: DatabaseURL) -> Engine:
@@ -320,14 +411,19 @@ class ServerDatabase:
     max_rows: int = 1000
     limits: Limits = field(default_factory=Limits)
     server: str = ""  # e.g. "10.11.19-MariaDB", read once at connect
+    privilege_notice: str | None = None  # set when a privileged role was let in (--allow-privileged-role): answers carry it
+    _sets_temp_files: bool = field(default=False, repr=False)  # PostgreSQL: the role may set temp_file_limit
     _schema: _Schema | None = field(default=None, repr=False)
     _closed: bool = field(default=False, repr=False)
 
     path = None  # no SQLite file: callers that need one test for it
 
     @classmethod
-    def connect(cls, url: DatabaseURL, *, timeout_s: float = 5.0, max_rows: int = 1000, limits: Limits | None = None) -> ServerDatabase:
-        """Connect once (a bad host, password or database fails here, in one line) and read the server's version."""
+    def connect(
+        cls, url: DatabaseURL, *, timeout_s: float = 5.0, max_rows: int = 1000, limits: Limits | None = None, allow_privileged_role: bool = False
+    ) -> ServerDatabase:
+        """Connect once (a bad host, password or database fails here, in one line), read the server's
+        version, and refuse a role that may write or is a superuser unless `allow_privileged_role`."""
         assert url.scheme is not None
         _require(url.scheme.modules, url.scheme.extra)
         limits = limits or Limits()
@@ -336,10 +432,60 @@ class ServerDatabase:
         try:
             with db._connection() as raw:
                 db.server = db._version(raw)
+                privileges = db._privileges(raw)
+            if privileges:
+                db._admit(privileges, allow_privileged_role)
         except BaseException:
             db.close()
             raise
         return db
+
+    def _privileges(self, raw: Any) -> str:
+        """What the connection's role may do beyond reading, as words ('' for a read-only role; DuckDB has no roles)."""
+        if self.url.engine == "duckdb":
+            return ""
+        try:
+            cursor = raw.cursor()
+            if self.url.engine == "postgresql":
+                cursor.execute(_PG_PRIVILEGES)
+                found, superuser = cursor.fetchone()
+                self._sets_temp_files = bool(superuser) or self._may_set("temp_file_limit", cursor)
+                words = str(found or "")
+            else:
+                cursor.execute("SHOW GRANTS")
+                extra = mysql_privileges([str(row[0]) for row in cursor.fetchall()])
+                words = f"holds {', '.join(extra)}" if extra else ""
+            cursor.close()
+            raw.rollback()
+        except Exception as exc:
+            raise DatabaseError(f"cannot read the privileges of the role {self.url.url.username or ''} on {self.label}: {error_line(exc)}") from None
+        return words
+
+    @staticmethod
+    def _may_set(parameter: str, cursor: Any) -> bool:
+        """PostgreSQL 15+: whether the role was granted SET on a superuser-only parameter."""
+        try:
+            cursor.execute("SELECT has_parameter_privilege(%s, 'SET')", (parameter,))
+            return bool(cursor.fetchone()[0])
+        except Exception:
+            cursor.connection.rollback()
+            return False
+
+    def _admit(self, privileges: str, allowed: bool) -> None:
+        """Refuse a privileged role in one line that quotes the read-only role recipe, or note that it was let in."""
+        role = self.url.url.username or "(default)"
+        if allowed:
+            self.privilege_notice = (
+                f"{self.label} connects as role {role}, which {privileges}: allowed by --allow-privileged-role; "
+                "only coderag's read-only transaction and its refusals stand between a query and the server"
+            )
+            return
+        recipe = (PG_RECIPE if self.url.engine == "postgresql" else MYSQL_RECIPE).format(db=self.url.url.database)
+        first, _, more = privileges.partition(", ")
+        raise DatabaseError(  # one line the CLI shows whole (it cuts at 500 characters): the first reason, then the recipe
+            f"refused: role {role} {first}{' (and more)' if more else ''}; connect as a read-only role, README \"Databases by URL\": {recipe}",
+            hint="or pass --allow-privileged-role",
+        )
 
     # -- the interface ----------------------------------------------------------------------
 
@@ -388,7 +534,10 @@ class ServerDatabase:
         if remaining <= 0:
             raise SQLError(f"query stopped after the {limit:g} s time limit", kind="timeout", sql=sql)
         cap = self.max_rows if max_rows is None else max_rows
-        runner = {"postgresql": self._run_postgres, "mysql": self._run_mysql, "duckdb": self._run_duckdb}[self.url.engine]
+        refuse_forbidden_functions(sql, self.dialect)  # every query on a server or DuckDB file passes here
+        if self.url.engine == "duckdb":
+            return self._run_duckdb(sql, remaining, cap, limit, began)
+        runner = {"postgresql": self._run_postgres, "mysql": self._run_mysql}[self.url.engine]
         with self._connection() as raw:
             try:
                 columns, rows, truncated = runner(raw, sql, remaining, cap, began)
@@ -451,17 +600,18 @@ class ServerDatabase:
         ms = max(1, int(remaining * 1000))
         watchdog = threading.Timer(remaining + GRACE_S, conn.cancel)
         watchdog.daemon = True
+        temp_files = ", set_config('temp_file_limit', %(temp)s, true)" if self._sets_temp_files else ""
         try:
             conn.rollback()
             conn.execute(
                 "SELECT set_config('statement_timeout', %(ms)s, true), set_config('lock_timeout', %(ms)s, true),"
-                " set_config('idle_in_transaction_session_timeout', %(idle)s, true), set_config('work_mem', %(mem)s, true)",
-                {"ms": str(ms), "idle": str(ms + int(GRACE_S * 2000)), "mem": f"{max(1, self.limits.memory_mb // 4)}MB"},
+                " set_config('idle_in_transaction_session_timeout', %(idle)s, true), set_config('work_mem', %(mem)s, true)" + temp_files,
+                {"ms": str(ms), "idle": str(ms + int(GRACE_S * 2000)), "mem": f"{max(1, self.limits.memory_mb // 4)}MB",
+                 "temp": f"{_temp_file_mb(self.limits)}MB"},
             )
             watchdog.start()
             with conn.cursor(name="coderag_query") as cursor:  # a server-side cursor: DECLARE takes only a query
-                cursor.itersize = _FETCH_BATCH
-                cursor.execute(sql)
+                cursor.execute(_rows_within(sql, self.limits.result_mb * MB))
                 columns = [d.name for d in cursor.description or []]
                 rows, truncated = self._fetch(cursor, cap, began, remaining)
         finally:
@@ -481,7 +631,8 @@ class ServerDatabase:
             else:
                 setup.execute(f"SET SESSION max_execution_time = {max(1, int(remaining * 1000))}")
             setup.execute("START TRANSACTION READ ONLY")
-        watchdog = threading.Timer(remaining + GRACE_S, self._kill_query, args=(conn.thread_id(),))
+        killed = threading.Event()
+        watchdog = threading.Timer(remaining + GRACE_S, self._kill_query, args=(conn.thread_id(), killed))
         watchdog.daemon = True
         watchdog.start()
         cursor = conn.cursor(pymysql.cursors.SSCursor)  # unbuffered: rows stream from the server
@@ -497,13 +648,25 @@ class ServerDatabase:
         if truncated:
             _abandon(cursor)
             raw.invalidate()  # the rest of an unbuffered result would have to be read to reuse it
-        else:
-            cursor.close()
-            conn.rollback()
+            return columns, rows, truncated
+        warnings = getattr(getattr(cursor, "_result", None), "warning_count", 0)
+        cursor.close()
+        # A query stopped at a limit must not pass for an answer: SLEEP() interrupted returns 1, and
+        # a string function whose result would pass max_allowed_packet returns NULL with a warning.
+        if killed.is_set() or time.monotonic() - began > remaining + GRACE_S:
+            raise SQLError("query stopped after the time limit", kind="timeout", sql=sql)
+        if warnings:
+            with conn.cursor() as check:
+                check.execute("SHOW WARNINGS")
+                codes = {int(row[1]) for row in check.fetchall()}
+            if codes & _MYSQL_LIMIT_WARNINGS:
+                raise SQLError("a value went over the server's max_allowed_packet; MySQL returned NULL in its place", kind="too_large", sql=sql)
+        conn.rollback()
         return columns, rows, truncated
 
-    def _kill_query(self, thread_id: int) -> None:
+    def _kill_query(self, thread_id: int, killed: threading.Event) -> None:
         """Stop a MySQL/MariaDB query that outlived its limit, from a second connection (users may kill their own)."""
+        killed.set()
         try:
             with self._connection() as other:
                 cursor = other.cursor()
@@ -512,36 +675,52 @@ class ServerDatabase:
         except Exception:
             pass  # the query ended meanwhile, or the server is gone: the read timeout still applies
 
-    def _run_duckdb(self, raw: Any, sql: str, remaining: float, cap: int, began: float) -> tuple[list[str], list[tuple[Any, ...]], bool]:
-        connection = raw.driver_connection
-        timer = threading.Timer(remaining, connection.interrupt)
-        timer.daemon = True
-        timer.start()
-        cursor = connection.cursor()
-        try:
-            cursor.execute(sql)
-            columns = [d[0] for d in cursor.description or []]
-            rows, truncated = self._fetch(cursor, cap, began, remaining)
-        finally:
-            timer.cancel()
-            cursor.close()
-        return columns, rows, truncated
+    def _run_duckdb(self, sql: str, remaining: float, cap: int, limit: float, began: float) -> QueryResult:
+        """In a worker process with an address-space cap (rag/duckworker.py), killed at the limit plus the sandbox's grace."""
+        path = self.url.path
+        assert path is not None
+        request = {
+            "path": str(path), "config": _duckdb_config(self.limits), "sql": sql, "timeout_s": remaining, "max_rows": cap,
+            "max_bytes": self.limits.result_mb * MB,
+        }  # fmt: skip
+        answer = run_in_worker(self.limits, request, remaining, "duckdb")
+        if not answer["ok"]:
+            kind, message = answer["kind"], answer["message"]
+            if kind == "database":
+                raise DatabaseError(f"cannot read {self.label}: {message}")
+            if kind == "timeout":
+                raise SQLError(f"query stopped after the {limit:g} s time limit", kind="timeout", sql=sql)
+            if kind == "forbidden":
+                raise SQLError(f"refused: {message} (the database is read-only)", kind="forbidden", sql=sql)
+            if kind == "too_large":
+                raise SQLError(f"the query goes over a resource limit: {message}", kind="too_large", sql=sql, hint=_LIMITS_HINT)
+            raise SQLError(f"duckdb error: {message}", kind="execution_error", sql=sql)
+        rows = [tuple(row) for row in answer["rows"]]
+        return QueryResult(answer["columns"], rows, answer["truncated"], elapsed_ms=(time.monotonic() - began) * 1000)
 
     def _fetch(self, cursor: Any, cap: int, began: float, remaining: float) -> tuple[list[tuple[Any, ...]], bool]:
-        """At most `cap` rows and `limits.result_mb` of them (as JSON), a batch at a time."""
+        """At most `cap` rows and `limits.result_mb` of them (as JSON). A batch is as many rows as the
+        budget left holds at the largest row seen so far (one row first), so fetching never holds
+        much more than the budget; a first row over it is an error, not an empty answer."""
         rows: list[tuple[Any, ...]] = []
-        size, budget = 0, self.limits.result_mb * 2**20
+        size = largest = 0
+        budget = self.limits.result_mb * MB
         while True:
-            batch = cursor.fetchmany(min(_FETCH_BATCH, cap + 1 - len(rows)))
+            want = 1 if not rows else max(1, min(_FETCH_BATCH, (budget - size) // max(1, largest)))
+            batch = cursor.fetchmany(min(want, cap + 1 - len(rows)))
             if not batch:
                 return rows, False
             for row in batch:
                 if len(rows) >= cap:
                     return rows, True
                 converted = tuple(_sqlite_value(v) for v in row)
-                size += len(json.dumps(converted, default=str, ensure_ascii=False)) + 1
-                if size > budget:
+                row_size = len(json.dumps(converted, default=str, ensure_ascii=False)) + 1
+                if size + row_size > budget:
+                    if not rows:
+                        raise SQLError(f"its first row is over the {self.limits.result_mb} MB result limit", kind="too_large", hint=_LIMITS_HINT)
                     return rows, True
+                size += row_size
+                largest = max(largest, row_size)
                 rows.append(converted)
             if time.monotonic() - began > remaining + GRACE_S:
                 raise SQLError("query stopped while its rows were fetched, at the time limit", kind="timeout")
@@ -555,7 +734,8 @@ class ServerDatabase:
             from sqlalchemy import inspect
 
             try:
-                with self.engine.connect() as conn:
+                with warnings.catch_warnings(), self.engine.connect() as conn:
+                    warnings.filterwarnings("ignore", message=".*support reflection on indices")  # duckdb-engine's, on every describe
                     inspector = inspect(conn)
                     tables = sorted(inspector.get_table_names())[:MAX_TABLES]
                     views = sorted(inspector.get_view_names())[: max(0, MAX_TABLES - len(tables))]
@@ -588,6 +768,9 @@ class ServerDatabase:
 
     def _error(self, exc: BaseException, sql: str, limit: float, late: bool) -> SQLError | DatabaseError:
         message = error_line(exc)
+        if _ROW_OVER_LIMIT in message:
+            return SQLError(f"the query goes over a resource limit: a row is over the {self.limits.result_mb} MB result limit", kind="too_large",
+                            sql=sql, hint=_LIMITS_HINT)
         kind = "timeout" if late else _classify(getattr(exc, "orig", None) or exc)
         if kind == "lost":
             return DatabaseError(f"the connection to {self.label} was lost: {message}")
@@ -596,8 +779,39 @@ class ServerDatabase:
         if kind == "forbidden":
             return SQLError(f"refused: {message} (the database is read-only)", kind="forbidden", sql=sql)
         if kind == "too_large":
-            return SQLError(f"the query goes over a resource limit: {message}", kind="too_large", sql=sql)
+            return SQLError(f"the query goes over a resource limit: {message}", kind="too_large", sql=sql, hint=_LIMITS_HINT)
         return SQLError(f"{self.url.engine} error: {message}", kind="execution_error", sql=sql)
+
+
+_LIMITS_HINT = "results up to execution.max_result_mb, memory up to execution.max_memory_mb"
+_ROW_OVER_LIMIT = "bytes: a row over the coderag result limit"
+_MYSQL_LIMIT_WARNINGS = {1301}  # ER_WARN_ALLOWED_PACKET_OVERFLOWED: the function returned NULL instead
+
+
+def _temp_file_mb(limits: Limits) -> int:
+    """PostgreSQL's temp_file_limit for one query, where the role may set it: sorts and hashes that
+    spill past work_mem stop there instead of filling the server's disk."""
+    return max(64, 4 * limits.memory_mb)
+
+
+def _rows_within(sql: str, max_bytes: int) -> str:
+    """The query wrapped so that PostgreSQL itself stops at a row over `max_bytes` (an error naming
+    `_ROW_OVER_LIMIT`) before sending it: the client never holds such a row.
+
+    A row's stored size (`pg_column_size`) is cheap; its text (what is sent) can be larger where
+    values stay compressed (at most ~256× with LZ4), so rows over 1/256 of the limit are measured
+    as text too. The cast of a non-constant text to integer is the one error plain SQL can raise on
+    demand; the subquery keeps the query's own order, its `OFFSET 0` keeps PostgreSQL from pulling
+    it up and computing each value once per reference, and the newline ends a trailing `--` comment.
+    """
+    statements = split_statements(sql)
+    body = statements[0] if len(statements) == 1 else sql
+    limit = int(max_bytes)
+    return (
+        f"SELECT _coderag_row.* FROM (SELECT * FROM (\n{body}\n) AS _coderag_query OFFSET 0) AS _coderag_row, LATERAL (SELECT pg_column_size(_coderag_row) AS n) AS _coderag_size "
+        f"WHERE CASE WHEN _coderag_size.n > {limit} OR (_coderag_size.n > {limit // 256} AND octet_length(_coderag_row::text) > {limit}) "
+        f"THEN CAST(_coderag_size.n::text || ' {_ROW_OVER_LIMIT}' AS integer) = 0 ELSE true END"
+    )
 
 
 # What a driver's error means, by PostgreSQL SQLSTATE, MySQL/MariaDB error number or DuckDB exception class.
@@ -641,12 +855,14 @@ def _classify(orig: BaseException) -> str | None:
 _Schema = tuple[str, list[str], dict[str, list[tuple[str, str]]], dict[str, list[str]], dict[str, list[tuple[str, list[str], list[str]]]]]
 
 
-def open_location(location: str | Path, *, timeout_s: float = 5.0, max_rows: int = 1000, limits: Limits | None = None) -> Database:
+def open_location(
+    location: str | Path, *, timeout_s: float = 5.0, max_rows: int = 1000, limits: Limits | None = None, allow_privileged_role: bool = False
+) -> Database:
     """A database URL through `open_url`, anything else as a SQLite file (rag.sandbox)."""
     from rag.sandbox import ReadOnlyDatabase
 
     if isinstance(location, str) and is_database_url(location):
-        return open_url(location, timeout_s=timeout_s, max_rows=max_rows, limits=limits)
+        return open_url(location, timeout_s=timeout_s, max_rows=max_rows, limits=limits, allow_privileged_role=allow_privileged_role)
     return ReadOnlyDatabase.open(location, timeout_s=timeout_s, max_rows=max_rows, limits=limits)
 
 
@@ -677,22 +893,3 @@ def _type_name(column_type: Any, dialect: Any) -> str:
         return column_type.compile(dialect=dialect)
     except Exception:
         return str(column_type)
-
-
-def _sqlite_value(value: Any) -> Any:
-    """A driver's value as SQLite would hold it: numbers, text, bytes or None."""
-    if value is None or isinstance(value, (int, float, str, bytes)):
-        return int(value) if isinstance(value, bool) else value
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() and abs(value) < 2**63 else float(value)
-    if isinstance(value, datetime.datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, (datetime.date, datetime.time)):
-        return value.isoformat()
-    if isinstance(value, (memoryview, bytearray)):
-        return bytes(value)
-    if isinstance(value, (uuid.UUID, datetime.timedelta)):
-        return str(value)
-    if isinstance(value, (list, dict, tuple)):
-        return json.dumps(value, default=str)
-    return str(value)

@@ -35,6 +35,13 @@ LimitOption = Annotated[Optional[int], typer.Option("--limit", min=1, help="Use 
 
 # -- execution and output --------------------------------------------------------------------------
 TimeoutOption = Annotated[Optional[float], typer.Option("--timeout", help="Query time limit in seconds (default 5).")]
+AllowPrivilegedRoleOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-privileged-role",
+        help="Connect even as a server role that may write or is a superuser (refused otherwise: README \"Databases by URL\").",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 OutDirOption = Annotated[Optional[Path], typer.Option("--out", help="Output directory.")]
 

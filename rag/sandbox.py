@@ -38,10 +38,13 @@ from rag.sqlworker import DENIED_FUNCTIONS, is_denied_function
 if TYPE_CHECKING:
     from rag.settings import ExecutionSettings
 
-__all__ = ["DENIED_FUNCTIONS", "Limits", "QueryResult", "ReadOnlyDatabase", "build_database_file", "is_denied_function", "is_sqlite_file"]
+__all__ = [
+    "DENIED_FUNCTIONS", "Limits", "QueryResult", "ReadOnlyDatabase", "build_database_file", "is_denied_function", "is_sqlite_file", "run_in_worker",
+]  # fmt: skip
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 WORKER_SCRIPT = Path(__file__).resolve().with_name("sqlworker.py")
+DUCK_WORKER_SCRIPT = Path(__file__).resolve().with_name("duckworker.py")
 GRACE_S = 0.25  # the worker's own progress handler may answer this long after the limit before it is killed
 _IDLE_WORKERS = 4
 MB = 2**20
@@ -68,6 +71,12 @@ class Limits:
         return (64 + 2 * self.memory_mb + 4 * self.result_mb + 6 * self.value_mb) * MB
 
     @property
+    def duckdb_address_space_bytes(self) -> int:
+        """DuckDB's worker: about 800 MB of address space once DuckDB has started its threads
+        (reserved, mostly never touched), its buffer memory, and the result as SQLite's above."""
+        return (896 + 2 * self.memory_mb + 4 * self.result_mb + 6 * self.value_mb) * MB
+
+    @property
     def max_answer_bytes(self) -> int:
         """The largest answer the worker may send: the rows (it stops before the row that would go
         over `result_mb`) and the framing."""
@@ -83,6 +92,7 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
     truncated: bool = False
     elapsed_ms: float = 0.0
+    notice: str | None = None  # something about the values the reader should know (text that was not valid UTF-8)
 
     def to_dict(self) -> dict[str, Any]:
         return {"columns": self.columns, "rows": [list(r) for r in self.rows], "truncated": self.truncated}
@@ -110,13 +120,13 @@ class _Overrun(Exception):
 
 
 class _Worker:
-    """One `sqlworker.py` process and its pipes."""
+    """One worker process (`sqlworker.py`, or `duckworker.py`) and its pipes."""
 
-    def __init__(self, limits: Limits) -> None:
-        self.key = (limits.address_space_bytes, limits.memory_mb)
+    def __init__(self, key: tuple[str, ...]) -> None:
+        self.key = key
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(WORKER_SCRIPT), str(limits.address_space_bytes), str(limits.memory_mb * MB)],
+                [sys.executable, *key],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -174,6 +184,28 @@ class _Worker:
                     pass
 
 
+def _worker_command(limits: Limits, engine: str) -> tuple[str, ...]:
+    """The worker's command line after the interpreter: SQLite's needs the standard library only
+    (`-S`: no site-packages, it starts in ~30 ms); DuckDB's imports duckdb from site-packages."""
+    if engine == "duckdb":
+        return ("-I", str(DUCK_WORKER_SCRIPT), str(limits.duckdb_address_space_bytes))
+    return ("-I", "-S", str(WORKER_SCRIPT), str(limits.address_space_bytes), str(limits.memory_mb * MB))
+
+
+def run_in_worker(limits: Limits, request: dict[str, Any], seconds: float, engine: str) -> dict[str, Any]:
+    """One request to a worker process, killed if it has not answered `seconds` + `GRACE_S` from now
+    or sends more than `limits.max_answer_bytes`: then the answer is `{"ok": False, "kind": ...}`
+    too (timeout, or too_large when it went over a limit or died at its memory cap)."""
+    try:
+        return _POOL.call(limits, request, time.monotonic() + seconds + GRACE_S, engine)
+    except _Overrun as overrun:
+        if str(overrun) == "timeout":
+            return {"ok": False, "kind": "timeout", "message": "killed at the time limit"}
+        if str(overrun) == "too_large":
+            return {"ok": False, "kind": "too_large", "message": "the answer is over the result limit"}
+        return {"ok": False, "kind": "too_large", "message": f"the {engine} worker stopped, most likely at its memory limit"}
+
+
 def _decode_blob(obj: dict[str, Any]) -> Any:
     return base64.b64decode(obj["b"]) if obj.keys() == {"b"} else obj
 
@@ -185,8 +217,9 @@ class _Pool:
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
 
-    def call(self, limits: Limits, request: dict[str, Any], deadline: float) -> dict[str, Any]:
-        key = (limits.address_space_bytes, limits.memory_mb)
+    def call(self, limits: Limits, request: dict[str, Any], deadline: float, engine: str = "sqlite") -> dict[str, Any]:
+        """One request to an idle worker for `engine` (sqlite or duckdb) under `limits`, else a new one."""
+        key = _worker_command(limits, engine)
         with self._lock:
             dead = [w for w in self._idle if not w.alive]
             self._idle = [w for w in self._idle if w not in dead]
@@ -195,7 +228,7 @@ class _Pool:
                 self._idle.remove(worker)
         for gone in dead:
             gone.kill()  # reap it and close its pipes
-        worker = worker or _Worker(limits)
+        worker = worker or _Worker(key)
         try:
             answer = worker.call(request, deadline, limits.max_answer_bytes)
         except BaseException:
@@ -275,6 +308,7 @@ class ReadOnlyDatabase:
     timeout_s: float = 5.0
     max_rows: int = 1000
     limits: Limits = field(default_factory=Limits)
+    privilege_notice: str | None = None  # never set: a SQLite file has no roles
     _uri: str = field(default="", repr=False)
     _key: str = field(default="", repr=False)
     _owned: Path | None = field(default=None, repr=False)  # a private file (built or snapshot), removed on close
@@ -349,7 +383,19 @@ class ReadOnlyDatabase:
             rows=[tuple(row) for row in answer["rows"]],
             truncated=answer["truncated"],
             elapsed_ms=(time.monotonic() - began) * 1000,
+            notice=_replaced_notice(answer.get("replaced", 0)),
         )
+
+    def quick_check(self) -> None:
+        """SQLite's `PRAGMA quick_check` over the whole file: a truncated or damaged file is a
+        DatabaseError here (`db add`), not an answer with rows made up from what is left."""
+        try:
+            rows = self.execute("PRAGMA quick_check", timeout_s=max(self.timeout_s, 30.0), max_rows=20).rows
+        except SQLError as exc:
+            raise DatabaseError(f"corrupt SQLite database {self.path}: {exc.message}") from None
+        if rows != [("ok",)]:
+            problems = "; ".join(str(row[0]) for row in rows[:3])
+            raise DatabaseError(f"corrupt SQLite database {self.path}: {problems}", hint="restore it from a backup, or recover it with sqlite3's .recover")
 
     def _query_error(self, kind: str, message: str, limit: float, sql: str) -> SQLError | DatabaseError:
         if kind == "timeout":
@@ -381,14 +427,10 @@ class ReadOnlyDatabase:
         if self._closed:
             raise DatabaseError("the database is closed")
         request = {**request, "uri": self._uri, "key": self._key, "limits": self.limits.for_sqlite()}
-        try:
-            return _POOL.call(self.limits, request, time.monotonic() + seconds + GRACE_S)
-        except _Overrun as overrun:
-            if str(overrun) == "timeout":
-                return {"ok": False, "kind": "timeout", "message": "killed at the time limit"}
-            if str(overrun) == "too_large":
-                return {"ok": False, "kind": "too_large", "message": "the answer is over the result limit"}
-            return {"ok": False, "kind": "too_large", "message": f"the SQL worker stopped, most likely at its {self.limits.memory_mb} MB memory limit"}
+        answer = run_in_worker(self.limits, request, seconds, "sqlite")
+        if not answer["ok"] and answer["message"].startswith("the sqlite worker stopped"):
+            answer["message"] = f"the SQL worker stopped, most likely at its {self.limits.memory_mb} MB memory limit"
+        return answer
 
     def close(self) -> None:
         self._closed = True
@@ -402,6 +444,13 @@ class ReadOnlyDatabase:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+def _replaced_notice(count: int) -> str | None:
+    """The notice for text values that were not valid UTF-8 (decoded with U+FFFD for the bad bytes)."""
+    if not count:
+        return None
+    return f"{count} text value{'s' if count != 1 else ''} in the result {'were' if count != 1 else 'was'} not valid UTF-8; shown with � for the bad bytes"
 
 
 def _file_key(path: Path, uri: str) -> str:

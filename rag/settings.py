@@ -142,6 +142,11 @@ class ExecutionSettings(_Section):
     max_memory_mb: int = Field(256, ge=16, le=65536, description="SQLite heap of the query worker (its address space is capped near 2x this)")
     max_value_mb: int = Field(8, ge=1, le=1024, description="largest string or blob a query may make or read")
     max_result_mb: int = Field(32, ge=1, le=4096, description="largest result returned, as encoded rows")
+    allow_privileged_role: bool = Field(
+        False,
+        description="connect to PostgreSQL / MySQL / MariaDB as a role that may write or is a superuser "
+        "(--allow-privileged-role; refused otherwise, README \"Databases by URL\"); every answer then says so",
+    )
 
 
 class UISettings(_Section):

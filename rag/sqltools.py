@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
+from sqlglot.errors import ParseError, SqlglotError, TokenError
 
 from rag.errors import SQLError
 
@@ -194,6 +194,86 @@ def validate_read_only(tree: exp.Expression, sql: str) -> None:
         raise SQLError("only read-only SELECT queries are allowed", kind="forbidden", sql=sql)
     if not isinstance(tree, _READ_ONLY):
         raise SQLError(f"expected a SELECT query, got {tree.key.upper()}", kind="not_select", sql=sql)
+
+
+# Functions that reach outside the database (the server's files, other servers, large objects),
+# signal or reconfigure the server, run SQL given as text, or stall it: refused by name, per
+# dialect, wherever they appear (any quoting, case, schema, subquery, CTE or argument). Read-only
+# transactions protect the data, not the server: a superuser reads files inside one.
+FORBIDDEN_FUNCTIONS = {
+    "postgres": (
+        r"pg_read_file|pg_read_binary_file|pg_ls_\w*|pg_stat_file|pg_file_\w*|pg_logdir_ls|lo_\w*|be_lo_\w*"
+        r"|pg_terminate_backend|pg_cancel_backend|pg_signal_backend|pg_reload_conf|pg_rotate_logfile\w*|pg_promote"
+        r"|pg_log_backend_memory_contexts|set_config|dblink\w*|pg_sleep\w*|query_to_xml\w*|ts_stat"
+        r"|pg_advisory_\w*|pg_try_advisory_\w*|pg_notify|pg_switch_wal|pg_create_\w+|pg_drop_replication_slot"
+        r"|pg_replication_\w+|pg_backup_\w+|pg_start_backup|pg_stop_backup|pg_import_system_collations|setval|nextval"
+    ),
+    "mysql": (
+        r"load_file|sleep|benchmark|get_lock|release_lock|release_all_locks|is_used_lock|is_free_lock"
+        r"|master_pos_wait|source_pos_wait|master_gtid_wait|wait_for_executed_gtid_set|wait_until_sql_thread_after_gtids"
+        r"|sys_exec|sys_eval|lo_\w*"
+    ),
+    "duckdb": (
+        r"read_text|read_blob|read_csv\w*|read_parquet|parquet_\w+|read_json\w*|read_ndjson\w*|glob|sniff_csv"
+        r"|getenv|query|query_table|read_xlsx|st_read\w*|sqlite_scan|sqlite_attach|postgres_\w+|mysql_\w+"
+    ),
+    "sqlite": r"load_extension|readfile|writefile|edit|fts3_tokenizer",
+}  # fmt: skip
+_FORBIDDEN = {dialect: re.compile(names) for dialect, names in FORBIDDEN_FUNCTIONS.items()}
+_UNICODE_ESCAPE = re.compile(r"\\(?:\+([0-9A-Fa-f]{6})|([0-9A-Fa-f]{4}))")  # PostgreSQL's U&"…" identifiers
+_EXECUTABLE_COMMENT = re.compile(r"/\*M?!", re.IGNORECASE)
+
+
+def forbidden_function(name: str, dialect: str) -> bool:
+    """Whether a function of this name is refused in `dialect` (any case; PostgreSQL's `\\XXXX` escapes decoded).
+
+    >>> forbidden_function("PG_READ_FILE", "postgres"), forbidden_function("pg_ls_waldir", "postgres"), forbidden_function("lower", "postgres")
+    (True, True, False)
+    """
+    pattern = _FORBIDDEN.get(dialect)
+    if pattern is None:
+        return False
+    if dialect == "postgres":
+        name = _UNICODE_ESCAPE.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)), name)
+    return bool(pattern.fullmatch(name.strip().lower()))
+
+
+def refuse_forbidden_functions(sql: str, dialect: str) -> None:
+    """Refuse a statement that calls a function of `FORBIDDEN_FUNCTIONS` (kind forbidden), found on
+    sqlglot's tree of the statement; SQL sqlglot cannot parse is checked token by token (every name
+    followed by a parenthesis), and SQL it cannot even tokenize is not run. MySQL's executable
+    comments (`/*! … */`) and PostgreSQL's `UESCAPE` could hide a name from both, so they are refused."""
+    if dialect == "mysql" and _EXECUTABLE_COMMENT.search(sql):  # anywhere: MySQL's backslash escapes make "inside a string" uncertain
+        raise SQLError("refused: MySQL executable comments (/*! … */) are not run", kind="forbidden", sql=sql)
+    names = _called_names(sql, dialect)
+    if dialect == "postgres" and "uescape" in (n.lower() for n in names[1]):
+        raise SQLError("refused: identifiers with UESCAPE are not run", kind="forbidden", sql=sql)
+    found = next((name for name in names[0] if forbidden_function(name, dialect)), None)
+    if found is not None:
+        raise SQLError(
+            f"refused: {found.lower()}() reaches outside the database or changes the server's state; it is not run", kind="forbidden", sql=sql
+        )
+
+
+def _called_names(sql: str, dialect: str) -> tuple[list[str], list[str]]:
+    """(names of the functions the statement calls, from sqlglot's tree when it parses, else from its
+    tokens; the text of every token but strings)."""
+    try:
+        tokens = sqlglot.tokenize(sql, read=dialect)
+    except (TokenError, ParseError, ValueError) as exc:
+        raise SQLError(f"SQL does not tokenize as {DIALECT_NAMES.get(dialect, dialect)}; it is not run", kind="parse_error", sql=sql) from exc
+    words = [t.text for t in tokens if t.token_type not in (sqlglot.TokenType.STRING,)]
+    try:
+        check_nesting(sql)
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except (SqlglotError, RecursionError, SQLError):
+        tree = None
+    if tree is not None:
+        called = [node.name for node in tree.walk() if isinstance(node, exp.Anonymous)]
+        called += [name for node in tree.walk() if isinstance(node, exp.Func) and not isinstance(node, exp.Anonymous) for name in node.sql_names()]
+    else:  # a name followed by "(" is a call, whatever the statement is
+        called = [t.text for t, after in zip(tokens, tokens[1:]) if after.token_type == sqlglot.TokenType.L_PAREN and t.token_type != sqlglot.TokenType.STRING]
+    return called, words
 
 
 def postprocess(text: str, *, max_chars: int = MAX_ANSWER_CHARS, max_sql_chars: int = MAX_SQL_CHARS, dialect: str = "sqlite") -> str:

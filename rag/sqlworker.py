@@ -29,7 +29,7 @@ from typing import Any
 
 # functions that touch files or load code: denied in every connection coderag opens on untrusted SQL
 DENIED_FUNCTIONS = frozenset({"load_extension", "writefile", "readfile", "edit", "fts3_tokenizer"})
-READ_PRAGMAS = frozenset({"table_info", "table_xinfo", "table_list", "foreign_key_list", "index_list", "index_info"})
+READ_PRAGMAS = frozenset({"table_info", "table_xinfo", "table_list", "foreign_key_list", "index_list", "index_info", "quick_check"})
 _READ_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
 _PROGRESS_EVERY = 2_000  # SQLite virtual machine instructions between clock checks
 _OPEN_CONNECTIONS = 8
@@ -106,6 +106,21 @@ def classify(exc: BaseException, deadline: float) -> Refused:
     return Refused("execution_error", message)
 
 
+class _Text:
+    """SQLite's text as str: invalid UTF-8 (SQLite stores whatever bytes it is given) is decoded with
+    U+FFFD in place of the bad bytes instead of failing the whole column; `replaced` counts such values."""
+
+    replaced = 0
+
+    @classmethod
+    def decode(cls, raw: bytes) -> str:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            cls.replaced += 1
+            return raw.decode("utf-8", "replace")
+
+
 def _encode(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False).encode("utf-8", "surrogatepass")
 
@@ -156,6 +171,7 @@ class Worker:
             conn.close()
             raise Refused("database", str(exc) or type(exc).__name__) from None
         conn.set_authorizer(read_only_authorizer)
+        conn.text_factory = _Text.decode
         self.connections[key] = conn
         while len(self.connections) > _OPEN_CONNECTIONS:
             self.connections.popitem(last=False)[1].close()
@@ -184,6 +200,7 @@ class Worker:
         conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, _PROGRESS_EVERY)
         rows: list[bytes] = []
         size, truncated = 0, False
+        _Text.replaced = 0
         try:
             cursor = conn.execute(request["sql"])
             columns = [d[0] for d in cursor.description or []]
@@ -201,7 +218,7 @@ class Worker:
             raise classify(exc, deadline) from None
         finally:
             conn.set_progress_handler(None, 0)
-        head = _encode({"ok": True, "columns": columns, "truncated": truncated})
+        head = _encode({"ok": True, "columns": columns, "truncated": truncated, "replaced": _Text.replaced})
         return head[:-1] + b',"rows":[' + b",".join(rows) + b"]}"
 
     @staticmethod

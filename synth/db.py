@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rag.options import EmbedderOption, JsonOption, settings_from_flags
+from rag.options import AllowPrivilegedRoleOption, EmbedderOption, JsonOption, settings_from_flags
 
 app = typer.Typer(no_args_is_help=True, help="Your own databases: register, synthesize examples, teach, inspect.")
 out = Console()
@@ -43,6 +43,7 @@ def add(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthesis.")] = 0,
     embedder: EmbedderOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+    allow_privileged_role: AllowPrivilegedRoleOption = False,
 ) -> None:
     """Register a database under a name, synthesize its example store, and index it."""
     from rag.databases import describe, resolve_db
@@ -55,9 +56,10 @@ def add(
         schema_fingerprint,
         schema_key,
     )
+    from rag.sandbox import ReadOnlyDatabase
     from synth.grounded import synthesize_examples
 
-    settings = settings_from_flags(embedder=embedder)
+    settings = settings_from_flags(embedder=embedder, execution={"allow_privileged_role": allow_privileged_role or None})
     if generator not in ("auto", "rules", "llm", "openai"):
         raise ConfigError(f"unknown generator '{generator}' (auto, rules, llm, openai)")
     if generator in ("llm", "openai"):
@@ -79,6 +81,8 @@ def add(
     if name in _demo_names():
         raise ConfigError(f"'{name}' is a demo database's name", hint="choose another --name")
     ref = describe(resolve_db(str(path), settings.home))
+    with ReadOnlyDatabase.open(path, timeout_s=settings.execution.timeout_s) as database:
+        database.quick_check()  # a truncated file would otherwise answer with rows made up from what is left
     before = _file_digest(path)
     started = time.perf_counter()
     result = synthesize_examples(path, max_examples=examples, seed=seed, timeout_s=min(settings.execution.timeout_s, 2.0), show_progress=not quiet)
@@ -111,10 +115,16 @@ def _add_url(url, location: str, name: str | None, examples: int, replace: bool,
         raise ConfigError(f"a database named '{name}' is already registered ({existing.path})", hint="pass --replace, or choose another --name")
     if name in _demo_names():
         raise ConfigError(f"'{name}' is a demo database's name", hint="choose another --name")
-    ref = describe(resolve_db(location, settings.home))
+    allowed = settings.execution.allow_privileged_role
+    ref = describe(resolve_db(location, settings.home, allow_privileged_role=allowed))
+    if allowed and ref.url is not None:
+        with ref.open(settings) as database:
+            if database.privilege_notice:
+                err.print(f"[yellow]note:[/] {escape(database.privilege_notice)}", highlight=False, soft_wrap=True)
     before = _file_digest(url.path) if url.path else None
     started = time.perf_counter()
-    result = synthesize_examples(location, max_examples=examples, seed=seed, timeout_s=min(settings.execution.timeout_s, 2.0), show_progress=not quiet)
+    result = synthesize_examples(location, max_examples=examples, seed=seed, timeout_s=min(settings.execution.timeout_s, 2.0), show_progress=not quiet,
+                                 allow_privileged_role=allowed)
     fingerprint = schema_fingerprint(ref.schema)
     stored = _stored_examples(name, result.examples, lambda sql: to_dialect(sql, url.dialect))
     if before is not None and _file_digest(url.path) != before:  # a DuckDB file: opened read-only, checked unchanged before anything is stored
@@ -162,7 +172,8 @@ def load_demo(
         loaded = load_sqlite(demo_db_path(demo_name, settings.home), target, replace=replace)
         out.print(f"loaded '{demo_name}' into {target.masked}: {len(loaded)} tables, {sum(t.rows for t in loaded):,} rows", highlight=False)
     examples, skipped = [], 0
-    with open_url(target, timeout_s=settings.execution.timeout_s) as database:
+    # the loading role creates tables by design: it checks the examples as that role, then registers the URL to ask as a reader
+    with open_url(target, timeout_s=settings.execution.timeout_s, allow_privileged_role=True) as database:
         schema, tables = database.schema_sql(), len(database.table_names())
         for demo_name in names:
             for example in load_demo_examples(demo_name):

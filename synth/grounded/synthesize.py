@@ -217,6 +217,7 @@ def synthesize_examples(
     patience: int = 60,
     time_budget_s: float = 120.0,
     max_rows: int = 500,
+    allow_privileged_role: bool = False,
 ) -> SynthesisResult:
     """Question → SQL examples for the SQLite database at `path`, every query run read-only.
 
@@ -224,11 +225,12 @@ def synthesize_examples(
     A shape retires after `patience` misses in a row (`patience` // 3 when its misses ran a query).
     Each query must finish within `timeout_s` (and return at most `max_rows` rows to be compared
     with others); the whole run stops after `time_budget_s`. `schema` skips introspection when
-    the caller already has it. Raises DatabaseError for a missing, non-SQLite or corrupt file.
+    the caller already has it; `allow_privileged_role` lets a server role that may write connect.
+    Raises DatabaseError for a missing, non-SQLite or corrupt file.
     """
     started = time.perf_counter()
     if schema is None:
-        schema = introspect(path)
+        schema = introspect(path, allow_privileged_role=allow_privileged_role)
     stats = SynthesisStats(introspect_seconds=schema.seconds)
     rng = random.Random(seed)
     draw = Draw(schema, rng)
@@ -237,7 +239,7 @@ def synthesize_examples(
     ran_misses: Counter[str] = Counter()
     active = list(SHAPES)
     deadline = started + time_budget_s
-    with open_location(path, timeout_s=timeout_s, max_rows=max_rows) as db, \
+    with open_location(path, timeout_s=timeout_s, max_rows=max_rows, allow_privileged_role=allow_privileged_role) as db, \
             tqdm(total=max_examples, desc="synthesizing examples", unit="ex", disable=not show_progress) as bar:
         synthesizer = Synthesizer(db, stats)
         stats.stopped = "cap"

@@ -39,7 +39,7 @@ def engine_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pyte
 def _tables(url: str) -> list[str]:
     from rag.engines import open_url
 
-    with open_url(url) as database:
+    with open_url(url, allow_privileged_role=True) as database:
         return database.table_names()
 
 

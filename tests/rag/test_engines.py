@@ -1,8 +1,10 @@
 """Databases by URL on real engines: PostgreSQL and MariaDB servers started by the session
 (tests/fixtures/servers.py), DuckDB from PyPI. Each gets the bookshop demo through `rag.loader`.
 
-The hostile corpora run through `coderag sql --db URL` as the *owner* role, which may write: what
-stops a write is the parser and, underneath it, the engine itself (the `direct` tests send the
+The hostile corpora run through `coderag sql --db URL --allow-privileged-role` as the *owner* role,
+which may write, and as the server's superuser (PostgreSQL's `postgres`, a MariaDB user with every
+privilege): what stops a write or a read of the server's files is the parser and its refusal of
+functions by name, and, underneath them, the engine itself (the `direct` tests send the
 statements straight to `ServerDatabase.execute`, past the parser). Every table's checksum, read
 by the server's superuser outside coderag, must stay the same, and no file may appear.
 (SQLite runs the same corpus in tests/rag/test_hostile_cli.py.)
@@ -93,14 +95,55 @@ CASES = [pytest.param(engine, entry, id=f"{engine}-{entry['id']}") for engine in
 
 def _sql(coderag: Any, db: EngineDB, sql: str, *extra: str) -> tuple[Any, float]:
     started = time.monotonic()
-    result = coderag("sql", "--db", db.url, *extra, "--", sql, env={**LIMITS, **db.env})
+    result = coderag("sql", "--db", db.url, "--allow-privileged-role", *extra, "--", sql, env={**LIMITS, **db.env})
     return result, time.monotonic() - started
 
 
 @pytest.mark.parametrize(("engine_db", "entry"), CASES, indirect=["engine_db"])
 def test_hostile_sql(engine_db: EngineDB, entry: dict[str, Any], coderag: Any) -> None:
     """Refused or stopped in one line within the limit, or a bounded result; nothing changed or written."""
-    db = engine_db
+    _check_hostile(engine_db, entry, coderag)
+
+
+SUPER_PASSWORD = "super-secret-3"
+
+
+@pytest.fixture(scope="module", params=("postgresql", "mysql"))
+def superuser_db(request: pytest.FixtureRequest, engine_db_loaded: None) -> EngineDB:
+    """The bookshop demo (loaded by `engine_db`) reached as the server's superuser."""
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        server.psql(f"ALTER ROLE {server.superuser} PASSWORD '{SUPER_PASSWORD}'")
+        user, files = server.superuser, None
+    else:
+        server = request.getfixturevalue("mariadb_server")
+        server.mysql(f"CREATE USER IF NOT EXISTS 'coderag_root'@'127.0.0.1' IDENTIFIED BY '{SUPER_PASSWORD}'; "
+                     "GRANT ALL PRIVILEGES ON *.* TO 'coderag_root'@'127.0.0.1' WITH GRANT OPTION")
+        user, files = "coderag_root", server.files
+    env = {"CODERAG_DB_PASSWORD": SUPER_PASSWORD}
+    return EngineDB(request.param, server.url(user), server.url(user), env, env, server.checksums, files)
+
+
+@pytest.fixture(scope="module")
+def engine_db_loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, coderag_home: Path) -> None:
+    """The bookshop demo on both servers, loaded as their owner role."""
+    os.environ["CODERAG_HOME"] = str(coderag_home)
+    for fixture in ("postgres_server", "mariadb_server"):
+        server = request.getfixturevalue(fixture)
+        _load(server.url(OWNER), OWNER_PASSWORD)
+
+
+SUPER_CASES = [pytest.param(engine, entry, id=f"{engine}-super-{entry['id']}") for engine in ("postgresql", "mysql") for entry in _hostile(engine)]
+
+
+@pytest.mark.parametrize(("superuser_db", "entry"), SUPER_CASES, indirect=["superuser_db"])
+def test_hostile_sql_as_superuser(superuser_db: EngineDB, entry: dict[str, Any], coderag: Any) -> None:
+    """The same corpus as the server's superuser (with --allow-privileged-role): reading the server's
+    files, large objects, signalling other sessions and changing settings are refused by name."""
+    _check_hostile(superuser_db, entry, coderag)
+
+
+def _check_hostile(db: EngineDB, entry: dict[str, Any], coderag: Any) -> None:
     if "sql" not in db.baseline:  # a SELECT 1 that answers (given time, on a loaded machine): the corpus below reaches the engine
         runs = [_sql(coderag, db, "SELECT 1", "--timeout", "10") for _ in range(2)]
         assert all(r.returncode == 0 for r, _ in runs), [(r.returncode, r.stderr) for r, _ in runs]
@@ -144,7 +187,7 @@ def test_engine_refuses_writes_itself(engine_db: EngineDB, entry: dict[str, Any]
     SIDE_FILE.unlink(missing_ok=True)
     os.environ.update(db.env)
     try:
-        with open_url(db.url, timeout_s=SQL_LIMIT_S) as database:
+        with open_url(db.url, timeout_s=SQL_LIMIT_S, allow_privileged_role=True) as database:
             database.execute(expand(entry["sql"]).replace("{files}", str(db.files_dir)))
         ran = True
     except CodeRagError:
@@ -166,7 +209,7 @@ def test_same_rows_as_sqlite(engine_db: EngineDB, coderag: Any) -> None:
 
     sql = "SELECT g.name, count(*) AS n, avg(b.price) AS price, min(b.title) AS first FROM books b JOIN genres g ON g.genre_id = b.genre_id GROUP BY g.name ORDER BY n DESC, g.name"
     sqlite = coderag("sql", "--db", "bookshop", "--json", sql)
-    other = coderag("sql", "--db", engine_db.url, "--json", sql, env=engine_db.env)
+    other = coderag("sql", "--db", engine_db.url, "--allow-privileged-role", "--json", sql, env=engine_db.env)
     assert sqlite.returncode == other.returncode == 0, other.stderr
     a, b = json.loads(sqlite.stdout), json.loads(other.stdout)
     assert len(a["rows"]) > 3
@@ -275,7 +318,8 @@ def test_connection_dropped_mid_query(postgres_server: Any, coderag: Any) -> Non
     killer = threading.Thread(target=terminate)
     killer.start()
     started = time.monotonic()
-    result = coderag("sql", "--db", postgres_server.url(READER), "--timeout", "20", "SELECT pg_sleep(10)", env=postgres_server.password_env(READER))
+    result = coderag("sql", "--db", postgres_server.url(READER), "--timeout", "20", "SELECT count(*) FROM generate_series(1, 2000000000)",
+                     env=postgres_server.password_env(READER))
     killer.join()
     _one_line_error(result, 4, "lost")
     assert time.monotonic() - started < 8

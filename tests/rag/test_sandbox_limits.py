@@ -85,7 +85,7 @@ def test_the_worker_address_space_is_capped(shop: Path) -> None:
 
     with ReadOnlyDatabase.open(shop, limits=SMALL) as db:
         db.execute("SELECT 1")
-    pids = [w.process.pid for w in _POOL._idle if w.key[1] == SMALL.memory_mb and w.alive]
+    pids = [w.process.pid for w in _POOL._idle if str(SMALL.memory_mb * 2**20) in w.key and w.alive]  # key: the worker's command line
     limits = Path(f"/proc/{pids[0]}/limits").read_text()
     line = next(row for row in limits.splitlines() if row.startswith("Max address space"))
     assert str(SMALL.address_space_bytes) in line
