@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from rag.options import (
+    AllowPrivilegedRoleOption,
     DbOption,
     EmbedderOption,
     GeneratorOption,
@@ -34,6 +35,7 @@ def ui(
     allow_shared_save: Annotated[
         bool, typer.Option("--allow-shared-save", help="Without a login, let 'save as example' write the shared store (default: the session only).")
     ] = False,
+    allow_privileged_role: AllowPrivilegedRoleOption = False,
 ) -> None:
     """Start the chat UI: ask questions, see and edit the SQL, save good answers as examples."""
     from ui.app import build_app, check_exposure, is_loopback, launch
@@ -47,10 +49,11 @@ def ui(
         openai_base_url=openai_base_url,
         embedder=embedder,
         ui={"host": host, "port": port, "allow_shared_save": allow_shared_save or None},
+        execution={"allow_privileged_role": allow_privileged_role or None},
     )
     login = check_exposure(settings.ui, settings.ui.host, share=share, insecure=insecure)  # before any model loads
     bound_output()  # the server's log: a rejected value quoted in a traceback is cut, never written whole
-    named_database(db or settings.default_db, settings.home)
+    named_database(db or settings.default_db, settings.home, allow_privileged_role=settings.execution.allow_privileged_role)
     if login is None and (share or not is_loopback(settings.ui.host)):
         err.print(f"[yellow]warning:[/] serving on {settings.ui.host} without a login (--insecure)", highlight=False)
     err.print("loading the encoder, the index and the generator…")

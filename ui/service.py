@@ -109,7 +109,7 @@ class UIService:
     def __init__(self, chain: TextToSQL, *, index_dir: Path | None = None, default_db: str | None = None) -> None:
         self.settings = chain.settings
         self.chain = chain
-        self.default_db = named_database(default_db or self.settings.default_db, self.settings.home)
+        self.default_db = named_database(default_db or self.settings.default_db, self.settings.home, allow_privileged_role=self.settings.execution.allow_privileged_role)
         self.index_dir = index_dir
         self.store = ExampleStore(self.settings.home)
         # "save as example" writes the shared store only behind a login (attributed to the user) or with
@@ -155,7 +155,7 @@ class UIService:
         return demos + [r.name for r in Registry(self.settings.home).all() if r.name not in demos]
 
     def database(self, name_or_path: str) -> DatabaseRef:
-        return self._remember(named_database(name_or_path, self.settings.home))
+        return self._remember(named_database(name_or_path, self.settings.home, allow_privileged_role=self.settings.execution.allow_privileged_role))
 
     def display_name(self, key: str) -> str:
         """A store key as people know the database: its demo or registered name, the file name of

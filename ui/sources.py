@@ -34,9 +34,10 @@ def _describe(key: str, label: str, kind: SourceKind, path: Path) -> DatabaseRef
     return describe(DatabaseRef(key=key, path=path, kind=kind, label=label))
 
 
-def named_database(name_or_path: str, home: Path) -> DatabaseRef:
-    """A demo database name or a SQLite file path (`coderag ui --db`), described."""
-    return describe(resolve_db(name_or_path, home))
+def named_database(name_or_path: str, home: Path, *, allow_privileged_role: bool = False) -> DatabaseRef:
+    """A demo database name, a SQLite file path or a URL (`coderag ui --db`), described; a server
+    role that may write is refused unless `allow_privileged_role` (`--allow-privileged-role`)."""
+    return describe(resolve_db(name_or_path, home, allow_privileged_role=allow_privileged_role))
 
 
 def _safe_stem(name: str) -> str:

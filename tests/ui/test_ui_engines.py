@@ -37,7 +37,7 @@ def pg_ui(postgres_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with ui_process(["--db", "shop-pg"], env, port) as served:
+    with ui_process(["--db", "shop-pg", "--allow-privileged-role"], env, port) as served:  # the owner role may write
         yield served.url, work / "home"
     assert OWNER_PASSWORD not in served.output
 

@@ -169,8 +169,11 @@ def test_a_new_database_learns_from_saved_examples(service: UIService, session: 
     pets = on_upload(service, str(pets_db), [], session).session
     question = "How many cats do we have?"
     first = ask(service, pets, question)[-1]
-    assert "knn has no stored example for this database" in last_message(first.history)
+    # no stored example yet: the answer is composed from what the question names (rag.compose)
+    assert 'WHERE T1."species" = \'cat\'' in last_message(first.history) and first.table["data"] == [[1]]
     assert first.session.question == question
+    unknown = ask(service, pets, "Which of them live on the moon?")[-1]
+    assert "nothing in the question was linked to this database" in last_message(unknown.history)
     saved = on_save_example(service, "SELECT count(*) AS cats FROM pets WHERE species = 'cat'", [], first.session)
     assert "✓ Saved" in last_message(saved.history)
     again = ask(service, pets, question)[-1]
