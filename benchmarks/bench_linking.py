@@ -14,7 +14,8 @@ characters, `after` the linked schema within `--budget` characters):
 - link recall: every gold table and every gold column is in the prompt's schema part;
 - value recall: every string the gold SQL compares with is in the prompt, as stored;
 - schema characters in the prompt.
-Offline (knn, no LLM, no store for these databases: what a user gets before `db add`), `before` with
+Offline (knn, no LLM; without `--store` these databases have no examples: what a user gets before `db add`;
+with `--store` each is `db add`ed first), `before` with
 linking off, `after` with it on:
 - answered: the share answered at the configured confidence threshold; precision: of those, the
   share whose result equals the gold result; EX: always answering (`--force`);
@@ -28,6 +29,7 @@ import argparse
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -81,16 +83,18 @@ def _block(text: str, table: str) -> str | None:
     return text[m.start(): m.end() + (nxt.start() if nxt else len(text))]
 
 
-def run_scale(label: str, files: dict[str, Path], questions: list[dict[str, Any]], service_on: TextToSQL, service_off: TextToSQL, budget: int) -> dict[str, Any]:
+def run_scale(label: str, files: dict[str, Path], questions: list[dict[str, Any]], service_on: TextToSQL, service_off: TextToSQL, budget: int,
+              keys: dict[str, str] | None = None) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     opened = {name: ReadOnlyDatabase.open(path) for name, path in {p: p for p in set(files.values())}.items()}
     first_seen: set[Path] = set()
     for q in tqdm(questions, desc=f"{label} tables", unit="q"):
         path = files[q["db"]]
         db = opened[path]
+        key = (keys or {}).get(q["db"], f"bench-{label}")
         schema_sql = db.schema_sql()
         started = time.perf_counter()
-        on = service_on.ask(q["question"], db, db_key=f"bench-{label}")
+        on = service_on.ask(q["question"], db, db_key=key)
         seconds = time.perf_counter() - started
         warm = path in first_seen
         first_seen.add(path)
@@ -101,7 +105,7 @@ def run_scale(label: str, files: dict[str, Path], questions: list[dict[str, Any]
                                "after_chars": len(after_schema), "before_chars": len(before_schema)}
         if q["sql"] is None:
             row["after_abstained"] = on.error_kind == "abstain"
-            off = service_off.ask(q["question"], db, db_key=f"bench-{label}")
+            off = service_off.ask(q["question"], db, db_key=key)
             row["before_abstained"] = off.error_kind == "abstain"
             rows.append(row)
             continue
@@ -111,8 +115,8 @@ def run_scale(label: str, files: dict[str, Path], questions: list[dict[str, Any]
         values_text = format_values(link) + after_schema
         row["value_recall"] = all(f"'{v}'" in values_text for v in q["values"]) if q["values"] else None
         for arm, service in (("after", service_on), ("before", service_off)):
-            answer = on if arm == "after" else service.ask(q["question"], db, db_key=f"bench-{label}")
-            forced = answer if answer.error_kind != "abstain" else service.ask(q["question"], db, db_key=f"bench-{label}", force=True)
+            answer = on if arm == "after" else service.ask(q["question"], db, db_key=key)
+            forced = answer if answer.error_kind != "abstain" else service.ask(q["question"], db, db_key=key, force=True)
             row[f"{arm}_answered"] = answer.error is None
             row[f"{arm}_right"] = bool(answer.error is None and _same(db, gold, answer.sql))
             row[f"{arm}_forced"] = bool(forced.error is None and _same(db, gold, forced.sql))
@@ -166,23 +170,34 @@ def main() -> None:
     parser.add_argument("--scales", default="native,300,1000")
     parser.add_argument("--budget", type=int, default=8000)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--store", action="store_true", help="`coderag db add` each database first (its synthesized store), as a user would")
     args = parser.parse_args()
     questions = [q for q in read_jsonl(QUESTIONS) if args.split == "all" or q["split"] == args.split]
     work = Path(tempfile.mkdtemp(prefix="bench-linking-"))
+    natives = build_all(work / "native")
+    scales = args.scales.split(",")
+    files_of = {scale: natives if scale == "native" else {n: make_large(work / f"large-{scale}.sqlite", int(scale)) for n in natives} for scale in scales}
+    keys_of: dict[str, dict[str, str]] = {}
+    added: dict[str, float] = {}
+    if args.store:  # what `db add` gives a user: a store synthesized from the database, then asked by its name
+        for scale in scales:
+            keys_of[scale] = {}
+            for name, path in files_of[scale].items():
+                key = name if scale == "native" else f"large{scale}"
+                if key not in added:
+                    started = time.perf_counter()
+                    subprocess.run([sys.executable, "-m", "rag.cli", "db", "add", str(path), "--name", key], check=True,
+                                   env={**os.environ, "CODERAG_HOME": str(work / "home")}, stdout=subprocess.DEVNULL)
+                    added[key] = time.perf_counter() - started
+                keys_of[scale][name] = key
     settings_on = load_settings(home=str(work / "home"), generator="knn")
     settings_off = settings_on.model_copy(update={"linking": settings_on.linking.model_copy(update={"enabled": False})})
     service_on = TextToSQL.from_settings(settings_on)
     service_off = TextToSQL(settings_off, service_on.index, service_on.encoder, service_on.generator)
-    natives = build_all(work / "native")
     results: dict[str, Any] = {"split": args.split, "budget": args.budget, "machine": os.uname().nodename, "cpus": os.cpu_count(),
-                               "load": os.getloadavg()[0], "date": time.strftime("%Y-%m-%d")}
-    for scale in args.scales.split(","):
-        if scale == "native":
-            files = natives
-        else:
-            large = make_large(work / f"large-{scale}.sqlite", int(scale))
-            files = {name: large for name in natives}
-        results[scale] = run_scale(scale, files, questions, service_on, service_off, args.budget)
+                               "load": os.getloadavg()[0], "date": time.strftime("%Y-%m-%d"), "store": args.store, "db_add_s": added}
+    for scale in scales:
+        results[scale] = run_scale(scale, files_of[scale], questions, service_on, service_off, args.budget, keys_of.get(scale))
     results["load_after"] = os.getloadavg()[0]
     show(results, args.scales.split(","))
     if args.out:
@@ -190,7 +205,8 @@ def main() -> None:
 
 
 def show(results: dict[str, Any], scales: list[str]) -> None:
-    table = Table(title=f"Linking, {results['split']} questions (load {results['load']:.1f} → {results['load_after']:.1f}, {results['date']})")
+    store = "with each database's `db add` store" if results.get("store") else "no store"
+    table = Table(title=f"Linking, {results['split']} questions, {store} (load {results['load']:.1f} → {results['load_after']:.1f}, {results['date']})")
     for column in ("tables", "arm", "link recall", "value recall", "schema chars", "answered", "precision", "EX (forced)", "abstains on unanswerable", "s/question"):
         table.add_column(column, justify="right")
     for scale in scales:
@@ -206,6 +222,8 @@ def show(results: dict[str, Any], scales: list[str]) -> None:
     Console(width=200).print(table)
     for scale in scales:
         print(scale, "EX by kind (after, forced):", results[scale]["after"]["ex_by_kind"])
+    if results.get("db_add_s"):
+        print("db add seconds:", {k: round(v, 1) for k, v in results["db_add_s"].items()})
 
 
 if __name__ == "__main__":

@@ -417,7 +417,7 @@ class TextToSQL:
         if key not in self._linkers:
             linking = self.settings.linking
             values = ValueIndex.build(database, schema, per_column=linking.values_per_column, total=linking.max_values, progress=progress)
-            self._linkers[key] = Linker(schema, values, self.encoder, max_tables=linking.max_tables)
+            self._linkers[key] = Linker(schema, values, self.encoder, max_tables=linking.max_tables, cache_dir=self.settings.home / "links")
         return self._linkers[key]
 
     def _compose(self, answer: Answer, question: str, hits: list[Hit], link: Link, database: Database, evidence: Evidence | None, *, force: bool = False) -> Any:

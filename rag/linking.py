@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -139,6 +140,7 @@ class Link:
     labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
     unlinked: tuple[str, ...] = ()
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)  # table → question words that mean it ("movies" → films)
+    value_bound: str | None = None  # the value index's bound, when one cut it short
     confident: int = 0  # how many of `tables` the question names itself (the rest: retriever's picks, bridges)
 
     @property
@@ -173,7 +175,18 @@ class Link:
             "labels": {t: list(c) for t, c in self.labels.items()},
             "aliases": {t: list(w) for t, w in self.aliases.items()},
             "unlinked": list(self.unlinked),
+            "bounds": self.bounds,
         }
+
+    @property
+    def bounds(self) -> list[str]:
+        """The limits that cut what linking could see (a huge database is read bounded, and says so)."""
+        out = []
+        if self.schema.skipped_tables:
+            out.append(f"{len(self.schema.skipped_tables):,} tables were not read (virtual, or past the first 1,000: rag.describe's max_tables)")
+        if self.value_bound:
+            out.append(f"the value index stops at {self.value_bound}")
+        return out
 
 
 @dataclass
@@ -185,6 +198,7 @@ class Linker:
     values: ValueIndex
     encoder: Any = None
     max_tables: int = 6  # tables in the prompt besides those the question names and the join bridges
+    cache_dir: Path | None = None  # where the table embeddings are kept between processes (home/links)
     _table_stems: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     _column_stems: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict, repr=False)
     _embeddings: np.ndarray | None = field(default=None, repr=False)
@@ -292,7 +306,7 @@ class Linker:
                 why.setdefault(bridge, []).append("joins the linked tables")
         linked = [Linked(t, None, evidence.get(t, 0.0), tuple(dict.fromkeys(why.get(t, ())))) for t in chosen]
         labels = {t: tuple(c.name for c in label_columns(tables[t])) for t in chosen if t in tables}
-        link = Link(reading, self.schema, linked, columns, values, units, joins, labels, aliases=aliases, confident=len(named))
+        link = Link(reading, self.schema, linked, columns, values, units, joins, labels, aliases=aliases, value_bound=self.values.truncated, confident=len(named))
         link.unlinked = self._unlinked(link)
         return link
 
@@ -309,7 +323,7 @@ class Linker:
         if not words:
             return {}
         if self._names is None:
-            self._names = self.encoder.encode([" ".join(split_identifier(t.name)).lower() for t in self.schema.tables])
+            self._load_embeddings()
         vectors = self.encoder.encode([w.lower() for w, _ in words])
         found: dict[str, tuple[str, ...]] = {}
         for (word, stem), vector in zip(words, vectors):
@@ -321,6 +335,31 @@ class Linker:
                 table = self.schema.tables[int(order[0])].name
                 found[table] = (*found.get(table, ()), stem)
         return found
+
+    def _load_embeddings(self) -> None:
+        """The tables' descriptions and names embedded by the encoder: read from `cache_dir` when this
+        schema was embedded by this encoder before, else encoded and saved there (atomically)."""
+        path = None
+        if self.cache_dir is not None:
+            path = self.cache_dir / f"{self.schema.fingerprint}-{getattr(self.encoder, 'fingerprint', 'encoder')[:16]}.npz"
+            try:
+                with np.load(path) as saved:
+                    if saved["descriptions"].shape[0] == len(self.schema.tables):
+                        self._embeddings, self._names = saved["descriptions"], saved["names"]
+                        return
+            except (OSError, KeyError, ValueError):
+                pass
+        self._embeddings = self.encoder.encode([describe_table(t) for t in self.schema.tables])
+        self._names = self.encoder.encode([" ".join(split_identifier(t.name)).lower() for t in self.schema.tables])
+        if path is not None:
+            from rag.io import atomic_path
+
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+                    np.savez(handle, descriptions=self._embeddings, names=self._names)
+            except OSError:
+                pass  # a cache that cannot be written only costs time
 
     def _placed(self, hits: list[ValueHit], whole: set[str]) -> list[ValueHit]:
         """Value hits, each phrase kept in the tables it most likely means: one the question names,
@@ -363,7 +402,7 @@ class Linker:
         if self.encoder is None or not self.schema.tables:
             return []
         if self._embeddings is None:
-            self._embeddings = self.encoder.encode([describe_table(t) for t in self.schema.tables])
+            self._load_embeddings()
         query = self.encoder.encode([question])[0]
         scores = self._embeddings @ query
         order = np.argsort(-scores)

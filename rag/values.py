@@ -106,7 +106,7 @@ class ValueIndex:
         taken = 0
         for table, column in progress(columns) if progress is not None else columns:
             if taken >= total:
-                index.truncated = f"{total:,} values in all (index.max_values)"
+                index.truncated = f"{total:,} values in all (linking.max_values)"
                 break
             name = quote_identifier(column)
             sql = (
@@ -118,7 +118,7 @@ class ValueIndex:
             except SQLError:
                 continue
             if len(rows) >= per_column:
-                index.truncated = index.truncated or f"{per_column:,} distinct values per column (index.values_per_column)"
+                index.truncated = index.truncated or f"{per_column:,} distinct values per column (linking.values_per_column)"
             for (value,) in rows:
                 if isinstance(value, str):
                     index._add(table, column, value)

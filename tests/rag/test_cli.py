@@ -64,6 +64,9 @@ def test_ask_json_shape_in_a_real_process(default_index):
     ("db", "question", "expected", "flags"),
     [
         ("bookshop", "How many customers are there?", "SELECT COUNT(*) FROM customers", ()),
+        # issue 25's done-when: one row per publisher, shown by its name (not its id)
+        ("bookshop", "How many books does each publisher have?",
+         "SELECT p.name, COUNT(*) FROM books b JOIN publishers p ON b.publisher_id = p.publisher_id GROUP BY p.publisher_id", ()),
     ],
 )
 def test_the_demo_answers_everyday_questions_offline(coderag, default_index, db, question, expected, flags):
