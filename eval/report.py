@@ -229,6 +229,21 @@ def render_report(metrics: dict[str, Any], plot_name: str | None) -> str:
     parts += ["", "## By sql_complexity", "", markdown_table(*complexity_table(metrics))]
     if plot_name:
         parts += ["", f"![EX by complexity]({plot_name})"]
+    linking = metrics.get("linking")
+    if linking:
+        parts += [
+            "",
+            "## Linking (rag.linking)",
+            "",
+            markdown_table(
+                ["answers", "gold tables linked", "gold columns in linked tables", "gold values matched", "tables linked", "prompt chars", "composed answers"],
+                [[str(linking["n"]), f"{100 * linking['table_recall']:.1f}%", f"{100 * linking['column_recall']:.1f}%",
+                  "–" if linking["value_recall"] is None else f"{100 * linking['value_recall']:.1f}%", str(linking["tables_linked"]),
+                  "–" if linking["prompt_chars"] is None else f"{linking['prompt_chars']:,.0f}", str(linking["composed"])]],
+            ),
+            "",
+            "Recall: every table / column / string literal of the gold SQL is among what the question was linked to.",
+        ]
     headers, rows = retrieval_table(metrics)
     if rows:
         parts += [

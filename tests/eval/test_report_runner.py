@@ -94,3 +94,7 @@ def test_run_excludes_examples_whose_gold_fails(tmp_path: Path, settings, encode
     assert metrics["retrieval"]["queries"] == 2.0 and metrics["retrieval"]["queries_without_relevant"] == 1.0
     assert "2 examples whose gold query cannot run" in (out / REPORT).read_text()
     assert json.loads((out / METRICS).read_text())["excluded"]["n"] == 2
+    # what te1 was linked to, scored against its gold SQL (eval.linking), in metrics.json and the report
+    linking = metrics["linking"]
+    assert linking["n"] >= 1 and linking["table_recall"] == 1.0 and linking["column_recall"] == 1.0
+    assert "## Linking" in (out / REPORT).read_text()
