@@ -95,6 +95,8 @@ class AskResult:
     examples: list[Example]
     confidence: float | None = None  # knn only: how likely the reused example answers the question (rag.abstain)
     adapted: dict[str, Any] | None = None  # knn: which example's SQL was fitted to the question, and how
+    link: dict[str, Any] | None = None  # the tables, columns, values and joins the question named (rag.linking)
+    composed: dict[str, Any] | None = None  # knn: the SQL composed from the link, when it answered (rag.compose)
     notice: str | None = None
     error: str | None = None
     error_kind: str | None = None
@@ -107,7 +109,8 @@ class AskResult:
         return cls(
             question=answer.question, db=answer.db, sql=answer.sql, columns=list(answer.columns), rows=[list(r) for r in answer.rows],
             truncated=answer.truncated, generator=answer.generator, examples=examples,
-            confidence=None if answer.confidence is None else round(answer.confidence, 4), adapted=answer.adapted, notice=notice,
+            confidence=None if answer.confidence is None else round(answer.confidence, 4), adapted=answer.adapted,
+            link=answer.link, composed=answer.composed, notice=notice,
             error=answer.error, error_kind=answer.error_kind, timings_ms={k: round(v, 2) for k, v in answer.timings_ms.items()},
         )  # fmt: skip
 

@@ -99,6 +99,7 @@ class CoderagTools:
             "generator": result.generator,
             "confidence": result.confidence,
             "examples": [{"question": e.question, "sql": e.sql, "score": e.score} for e in result.examples],
+            "linked": _json_safe(result.link) if result.link else None,  # what the question named in the database, and why
             "notice": result.notice,
         }
 
@@ -133,8 +134,8 @@ def _capped(rows: list[list[Any]], truncated: bool, cap: int) -> tuple[list[list
     return _json_safe(rows[:cap]), truncated or len(rows) > cap
 
 
-def _json_safe(rows: list[list[Any]]) -> list[list[Any]]:
-    """Rows as JSON values (dates, decimals and bytes become text)."""
+def _json_safe(rows: Any) -> Any:
+    """Rows (or any JSON-like value) as JSON values (dates, decimals and bytes become text)."""
     return json.loads(json.dumps(rows, default=str))
 
 

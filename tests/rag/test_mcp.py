@@ -67,6 +67,7 @@ def test_stdio_tools_answer_and_refuse(home: Path) -> None:
         assert not answer.isError, _text(answer)
         assert answer.structuredContent["rows"] == [[60]]
         assert "customers" in answer.structuredContent["sql"].lower() and answer.structuredContent["examples"]
+        assert answer.structuredContent["linked"]["named_tables"] == ["customers"]  # what the question was linked to
 
         write = await session.call_tool("run_sql", {"sql": "DELETE FROM customers", "database": "bookshop"})
         assert write.isError and "read-only" in _text(write) and "\n" not in _text(write)
