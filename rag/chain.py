@@ -421,14 +421,16 @@ class TextToSQL:
         return self._linkers[key]
 
     def _compose(self, answer: Answer, question: str, hits: list[Hit], link: Link, database: Database, evidence: Evidence | None, *, force: bool = False) -> Any:
-        """knn: SQL composed from the link (rag.compose) answers where the stored examples would not:
-        the database has none, or the closest (adapted) one is below `retrieval.min_confidence`. It
-        must account for every part of the question and run with rows. Returns the chosen candidate, or None."""
+        """knn: SQL composed from the link (rag.compose) answers where the stored examples would not
+        (the database has none, or the closest, adapted or not, is below `retrieval.min_confidence`)
+        and, with `linking.composed_first`, in place of a synthesized example; an example a person
+        taught or saved keeps its place. The composed SQL must account for every part of the
+        question and run with rows. Returns the chosen candidate, or None."""
         from rag.compose import compose
 
         own = [h for h in hits if h.document.db == answer.db] or hits
-        if own and same_question(question, own[0].document.question):
-            return None
+        if own and same_question(question, own[0].document.question) and not _synthesized(own[0]):
+            return None  # a person taught or saved this very question: their SQL is the answer
         stored = confidence(evidence or gather(question, own)) if own and (evidence or gather(question, own)) else 0.0
         for candidate in compose(link, database.dialect):
             if candidate.coverage < 1.0 and not (force and not hits):
@@ -440,8 +442,8 @@ class TextToSQL:
             if not result.rows or all(v is None for v in result.rows[0]):
                 continue
             score = composed_confidence(candidate.coverage, link)
-            if hits and stored >= self.settings.retrieval.min_confidence:
-                return None  # a stored (or adapted) example answers: it stays the answer
+            if hits and stored >= self.settings.retrieval.min_confidence and not (self.settings.linking.composed_first and _synthesized(own[0])):
+                return None  # a stored example a person wrote (or, without composed_first, any confident one) stays the answer
             answer.sql, answer.confidence, answer.composed = candidate.sql, score, candidate.to_json()
             answer.adapted = None
             return candidate
@@ -477,6 +479,11 @@ class TextToSQL:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+def _synthesized(hit: Hit) -> bool:
+    """Whether a stored example was synthesized (`db add`), not taught or saved by a person."""
+    return (hit.document.metadata or {}).get("origin") == "synth"
 
 
 def composed_confidence(coverage: float, link: Link) -> float:

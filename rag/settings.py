@@ -106,6 +106,9 @@ class LinkingSettings(_Section):
     max_values: int = Field(200_000, ge=0, le=10_000_000, description="values in one database's value index in all")
     prompt_schema_chars: int = Field(8_000, ge=500, le=1_000_000, description="schema part of an LLM prompt: the whole schema when it fits, else the linked tables")
     compose: bool = Field(True, description="knn: also answer with SQL composed from the link (rag.compose)")
+    composed_first: bool = Field(
+        True, description="knn: a composed answer that accounts for the whole question wins over a synthesized example (a person's examples always win)"
+    )
     repair: bool = Field(True, description="LLMs: on an execution error, one more turn that shows the error to the model")
 
 
