@@ -87,14 +87,28 @@ def test_the_demo_answers_everyday_questions_offline(coderag, default_index, db,
     assert sorted(payload["rows"]) == gold, (payload["sql"], payload["adapted"])
 
 
-def test_ask_json_says_which_example_was_adapted_and_how(coderag, default_index):
-    """No stored example counts Toronto's customers: knn adapts the closest example's SQL and says
-    from which example and how. Whether it is confident enough to run it unasked is the calibrated
-    model's call (rag.abstain); abstaining, it runs nothing, and --force runs the adapted SQL."""
+def test_ask_json_says_which_example_was_adapted_and_how(coderag, default_index, monkeypatch):
+    """No stored example counts Toronto's customers. By default knn composes the SQL from what the
+    question names (rag.compose): the customers table and the stored city 'Toronto'. With composing
+    off, knn adapts the closest example's SQL and says from which example and how; whether it is
+    confident enough to run it unasked is the calibrated model's call (rag.abstain); abstaining, it
+    runs nothing, and --force runs the adapted SQL."""
     from rag.corpus import DEMO_DIR, demo_db_path
     from rag.settings import load_settings
 
     assert "'Toronto'" not in (DEMO_DIR / "bookshop" / "synth.jsonl").read_text()
+    conn = sqlite3.connect(demo_db_path("bookshop", load_settings().home))
+    try:
+        gold = conn.execute("SELECT COUNT(*) FROM customers WHERE city = 'Toronto'").fetchall()
+    finally:
+        conn.close()
+    composed = coderag("ask", "How many customers live in Toronto?", "--db", "bookshop", "--json")
+    assert composed.returncode == 0, composed.stderr
+    answer = json.loads(composed.stdout)
+    assert answer["rows"] == [list(gold[0])] and answer["composed"]["coverage"] == 1.0 and answer["adapted"] is None
+    assert any(v["value"] == "Toronto" for v in answer["link"]["values"])
+
+    monkeypatch.setenv("CODERAG_LINKING__COMPOSE", "false")
     unasked = coderag("ask", "How many customers live in Toronto?", "--db", "bookshop", "--json")
     assert unasked.returncode in (0, 8), unasked.stderr
     if unasked.returncode == 8:
@@ -103,11 +117,6 @@ def test_ask_json_says_which_example_was_adapted_and_how(coderag, default_index)
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
     assert json.loads(unasked.stdout)["sql"] == payload["sql"]
-    conn = sqlite3.connect(demo_db_path("bookshop", load_settings().home))
-    try:
-        gold = conn.execute("SELECT COUNT(*) FROM customers WHERE city = 'Toronto'").fetchall()
-    finally:
-        conn.close()
     assert payload["rows"] == [list(gold[0])], payload["sql"]
     assert payload["adapted"]["from_id"].startswith("bookshop")
     assert any("'Toronto'" in edit for edit in payload["adapted"]["edits"]), payload["adapted"]
