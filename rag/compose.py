@@ -28,38 +28,38 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.describe import Column, DatabaseSchema, ForeignKey, Table
+from rag.describe import DatabaseSchema, ForeignKey, Table
 from rag.linking import Link, name_stems, shortest_path
 from rag.masking import normalize_word, split_identifier
-from rag.values import QUANTITY_WORDS, column_dimension
 from rag.sqltools import to_dialect
+from rag.values import QUANTITY_WORDS, column_dimension
 
 __all__ = ["Composed", "compose"]
 
-_COUNT = re.compile(r"\b(how many|number of|count of|count the)\b", re.I)
+_COUNT = re.compile(r"\b(how many|number of|count of|count the)\b", re.IGNORECASE)
 _AGG = [
-    ("AVG", re.compile(r"\b(average|mean|avg)\b", re.I)),
-    ("SUM", re.compile(r"\b(total|sum|overall|combined|in all)\b", re.I)),
-    ("MAX", re.compile(r"\b(maximum|max|highest|largest|biggest|greatest|longest|most expensive|latest|newest|oldest birth)\b", re.I)),
-    ("MIN", re.compile(r"\b(minimum|min|lowest|smallest|shortest|cheapest|least expensive|earliest)\b", re.I)),
+    ("AVG", re.compile(r"\b(average|mean|avg)\b", re.IGNORECASE)),
+    ("SUM", re.compile(r"\b(total|sum|overall|combined|in all)\b", re.IGNORECASE)),
+    ("MAX", re.compile(r"\b(maximum|max|highest|largest|biggest|greatest|longest|most expensive|latest|newest|oldest birth)\b", re.IGNORECASE)),
+    ("MIN", re.compile(r"\b(minimum|min|lowest|smallest|shortest|cheapest|least expensive|earliest)\b", re.IGNORECASE)),
 ]
-_TOP = re.compile(r"\b(?:top|first|best|leading)\s+(\d+|two|three|four|five|six|seven|eight|nine|ten)\b|\b(\d+|two|three|four|five|ten)\s+(?:most|highest|largest|biggest|best|top)\b", re.I)
-_WHICH_N = re.compile(r"\b(?:which|what|the|list|show)\s+(\d+|two|three|four|five|six|seven|eight|nine|ten)\s+[^\W\d]", re.I)
-_MOST = re.compile(r"\b(most|highest|largest|biggest|greatest|longest|maximum|best)\b", re.I)
-_LEAST = re.compile(r"\b(least|fewest|lowest|smallest|shortest|minimum|cheapest|worst)\b", re.I)
-_GROUP = re.compile(r"\b(?:per|each|every|by|for each|for every|in each|broken down by|grouped by|across)\s+((?:[^\W\d_]+)(?:\s+[^\W\d_]+){0,2}?(?:\s*(?:and|&|,)\s*[^\W\d_]+(?:\s+[^\W\d_]+){0,2}?)*)(?=\s*(?:[?.!,;]|$|\b(?:have|has|had|is|are|was|were|do|does|did|in|on|with|for|from|that|who|which)\b))", re.I)
+_TOP = re.compile(r"\b(?:top|first|best|leading)\s+(\d+|two|three|four|five|six|seven|eight|nine|ten)\b|\b(\d+|two|three|four|five|ten)\s+(?:most|highest|largest|biggest|best|top)\b", re.IGNORECASE)
+_WHICH_N = re.compile(r"\b(?:which|what|the|list|show)\s+(\d+|two|three|four|five|six|seven|eight|nine|ten)\s+[^\W\d]", re.IGNORECASE)
+_MOST = re.compile(r"\b(most|highest|largest|biggest|greatest|longest|maximum|best)\b", re.IGNORECASE)
+_LEAST = re.compile(r"\b(least|fewest|lowest|smallest|shortest|minimum|cheapest|worst)\b", re.IGNORECASE)
+_GROUP = re.compile(r"\b(?:per|each|every|by|for each|for every|in each|broken down by|grouped by|across)\s+((?:[^\W\d_]+)(?:\s+[^\W\d_]+){0,2}?(?:\s*(?:and|&|,)\s*[^\W\d_]+(?:\s+[^\W\d_]+){0,2}?)*)(?=\s*(?:[?.!,;]|$|\b(?:have|has|had|is|are|was|were|do|does|did|in|on|with|for|from|that|who|which)\b))", re.IGNORECASE)
 _COMPARE = [
-    (">=", re.compile(r"\b(at least|no less than|(?:greater|more|higher|larger|longer|bigger) than or equal to)\s*$", re.I)),
-    ("<=", re.compile(r"\b(at most|no more than|up to)\s*$", re.I)),
-    (">", re.compile(r"\b(more than|greater than|over|above|longer than|bigger than|larger than|higher than|exceeds?|exceeding|after)\s*$", re.I)),
-    ("<", re.compile(r"\b(less than|fewer than|under|below|shorter than|smaller than|lower than|before)\s*$", re.I)),
+    (">=", re.compile(r"\b(at least|no less than|(?:greater|more|higher|larger|longer|bigger) than or equal to)\s*$", re.IGNORECASE)),
+    ("<=", re.compile(r"\b(at most|no more than|up to)\s*$", re.IGNORECASE)),
+    (">", re.compile(r"\b(more than|greater than|over|above|longer than|bigger than|larger than|higher than|exceeds?|exceeding|after)\s*$", re.IGNORECASE)),
+    ("<", re.compile(r"\b(less than|fewer than|under|below|shorter than|smaller than|lower than|before)\s*$", re.IGNORECASE)),
 ]
-_YEAR = re.compile(r"\b(?:in|during|of|for|since|before|after)\s+((?:19|20)\d\d)\b", re.I)
+_YEAR = re.compile(r"\b(?:in|during|of|for|since|before|after)\s+((?:19|20)\d\d)\b", re.IGNORECASE)
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_MONTH = re.compile(r"\b(january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.?\s*$", re.I)
-_SALES = re.compile(r"\b(sales|revenue|sold|spent|spend|spending|earned|earnings|income)\b", re.I)
-_DISTINCT = re.compile(r"\b(different|distinct|unique|kinds? of|types? of|which \w+s of)\b", re.I)
-_LIST = re.compile(r"^\s*(list|show|give|name|what are|which|who)\b", re.I)
+_MONTH = re.compile(r"\b(january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.?\s*$", re.IGNORECASE)
+_SALES = re.compile(r"\b(sales|revenue|sold|spent|spend|spending|earned|earnings|income)\b", re.IGNORECASE)
+_DISTINCT = re.compile(r"\b(different|distinct|unique|kinds? of|types? of|which \w+s of)\b", re.IGNORECASE)
+_LIST = re.compile(r"^\s*(list|show|give|name|what are|which|who)\b", re.IGNORECASE)
 _NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
 _PRICE = ("price", "cost", "amount", "fee", "rate")
 _QUANTITY = ("quantity", "qty", "count", "unit", "units")
@@ -126,7 +126,7 @@ class _Query:
         alias = self.alias(table)
         return None if alias is None else f"{alias}.{_q(column)}"
 
-    def sql(self, select: list[str], *, group: list[str] = (), order: str | None = None, limit: int | None = None, distinct: bool = False) -> str:  # type: ignore[assignment]
+    def sql(self, select: list[str], *, group: list[str] | None = None, order: str | None = None, limit: int | None = None, distinct: bool = False) -> str:
         parts = [f"SELECT {'DISTINCT ' if distinct else ''}{', '.join(select)} FROM {_q(self.focus)} AS T1"]
         parts += self.joins
         if self.where:
@@ -154,7 +154,8 @@ def compose(link: Link, dialect: str = "sqlite", *, max_candidates: int = 6) -> 
     focuses = _focuses(link)
     out: list[Composed] = []
     for focus in focuses[:2]:
-        for measure in _measures(link, focus, tables)[:2] or [None]:
+        measures: list[Any] = _measures(link, focus, tables)[:2] or [None]
+        for measure in measures:
             built = _build(link, tables, focus, measure, text)
             if built is not None and all(built.sql != c.sql for c in out):
                 out.append(built)
@@ -264,11 +265,11 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
     numbers_used: set[int] = set()
     having: list[str] = []
     spoken: set[str] = set()  # question words the SQL accounts for beyond names and values (a month)
-    order = {t: i for i, t in enumerate(dict.fromkeys([focus, *link.named_tables]))}
-    for unit in sorted(link.units, key=lambda u: order.get(u.table, len(order))):
+    unit_rank = {t: i for i, t in enumerate(dict.fromkeys([focus, *link.named_tables]))}
+    for unit in sorted(link.units, key=lambda u: unit_rank.get(u.table, len(unit_rank))):
         mention = next((n for n in reading.numbers if n.text == unit.said), None)
         op = _operator(text, mention.start) if mention is not None else None
-        if op is None or (unit.table, unit.column) in ():
+        if op is None:
             continue
         col = q.col(unit.table, unit.column)
         if col is None:
@@ -374,7 +375,7 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
         limit = None
         if top or _MOST.search(text) or _LEAST.search(text):
             order = f"{agg} {'ASC' if _LEAST.search(text) and not top else 'DESC'}"
-            limit = top or (1 if not re.search(r"\b(each|every|per)\b", text, re.I) else None)
+            limit = top or (1 if not re.search(r"\b(each|every|per)\b", text, re.IGNORECASE) else None)
             if limit is None:
                 order = None
         sql = q.sql(group_select + [agg], group=group_cols, order=order, limit=limit)
@@ -430,9 +431,9 @@ def _asks_for_a_row(link: Link, focus: str) -> bool:
     words = [w.lower() for w in link.reading.words]
     own = set(link.words_of(focus))
     for i, word in enumerate(words):
-        if _MOST.fullmatch(word) or _LEAST.fullmatch(word) or word in ("expensive", "cheapest", "oldest", "newest", "latest", "earliest"):
-            if any(s in own for s in stems[i + 1: i + 3]):
-                return True
+        superlative = _MOST.fullmatch(word) or _LEAST.fullmatch(word) or word in ("expensive", "cheapest", "oldest", "newest", "latest", "earliest")
+        if superlative and any(s in own for s in stems[i + 1: i + 3]):
+            return True
     return False
 
 
@@ -522,6 +523,7 @@ def _date_column(link: Link, tables: dict[str, Table], focus: str) -> tuple[str,
 def _groups(link: Link, tables: dict[str, Table], text: str, focus: str) -> list[tuple[str, tuple[str, ...]]]:
     """What "per X", "each X", "by X and Y" group by: a table's label columns or a named column."""
     out: list[tuple[str, tuple[str, ...]]] = []
+    group: tuple[str, tuple[str, ...]]
     valued = [(v.start, v.end) for v in link.values if v.score >= 0.5]
     for m in _GROUP.finditer(text):
         if any(start < m.end(1) and m.start(1) < end for start, end in valued):
@@ -580,7 +582,7 @@ def _top(text: str) -> int | None:
     return int(word) if word.isdigit() else _NUMBER_WORDS.get(word)
 
 
-def _coverage(link: Link, q: _Query, used: list[str], missed: list[str], explained: set[str] = frozenset()) -> float:  # type: ignore[assignment]
+def _coverage(link: Link, q: _Query, used: list[str], missed: list[str], explained: set[str]) -> float:
     """The share of the question's parts this SQL accounts for: the named tables it reads, the
     linked values and numbers it compares, and the content words left unlinked count against it."""
     named = link.named_tables

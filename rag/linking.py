@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -458,8 +458,7 @@ def table_document(name: str, columns: list[str]) -> str:
 
 
 def _weaker(hit: ValueHit) -> ValueHit:
-    from dataclasses import replace
-
+    """A value hit kept as a candidate but too weak to filter on (compose uses hits from 0.5)."""
     return replace(hit, score=min(hit.score, 0.45))
 
 

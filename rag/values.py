@@ -246,12 +246,12 @@ _UNITS: dict[str, tuple[str, float]] = {
     "euro": ("money", 1), "euros": ("money", 1), "€": ("money", 1),
 }  # fmt: skip
 # the unit words a column's name may carry, beyond the unit names themselves
-_COLUMN_UNITS: dict[str, tuple[str, float]] = {
+_COLUMN_UNITS: dict[str, tuple[str, float | None]] = {  # None: the kind is named, the unit is not ("duration")
     **{k: v for k, v in _UNITS.items() if len(k) > 1 and k not in ("min", "hr", "mm")},
-    "msec": ("time", 0.001), "duration": ("time", None), "length": ("length", None), "size": ("size", None),  # type: ignore[dict-item]
-    "price": ("money", None), "cost": ("money", None), "amount": ("money", None), "total": ("money", None),  # type: ignore[dict-item]
-    "distance": ("length", None), "weight": ("mass", None),  # type: ignore[dict-item]
-}
+    "msec": ("time", 0.001), "duration": ("time", None), "length": ("length", None), "size": ("size", None),
+    "price": ("money", None), "cost": ("money", None), "amount": ("money", None), "total": ("money", None),
+    "distance": ("length", None), "weight": ("mass", None),
+}  # fmt: skip
 _NUMBER = re.compile(
     r"(?P<pre>[$€])?\s?(?P<num>\d+(?:[.,]\d+)*)\s?(?P<unit>[A-Za-z$€]+)?(?![\w])"
 )

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fixtures.linking.music import make_music
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from fixtures.linking.music import make_music
 
 from rag.compose import compose
 from rag.describe import describe
@@ -21,6 +21,7 @@ from rag.linking import Linker, Reading
 from rag.prompts import build_prompt, linked_schema
 from rag.sandbox import ReadOnlyDatabase
 from rag.values import ValueIndex, numbers_in
+
 
 @pytest.fixture(scope="module")
 def music(tmp_path_factory: pytest.TempPathFactory) -> Path:
