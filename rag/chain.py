@@ -463,10 +463,14 @@ class TextToSQL:
         if not self.generator.uses_prompt:
             return None
         # imported here: the prompt is LangChain, which an answer from retrieval alone (knn) does not load
+        from rag.compose import compose
         from rag.prompts import build_prompt
 
+        # examples synthesized for this question: the composed queries that account for all of it
+        candidates = [c.sql for c in compose(link, dialect) if c.coverage >= 1.0] if link is not None and self.settings.linking.compose else []
         return build_prompt(
-            question, schema, hits, link=link, dialect=dialect, max_schema_chars=self.settings.linking.prompt_schema_chars, conversation=conversation
+            question, schema, hits, link=link, dialect=dialect, max_schema_chars=self.settings.linking.prompt_schema_chars, conversation=conversation,
+            candidates=candidates,
         )
 
     # -- lifetime -----------------------------------------------------------------------------

@@ -35,7 +35,7 @@ SYSTEM = (
 USER = """### Database schema
 {schema}
 
-{values}{examples}{conversation}### Question
+{values}{examples}{candidates}{conversation}### Question
 {question}
 
 ### {engine} query"""
@@ -137,7 +137,17 @@ def format_values(link: Link | None) -> str:
     return "### Matched values\n" + "\n".join(lines) + "\n\n"
 
 
-def build_prompt(question: str, schema_sql: str, hits: list[Hit], *, link: Link | None, dialect: str, max_schema_chars: int, conversation: str = "") -> Any:
+def format_candidates(candidates: list[str]) -> str:
+    """Queries composed for this very question from its linked names (rag.compose), as a starting point."""
+    if not candidates:
+        return ""
+    return "### Queries composed from the names and values the question uses (check them)\n" + "\n".join(candidates[:2]) + "\n\n"
+
+
+def build_prompt(
+    question: str, schema_sql: str, hits: list[Hit], *, link: Link | None, dialect: str, max_schema_chars: int, conversation: str = "",
+    candidates: list[str] | None = None,
+) -> Any:
     """The chat prompt for one question (a LangChain prompt value)."""
     return TEXT_TO_SQL_PROMPT.invoke(
         {
@@ -145,6 +155,7 @@ def build_prompt(question: str, schema_sql: str, hits: list[Hit], *, link: Link 
             "schema": schema_part(schema_sql, link, max_schema_chars),
             "values": format_values(link),
             "examples": format_examples(hits),
+            "candidates": format_candidates(candidates or []),
             "conversation": format_conversation(conversation),
             "question": question,
         }

@@ -110,6 +110,9 @@ def test_prompt_names_the_engine_and_keeps_the_linked_tables_within_budget(linke
     text = prompt.to_string()
     assert "PostgreSQL" in text and "SQLite" not in text
     assert "genres.name = 'Jazz'" in text  # the matched value, as stored
+    with_candidate = build_prompt("How many tracks per genre?", "", [], link=link, dialect="sqlite", max_schema_chars=2000,
+                                  candidates=[compose(link)[0].sql]).to_string()
+    assert "Queries composed from the names" in with_candidate and 'FROM "tracks"' in with_candidate
 
 
 @settings(max_examples=60, deadline=None)
