@@ -168,3 +168,22 @@ def test_names_with_quotes_spaces_unicode_and_keywords_are_linked_and_quoted(tmp
         assert candidates and db.execute(candidates[0].sql).rows
         for dialect in ("postgres", "mysql", "duckdb"):
             sqlglot.parse_one(compose(link, dialect)[0].sql, read=dialect)
+
+
+def test_an_llm_query_that_fails_gets_one_repair_turn_showing_the_error(coderag, default_index, hostile_llm) -> None:
+    """A scripted OpenAI-compatible server answers a query that fails; the chain shows the model
+    the engine's error once, and the corrected query runs. Its prompt names the engine and carries
+    the linked schema."""
+    hostile_llm.behaviour = "SELECT nope FROM customers"
+    hostile_llm.by_question = {"Running that query failed": "SELECT COUNT(*) FROM customers"}
+    try:
+        result = coderag("ask", "How many customers are there?", "--db", "bookshop", "--generator", "openai",
+                         "--openai-base-url", hostile_llm.url, "--json")
+    finally:
+        hostile_llm.behaviour, hostile_llm.by_question = "SELECT 1", {}
+    assert result.returncode == 0, result.stderr
+    import json
+
+    answer = json.loads(result.stdout)
+    assert answer["repaired"] and answer["rows"] == [[60]] and answer["sql"] == "SELECT COUNT(*) FROM customers"
+    assert answer["prompt_chars"] and "customers" in answer["link"]["named_tables"]
