@@ -197,7 +197,8 @@ class Linker:
     schema: DatabaseSchema
     values: ValueIndex
     encoder: Any = None
-    max_tables: int = 6  # tables in the prompt besides those the question names and the join bridges
+    max_tables: int = 6  # tables the retriever adds to the prompt besides those the question names, their joins and neighbours
+    max_neighbours: int = 10  # foreign-key neighbours of the named tables and tables holding a mentioned value, best first
     cache_dir: Path | None = None  # where the table embeddings are kept between processes (home/links)
     _table_stems: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     _column_stems: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict, repr=False)
@@ -291,19 +292,29 @@ class Linker:
         named = [t for t in named if evidence[t] >= 0.5]
         # a junction table (keys only) named by its parents' words ("film categories") only joins them
         named = [t for t in named if not (self._junction(t) and sum(p in named for p in self._parents(t)) >= 1)] or named
-        chosen = list(named)
+        # the prompt's tables, in the order they are shown (and cut at the budget): those the question
+        # names, the bridges joining them, their foreign-key neighbours and the tables holding a value it
+        # mentions (ranked by the retriever), then the retriever's own picks
         ranked = self._by_meaning(reading.text)
-        for name, similarity in ranked:
-            if len(chosen) >= len(named) + self.max_tables:
+        similarity = dict(ranked)
+        joins, bridges = self._joins(named)
+        chosen = list(dict.fromkeys([*named, *bridges]))
+        for bridge in bridges:
+            why.setdefault(bridge, []).append("joins the linked tables")
+        nearby = {n for t in named for n, _ in self._graph.get(t, ())}
+        nearby |= {p for n in nearby if self._junction(n) for p in self._parents(n)}  # across a junction: playlists → tracks
+        nearby |= {v.table for v in values}
+        for name in sorted(nearby - set(chosen), key=lambda t: -similarity.get(t, 0.0))[: self.max_neighbours]:
+            chosen.append(name)
+            why.setdefault(name, []).append("holds a value the question mentions" if any(v.table == name for v in values) else "joined to a linked table")
+        extra = 0
+        for name, score in ranked:
+            if extra >= self.max_tables:
                 break
             if name not in chosen:
                 chosen.append(name)
-                why.setdefault(name, []).append(f"retriever similarity {similarity:.2f}")
-        joins, bridges = self._joins(named)
-        for bridge in bridges:
-            if bridge not in chosen:
-                chosen.insert(len(named), bridge)
-                why.setdefault(bridge, []).append("joins the linked tables")
+                extra += 1
+                why.setdefault(name, []).append(f"retriever similarity {score:.2f}")
         linked = [Linked(t, None, evidence.get(t, 0.0), tuple(dict.fromkeys(why.get(t, ())))) for t in chosen]
         labels = {t: tuple(c.name for c in label_columns(tables[t])) for t in chosen if t in tables}
         link = Link(reading, self.schema, linked, columns, values, units, joins, labels, aliases=aliases, value_bound=self.values.truncated, confident=len(named))
