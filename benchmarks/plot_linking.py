@@ -26,12 +26,15 @@ def main() -> None:
     for ax, (key, title) in zip(axes, METRICS):
         for offset, arm, color in ((-0.2, "before", "#bbbbbb"), (0.2, "after", "#2b6cb0")):
             values = [results[s][arm][key] or 0.0 for s in scales]
-            ax.bar([i + offset for i in range(len(scales))], values, width=0.4, color=color, label=arm)
+            bars = ax.bar([i + offset for i in range(len(scales))], values, width=0.4, color=color, label=arm)
+            if key == "precision":  # over how many answers: a precision of 1.0 over 2 answers says little
+                counts = [round(results[s][arm]["answered"] * results[s]["answerable"]) for s in scales]
+                ax.bar_label(bars, labels=[f"n={n}" for n in counts], fontsize=7)
         ax.set_xticks(range(len(scales)), ["12-13" if s == "native" else s for s in scales])
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("tables in the database", fontsize=8)
-        ax.set_ylim(0, 1)
-    axes[0].legend(fontsize=8)
+        ax.set_ylim(0, 1.1)
+    axes[0].legend(fontsize=8, loc="lower left")
     store = "with `db add` stores" if results.get("store") else "no stores"
     fig.suptitle(f"Linking, {results['split']} questions, {store} ({results['date']}, {results['cpus']} CPUs)", fontsize=10)
     fig.tight_layout()
