@@ -347,6 +347,11 @@ class Linker:
                 found[table] = (*found.get(table, ()), stem)
         return found
 
+    def prepare(self) -> None:
+        """Embed the tables now (or read them from `cache_dir`), rather than on the first question."""
+        if self.encoder is not None and self._embeddings is None and self.schema.tables:
+            self._load_embeddings()
+
     def _load_embeddings(self) -> None:
         """The tables' descriptions and names embedded by the encoder: read from `cache_dir` when this
         schema was embedded by this encoder before, else encoded and saved there (atomically)."""

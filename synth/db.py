@@ -17,7 +17,7 @@ import hashlib
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -95,7 +95,7 @@ def add(
     registration = registry.add(name, path, fingerprint, tables=ref.tables, meta={"synthesis": {"examples": len(result.examples), "seed": seed}})
     _print_summary(result, added, moved, time.perf_counter() - started)
     err.print(f"indexing the examples of '{name}'…")
-    _refresh_index(settings, show_progress=not quiet)
+    _refresh_index(settings, show_progress=not quiet, linking=ref)
     out.print(f"registered '{registration.name}' → {registration.path} ({registration.tables} tables). Ask with: coderag ask \"…\" --db {name}", highlight=False)
 
 
@@ -134,7 +134,7 @@ def _add_url(url, location: str, name: str | None, examples: int, replace: bool,
     registration = registry.add(name, url.public, fingerprint, tables=ref.tables, meta={"synthesis": {"examples": len(result.examples), "seed": seed}})
     _print_summary(result, added, moved, time.perf_counter() - started)
     err.print(f"indexing the examples of '{name}'…")
-    _refresh_index(settings, show_progress=not quiet)
+    _refresh_index(settings, show_progress=not quiet, linking=ref)
     out.print(f"registered '{registration.name}' → {registration.path} ({registration.tables} tables). Ask with: coderag ask \"…\" --db {name}",
               highlight=False, soft_wrap=True)
 
@@ -409,12 +409,36 @@ def _adopt(store, old_key: str, new_key: str) -> int:
     return len(added)
 
 
-def _refresh_index(settings, *, show_progress: bool) -> None:
-    """Bring the default index up to date with every store (only changed documents are embedded)."""
+def _refresh_index(settings, *, show_progress: bool, linking: Any = None) -> None:
+    """Bring the default index up to date with every store (only changed documents are embedded);
+    with `linking` (a DatabaseRef), also read that database's description and value index and embed
+    its tables for linking (kept in `$CODERAG_HOME/links/`), so its first question does not wait."""
     from rag.encoders import encoder_from_settings
     from rag.index import get_index
 
-    get_index(settings, encoder_from_settings(settings), "default", show_progress=show_progress)
+    encoder = encoder_from_settings(settings)
+    get_index(settings, encoder, "default", show_progress=show_progress)
+    if linking is not None and settings.linking.enabled:
+        _prepare_linking(settings, linking, encoder, show_progress=show_progress)
+
+
+def _prepare_linking(settings, ref: Any, encoder: Any, *, show_progress: bool) -> None:
+    from tqdm.auto import tqdm
+
+    from rag.describe import describe
+    from rag.linking import Linker
+    from rag.values import ValueIndex
+
+    def bar(label: str) -> Any:
+        return lambda items: tqdm(items, desc=label, unit="table" if "tables" in label else "column", disable=not show_progress, leave=False)
+
+    with ref.open(settings) as database:
+        schema = describe(database, progress=bar("describing tables"))
+        values = ValueIndex.build(database, schema, per_column=settings.linking.values_per_column, total=settings.linking.max_values,
+                                  progress=bar("indexing values"))
+    Linker(schema, values, encoder, cache_dir=settings.home / "links").prepare()
+    bound = f" (bounded: {values.truncated})" if values.truncated else ""
+    err.print(f"linking: {len(schema.tables)} tables, {len(schema.foreign_keys)} keys, {len(values):,} distinct values indexed{bound}", highlight=False)
 
 
 def _print_summary(result, added: int, moved: int, seconds: float) -> None:

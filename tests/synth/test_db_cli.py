@@ -40,6 +40,9 @@ def test_add_registers_synthesizes_and_ask_answers_from_the_store(coderag, added
     assert registration is not None and Path(registration.path) == school.resolve()
     stored = ExampleStore(coderag_home).load("school")
     assert len(stored) >= 300 and {e.origin for e in stored} == {"synth"}
+    # the database was also described, its values indexed and its tables embedded for linking
+    assert "linking: 5 tables" in added.stderr and "distinct values indexed" in added.stderr
+    assert list((coderag_home / "links").glob("*.npz"))
 
     with sqlite3.connect(school) as conn:
         (students,) = conn.execute("SELECT COUNT(*) FROM students").fetchone()
