@@ -25,6 +25,7 @@ import eval.cli as eval_cli
 import synth.cli as synth_cli
 import synth.db as db_cli
 import ui.cli as ui_cli
+from rag.display import shown
 from rag.errors import CodeRagError
 from rag.options import (
     DB_HELP,
@@ -80,21 +81,6 @@ def print_error(message: object, label: str = "error") -> None:
 def print_json(payload: Any) -> None:
     """JSON on stdout as plain text (no highlighting: results may be megabytes)."""
     sys.stdout.write(json.dumps(payload, default=str, ensure_ascii=False) + "\n")
-
-
-def shown(value: Any) -> str:
-    """A cell as printed: floats without binary noise (rounded to 10 significant digits, for display
-    only: --json and CSV keep the exact value).
-
-    >>> shown(523.0600000000003), shown(0.1 + 0.2), shown(2.0), shown(None), shown(1234567.891)
-    ('523.06', '0.3', '2.0', 'NULL', '1234567.891')
-    """
-    if value is None:
-        return "NULL"
-    if isinstance(value, float) and value == value and abs(value) != float("inf"):
-        text = format(value, ".10g")
-        return text if any(c in text for c in ".en") else text + ".0"
-    return str(value)
 
 
 def _cell(value: Any) -> Text:

@@ -36,6 +36,7 @@ from starlette.middleware import Middleware
 from rag.abstain import same_question
 from rag.chain import Answer, Question
 from rag.databases import DatabaseRef
+from rag.display import shown
 from rag.errors import CodeRagError, ConfigError
 from rag.generators import NO_LLM_NOTICE
 from rag.sandbox import QueryResult
@@ -193,8 +194,12 @@ def code_span(text: str) -> str:
 
 
 def _cell(value: Any) -> Any:
+    """A value as the result table shows it: floats rounded for display (rag.display.shown; the
+    CSV keeps the exact value), still a number so the column sorts as numbers; long text cut."""
     if value is None:
         return "NULL"
+    if isinstance(value, float):
+        return float(shown(value))
     if isinstance(value, bytes):
         return f"<{len(value)} bytes>"
     if isinstance(value, str) and len(value) > CELL_CHARS:
@@ -253,15 +258,26 @@ def sql_block(sql: str) -> str:
     return f"{fence}sql\n{shown}\n{fence}"
 
 
-def confidence_words(value: float | None) -> str:
-    """How sure knn is that the reused example answers the question (rag.abstain's confidence)."""
-    if value is None:
+CLOSE_CONFIDENCE = 0.8  # at or above: "answered from a close example"
+
+
+def confidence_words(answer: Answer) -> str:
+    """What a knn answer's confidence (rag.abstain) means, in words: where its SQL came from and
+    whether to check it; "" for an LLM's answer (it has no confidence)."""
+    if answer.generator != "knn":
         return ""
-    if value >= 0.8:
-        return f"confident ({value:.2f})"
-    if value >= 0.5:
-        return f"probably right ({value:.2f})"
-    return f"**unsure ({value:.2f}): check the SQL and the result**"
+    value = answer.confidence
+    number = "" if value is None else f" (confidence {value:.2f})"
+    if answer.composed:
+        return "composed from what the question names" + number
+    if answer.adapted:
+        return "adapted from a stored example, check the filter" + number
+    same = bool(answer.retrieved) and same_question(answer.question, answer.retrieved[0].question)
+    if value is None and not same:
+        return "reused the SQL of the closest stored example"
+    if same or value >= CLOSE_CONFIDENCE:
+        return "answered from a close example" + number
+    return f"**unsure: check the SQL and the result**{number}"
 
 
 def can_teach(answer: Answer) -> bool:
@@ -282,8 +298,8 @@ def answer_message(answer: Answer) -> str:
     text = f"{sql_block(answer.sql or '')}\n{row_count(len(answer.rows), answer.truncated)} · answered by `{answer.generator}`"
     if answer.retrieved:
         text += f" · closest example {answer.retrieved[0].score:.2f}"
-    if answer.confidence is not None:
-        text += f" · {confidence_words(answer.confidence)}"
+    if answer.generator == "knn":
+        text += f" · {confidence_words(answer)}"
     return text
 
 
@@ -306,15 +322,12 @@ def card_head(answer: Answer) -> str:
             lines.append("Type the SQL that answers it in the editor and press **Teach this**: it runs, and is saved as this database's example.")
     else:
         source = {
-            "knn": "composed from what the question names" if answer.composed
-            else "adapted the SQL of a stored example" if answer.adapted else "reused the SQL of the closest stored example",
+            "knn": confidence_words(answer),
             SESSION_SAVE: "the SQL you saved for this question in this session",
         }.get(answer.generator, f"SQL written by `{answer.generator}`")
         parts = [row_count(len(answer.rows), answer.truncated), source]
         if answer.retrieved:
             parts.append(f"closest example {answer.retrieved[0].score:.2f}")
-        if answer.confidence is not None:
-            parts.append(confidence_words(answer.confidence))
         lines.append(" · ".join(parts))
     if answer.adapted and not answer.error:
         lines.append(adapted_line(answer.adapted))

@@ -18,7 +18,9 @@ import tempfile
 from pathlib import Path
 
 from rag.databases import DatabaseRef, SourceKind, describe, resolve_db
+from rag.engines import is_database_url
 from rag.errors import DatabaseError
+from rag.registry import Registry
 from rag.sandbox import build_database_file, is_sqlite_file
 from rag.sqltools import split_statements
 
@@ -36,8 +38,21 @@ def _describe(key: str, label: str, kind: SourceKind, path: Path) -> DatabaseRef
 
 def named_database(name_or_path: str, home: Path, *, allow_privileged_role: bool = False) -> DatabaseRef:
     """A demo database name, a SQLite file path or a URL (`coderag ui --db`), described; a server
-    role that may write is refused unless `allow_privileged_role` (`--allow-privileged-role`)."""
-    return describe(resolve_db(name_or_path, home, allow_privileged_role=allow_privileged_role))
+    role that may write is refused unless `allow_privileged_role` (`--allow-privileged-role`).
+    A path to a registered file is that registered database (one entry in the picker, by its name)."""
+    ref = resolve_db(name_or_path, home, allow_privileged_role=allow_privileged_role)
+    if ref.kind == "file" and ref.path is not None:
+        registration = Registry(home).get(ref.key)
+        if registration is not None and not is_database_url(registration.path) and _same_file(Path(registration.path), ref.path):
+            ref = resolve_db(registration.name, home, allow_privileged_role=allow_privileged_role)
+    return describe(ref)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.expanduser().resolve().samefile(b)
+    except OSError:
+        return False
 
 
 def _safe_stem(name: str) -> str:

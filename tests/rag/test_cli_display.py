@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import rag.cli
+import rag.display
 
 
 def test_floats_are_rounded_for_display_only(coderag: Any) -> None:
@@ -19,5 +20,6 @@ def test_floats_are_rounded_for_display_only(coderag: Any) -> None:
 
 
 def test_doctests() -> None:
-    result = doctest.testmod(rag.cli)
-    assert result.attempted >= 2 and result.failed == 0
+    for module in (rag.cli, rag.display):
+        result = doctest.testmod(module)
+        assert result.attempted >= 1 and result.failed == 0

@@ -18,6 +18,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-c
 WAIT_MS = 120_000  # the CPU is shared with other work: be patient
 VIEWPORT = {"width": 1280, "height": 900}  # the issue's screen: the answer must show without scrolling
 GROUPED = "How many doctors does each department have?"
+COUNTRIES = "How many customers are there in each country?"
 UNANSWERABLE = "What is the airspeed velocity of an unladen swallow?"
 CODERAG = [sys.executable, "-m", "rag.cli"]
 
@@ -182,6 +183,23 @@ def test_browser_answer_card_shows_rows_above_the_fold_and_a_chart(page) -> None
     shoot(page, "ui-answer.png")
     chart.scroll_into_view_if_needed()
     shoot(page, "ui-chart.png")
+
+    # results people can read: a count per country on the demo bookshop is a bar per country, and
+    # a float in the result table is rounded for display (the CSV keeps the exact value)
+    pick(page, "bookshop")
+    ask_in_browser(page, COUNTRIES)
+    expect(head).to_contain_text(COUNTRIES, timeout=WAIT_MS)
+    expect(page.locator("#sql")).to_contain_text("country", timeout=WAIT_MS)
+    expect(chart).to_be_visible(timeout=WAIT_MS)
+    expect(chart.locator("canvas, svg").first).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#chart-scatter")).to_be_hidden()
+    set_editor(page, "#sql", "SELECT 0.1 + 0.2 AS x, 523.0600000000003 AS total")
+    page.locator("#run-sql").click()
+    result = page.locator("#result table")
+    expect(result).to_contain_text("523.06", timeout=WAIT_MS)  # the new result is in (a prefix of the exact value too)
+    cells = result.text_content()  # the cells' text (inner_text leaves the data cells out)
+    assert "0.3" in cells and "523.06" in cells
+    assert "523.0600000000003" not in cells and "0.30000000000000004" not in cells, cells
 
 
 @pytest.mark.browser

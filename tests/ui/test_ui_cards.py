@@ -44,7 +44,7 @@ def test_a_grouped_count_gets_a_bar_chart_a_csv_and_a_card_head(service: UIServi
     clinic = on_pick_database(service, "clinic", [], session).session
     out = final(service, clinic, GROUPED)
     assert out.head.startswith(f"### {GROUPED}")
-    assert "rows**" in out.head and "reused the SQL of the closest stored example" in out.head and "closest example 0." in out.head
+    assert "rows**" in out.head and "answered from a close example (confidence " in out.head and "closest example 0." in out.head
     assert visible_chart(out) == "bar"
     frame = out.bar["value"]
     assert list(frame.columns) == [out.bar["x"], out.bar["y"]] and len(frame) == len(out.table["data"]) >= 2

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import doctest
+
 import pytest
 
-from ui.charts import MAX_BARS, Chart, choose_chart, column_type
+import ui.charts
+from ui.charts import MAX_BARS, Chart, choose_chart, column_type, is_key
 
 CASES = [
     # one category + numbers → bar
@@ -21,6 +24,14 @@ CASES = [
     # two numbers → scatter
     ("two numbers", ["pages", "price"], [[120, 9.5], [300, 20.0], [250, 15.0]], Chart("scatter", "pages", "price")),
     ("three numbers", ["a", "b", "c"], [[1, 2, 3], [4, 5, 6]], Chart("scatter", "a", "b")),
+    # a key column is never an axis; a key grouped with its name is a bar per name
+    ("a count per key is no scatter of ids", ["genre_id", "books"], [[1, 4], [2, 7], [3, 2]], None),
+    ("a bare id column", ["id", "total"], [[1, 9.5], [2, 3.0]], None),
+    ("a key with its name", ["genre_id", "name", "books"], [[1, "Poetry", 4], [2, "Crime", 7]], Chart("bar", "name", "books")),
+    ("a CamelCase key with its name", ["ArtistId", "Name", "albums"], [[1, "AC/DC", 2], [2, "Accept", 2], [3, "Aerosmith", 1]], Chart("bar", "Name", "albums")),
+    ("a key after the name and the number", ["name", "n", "customerID"], [["Ana", 3, 7], ["Bo", 1, 8]], Chart("bar", "name", "n")),
+    ("two numbers beside a key", ["book_id", "pages", "price"], [[1, 120, 9.5], [2, 300, 20.0]], Chart("scatter", "pages", "price")),
+    ("a date beside a key", ["order_id", "day", "total"], [[1, "2024-01-01", 3.0], [2, "2024-01-02", 5.0]], Chart("line", "day", "total")),
     # none
     ("one value", ["book_count"], [[60]], None),
     ("one row", ["department", "doctors"], [["Cardiology", 3]], None),
@@ -47,3 +58,13 @@ def test_column_types() -> None:
     assert column_type("name", ["2024-01-01", "tomorrow"]) == "category"
     assert column_type("x", [None, None]) == "empty"
     assert column_type("year", [1999.5, 2000]) == "number"  # not a whole number: not a year
+
+
+def test_key_names() -> None:
+    assert all(is_key(n) for n in ["id", "ID", "genre_id", "GENRE_ID", "CustomerId", "customerID", "book_id "])
+    assert not any(is_key(n) for n in ["paid", "valid", "grid", "idea", "identity", "VOID", "name", "ids_count"])
+
+
+def test_doctests() -> None:
+    result = doctest.testmod(ui.charts)
+    assert result.attempted >= 5 and result.failed == 0

@@ -113,3 +113,21 @@ def test_schema_limits(private: PrivateDir) -> None:
     )
     with pytest.raises(DatabaseError, match="MB limit|longer than"):
         _schema(private, grow, max_bytes=MB, timeout_s=5.0)
+
+
+def test_a_registered_file_named_by_its_path_is_one_database(tmp_path: Path, pets_db: Path) -> None:
+    """`coderag ui --db FILE` on a registered file: the registered database (one picker entry, by
+    its name), not a second entry under the file name; a copy elsewhere stays a file of its own."""
+    from rag.databases import describe, resolve_db
+    from rag.registry import Registry, schema_fingerprint
+    from ui.sources import named_database
+
+    home = tmp_path / "home"
+    described = describe(resolve_db(str(pets_db), home))
+    Registry(home).add("pets", pets_db, schema_fingerprint(described.schema), tables=described.tables)
+    ref = named_database(str(pets_db), home)
+    assert (ref.kind, ref.key, ref.label) == ("registered", "pets", "pets")
+    copy = tmp_path / "copy.sqlite"
+    copy.write_bytes(pets_db.read_bytes())
+    other = named_database(str(copy), home)
+    assert (other.kind, other.key, other.label) == ("file", "pets", "copy.sqlite")
