@@ -237,8 +237,11 @@ def copy(
             task = bar.add_task("tables", total=len(database.table_names()))
         loaded = copy_sqlite(ref.path, target, replace=replace, progress=lambda table, rows: bar.update(task, advance=1, description=table))
     out.print(f"copied {ref.path.name} into {target.masked}: {len(loaded)} tables, {sum(t.rows for t in loaded):,} rows", highlight=False, soft_wrap=True)
+    # the copying role writes by design: it synthesizes the store as that role (as `db load-demo` does);
+    # asking afterwards goes through a read-only role's URL
+    writer = settings.model_copy(update={"execution": settings.execution.model_copy(update={"allow_privileged_role": True})})
     try:
-        _add_url(target, url, name, examples, replace, seed, quiet, settings)
+        _add_url(target, url, name, examples, replace, seed, quiet, writer)
     except BaseException:
         drop_tables(target, loaded)  # not registered: nothing stays half-done
         raise
