@@ -325,7 +325,7 @@ class TextToSQL:
                     except SQLError as exc:
                         if not (prompt is not None and exc.kind == "execution_error" and self.settings.linking.repair):
                             raise
-                        result = self._repair(answer, prompt, exc, scope, dialect, database)
+                        result = self._repair(answer, prompt, exc, scope, dialect, database, started=checked_at)
                 answer.columns, answer.rows, answer.truncated = result.columns, [list(r) for r in result.rows], result.truncated
                 if result.notice:
                     answer.notice = f"{answer.notice} {result.notice}" if answer.notice else result.notice
@@ -449,15 +449,16 @@ class TextToSQL:
             return candidate
         return None
 
-    def _repair(self, answer: Answer, prompt: Any, error: SQLError, scope: str | None, dialect: str, database: Database) -> Any:
-        """One more LLM turn showing the failed query and its error; the new query runs or fails as usual."""
+    def _repair(self, answer: Answer, prompt: Any, error: SQLError, scope: str | None, dialect: str, database: Database, *, started: float) -> Any:
+        """One more LLM turn showing the failed query and its error; the new query runs or fails as
+        usual, within what is left of the question's one time limit (counted from `started`)."""
         from rag.prompts import repair_prompt
 
         with _timed(answer, "generate"):
             raw = self.generator.generate(repair_prompt(prompt, answer.sql or "", str(error)), [], scope, dialect)
         answer.raw, answer.repaired = raw, True
         answer.sql = postprocess(raw, max_chars=self.settings.llm.max_answer_chars, max_sql_chars=self.settings.execution.max_sql_chars, dialect=dialect)
-        return database.execute(answer.sql)
+        return database.execute(answer.sql, started=started)
 
     def _prompt(self, question: str, schema: str, hits: list[Hit], conversation: str = "", link: Link | None = None, dialect: str = "sqlite") -> Any:
         if not self.generator.uses_prompt:

@@ -95,7 +95,8 @@ def test_ask_against_a_hostile_server(entry: dict[str, Any], coderag: Any, hosti
     allowed = base + limit + 1
     result, elapsed, runs = _within(lambda: ask(entry.get("llm") or expand(entry["sql"])), allowed)
     _check(entry, result, elapsed, allowed, hostile_db, before)
-    assert hostile_llm.requests - requests == runs, "the generator retried"
+    # no retries: one request per run, plus at most the one repair turn a query that failed to run gets
+    assert runs <= hostile_llm.requests - requests <= 2 * runs, "the generator retried"
 
 
 @pytest.mark.parametrize("entry", [e for e in entries("cli") if not e.get("process")], ids=lambda e: e["id"])
