@@ -410,14 +410,13 @@ class TextToSQL:
         """The linker of an open database: its description (rag.describe), value index (rag.values)
         and this service's encoder; built on first use, cached by schema fingerprint."""
         from rag.describe import describe
-        from rag.values import ValueIndex
 
         schema = describe(database, progress=progress)
         key = (schema.fingerprint, str(getattr(database, "path", "") or getattr(database, "dialect", "")))
         if key not in self._linkers:
-            linking = self.settings.linking
-            values = ValueIndex.build(database, schema, per_column=linking.values_per_column, total=linking.max_values, progress=progress)
-            self._linkers[key] = Linker(schema, values, self.encoder, max_tables=linking.max_tables, cache_dir=self.settings.home / "links")
+            self._linkers[key] = Linker.of(
+                database, self.settings.linking, self.encoder, cache_dir=self.settings.home / "links", schema=schema, indexing=progress
+            )
         return self._linkers[key]
 
     def _compose(self, answer: Answer, question: str, hits: list[Hit], link: Link, database: Database, evidence: Evidence | None, *, force: bool = False) -> Any:
@@ -431,7 +430,8 @@ class TextToSQL:
         own = [h for h in hits if h.document.db == answer.db] or hits
         if own and same_question(question, own[0].document.question) and not _synthesized(own[0]):
             return None  # a person taught or saved this very question: their SQL is the answer
-        stored = confidence(evidence or gather(question, own)) if own and (evidence or gather(question, own)) else 0.0
+        evidence = evidence or (gather(question, own) if own else None)
+        stored = confidence(evidence) if evidence is not None else 0.0
         for candidate in compose(link, database.dialect):
             if candidate.coverage < 1.0 and not (force and not hits):
                 break

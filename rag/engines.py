@@ -688,13 +688,7 @@ class ServerDatabase:
             kind, message = answer["kind"], answer["message"]
             if kind == "database":
                 raise DatabaseError(f"cannot read {self.label}: {message}")
-            if kind == "timeout":
-                raise SQLError(f"query stopped after the {limit:g} s time limit", kind="timeout", sql=sql)
-            if kind == "forbidden":
-                raise SQLError(f"refused: {message} (the database is read-only)", kind="forbidden", sql=sql)
-            if kind == "too_large":
-                raise SQLError(f"the query goes over a resource limit: {message}", kind="too_large", sql=sql, hint=_LIMITS_HINT)
-            raise SQLError(f"duckdb error: {message}", kind="execution_error", sql=sql)
+            raise _query_error(kind, message, limit=limit, sql=sql, engine="duckdb")
         rows = [tuple(row) for row in answer["rows"]]
         return QueryResult(answer["columns"], rows, answer["truncated"], elapsed_ms=(time.monotonic() - began) * 1000)
 
@@ -774,16 +768,21 @@ class ServerDatabase:
         kind = "timeout" if late else _classify(getattr(exc, "orig", None) or exc)
         if kind == "lost":
             return DatabaseError(f"the connection to {self.label} was lost: {message}")
-        if kind == "timeout":
-            return SQLError(f"query stopped after the {limit:g} s time limit", kind="timeout", sql=sql)
-        if kind == "forbidden":
-            return SQLError(f"refused: {message} (the database is read-only)", kind="forbidden", sql=sql)
-        if kind == "too_large":
-            return SQLError(f"the query goes over a resource limit: {message}", kind="too_large", sql=sql, hint=_LIMITS_HINT)
-        return SQLError(f"{self.url.engine} error: {message}", kind="execution_error", sql=sql)
+        return _query_error(kind, message, limit=limit, sql=sql, engine=self.url.engine)
 
 
 _LIMITS_HINT = "results up to execution.max_result_mb, memory up to execution.max_memory_mb"
+
+
+def _query_error(kind: str, message: str, *, limit: float, sql: str, engine: str) -> SQLError:
+    """A failed query as its one-line SQLError, by kind (timeout, forbidden, too_large, else the engine's error)."""
+    if kind == "timeout":
+        return SQLError(f"query stopped after the {limit:g} s time limit", kind="timeout", sql=sql)
+    if kind == "forbidden":
+        return SQLError(f"refused: {message} (the database is read-only)", kind="forbidden", sql=sql)
+    if kind == "too_large":
+        return SQLError(f"the query goes over a resource limit: {message}", kind="too_large", sql=sql, hint=_LIMITS_HINT)
+    return SQLError(f"{engine} error: {message}", kind="execution_error", sql=sql)
 _ROW_OVER_LIMIT = "bytes: a row over the coderag result limit"
 _MYSQL_LIMIT_WARNINGS = {1301}  # ER_WARN_ALLOWED_PACKET_OVERFLOWED: the function returned NULL instead
 

@@ -27,14 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from rag.describe import DatabaseSchema, ForeignKey, Table, label_columns
+from rag.describe import DatabaseSchema, ForeignKey, Table, describe, label_columns
 from rag.masking import STOP_WORDS, normalize_word, split_identifier
+from rag.settings import LinkingSettings
 from rag.values import NumberMention, UnitHit, ValueHit, ValueIndex, numbers_in, unit_hits
 
 __all__ = ["Link", "Linked", "Linker", "Reading", "describe_table", "name_stems", "table_document"]
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_QUOTED = re.compile(r"""(?<!\w)(?:'([^'\n]{1,200})'|"([^"\n]{1,200})"|“([^”\n]{1,200})”)(?!\w)""")
 # words that ask for an operation rather than name data: accounted for by the SQL's shape
 OPERATOR_WORDS = frozenset(
     """how many much count number total sum average mean avg max maximum min minimum highest lowest largest
@@ -74,14 +74,13 @@ def name_stems(name: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Reading:
-    """A question read once: its words as typed, their stems, the content stems (not stop words),
-    the numbers (with units) and the quoted text."""
+    """A question read once: its words as typed, their stems, the content stems (not stop words)
+    and the numbers (with units)."""
 
     text: str
     words: tuple[str, ...]
     stems: tuple[str, ...]
     numbers: tuple[NumberMention, ...]
-    quoted: tuple[str, ...]
 
     @classmethod
     def read(cls, text: str) -> Reading:
@@ -91,7 +90,6 @@ class Reading:
             words=words,
             stems=tuple(normalize_word(w) for w in words),
             numbers=tuple(numbers_in(text)),
-            quoted=tuple(next(g for g in m.groups() if g) for m in _QUOTED.finditer(text)),
         )
 
     @property
@@ -160,9 +158,6 @@ class Link:
     def nothing(self) -> bool:
         """Nothing in the question was linked to the database."""
         return self.confident == 0
-
-    def column_score(self, table: str, column: str) -> float:
-        return max((c.score for c in self.columns if c.table == table and c.column == column), default=0.0)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -346,6 +341,18 @@ class Linker:
                 table = self.schema.tables[int(order[0])].name
                 found[table] = (*found.get(table, ()), stem)
         return found
+
+    @classmethod
+    def of(
+        cls, database: Any, settings: LinkingSettings, encoder: Any, *, cache_dir: Path | None, schema: DatabaseSchema | None = None,
+        describing: Any = None, indexing: Any = None,
+    ) -> Linker:
+        """The linker of an open database: its description (rag.describe; `schema` when already read),
+        its value index (rag.values) within the settings' bounds, and the retriever's encoder.
+        `describing` / `indexing` are tqdm-like progress wrappers for a large database."""
+        schema = schema or describe(database, progress=describing)
+        values = ValueIndex.build(database, schema, per_column=settings.values_per_column, total=settings.max_values, progress=indexing)
+        return cls(schema, values, encoder, max_tables=settings.max_tables, cache_dir=cache_dir)
 
     def prepare(self) -> None:
         """Embed the tables now (or read them from `cache_dir`), rather than on the first question."""

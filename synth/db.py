@@ -428,18 +428,16 @@ def _refresh_index(settings, *, show_progress: bool, linking: Any = None) -> Non
 def _prepare_linking(settings, ref: Any, encoder: Any, *, show_progress: bool) -> None:
     from tqdm.auto import tqdm
 
-    from rag.describe import describe
     from rag.linking import Linker
-    from rag.values import ValueIndex
 
     def bar(label: str) -> Any:
         return lambda items: tqdm(items, desc=label, unit="table" if "tables" in label else "column", disable=not show_progress, leave=False)
 
     with ref.open(settings) as database:
-        schema = describe(database, progress=bar("describing tables"))
-        values = ValueIndex.build(database, schema, per_column=settings.linking.values_per_column, total=settings.linking.max_values,
-                                  progress=bar("indexing values"))
-    Linker(schema, values, encoder, cache_dir=settings.home / "links").prepare()
+        linker = Linker.of(database, settings.linking, encoder, cache_dir=settings.home / "links",
+                           describing=bar("describing tables"), indexing=bar("indexing values"))
+    linker.prepare()
+    schema, values = linker.schema, linker.values
     bound = f" (bounded: {values.truncated})" if values.truncated else ""
     err.print(f"linking: {len(schema.tables)} tables, {len(schema.foreign_keys)} keys, {len(values):,} distinct values indexed{bound}", highlight=False)
 
