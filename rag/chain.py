@@ -28,6 +28,7 @@ from rag.engines import Database
 from rag.errors import ConfigError, SQLError
 from rag.generators import Generator, make_generator
 from rag.index import Hit, VectorIndex, get_index, masked_companion
+from rag.compose import compose, grouping_gap, reads_named_table
 from rag.linking import Link, Linker
 from rag.masking import Vocabulary, mask_question, vocabulary_of
 from rag.retriever import ExampleRetriever
@@ -389,8 +390,12 @@ class TextToSQL:
         if evidence is None:
             return
         answer.confidence = 1.0 if same else confidence(evidence)
+        gap = grouping_gap(answer.sql, link) if link is not None and not same and _synthesized(own[0]) else None
+        if gap is not None:  # "per model and status" answered per model id: a part of the question dropped
+            answer.confidence = min(answer.confidence, self.settings.retrieval.min_confidence / 2)
         if answer.confidence < self.settings.retrieval.min_confidence and not force:
             unsure = f"; not understood: {', '.join(link.unlinked)}" if link is not None and link.unlinked else ""
+            unsure += f"; {gap}" if gap else ""
             raise SQLError(
                 f"no stored example matches this question well enough (closest: “{_clip(own[0].document.question)}”, "
                 f"similarity {own[0].score:.2f}, confidence {answer.confidence:.2f}){unsure}",
@@ -425,15 +430,16 @@ class TextToSQL:
         and, with `linking.composed_first`, in place of a synthesized example; an example a person
         taught or saved keeps its place. The composed SQL must account for every part of the
         question and run with rows. Returns the chosen candidate, or None."""
-        from rag.compose import compose
 
         own = [h for h in hits if h.document.db == answer.db] or hits
         if own and same_question(question, own[0].document.question) and not _synthesized(own[0]):
             return None  # a person taught or saved this very question: their SQL is the answer
         evidence = evidence or (gather(question, own) if own else None)
         stored = confidence(evidence) if evidence is not None else 0.0
+        # forced, a partial composition beats a stored example that reads none of the tables the question names
+        partial = force and (not hits or not reads_named_table(answer.sql, link))
         for candidate in compose(link, database.dialect):
-            if candidate.coverage < 1.0 and not (force and not hits):
+            if candidate.coverage < 1.0 and not partial:
                 break
             try:
                 result = database.execute(candidate.sql, max_rows=2)
@@ -464,7 +470,6 @@ class TextToSQL:
         if not self.generator.uses_prompt:
             return None
         # imported here: the prompt is LangChain, which an answer from retrieval alone (knn) does not load
-        from rag.compose import compose
         from rag.prompts import build_prompt
 
         # examples synthesized for this question: the composed queries that account for all of it

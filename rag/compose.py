@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rag.describe import DatabaseSchema, ForeignKey, Table
-from rag.linking import Link, name_stems, shortest_path
+from rag.linking import IGNORED_WORDS, Link, name_stems, shortest_path
 from rag.masking import normalize_word, split_identifier
 from rag.sqltools import to_dialect
 from rag.values import QUANTITY_WORDS, column_dimension
 
-__all__ = ["Composed", "compose"]
+__all__ = ["Composed", "compose", "grouping_gap", "reads_named_table"]
 
 _COUNT = re.compile(r"\b(how many|number of|count of|count the)\b", re.IGNORECASE)
 _AGG = [
@@ -321,9 +321,16 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
             continue
         q.where.append(f"{col} {op} {_lit(mention.value)}")
         used.append(f"{target[1]} {op} {mention.text}")
+    flagged: set[tuple[str, ...]] = set()
     for c in link.columns:
         if c.column and c.table in tables and tables[c.table].column(c.column).kind == "boolean" and c.score >= 0.75:
+            # a flag of a table the answer already reads ("active members": members.isActive), one per word;
+            # a flag elsewhere would join a table only to filter on it
+            said = tuple(name_stems(c.column))
+            if c.table not in q.aliases and c.table not in link.named_tables or said in flagged:
+                continue
             col = q.col(c.table, c.column)
+            flagged.add(said)
             if col is not None and not any(col in w for w in q.where):
                 q.where.append(f"{col} = 1")
                 used.append(f"{c.column} is true")
@@ -420,8 +427,101 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
     explained = set(spoken)
     if measure_used and _SALES.search(text):
         explained |= {normalize_word(m.group(0)) for m in _SALES.finditer(text)}
+    if shape in ("list", "column") and _echoes_filter(sql, q):
+        return None  # "SELECT name … WHERE name = 'X'" only says X back
+    missed += [f"word {w!r} (linked, unused)" for w in _unused_words(link, q, sql, explained)]
     coverage = _coverage(link, q, used, missed, explained)
     return Composed(sql, shape, used, missed, coverage)
+
+
+def grouping_gap(sql: str | None, link: Link) -> str | None:
+    """What a stored answer's GROUP BY leaves out of "per X" / "each X and Y": a grouping by a key
+    column (an id, where the question wants the name) or fewer groupings than the question asks
+    for. None when it groups as asked, or the question asks for no grouping."""
+    import sqlglot
+    from sqlglot import exp
+
+    asked = [w for m in _GROUP.finditer(link.reading.text) for w in re.split(r"\s+(?:and|&)\s+|,\s*", m.group(1)) if name_stems(w)]
+    if not sql or not (asked or re.search(r"\b(?:per|each|every|by)\s+[^\W\d_]", link.reading.text, re.IGNORECASE)):
+        return None
+    try:
+        tree = sqlglot.parse_one(sql)
+    except sqlglot.errors.ParseError:
+        return None
+    group = tree.args.get("group") if isinstance(tree, exp.Select) else None
+    if group is None:
+        return None
+    keys = {c.name.lower() for t in link.schema.tables for c in t.columns if c.kind == "key"}
+    grouped = [c.name for e in group.expressions for c in e.find_all(exp.Column)]
+    named = [c for c in grouped if c.lower() not in keys]
+    if grouped and not named:
+        return f"it groups by the key {grouped[0]}, not a name"
+    if len(named) < len(asked):
+        return f"it groups by {len(named)} of the {len(asked)} groupings asked for ({', '.join(asked)})"
+    return None
+
+
+def reads_named_table(sql: str | None, link: Link) -> bool:
+    """Whether an SQL reads at least one table the question names (a stored example about other
+    tables is no evidence for this question)."""
+    import sqlglot
+    from sqlglot import exp
+
+    if not sql:
+        return False
+    try:
+        read = {t.name.lower() for t in sqlglot.parse_one(sql).find_all(exp.Table)}
+    except sqlglot.errors.ParseError:
+        return False
+    return bool(read & {t.lower() for t in link.named_tables})
+
+
+def _echoes_filter(sql: str, q: _Query) -> bool:
+    """Whether every selected column is one the query filters on by equality (it would only repeat
+    the value the question gave)."""
+    head = sql.split(" FROM ", 1)[0].removeprefix("SELECT ").removeprefix("DISTINCT ")
+    selected = [c.strip() for c in head.split(", ")]
+    equal = {w.split(" = ", 1)[0] for w in q.where if " = " in w}
+    return bool(selected) and all(c in equal for c in selected)
+
+
+def _sql_words(link: Link, q: _Query, sql: str) -> set[str]:
+    """Question stems the SQL itself accounts for: the tables it reads, the columns it names, the
+    values and units it compares."""
+    out: set[str] = set()
+    for table, alias in q.aliases.items():
+        out.update(link.words_of(table))
+        for column in link.schema.table(table).columns:
+            if f"{alias}.{_q(column.name)}" in sql:
+                out.update(name_stems(column.name))
+    for value in link.values:
+        if _lit(value.value) in sql:
+            out.update(normalize_word(w) for w in re.findall(r"[^\W_]+", value.phrase))
+    for unit in link.units:
+        if _lit(unit.value) in sql:
+            out.update(normalize_word(w) for w in re.findall(r"[^\W_]+", unit.said))
+    return out
+
+
+def _unused_words(link: Link, q: _Query, sql: str, explained: set[str]) -> list[str]:
+    """Question words a linked table, column or value claims, which this SQL does not use: "films
+    rated R" answered by every film leaves "rated" (films.age_rating) out."""
+    claimed: set[str] = set()
+    for table in link.named_tables:  # the tables the question names (the rest are the retriever's picks for a prompt)
+        claimed.update(link.words_of(table))
+    for c in link.columns:
+        if c.column and c.score >= 0.5 and c.table in link.named_tables:
+            claimed.update(name_stems(c.column))
+    for v in link.values:
+        if v.score >= 0.5:
+            claimed.update(normalize_word(w) for w in re.findall(r"[^\W_]+", v.phrase))
+    used = _sql_words(link, q, sql) | explained
+    out = []
+    for word, stem in zip(link.reading.words, link.reading.stems):
+        lower = word.lower()
+        if stem in claimed and stem not in used and not {stem, lower} & IGNORED_WORDS and not stem.isdigit() and len(stem) > 1:
+            out.append(stem)
+    return list(dict.fromkeys(out))
 
 
 def _asks_for_a_row(link: Link, focus: str) -> bool:

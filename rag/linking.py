@@ -58,6 +58,8 @@ VERB_WORDS = frozenset(
     know known want wanted need needed keep kept put say said tell told look looks looked find found
     now currently right ever yet still ago already today's""".split()
 )
+# words no table, column or value has to account for
+IGNORED_WORDS = STOP_WORDS | OPERATOR_WORDS | VERB_WORDS
 _GENERIC_COLUMN_WORDS = frozenset({"id", "ids", "key", "code", "no", "num", "nbr"})
 _FLAG_PREFIXES = frozenset({"is", "has", "was", "can", "flag"})
 SYNONYM_MIN, SYNONYM_MARGIN = 0.75, 0.1
@@ -98,7 +100,7 @@ class Reading:
         return tuple(
             s for s, w in zip(self.stems, self.words)
             if not {s, w.lower()} & (STOP_WORDS | OPERATOR_WORDS | VERB_WORDS)
-            and not any(ch.isdigit() for ch in s) and len(s) > 1
+            and not any(ch.isdigit() for ch in s) and (len(s) > 1 or (w.isupper() and w not in ("A", "I")))
             and not (w.lower().endswith("ed") and len(w) > 4)  # "issued", "lasted": verbs, unless a name or value claims them
         )
 

@@ -163,9 +163,12 @@ class ValueIndex:
                     continue
                 phrase = question[start:end]
                 key = fold(phrase)
-                if _stop_only(key):
+                letter = len(phrase) == 1 and phrase.isupper() and phrase not in ("A", "I")  # "rated R": a code
+                if _stop_only(key) and not letter:
                     continue
                 found_hits = self._exact(key, phrase, start, end)
+                if letter:
+                    found_hits = [h for h in found_hits if h.value == phrase]
                 if not found_hits and fuzzy and len(key) >= 5 and not (size == 1 and key in STOP_WORDS):
                     found_hits = self._fuzzy(key, phrase, start, end)
                 if found_hits:
