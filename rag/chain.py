@@ -416,7 +416,7 @@ class TextToSQL:
         and this service's encoder; built on first use, cached by schema fingerprint."""
         from rag.describe import describe
 
-        schema = describe(database, progress=progress)
+        schema = describe(database, progress=progress, cache_dir=self.settings.home / "links")
         key = (schema.fingerprint, str(getattr(database, "path", "") or getattr(database, "dialect", "")))
         if key not in self._linkers:
             self._linkers[key] = Linker.of(

@@ -17,6 +17,7 @@ values agree. Join paths are the one- and two-hop walks along those links.
 from __future__ import annotations
 
 import hashlib
+import pickle
 import re
 import time
 from collections import Counter
@@ -200,18 +201,25 @@ def describe(
     max_values: int = 25,
     max_tables: int = 1_000,
     progress: Any = None,
+    cache_dir: Path | None = None,
 ) -> DatabaseSchema:
     """The description of an open database (any engine), read once per schema and data state.
 
     Cached in this process by the schema's fingerprint, the table row counts' cheap stand-in (the
     SQLite file's size and modification time, or a server's schema text) and the bounds; a
     database without tables is a DatabaseError. `progress` (a tqdm-like callable over an iterable)
-    shows the per-table reading of a large database."""
+    shows the per-table reading of a large database. With `cache_dir` (home/links), a database
+    file's description is also kept on disk for the next process (`disk_cached`)."""
     schema_sql = db.schema_sql()
     fingerprint = hashlib.sha256(" ".join(schema_sql.split()).encode()).hexdigest()[:16]
-    key = (fingerprint, _data_stamp(db), sample_rows, max_values, max_tables, getattr(db, "timeout_s", None))
+    key = (fingerprint, data_stamp(db), sample_rows, max_values, max_tables, getattr(db, "timeout_s", None))
     cached = _CACHE.get(key)
     if cached is not None:
+        return cached
+    on_disk = disk_cached(cache_dir, "describe", db, key)
+    cached = on_disk.load()
+    if isinstance(cached, DatabaseSchema):
+        _CACHE[key] = cached
         return cached
     started = time.perf_counter()
     names, skipped = _user_tables(db)
@@ -237,10 +245,54 @@ def describe(
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = described
+    on_disk.save(described)
     return described
 
 
-def _data_stamp(db: Any) -> tuple[Any, ...]:
+@dataclass(frozen=True)
+class DiskCache:
+    """One cached object of one database file, in `home/links/<kind>-<file>-<state>.pkl`: read back
+    while the file's schema, size, modification time and the bounds are the same; written
+    atomically, replacing that file's older entries of this kind. A server database (no file to
+    stamp) and a cache that cannot be read or written only cost time."""
+
+    path: Path | None
+
+    def load(self) -> Any:
+        if self.path is None:
+            return None
+        try:
+            with open(self.path, "rb") as handle:
+                return pickle.load(handle)
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError, ValueError):
+            return None
+
+    def save(self, value: Any) -> None:
+        if self.path is None:
+            return
+        from rag.io import atomic_path
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            for old in self.path.parent.glob(self.path.name.rsplit("-", 1)[0] + "-*.pkl"):
+                old.unlink(missing_ok=True)
+            with atomic_path(self.path) as tmp, open(tmp, "wb") as handle:
+                pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        except OSError:
+            pass
+
+
+def disk_cached(cache_dir: Path | None, kind: str, db: Any, key: tuple[Any, ...]) -> DiskCache:
+    """Where `kind` (describe, values) of the database file behind `db` is cached for `key`."""
+    path = getattr(db, "path", None)
+    if cache_dir is None or path is None:
+        return DiskCache(None)
+    of_file = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:12]
+    state = hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+    return DiskCache(Path(cache_dir) / f"{kind}-{of_file}-{state}.pkl")
+
+
+def data_stamp(db: Any) -> tuple[Any, ...]:
     """What changes when a SQLite file's rows change (its size and modification time); a server
     database's description is kept for the process's life (its schema is already in the key)."""
     path = getattr(db, "path", None)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.describe import DatabaseSchema, ForeignKey, Table, describe, label_columns
+from rag.describe import DatabaseSchema, ForeignKey, Table, data_stamp, describe, disk_cached, label_columns
 from rag.masking import STOP_WORDS, normalize_word, split_identifier
 from rag.settings import LinkingSettings
 from rag.values import NumberMention, UnitHit, ValueHit, ValueIndex, numbers_in, unit_hits
@@ -352,8 +352,12 @@ class Linker:
         """The linker of an open database: its description (rag.describe; `schema` when already read),
         its value index (rag.values) within the settings' bounds, and the retriever's encoder.
         `describing` / `indexing` are tqdm-like progress wrappers for a large database."""
-        schema = schema or describe(database, progress=describing)
-        values = ValueIndex.build(database, schema, per_column=settings.values_per_column, total=settings.max_values, progress=indexing)
+        schema = schema or describe(database, progress=describing, cache_dir=cache_dir)
+        on_disk = disk_cached(cache_dir, "values", database, (schema.fingerprint, data_stamp(database), settings.values_per_column, settings.max_values))
+        values = on_disk.load()
+        if not isinstance(values, ValueIndex):
+            values = ValueIndex.build(database, schema, per_column=settings.values_per_column, total=settings.max_values, progress=indexing)
+            on_disk.save(values)
         return cls(schema, values, encoder, max_tables=settings.max_tables, cache_dir=cache_dir)
 
     def prepare(self) -> None:
