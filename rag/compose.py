@@ -304,6 +304,8 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
             if yearly is not None and (col := q.col(*yearly)):  # a year held as a number: released_year > 1990
                 q.where.append(f"{col} {op or '='} {number}")
                 used.append(f"{yearly[1]} {op or '='} {number}")
+                if month:  # "in December 2023" on a year column alone: the month is left out
+                    missed.append(f"the month {month.group(1)}")
                 continue
         if op is None:
             continue
@@ -327,7 +329,7 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
             # a flag of a table the answer already reads ("active members": members.isActive), one per word;
             # a flag elsewhere would join a table only to filter on it
             said = tuple(name_stems(c.column))
-            if c.table not in q.aliases and c.table not in link.named_tables or said in flagged:
+            if c.table not in q.aliases or said in flagged:
                 continue
             col = q.col(c.table, c.column)
             flagged.add(said)
