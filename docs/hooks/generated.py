@@ -51,6 +51,14 @@ def _value(value: Any) -> str:
     return f"`{value}`"
 
 
+def _factory_default(factory: Any) -> str:
+    """A default made at start. A type (`list`) makes the same value everywhere, so it is shown; a
+    function may depend on the machine (the home directory, the CPUs), so it is named, not called."""
+    if isinstance(factory, type):
+        return _value(factory())
+    doc = (getattr(factory, "__doc__", None) or "").strip()
+    return "computed at start" + (": " + doc.splitlines()[0].rstrip(".") if doc else "")
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -74,7 +82,7 @@ def settings_table() -> str:
                 continue
             key = ".".join([*prefix, name])
             if field.default_factory is not None:
-                default = "computed at start"
+                default = _factory_default(field.default_factory)
             else:
                 default = _value(field.default)
             in_yaml = _value(yaml_part[name]) if name in yaml_part else ""
@@ -96,6 +104,8 @@ def layers() -> str:
     for contract in config.get("contracts", []):
         out.append(f"**{contract['name']}** (`{contract['id']}`, type `{contract['type']}`)\n")
         if contract["type"] == "layers":
+            if contract.get("containers"):
+                out.append("Within " + ", ".join(f"`{c}`" for c in contract["containers"]) + ":\n")
             out.append("| layer (top imports down) | modules |\n|---:|---|")
             for depth, layer in enumerate(contract["layers"], start=1):
                 parts = [p.strip() for p in layer.replace("|", ":").split(":")]
