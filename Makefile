@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install system-deps demo test bench model clean
+.PHONY: install system-deps demo test bench model docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ demo: install
 # pytest exits 5 when it collects no tests; that is not a failure of the suite.
 test: install system-deps
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+# The docs site (MkDocs Material, mkdocs.yml): --strict fails on a broken link or anchor.
+docs: install
+	$(BIN)/mkdocs build --strict --site-dir build/site
 
 bench: install
 	$(BIN)/python benchmarks/bench_retrieval.py
