@@ -7,7 +7,7 @@
     ([[...]], [[...]])
 
 This is the one composition root above `TextToSQL.from_settings` that the command line, the UI and
-the MCP server (rag.mcpserver) share: a `Coderag` loads the models once (lazily, at the first
+the MCP server (ui.mcpserver) share: a `Coderag` loads the models once (lazily, at the first
 question) and opens any number of databases; `open` is the short form for one database. Results are
 plain dataclasses (`to_pandas()` where pandas is installed, `to_dict()` for JSON). Errors are
 `CodeRagError`s with a one-line message (rag.errors); an answer that could not be given is an
