@@ -322,12 +322,11 @@ def teach(
     file: Annotated[Optional[Path], typer.Option("--file", help="JSONL or CSV with question,sql columns.")] = None,
 ) -> None:
     """Teach examples: each SQL runs read-only first; bad rows are listed with the reason and skipped."""
-    from rag.chain import check_question
+    from rag.api import check_example
     from rag.databases import resolve_db
     from rag.errors import CodeRagError, ConfigError, DataError
     from rag.io import read_csv, read_jsonl
     from rag.registry import ExampleStore, StoredExample
-    from rag.sqltools import validate_user_sql
 
     settings = settings_from_flags()
     if (question is None) != (sql is None) or (file is None) == (question is None):
@@ -344,13 +343,9 @@ def teach(
     with ref.open(settings) as database:
         for number, row in enumerate(rows, 1):
             try:
-                text = check_question(str(row.get("question") or ""), settings.max_question_chars)
-                statement = validate_user_sql(str(row.get("sql") or ""), dialect=ref.dialect)
-                database.execute(statement, max_rows=1)
+                good.append(check_example(str(row.get("question") or ""), str(row.get("sql") or ""), ref, settings, database=database))
             except CodeRagError as exc:
                 bad.append((number, str(exc)))
-                continue
-            good.append(StoredExample.make(ref.key, text, statement, "person"))
     added = ExampleStore(settings.home).add(ref.key, good) if good else []
     for number, reason in bad:
         err.print(f"[yellow]skipped[/] row {number}: {escape(reason)}", highlight=False, soft_wrap=True)
