@@ -16,6 +16,7 @@ import synth.cli as synth_cli
 import synth.db as db_cli
 from rag.errors import CodeRagError
 from ui.commands import ask, chat, index, mcp, models, sql
+from ui.commands.helptext import plain_help
 from ui.commands.output import err, print_error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Local retrieval-augmented text-to-SQL.")
@@ -33,6 +34,7 @@ def _add_commands() -> None:
     app.add_typer(db_cli.app, name="db")
     embedder_cli.register(app)
     app.command("ui")(chat.ui)
+    plain_help(app)
 
 
 _add_commands()
@@ -43,7 +45,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        code = app(standalone_mode=False)
+        code = app(prog_name="coderag", standalone_mode=False)
     except CodeRagError as exc:
         print_error(exc)
         sys.exit(exc.exit_code)
