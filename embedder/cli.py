@@ -12,7 +12,7 @@ import typer
 
 from embedder.commands import data, serving, training, versions
 
-app = typer.Typer(no_args_is_help=True, help="Train, export and measure the retrieval embedder.")
+app = typer.Typer(no_args_is_help=True, help="Train, export and measure the retrieval embedder.\n\nExample: coderag embedder finetune --data triplets.csv")
 
 # training
 app.command()(training.finetune)

@@ -19,7 +19,11 @@ from ui.commands import ask, chat, index, mcp, models, sql
 from ui.commands.helptext import plain_help
 from ui.commands.output import err, print_error
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Local retrieval-augmented text-to-SQL.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Local retrieval-augmented text-to-SQL.\n\nExample: coderag ask \"How many customers are there in each country?\" --db bookshop",
+)
 
 
 def _add_commands() -> None:

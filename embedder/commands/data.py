@@ -24,7 +24,9 @@ def tokenizer(
     max_length: MaxLengthOption = 256,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Train a WordPiece tokenizer on raw code and text for `embedder train-scratch`."""
+    """Train a WordPiece tokenizer on raw code and text for `embedder train-scratch`.
+
+    Example: coderag embedder tokenizer --out my-tokenizer --input ~/src/myproject"""
     from tokenizers import Tokenizer
 
     from embedder.tokenizer import bundled_texts, iter_texts, train_tokenizer
@@ -47,7 +49,9 @@ def pairs(
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Stop after N pairs.")] = None,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Download public (text, code) pairs through `datasets` as training JSONL."""
+    """Download public (text, code) pairs through `datasets` as training JSONL.
+
+    Example: coderag embedder pairs mbpp --out mbpp_pairs.jsonl --limit 1000"""
     from embedder.pairs import iter_pairs, write_pairs
 
     count = write_pairs(iter_pairs(source, from_file=from_file, splits=split, language=language, subset=subset, limit=limit), out_file, overwrite=overwrite)
@@ -66,7 +70,9 @@ def mine(
     seed: SeedOption = 0,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Mine fresh hard negatives with a model (then train again from it: two commands per round)."""
+    """Mine fresh hard negatives with a model (then train again from it: two commands per round).
+
+    Example: coderag embedder mine --model my-embedder --data all_triplets.csv --out mined.csv"""
     from embedder.mining import refresh_negatives
     from rag.encoders import load_encoder
     from synth.mining import MiningConfig

@@ -21,7 +21,9 @@ def export_onnx_command(
         typer.Option("--int8-scheme", help="int8 activations: per-token (default; keeps retrieval, ~2x torch) or per-tensor (onnxruntime quantize_dynamic, faster, less exact)."),
     ] = None,
 ) -> None:
-    """Export encoder + pooling + normalisation to ONNX (and int8), with parity checks against torch."""
+    """Export encoder + pooling + normalisation to ONNX (and int8), with parity checks against torch.
+
+    Example: coderag embedder export-onnx --model my-embedder --quantize int8"""
     from embedder.onnx_export import export_onnx
     from embedder.quantize import DEFAULT_SCHEME
 
@@ -47,7 +49,9 @@ def pack(
     name: Annotated[str, typer.Option("--name", help="The model's display name.")] = "coderag-retriever",
     commands: Annotated[Optional[list[str]], typer.Option("--command", help="A command that made the model, for its record (repeatable, in order).")] = None,
 ) -> None:
-    """Pack a fine-tuned model as the shipped retriever: int8 ONNX + tokenizer + fp16 weights + its record (`make model`)."""
+    """Pack a fine-tuned model as the shipped retriever: int8 ONNX + tokenizer + fp16 weights + its record (`make model`).
+
+    Example: coderag embedder pack --model build/model/finetuned --out rag/data/model"""
     from embedder.pack import pack_model
 
     record = pack_model(settings_from_flags(), model, out_dir, name=name, commands=commands or [], log=note)
@@ -72,7 +76,9 @@ def bench(
     no_eval: Annotated[bool, typer.Option("--no-eval", help="Skip the retrieval metrics.")] = False,
     json_out: Annotated[Optional[Path], typer.Option("--json-out", help="Also write the report as JSON.")] = None,
 ) -> None:
-    """Documents/s, single-query latency and Recall@3 / MRR@10 for each backend, side by side."""
+    """Documents/s, single-query latency and Recall@3 / MRR@10 for each backend, side by side.
+
+    Example: coderag embedder bench --model bundled --backends torch,onnx-int8"""
     from embedder.bench import format_table, run_bench
     from rag.io import write_json_atomic
 

@@ -52,7 +52,9 @@ def finetune(
     overwrite: OverwriteOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Fine-tune a sentence-transformers embedder on triplets (retrieval metrics before and after)."""
+    """Fine-tune a sentence-transformers embedder on triplets (retrieval metrics before and after).
+
+    Example: coderag embedder finetune --data all_triplets.csv --epochs 1 --out my-embedder"""
     from embedder.finetune import DEFAULT_DATA, FinetuneConfig
     from embedder.finetune import finetune as run_finetune
     from embedder.retrieval import compare
@@ -148,7 +150,9 @@ def train_scratch(
     overwrite: OverwriteOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Train a BERT-style encoder from random weights (GPU; several with torchrun, see embedder/train_scratch.py)."""
+    """Train a BERT-style encoder from random weights (GPU; several with torchrun, see embedder/train_scratch.py).
+
+    Example: coderag embedder train-scratch --tokenizer my-tokenizer --data all_triplets.csv --out my-scratch"""
     from embedder.finetune import DEFAULT_DATA
     from embedder.scratch import ScratchConfig
     from embedder.train_scratch import ScratchTrainConfig, train

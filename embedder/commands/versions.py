@@ -15,7 +15,9 @@ from rag.options import JsonOption, settings_from_flags
 
 
 def list_versions(as_json: JsonOption = False) -> None:
-    """Registered embedder versions (the current one marked); `shipped` is the model in the package."""
+    """Registered embedder versions (the current one marked); `shipped` is the model in the package.
+
+    Example: coderag embedder list"""
     from rag.models import DEFAULT_MODEL, SHIPPED_DIR, read_registry, shipped_record
 
     settings = settings_from_flags()
@@ -54,7 +56,9 @@ def list_versions(as_json: JsonOption = False) -> None:
 
 
 def use(version: Annotated[str, typer.Argument(help="A registered version (v1, v2, ...) or 'shipped'.")]) -> None:
-    """Switch the current embedder version (exported to ONNX first when serving needs it; its index is built on first use)."""
+    """Switch the current embedder version (exported to ONNX first when serving needs it; its index is built on first use).
+
+    Example: coderag embedder use v2"""
     from embedder.onnx_export import ensure_export
     from embedder.registry import set_current
     from rag.models import DEFAULT_MODEL, find_version, read_registry
@@ -78,7 +82,9 @@ def retrain_command(
     augment: AugmentOption = DEFAULT_AUGMENT,
     max_triplets: Annotated[Optional[int], typer.Option("--max-triplets", min=10, help="--db: at most this many triplets from the store (default 500).")] = None,
 ) -> None:
-    """Train from the current embedder; switch to the result (new version + index) only if it retrieves better."""
+    """Train from the current embedder; switch to the result (new version + index) only if it retrieves better.
+
+    Example: coderag retrain --db shop"""
     from rag.errors import ConfigError
 
     settings = settings_from_flags()

@@ -36,7 +36,9 @@ def add(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
     allow_privileged_role: AllowPrivilegedRoleOption = False,
 ) -> None:
-    """Register a database under a name, synthesize its example store, and index it."""
+    """Register a database under a name, synthesize its example store, and index it.
+
+    Example: coderag db add ~/data/shop.sqlite --name shop"""
     from rag.databases import describe, resolve_db
     from rag.engines import DatabaseURL, is_database_url
     from rag.errors import ConfigError, DatabaseError
@@ -139,7 +141,9 @@ def load_demo(
     """Load the demo databases into a server (or a DuckDB file) and register it with the demos'
     hand-written examples in its dialect, to ask it with --db URL or --db NAME.
 
-    The URL's user needs to create tables (not the read-only role you ask with: README "Databases by URL")."""
+    The URL's user needs to create tables (not the read-only role you ask with: README "Databases by URL").
+
+    Example: coderag db load-demo postgresql://shop_owner@db.example/shop"""
     from rag.corpus import demo_db_path, demo_names, load_demo_examples
     from rag.engines import DatabaseURL, open_url
     from rag.errors import CodeRagError, ConfigError
@@ -197,7 +201,9 @@ def copy(
     register the copy as `db add URL` does, to ask it with --db NAME or --db URL.
 
     Existing tables are refused unless --replace; on any failure the tables the copy made are dropped.
-    The URL's user needs to create tables (README "Databases by URL")."""
+    The URL's user needs to create tables (README "Databases by URL").
+
+    Example: coderag db copy ~/data/shop.sqlite postgresql://shop_owner@db.example/shop --name shop-pg"""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from rag.databases import resolve_db

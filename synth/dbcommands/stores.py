@@ -16,7 +16,9 @@ from synth.dbcommands.common import err, out, refresh_index, registration_of
 
 
 def list_databases(as_json: JsonOption = False) -> None:
-    """Registered databases and their example stores."""
+    """Registered databases and their example stores.
+
+    Example: coderag db list --json"""
     import json
 
     from rag.registry import ExampleStore, Registry
@@ -43,7 +45,9 @@ def list_databases(as_json: JsonOption = False) -> None:
 
 
 def show(name: Annotated[str, typer.Argument(help="A registered database name.")], limit: Annotated[int, typer.Option("--limit", min=0)] = 10) -> None:
-    """A registered database: its file, schema and a few stored examples."""
+    """A registered database: its file, schema and a few stored examples.
+
+    Example: coderag db show shop --limit 5"""
     from rag.databases import describe, resolve_db
     from rag.registry import ExampleStore
 
@@ -65,7 +69,9 @@ def show(name: Annotated[str, typer.Argument(help="A registered database name.")
 
 
 def remove(name: Annotated[str, typer.Argument(help="A registered database name.")]) -> None:
-    """Forget a database: its registration and synthesized examples go; taught and saved examples stay."""
+    """Forget a database: its registration and synthesized examples go; taught and saved examples stay.
+
+    Example: coderag db remove shop"""
     from rag.registry import ExampleStore, Registry
 
     settings = settings_from_flags()
@@ -85,7 +91,10 @@ def teach(
     sql: Annotated[Optional[str], typer.Option("--sql", help="The SQL that answers it (run read-only first).")] = None,
     file: Annotated[Optional[Path], typer.Option("--file", help="JSONL or CSV with question,sql columns.")] = None,
 ) -> None:
-    """Teach examples: each SQL runs read-only first; bad rows are listed with the reason and skipped."""
+    """Teach examples: each SQL runs read-only first; bad rows are listed with the reason and skipped.
+
+    Example: coderag db teach shop --question "Which customers live in Lyon?" --sql "SELECT name FROM customers WHERE city = 'Lyon'"
+    """
     from rag.api import check_example
     from rag.databases import resolve_db
     from rag.errors import CodeRagError, ConfigError, DataError

@@ -46,7 +46,9 @@ def ask(
 ) -> None:
     """Answer a question about a database (SQLite, or PostgreSQL, MySQL/MariaDB, DuckDB by URL): retrieved examples, SQL, result.
 
-    Exit codes: 0 answered, 7 no usable SQL, 8 knn abstained (no stored example matches well)."""
+    Exit codes: 0 answered, 7 no usable SQL, 8 knn abstained (no stored example matches well).
+
+    Example: coderag ask "Which 5 authors sold the most books in 2024?" --db bookshop"""
     from rag.chain import Question, TextToSQL
     from rag.databases import resolve_db
 

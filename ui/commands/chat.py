@@ -37,7 +37,9 @@ def ui(
     ] = False,
     allow_privileged_role: AllowPrivilegedRoleOption = False,
 ) -> None:
-    """Start the chat UI: ask questions, see and edit the SQL, save good answers as examples."""
+    """Start the chat UI: ask questions, see and edit the SQL, save good answers as examples.
+
+    Example: coderag ui --db clinic --port 8080"""
     from ui.app import build_app, check_exposure, is_loopback, launch
     from ui.guard import bound_output
     from ui.service import UIService

@@ -11,7 +11,7 @@ import typer
 from rag.options import CorpusOption, EmbedderOption, OutDirOption, SplitOption, TemplateOption, settings_from_flags
 from ui.commands.output import out
 
-app = typer.Typer(no_args_is_help=True, help="Build and inspect FAISS indexes.")
+app = typer.Typer(no_args_is_help=True, help="Build and inspect FAISS indexes.\n\nExample: coderag index build --corpus default")
 
 
 @app.command("build")
@@ -22,7 +22,9 @@ def index_build(
     template: TemplateOption = None,
     out_dir: OutDirOption = None,
 ) -> None:
-    """Embed a corpus into a FAISS index (index.faiss, docs.jsonl, manifest.json)."""
+    """Embed a corpus into a FAISS index (index.faiss, docs.jsonl, manifest.json).
+
+    Example: coderag index build --corpus demo --out build/demo-index"""
     from rag.corpus import load_corpus
     from rag.documents import render
     from rag.encoders import encoder_from_settings
@@ -52,7 +54,9 @@ def index_build(
 
 @app.command("info")
 def index_info(directory: Annotated[Path, typer.Argument(help="An index directory.")]) -> None:
-    """Print an index's manifest."""
+    """Print an index's manifest.
+
+    Example: coderag index info build/demo-index"""
     from rag.index import VectorIndex
 
     index = VectorIndex.load(directory)

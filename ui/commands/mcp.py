@@ -22,7 +22,9 @@ def mcp(
     """Serve coderag to MCP clients (assistants, editors, agents): list_databases, describe_database, ask, run_sql, teach_example.
 
     stdio by default (the client starts this command); --http serves http://HOST:PORT/mcp, behind the
-    UI's login when CODERAG_UI__USERNAME / CODERAG_UI__PASSWORD are set."""
+    UI's login when CODERAG_UI__USERNAME / CODERAG_UI__PASSWORD are set.
+
+    Example: coderag mcp --http --port 8765"""
     from ui.mcpserver import serve
 
     settings = settings_from_flags(generator=generator, llm_model_path=llm_model_path, openai_base_url=openai_base_url, embedder=embedder)

@@ -10,7 +10,7 @@ from rich.text import Text
 from rag.options import GeneratorOption, LlmModelPathOption, OpenAIBaseUrlOption, settings_from_flags
 from ui.commands.output import out
 
-app = typer.Typer(no_args_is_help=True, help="Check the configured LLM; download LLM weights (online only).")
+app = typer.Typer(no_args_is_help=True, help="Check the configured LLM; download LLM weights (online only).\n\nExample: coderag models check")
 
 
 @app.command("check")
@@ -20,7 +20,9 @@ def models_check(
     openai_base_url: OpenAIBaseUrlOption = None,
     openai_model: Annotated[Optional[str], typer.Option("--openai-model", help="The server's model name, e.g. qwen2.5-coder:7b for Ollama.")] = None,
 ) -> None:
-    """Send one tiny question to the configured LLM: does it answer, how fast, does it follow the SQL format (one line)."""
+    """Send one tiny question to the configured LLM: does it answer, how fast, does it follow the SQL format (one line).
+
+    Example: coderag models check --generator openai --openai-base-url http://127.0.0.1:11434/v1 --openai-model qwen2.5-coder:7b"""
     from rag.llmcheck import check_model
 
     settings = settings_from_flags(
@@ -31,7 +33,9 @@ def models_check(
 
 @app.command("pull")
 def models_pull(name: Annotated[str, typer.Argument(help="Model to download.")] = "mistral-7b-instruct-v0.2") -> None:
-    """Download the default GGUF (Mistral-7B-Instruct-v0.2 Q4_K_M) with huggingface_hub."""
+    """Download the default GGUF (Mistral-7B-Instruct-v0.2 Q4_K_M) with huggingface_hub.
+
+    Example: coderag models pull mistral-7b-instruct-v0.2"""
     from rag.errors import ConfigError
     from rag.generators import pull_model
 

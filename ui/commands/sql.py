@@ -21,7 +21,10 @@ def run_sql(
     as_json: JsonOption = False,
 ) -> None:
     """Run one read-only query on a database (writes, ATTACH, PRAGMA writes, COPY, SET and functions
-    that reach outside the database are refused)."""
+    that reach outside the database are refused).
+
+    Example: coderag sql --db bookshop "SELECT count(*) FROM books"
+    """
     from rag.databases import resolve_db
     from rag.sqltools import validate_user_sql
 
