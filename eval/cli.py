@@ -1,4 +1,4 @@
-"""`coderag eval run | retrieval | score` (registered by rag.cli.register_subcommands)."""
+"""`coderag eval run | retrieval | score` (added to the root command by ui/cli.py)."""
 
 from __future__ import annotations
 
