@@ -7,4 +7,5 @@
     mcp.py      coderag mcp: the MCP server (ui/mcpserver.py)
     chat.py     coderag ui: the Gradio chat (ui/app.py)
     output.py   how they print: one-line errors, JSON, tables of rows
+    helptext.py how every command's --help reads (plain, no type tags, defaults, an example)
 """
