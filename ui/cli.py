@@ -65,6 +65,9 @@ def main() -> None:
     except Exception as exc:  # usage errors: typer >= 0.29 raises its own copy of click's, older typer click's
         import click
 
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a group without its command (`coderag db`): its help
+            sys.stdout.write(exc.format_message() + "\n")  # type: ignore[attr-defined]
+            sys.exit(2)
         if isinstance(exc, (typer.exceptions.TyperException, click.ClickException)):
             print_error(_usage_message(exc))
             sys.exit(getattr(exc, "exit_code", 2))

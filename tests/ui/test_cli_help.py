@@ -79,3 +79,12 @@ def test_an_option_shows_the_name_of_its_value_and_a_flag_shows_none(capsys: pyt
 def test_doctests() -> None:
     result = doctest.testmod(ui.commands.helptext)
     assert result.attempted >= 1 and result.failed == 0
+
+
+@pytest.mark.parametrize("argv", [[], ["db"], ["embedder"]])
+def test_a_group_without_its_command_prints_its_help(capsys: pytest.CaptureFixture, argv: list[str]) -> None:
+    capsys.readouterr()
+    code = invoke_main(argv)
+    printed = capsys.readouterr()
+    assert code == 2 and printed.err == ""
+    assert printed.out.startswith(f"Usage: {' '.join(['coderag', *argv])} [OPTIONS] COMMAND") and "\nCommands:\n" in printed.out
