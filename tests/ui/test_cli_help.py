@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import typer.main
-
 from fixtures.cli import invoke_main
 
 import ui.commands.helptext
