@@ -83,7 +83,7 @@ def main() -> None:
     env = {**os.environ, "CODERAG_HOME": str(home), "CODERAG_ADAPT__ENABLED": "false" if args.no_adapt else "true"}
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "rag.cli", "eval", "run", "--corpus", f"jsonl:{corpus}", "--store", "synth", "--generator", "knn",
+        [sys.executable, "-m", "ui.cli", "eval", "run", "--corpus", f"jsonl:{corpus}", "--store", "synth", "--generator", "knn",
          "--store-examples", str(args.examples), "--no-baseline", "--out", str(out), "--overwrite"],
         check=True, env=env, cwd=ROOT,
     )

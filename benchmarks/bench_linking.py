@@ -186,7 +186,7 @@ def main() -> None:
                 key = name if scale == "native" else f"large{scale}"
                 if key not in added:
                     started = time.perf_counter()
-                    subprocess.run([sys.executable, "-m", "rag.cli", "db", "add", str(path), "--name", key], check=True,
+                    subprocess.run([sys.executable, "-m", "ui.cli", "db", "add", str(path), "--name", key], check=True,
                                    env={**os.environ, "CODERAG_HOME": str(work / "home")}, stdout=subprocess.DEVNULL)
                     added[key] = time.perf_counter() - started
                 keys_of[scale][name] = key

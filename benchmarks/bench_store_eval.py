@@ -37,7 +37,7 @@ def run(home: Path, layout: Path, store_examples: int, label: str) -> tuple[dict
     env = {**os.environ, "CODERAG_HOME": str(home)}
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "rag.cli", "eval", "run", "--corpus", f"spider:{layout}", "--split", "test", "--store", "synth",
+        [sys.executable, "-m", "ui.cli", "eval", "run", "--corpus", f"spider:{layout}", "--split", "test", "--store", "synth",
          "--generator", "knn", "--store-examples", str(store_examples), "--no-baseline", "--out", str(out), "--overwrite"],
         check=True, env=env, cwd=ROOT,
     )

@@ -106,7 +106,7 @@ class Runner:
         return result
 
     def _cli(self, entry: dict[str, Any]) -> dict[str, Any]:
-        from rag.cli import main
+        from ui.cli import main
 
         if self.channel == "sql":
             argv = ["sql", "--db", str(self.db), expand(entry["sql"])]
@@ -314,7 +314,7 @@ def main() -> None:
 def _prepare(args: argparse.Namespace, home: Path, db: Path) -> None:
     """The demo databases and the default index, built once (not timed)."""
     env = Harness(args, home, db, db.parent).env()
-    subprocess.run([sys.executable, "-m", "rag.cli", "ask", QUESTION, "--generator", "knn"], cwd=args.code_root, env=env, capture_output=True, timeout=900)
+    subprocess.run([sys.executable, "-m", "ui.cli", "ask", QUESTION, "--generator", "knn"], cwd=args.code_root, env=env, capture_output=True, timeout=900)
     demo = next((home / "demo").glob("bookshop*.sqlite"))
     shutil.copyfile(demo, db)
 

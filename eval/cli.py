@@ -1,4 +1,4 @@
-"""`coderag eval run | retrieval | score` (registered by rag.cli.register_subcommands)."""
+"""`coderag eval run | retrieval | score` (added to the root command by ui/cli.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,10 @@ from rag.options import (
     settings_from_flags,
 )
 
-app = typer.Typer(no_args_is_help=True, help="Evaluate: EX/EM of RAG against no-RAG, retrieval metrics, scoring files.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Evaluate: EX/EM of RAG against no-RAG, retrieval metrics, scoring files.\n\nExample: coderag eval run --generator knn --out artifacts/eval/knn",
+)
 out = Console()
 
 
@@ -56,7 +59,9 @@ def run(
     store_examples: Annotated[int, typer.Option("--store-examples", min=1, help="--store synth: examples synthesized per database (`db add` makes 2,000 for one database; an evaluation over many bounds each store to 300 by default).")] = 300,
     engine_url: Annotated[Optional[str], typer.Option("--engine-url", help="Also compute EX on this PostgreSQL, MySQL/MariaDB or DuckDB database: each test database is copied in turn into it (its role must create tables: use a scratch database), the SQL transpiled and run there.")] = None,
 ) -> None:
-    """RAG (k) against no-RAG (k=0) on a test split: predictions.jsonl, metrics.json, report.md, a plot."""
+    """RAG (k) against no-RAG (k=0) on a test split: predictions.jsonl, metrics.json, report.md, a plot.
+
+    Example: coderag eval run --generator knn --limit 50 --out artifacts/eval/knn"""
     from eval.runner import RunSpec, run_evaluation
     from rag.errors import ConfigError
     from rag.generators import check_gguf
@@ -115,7 +120,9 @@ def retrieval(
     as_json: JsonOption = False,
     cross_db: Annotated[bool, typer.Option("--cross-db", help="Leave-one-database-out, question to question: plain, masked and fused (eval.crossdb).")] = False,
 ) -> None:
-    """Retrieval only (no generator): Recall@1/3, MRR@10 of train examples for the test questions."""
+    """Retrieval only (no generator): Recall@1/3, MRR@10 of train examples for the test questions.
+
+    Example: coderag eval retrieval --template question_sql --template question"""
     from eval.retrieval import RetrievalEvaluation, train_index
     from rag.encoders import encoder_from_settings
 
@@ -183,7 +190,9 @@ def score(
     results_path: Annotated[Optional[Path], typer.Option("--out", help="Write per-line results here (JSONL).")] = None,
     timeout_s: TimeoutOption = None,
 ) -> None:
-    """Score predictions in Spider's file format: EX, EM and EM-AST, as `eval run` computes them."""
+    """Score predictions in Spider's file format: EX, EM and EM-AST, as `eval run` computes them.
+
+    Example: coderag eval score --gold dev_gold.sql --pred pred.sql --db-dir spider/database --out per_line.jsonl"""
     from eval.spider_files import score_files
     from rag.io import write_jsonl_atomic
 

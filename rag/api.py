@@ -7,7 +7,7 @@
     ([[...]], [[...]])
 
 This is the one composition root above `TextToSQL.from_settings` that the command line, the UI and
-the MCP server (rag.mcpserver) share: a `Coderag` loads the models once (lazily, at the first
+the MCP server (ui.mcpserver) share: a `Coderag` loads the models once (lazily, at the first
 question) and opens any number of databases; `open` is the short form for one database. Results are
 plain dataclasses (`to_pandas()` where pandas is installed, `to_dict()` for JSON). Errors are
 `CodeRagError`s with a one-line message (rag.errors); an answer that could not be given is an
@@ -25,7 +25,7 @@ from typing import Any
 
 from rag.chain import Answer, Question, TextToSQL
 from rag.corpus import demo_names, load_demo_examples
-from rag.databases import DatabaseRef, resolve_db
+from rag.databases import Database, DatabaseRef, resolve_db
 from rag.errors import ConfigError, DatabaseError, SQLError
 from rag.registry import ExampleStore, Registry, StoredExample
 from rag.sandbox import QueryResult
@@ -367,13 +367,20 @@ def open(target: str | Path | None = None, settings: Settings | None = None, **o
         raise
 
 
-def check_example(question: str, sql: str, ref: DatabaseRef, settings: Settings, *, author: str | None = None, origin: str = "person") -> StoredExample:
-    """A question and SQL that pass the checks of `coderag db teach`: the question's size, one
-    read-only statement in the database's dialect, and it runs (one row fetched)."""
+def check_example(
+    question: str, sql: str, ref: DatabaseRef, settings: Settings, *, author: str | None = None, origin: str = "person", database: Database | None = None
+) -> StoredExample:
+    """The one check of a taught example (`coderag db teach`, the UI's save and add, `Connection.teach`,
+    the MCP server's teach_example): the question's size, one read-only statement in the database's
+    dialect, and it runs (one row fetched). `database` is `ref` already open, to check many rows on one
+    connection; without it `ref` is opened for this check."""
     text = Question.parse(question, settings.max_question_chars).text
     statement = validate_user_sql(sql, max_chars=settings.execution.max_sql_chars, dialect=ref.dialect)
-    with ref.open(settings) as database:
+    if database is not None:
         database.execute(statement, max_rows=1)
+    else:
+        with ref.open(settings) as opened:
+            opened.execute(statement, max_rows=1)
     return StoredExample.make(ref.key, text, statement, origin, meta={"author": author} if author else None)  # type: ignore[arg-type]
 
 

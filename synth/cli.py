@@ -28,7 +28,7 @@ from rag.options import (
 app = typer.Typer(
     invoke_without_command=True,
     no_args_is_help=False,
-    help="Synthesise curated (query, positive, negative) triplets in four categories; `review` vets a file.",
+    help="Synthesise curated (query, positive, negative) triplets in four categories; `review` vets a file.\n\nExample: coderag synth --all --out triplets.csv",
 )
 out = Console()
 err = Console(stderr=True)
@@ -130,7 +130,9 @@ def review(
     out_path: Optional[Path] = typer.Option(None, "--out", help="Where accepted rows go (default FILE with .reviewed.csv)."),
     target: Optional[int] = typer.Option(None, "--target", min=1, help="Stop reviewing a category once it has this many accepted rows."),
 ) -> None:
-    """Show each row and ask: accept (a), reject (r) or quit (q). Accepted rows are written atomically (CSV + JSONL)."""
+    """Show each row and ask: accept (a), reject (r) or quit (q). Accepted rows are written atomically (CSV + JSONL).
+
+    Example: coderag synth review candidates.csv --target 10 --out synth/data/curated_triplets.csv"""
     from rich.prompt import Prompt
 
     from rag.errors import ConfigError, DataError

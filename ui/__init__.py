@@ -1,4 +1,4 @@
-"""The Gradio chat over the text-to-SQL chain (`coderag ui`).
+"""The interfaces: the Gradio chat over the text-to-SQL chain (`coderag ui`), the command line and the MCP server.
 
     app.py      build_app(service) -> gr.Blocks, and the event handlers as plain functions
                 (the answer card, the examples tab, the language-model panel)
@@ -7,7 +7,8 @@
                 the examples of a database (the same store as `coderag db teach / show`)
     sources.py  the database picker's sources: demo, --db file, upload, pasted schema
                 ("save as example" writes to the database's store in rag.registry, shared with the CLI)
-    cli.py      register(app) adds `coderag ui`
+    cli.py      the `coderag` command: assembles every package's commands (its own in commands/)
+    mcpserver.py  `coderag mcp`: the MCP server over the Python API
 
 Importing `ui` stays light (the CLI imports ui.cli at start); gradio loads with ui.app.
 """

@@ -1,74 +1,90 @@
-"""`coderag ui`: the Gradio chat, added to the `coderag` CLI by `register(app)`."""
+"""The `coderag` command line: the root command, assembling every package's commands (`ui` holds the
+interfaces; the commands of its own are in ui/commands/). Every CodeRagError becomes one line on stderr
+and a non-zero exit."""
 
 from __future__ import annotations
 
 import os
-import signal
-from typing import Annotated, Optional
+import re
+import sys
 
 import typer
-from rich.console import Console
 
-from rag.options import (
-    AllowPrivilegedRoleOption,
-    DbOption,
-    EmbedderOption,
-    GeneratorOption,
-    LlmModelPathOption,
-    OpenAIBaseUrlOption,
-    settings_from_flags,
+import embedder.cli as embedder_cli
+import eval.cli as eval_cli
+import synth.cli as synth_cli
+import synth.db as db_cli
+from rag.errors import CodeRagError
+from ui.commands import ask, chat, index, mcp, models, sql
+from ui.commands.helptext import plain_help
+from ui.commands.output import err, print_error
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Local retrieval-augmented text-to-SQL.\n\nExample: coderag ask \"How many customers are there in each country?\" --db bookshop",
 )
 
-err = Console(stderr=True)
+
+def _add_commands() -> None:
+    """Every package's commands under the root (each command module imports its heavy parts inside its commands)."""
+    app.command("ask")(ask.ask)
+    app.command("sql")(sql.run_sql)
+    app.command("mcp")(mcp.mcp)
+    app.add_typer(index.app, name="index")
+    app.add_typer(models.app, name="models")
+    app.add_typer(eval_cli.app, name="eval")
+    app.add_typer(synth_cli.app, name="synth")
+    app.add_typer(db_cli.app, name="db")
+    embedder_cli.register(app)
+    app.command("ui")(chat.ui)
+    plain_help(app)
 
 
-def ui(
-    host: Annotated[Optional[str], typer.Option("--host", help="Interface to bind (default 127.0.0.1: this machine only).")] = None,
-    port: Annotated[Optional[int], typer.Option("--port", min=1, max=65535, help="Port (default 7860).")] = None,
-    db: DbOption = None,
-    share: Annotated[bool, typer.Option("--share", help="Also open a public gradio.live link (off by default).")] = False,
-    generator: GeneratorOption = None,
-    llm_model_path: LlmModelPathOption = None,
-    openai_base_url: OpenAIBaseUrlOption = None,
-    embedder: EmbedderOption = None,
-    insecure: Annotated[bool, typer.Option("--insecure", help="Serve beyond this machine without a login (off by default).")] = False,
-    allow_shared_save: Annotated[
-        bool, typer.Option("--allow-shared-save", help="Without a login, let 'save as example' write the shared store (default: the session only).")
-    ] = False,
-    allow_privileged_role: AllowPrivilegedRoleOption = False,
-) -> None:
-    """Start the chat UI: ask questions, see and edit the SQL, save good answers as examples."""
-    from ui.app import build_app, check_exposure, is_loopback, launch
-    from ui.guard import bound_output
-    from ui.service import UIService
-    from ui.sources import named_database
-
-    settings = settings_from_flags(
-        generator=generator,
-        llm_model_path=llm_model_path,
-        openai_base_url=openai_base_url,
-        embedder=embedder,
-        ui={"host": host, "port": port, "allow_shared_save": allow_shared_save or None},
-        execution={"allow_privileged_role": allow_privileged_role or None},
-    )
-    login = check_exposure(settings.ui, settings.ui.host, share=share, insecure=insecure)  # before any model loads
-    bound_output()  # the server's log: a rejected value quoted in a traceback is cut, never written whole
-    named_database(db or settings.default_db, settings.home, allow_privileged_role=settings.execution.allow_privileged_role)
-    if login is None and (share or not is_loopback(settings.ui.host)):
-        err.print(f"[yellow]warning:[/] serving on {settings.ui.host} without a login (--insecure)", highlight=False)
-    err.print("loading the encoder, the index and the generator…")
-    with UIService.create(settings, default_db=db) as service:
-        if service.notice:
-            err.print(f"[yellow]note:[/] {service.notice}", highlight=False, soft_wrap=True)
-        # Gradio's own upload cache goes inside the private 0700 directory too (removed on exit).
-        os.environ.setdefault("GRADIO_TEMP_DIR", str(service.private.path / "gradio"))
-        signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the server like Ctrl-C: uploads are removed
-        launch(build_app(service), service, share=share, insecure=insecure)
+_add_commands()
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def main() -> None:
+    """The `coderag` entry point ([project.scripts] in pyproject.toml)."""
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        code = app(prog_name="coderag", standalone_mode=False)
+    except CodeRagError as exc:
+        print_error(exc)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("interrupted")
+        sys.exit(130)
+    except OSError as exc:  # a path the system refuses (permissions, not a directory, disk full)
+        where = f": {exc.filename}" if exc.filename else ""
+        print_error(f"{exc.strerror or exc}{where}")
+        sys.exit(1)
+    except Exception as exc:  # usage errors: typer >= 0.29 raises its own copy of click's, older typer click's
+        import click
+
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a group without its command (`coderag db`): its help
+            sys.stdout.write(exc.format_message() + "\n")  # type: ignore[attr-defined]
+            sys.exit(2)
+        if isinstance(exc, (typer.exceptions.TyperException, click.ClickException)):
+            print_error(_usage_message(exc))
+            sys.exit(getattr(exc, "exit_code", 2))
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("ui")(ui)
+def _usage_message(exc: Exception) -> str:
+    """A usage error as one line, with where to find help."""
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    option = getattr(exc, "option_name", None)
+    if option and not re.fullmatch(r"--?[A-Za-z][\w-]*", option):  # text that only looks like an option, e.g. SQL starting with --
+        message += "; an argument that starts with '-' goes after '--', e.g. coderag sql --db DB -- '-- note ...'"
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", None) or "coderag"
+    return f"{message} (see `{path} --help`)"
+
+
+if __name__ == "__main__":
+    main()

@@ -20,7 +20,8 @@ from typing import Any
 import faiss
 import numpy as np
 
-from rag.chain import Answer, Question, TextToSQL, check_question
+from rag.api import check_example
+from rag.chain import Answer, Question, TextToSQL
 from rag.corpus import Example, demo_names, load_demo_examples, store_examples, stored_example
 from rag.databases import DatabaseRef, key_for_schema
 from rag.errors import ConfigError
@@ -335,12 +336,8 @@ class UIService:
         return self._checked(question, sql, db, "saved")
 
     def _checked(self, question: str, sql: str, db: DatabaseRef, origin: str, meta: dict[str, Any] | None = None) -> StoredExample:
-        """A question and SQL that pass the checks of `coderag db teach`: the SQL validates and runs read-only."""
-        question = check_question(question, self.settings.max_question_chars)
-        statement = validate_user_sql(sql, dialect=db.dialect)
-        with db.open(self.settings) as database:
-            database.execute(statement, max_rows=1)
-        return StoredExample.make(db.key, question, statement, origin, meta)  # type: ignore[arg-type]
+        """A question and SQL that pass the checks of `coderag db teach` (rag.api.check_example)."""
+        return check_example(question, sql, db, self.settings, author=(meta or {}).get("author"), origin=origin)
 
     def _as_example(self, stored: StoredExample, db: DatabaseRef) -> Example:
         return stored_example(stored, db.key, db.path if db.kind in ("demo", "registered", "file") and db.url is None else None)

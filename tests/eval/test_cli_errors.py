@@ -152,7 +152,7 @@ def test_retrieval_rejects_an_unknown_template(coderag):
 def test_real_process_reports_bad_input_in_one_line(spider_files):
     spider_files["pred"].write_text("SELECT a FROM t\n", encoding="utf-8")
     proc = subprocess.run(
-        [sys.executable, "-m", "rag.cli", *score_args(spider_files)],
+        [sys.executable, "-m", "ui.cli", *score_args(spider_files)],
         capture_output=True,
         text=True,
         cwd=ROOT,

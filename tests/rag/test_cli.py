@@ -27,7 +27,7 @@ def real_process(*args: str, env: dict[str, str] | None = None) -> subprocess.Co
     import os
 
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, env=full_env, timeout=600)
+    return subprocess.run([sys.executable, "-m", "ui.cli", *args], capture_output=True, text=True, env=full_env, timeout=600)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess | CliResult, code: int, text: str) -> None:

@@ -6,8 +6,8 @@ import doctest
 import json
 from typing import Any
 
-import rag.cli
 import rag.display
+import ui.commands.output
 
 
 def test_floats_are_rounded_for_display_only(coderag: Any) -> None:
@@ -20,6 +20,6 @@ def test_floats_are_rounded_for_display_only(coderag: Any) -> None:
 
 
 def test_doctests() -> None:
-    for module in (rag.cli, rag.display):
+    for module in (ui.commands.output, rag.display):
         result = doctest.testmod(module)
         assert result.attempted >= 1 and result.failed == 0

@@ -199,7 +199,7 @@ def _peak_sql(url: str, sql: str, env: dict[str, str], home: Path) -> tuple[subp
     """`coderag sql` as its own process: (the result, its own peak RSS in MB, seconds)."""
     # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child of a big pytest process would report pytest's
     code = ("import sys, atexit; atexit.register(lambda: sys.stderr.write('PEAK %s\\n' % [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])); "
-            f"sys.argv = ['coderag', 'sql', '--db', {url!r}, '--json', '--', {sql!r}]; from rag.cli import main; main()")
+            f"sys.argv = ['coderag', 'sql', '--db', {url!r}, '--json', '--', {sql!r}]; from ui.cli import main; main()")
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": f"{ROOT}:{os.environ.get('PYTHONPATH', '')}", "CODERAG_HOME": str(home), **env})

@@ -300,7 +300,7 @@ def test_password_from_a_pgpass_file(postgres_server: Any, coderag: Any, tmp_pat
 
 def test_missing_driver_names_the_extra(tmp_path: Path) -> None:
     """Without psycopg (hidden from this process) the error names the extra to install, in one line."""
-    code = "import sys; sys.modules['psycopg'] = None; sys.argv = ['coderag', 'sql', '--db', 'postgresql://me@127.0.0.1/x', 'SELECT 1']; from rag.cli import main; main()"
+    code = "import sys; sys.modules['psycopg'] = None; sys.argv = ['coderag', 'sql', '--db', 'postgresql://me@127.0.0.1/x', 'SELECT 1']; from ui.cli import main; main()"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={**os.environ, "CODERAG_HOME": str(tmp_path)})
     lines = [line for line in done.stderr.splitlines() if line.strip() and "Warning" not in line and "warn" not in line]
     assert done.returncode == 2 and len(lines) == 1, done.stderr

@@ -114,7 +114,7 @@ def test_arguments_that_need_a_fresh_process(entry: dict[str, Any], hostile_db: 
     argv, env = _fill(entry, hostile_db, tmp_path)
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CODERAG_")}
     environment.update(CODERAG_HOME=str(coderag_home), HF_HUB_OFFLINE="1", **LIMITS, **env)
-    done = subprocess.run([sys.executable, "-m", "rag.cli", *argv], env=environment, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "ui.cli", *argv], env=environment, capture_output=True, text=True, timeout=300)
     assert not cli_problems(entry, done.returncode, done.stdout, done.stderr), done.stderr[-500:]
 
 
@@ -122,7 +122,7 @@ def test_real_process_bomb_and_usage_error_are_one_line(hostile_db: Path, codera
     """As a user sees it: exit codes, one stderr line, no traceback, the time limit held."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CODERAG_")}
     environment.update(CODERAG_HOME=str(coderag_home), HF_HUB_OFFLINE="1")
-    command = [sys.executable, "-m", "rag.cli", "sql", "--db", str(hostile_db), "--timeout", "1"]
+    command = [sys.executable, "-m", "ui.cli", "sql", "--db", str(hostile_db), "--timeout", "1"]
     started = time.monotonic()
     done = subprocess.run([*command, "SELECT 1"], env=environment, capture_output=True, text=True, timeout=120)
     baseline = time.monotonic() - started

@@ -42,7 +42,7 @@ def _text(result: Any) -> str:
 
 
 async def _stdio_session(home: Path, body: Any) -> Any:
-    params = StdioServerParameters(command=sys.executable, args=["-m", "rag.cli", "mcp"], env=_env(home), cwd=str(ROOT))
+    params = StdioServerParameters(command=sys.executable, args=["-m", "ui.cli", "mcp"], env=_env(home), cwd=str(ROOT))
     with open(os.devnull, "w") as quiet:
         async with stdio_client(params, errlog=quiet) as (read, write):
             async with ClientSession(read, write) as session:
@@ -108,7 +108,7 @@ def http_server(home: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     login = getattr(request, "param", None)
     extra = {"CODERAG_UI__USERNAME": login[0], "CODERAG_UI__PASSWORD": login[1]} if login else {}
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "rag.cli", "mcp", "--http", "--port", str(port)], env=_env(home, **extra), cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "ui.cli", "mcp", "--http", "--port", str(port)], env=_env(home, **extra), cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60

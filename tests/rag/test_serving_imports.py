@@ -23,7 +23,7 @@ import json, sys
 out, sys.argv = sys.argv[1], ["coderag", *sys.argv[2:]]
 code = 0
 try:
-    from rag.cli import main
+    from ui.cli import main
     main()
 except SystemExit as exc:
     code = exc.code

@@ -158,3 +158,12 @@ def test_a_db_add_that_fails_leaves_nothing_registered(coderag, coderag_home: Pa
     assert result.returncode == 4 and "changed while coderag read it" in result.stderr, result.stderr
     assert Registry(coderag_home).get("busy") is None
     assert ExampleStore(coderag_home).load("busy") == []
+
+
+def test_teach_checks_as_the_api_and_the_ui_do(coderag) -> None:
+    """One check of a taught example (rag.api.check_example): `db teach` holds the SQL to the configured size, as the UI and the API do."""
+    sql = "SELECT count(*) FROM books WHERE " + " OR ".join(f"book_id = {n}" for n in range(30))
+    refused = coderag("db", "teach", "bookshop", "--question", "How many of these books are there?", "--sql", sql,
+                      env={"CODERAG_EXECUTION__MAX_SQL_CHARS": "100"})
+    assert refused.returncode != 0 and "no example was taught" in refused.stderr
+    assert f"skipped row 1: the SQL is {len(sql):,} characters; the limit is 100" in " ".join(refused.stderr.split())

@@ -9,15 +9,15 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from rag import cli as rag_cli
 from synth import pipeline
 from synth.pipeline import SHIPPED
 from synth.triplets import Triplet, read_triplets, write_triplets
+from ui import cli as root_cli
 
 
 @pytest.fixture(scope="module")
 def app():
-    return rag_cli.app
+    return root_cli.app
 
 
 def run(app, *args: str, input: str | None = None):
@@ -45,7 +45,7 @@ def test_synth_writes_the_default_path_and_leaves_the_shipped_set_alone(app, enc
 
 
 def test_bad_option_is_one_line_and_a_nonzero_exit(tmp_path):
-    done = subprocess.run([sys.executable, "-c", "from rag.cli import main; main()", "synth", "--generator", "bogus"],
+    done = subprocess.run([sys.executable, "-c", "from ui.cli import main; main()", "synth", "--generator", "bogus"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["error: invalid option generator: Input should be 'rules', 'llm' or 'openai'"]

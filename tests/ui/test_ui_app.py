@@ -20,7 +20,7 @@ VIEWPORT = {"width": 1280, "height": 900}  # the issue's screen: the answer must
 GROUPED = "How many doctors does each department have?"
 COUNTRIES = "How many customers are there in each country?"
 UNANSWERABLE = "What is the airspeed velocity of an unladen swallow?"
-CODERAG = [sys.executable, "-m", "rag.cli"]
+CODERAG = [sys.executable, "-m", "ui.cli"]
 
 
 def test_gradio_client_api(running_app: str) -> None:

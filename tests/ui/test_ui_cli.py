@@ -13,7 +13,7 @@ from fixtures.ui_process import ui_process
 
 from rag.errors import ConfigError
 
-CODERAG = [sys.executable, "-m", "rag.cli"]
+CODERAG = [sys.executable, "-m", "ui.cli"]
 
 
 def test_unknown_database_fails_before_models_load(coderag_home: Path) -> None:
