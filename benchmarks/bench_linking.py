@@ -197,7 +197,7 @@ def main() -> None:
             walls = []
             for _ in range(4):
                 started = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "rag.cli", "ask", "--db", key, question], env={**os.environ, "CODERAG_HOME": str(work / "home")},
+                subprocess.run([sys.executable, "-m", "ui.cli", "ask", "--db", key, question], env={**os.environ, "CODERAG_HOME": str(work / "home")},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
                 walls.append(time.perf_counter() - started)
             added[f"ask process at {scale} tables (median of 3 after the first)"] = median(walls[1:])
