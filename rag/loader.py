@@ -2,7 +2,7 @@
 real PostgreSQL, MySQL/MariaDB or DuckDB, and the same data for `eval run --db-url` on another engine.
 
 This is the one place coderag writes to a server, so it takes a role that may create tables (the
-URL's user, e.g. the owner in README "Databases by URL"), never the read-only one it asks with. The
+URL's user, e.g. the owner in docs/engines.md, "A read-only role"), never the read-only one it asks with. The
 SQLite side is read through rag.sandbox like any user database. Column types come from the values
 SQLite actually holds (it is dynamically typed): integers, floats, text, blobs; primary and foreign
 keys are kept, CHECK constraints and indexes are not (the data already satisfies them). Everything

@@ -28,7 +28,7 @@ GrammarOption = Annotated[bool, typer.Option("--grammar", help="Constrain llama.
 
 # -- retrieval and corpora -------------------------------------------------------------------------
 KOption = Annotated[Optional[int], typer.Option("--k", min=0, max=50, help="Examples to retrieve (default 3).")]
-TemplateOption = Annotated[Optional[str], typer.Option("--template", help="Document template (see README).")]
+TemplateOption = Annotated[Optional[str], typer.Option("--template", help="Document template (docs/concepts/retrieval.md).")]
 CorpusOption = Annotated[str, typer.Option("--corpus", help="default | bundled | demo | gretel[:FILE] | spider:DIR | jsonl:FILE | csv:FILE")]
 SplitOption = Annotated[str, typer.Option("--split", help="Corpus split (train, test, all).")]
 LimitOption = Annotated[Optional[int], typer.Option("--limit", min=1, help="Use only the first N examples.")]
@@ -39,7 +39,7 @@ AllowPrivilegedRoleOption = Annotated[
     bool,
     typer.Option(
         "--allow-privileged-role",
-        help="Connect even as a server role that may write or is a superuser (refused otherwise: README \"Databases by URL\").",
+        help="Connect even as a server role that may write or is a superuser (refused otherwise: docs/engines.md, \"A read-only role\").",
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]

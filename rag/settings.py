@@ -148,7 +148,7 @@ class ExecutionSettings(_Section):
     allow_privileged_role: bool = Field(
         False,
         description="connect to PostgreSQL / MySQL / MariaDB as a role that may write or is a superuser "
-        "(--allow-privileged-role; refused otherwise, README \"Databases by URL\"); every answer then says so",
+        "(--allow-privileged-role; refused otherwise, docs/engines.md, \"A read-only role\"); every answer then says so",
     )
 
 

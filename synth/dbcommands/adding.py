@@ -141,7 +141,7 @@ def load_demo(
     """Load the demo databases into a server (or a DuckDB file) and register it with the demos'
     hand-written examples in its dialect, to ask it with --db URL or --db NAME.
 
-    The URL's user needs to create tables (not the read-only role you ask with: README "Databases by URL").
+    The URL's user needs to create tables (not the read-only role you ask with: docs/engines.md, "A read-only role").
 
     Example: coderag db load-demo postgresql://shop_owner@db.example/shop"""
     from rag.corpus import demo_db_path, demo_names, load_demo_examples
@@ -201,7 +201,7 @@ def copy(
     register the copy as `db add URL` does, to ask it with --db NAME or --db URL.
 
     Existing tables are refused unless --replace; on any failure the tables the copy made are dropped.
-    The URL's user needs to create tables (README "Databases by URL").
+    The URL's user needs to create tables (docs/engines.md, "A read-only role").
 
     Example: coderag db copy ~/data/shop.sqlite postgresql://shop_owner@db.example/shop --name shop-pg"""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
