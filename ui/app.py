@@ -13,9 +13,9 @@ from starlette.middleware import Middleware
 
 from rag.errors import ConfigError
 from rag.settings import UISettings
-from ui.guard import LOOPBACK_NAMES, ChangeGuard, LoginThrottle, RequestGuard, new_token
+from ui.guard import LOOPBACK_NAMES, ChangeGuard, LoginThrottle, RequestGuard, is_loopback, new_token
 from ui.layout import CSS, build_app
-from ui.service import UIService, is_loopback
+from ui.service import UIService
 
 __all__ = ["build_app", "check_exposure", "is_loopback", "launch"]
 

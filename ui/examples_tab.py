@@ -16,7 +16,7 @@ WHO_FILTERS = ["all", "person", "synthesized"]
 class ExampleOutputs(NamedTuple):
     title: Any
     table: Any
-    ids: list[str]
+    ids: list[str] | dict[str, Any]  # the listed examples' ids, or SKIP (left as they are)
     status: Any = SKIP
     selected: Any = SKIP
     question: Any = SKIP

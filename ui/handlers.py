@@ -208,11 +208,12 @@ def on_save_example(service: UIService, sql: str | None, history: list[Message] 
     shared store (attributed to `user`) behind a login or with `ui.allow_shared_save`, else for
     this browser session only, with the `coderag db teach` command that would share it."""
     history = list(history or [])
+    question = session.question
     try:
-        if not session.question:
+        if not question:
             raise ConfigError("ask a question first: an example is the last question plus the SQL in the editor")
         if not service.shared_saves:
-            stored = service.check_example(session.question, sql or "", session.db)
+            stored = service.check_example(question, sql or "", session.db)
             kept = tuple(e for e in session.saved if not (e[0] == session.db.key and same_question(e[1], stored.question)))
             session = replace(session, saved=(*kept, (session.db.key, stored.question, stored.sql)))
             db = session.db
@@ -225,7 +226,7 @@ def on_save_example(service: UIService, sql: str | None, history: list[Message] 
             )
             history.append(assistant(text))
             return SaveOutputs(history, SKIP, text, session)
-        example, added = service.save_example(session.question, sql or "", session.db, author=user)
+        example, added = service.save_example(question, sql or "", session.db, author=user)
     except Exception as exc:
         history.append(assistant(problem(exc)))
         return SaveOutputs(history, SKIP, problem(exc), session)

@@ -5,7 +5,7 @@ their request's sender (ui.guard)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypedDict
 
 import gradio as gr
 
@@ -38,23 +38,38 @@ CSS = """
 """
 
 
+class Lane(TypedDict):
+    """A Gradio concurrency group: the events that name one `concurrency_id` share its workers."""
+
+    concurrency_id: str
+    concurrency_limit: int
+
+
+class PlotOptions(TypedDict):
+    """How each chart starts: hidden until a result suits it (ui.render.chart_updates)."""
+
+    visible: bool
+    height: int
+    show_label: bool
+
+
 def build_app(service: UIService) -> gr.Blocks:
     """The Blocks app over one shared service; per-user state lives in gr.State."""
     settings = service.settings
     start = service.default_db
     db_names = service.database_names() + ([start.label] if start.kind == "file" else [])
-    lane = {"concurrency_id": "coderag", "concurrency_limit": settings.ui.concurrency_limit}
+    lane: Lane = {"concurrency_id": "coderag", "concurrency_limit": settings.ui.concurrency_limit}
     # SQL a person typed (and saves, which run it first) has a lane of its own: however many
     # heavy /run_sql calls wait, switching databases and the examples list are answered at once.
-    sql_lane = {"concurrency_id": "sql", "concurrency_limit": settings.ui.concurrency_limit}
-    llm_lane = {"concurrency_id": "llm", "concurrency_limit": 1}  # loading a model: one at a time
+    sql_lane: Lane = {"concurrency_id": "sql", "concurrency_limit": settings.ui.concurrency_limit}
+    llm_lane: Lane = {"concurrency_id": "llm", "concurrency_limit": 1}  # loading a model: one at a time
     # Questions have their own lane, so running SQL or switching databases never waits behind a
     # model; it is as wide as the OpenAI-compatible server takes (a hung call holds one place, for
     # at most openai.timeout_s). llama.cpp answers one at a time behind its own bounded wait.
     remote = service.chain.generator.name.startswith("openai:")
-    ask_lane = {"concurrency_id": "ask", "concurrency_limit": settings.openai.concurrency if remote else settings.ui.concurrency_limit}
+    ask_lane: Lane = {"concurrency_id": "ask", "concurrency_limit": settings.openai.concurrency if remote else settings.ui.concurrency_limit}
     notice = ui_notice(service)
-    hidden_plot = {"visible": False, "height": 260, "show_label": False}
+    hidden_plot: PlotOptions = {"visible": False, "height": 260, "show_label": False}
 
     with gr.Blocks(title="coderag", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         session = gr.State(Session(db=start))
@@ -186,10 +201,10 @@ def build_app(service: UIService) -> gr.Blocks:
         def paste_schema(script: str, history: list, session: Session) -> DbOutputs:
             return on_paste_schema(service, script, history, session)
 
-        def list_examples(session: Session, query: str, who: str) -> ExampleOutputs:
+        def list_examples(session: Session, query: str, who: str) -> tuple[Any, Any, list[str] | dict[str, Any]]:
             return on_list_examples(service, session, query, who)[:3]
 
-        def select_example(session: Session, ids: list[str], event: gr.SelectData) -> ExampleOutputs:
+        def select_example(session: Session, ids: list[str], event: gr.SelectData) -> tuple[list[str] | dict[str, Any], Any, Any, Any, Any]:
             index = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
             return on_select_example(service, session, ids, index)[2:7]
 
@@ -232,7 +247,9 @@ def build_app(service: UIService) -> gr.Blocks:
         ):
             event(handler, inputs, db_outputs, api_name=name, **its_lane).then(list_examples, list_inputs, list_outputs, api_name=False, **lane)
         gr.on([examples_tab.select, ex_search.submit, ex_who.input], list_examples, list_inputs, list_outputs, api_name="list_examples", **lane)
-        ex_table.select(select_example, [session, ex_ids], [ex_ids, ex_status, ex_selected, ex_question, ex_sql], api_name=False, **lane)
+        # api_name=False (no API endpoint) works in every Gradio of pyproject's range; Gradio 6's stubs
+        # type it `str | None` (its new spelling, api_visibility="private", is not in Gradio 5).
+        ex_table.select(select_example, [session, ex_ids], [ex_ids, ex_status, ex_selected, ex_question, ex_sql], api_name=False, **lane)  # type: ignore[arg-type]
         change_outputs = [ex_title, ex_table, ex_ids, ex_status, ex_selected, ex_question, ex_sql, status]
         ex_update.click(update_example, [session, ex_selected, ex_question, ex_sql, ex_search, ex_who], change_outputs, api_name="update_example", **sql_lane)
         ex_delete.click(delete_example, [session, ex_selected, ex_search, ex_who], change_outputs, api_name="delete_example", **lane)

@@ -161,7 +161,7 @@ def confidence_words(answer: Answer) -> str:
     same = bool(answer.retrieved) and same_question(answer.question, answer.retrieved[0].question)
     if value is None and not same:
         return "reused the SQL of the closest stored example"
-    if same or value >= CLOSE_CONFIDENCE:
+    if same or value is not None and value >= CLOSE_CONFIDENCE:
         return "answered from a close example" + number
     return f"**unsure: check the SQL and the result**{number}"
 
