@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from rag.databases import DatabaseRef
 
-
 FOLLOW_UP_TOKENS = 500  # earlier turns in an LLM's prompt, at most about this many tokens
 FOLLOW_UP_TURNS = 5
 CHARS_PER_TOKEN = 4  # a rough count; the schema and the examples have their own budgets
