@@ -83,7 +83,7 @@ class Runner:
         from rag.chain import TextToSQL
         from rag.generators import make_generator
         from rag.settings import load_settings
-        from ui.app import Session
+        from ui.session import Session
         from ui.service import UIService
 
         settings = load_settings()
@@ -138,7 +138,7 @@ class Runner:
         return {"exit": code if isinstance(code, int) else 1, "stdout": out.getvalue()[:100_000], "stderr": err.getvalue()[:100_000]}
 
     def _ui(self, entry: dict[str, Any]) -> dict[str, Any]:
-        from ui.app import on_ask, on_run_sql
+        from ui.handlers import on_ask, on_run_sql
 
         if entry.get("llm") is None and "sql" in entry:
             history = on_run_sql(self.service, expand(entry["sql"]), [], self.session).history

@@ -1,7 +1,15 @@
 """The interfaces: the Gradio chat over the text-to-SQL chain (`coderag ui`), the command line and the MCP server.
 
-    app.py      build_app(service) -> gr.Blocks, and the event handlers as plain functions
-                (the answer card, the examples tab, the language-model panel)
+    app.py      launch(demo, service): serve the app behind ui.guard (login, token, limits);
+                build_app(service) -> gr.Blocks is ui.layout's
+    layout.py   the Blocks layout and its event wiring
+    handlers.py the Ask tab's event handlers as plain functions (ask, run SQL, save, teach,
+                switch databases, the language-model panel)
+    examples_tab.py  the Examples tab's handlers (list, search, edit, delete, add)
+    render.py   the answer card, its tables, the chat's messages and the chart updates
+    session.py  per-browser-session state and a follow-up question's earlier turns
+    downloads.py  a result as a CSV download
+    guard.py    the request guard (hosts, body caps, login throttling) and the change token
     charts.py   which chart (bar, line, scatter or none) suits a result, from its column types
     service.py  UIService: the chain, encoder, index and generator, loaded once and shared;
                 the examples of a database (the same store as `coderag db teach / show`)

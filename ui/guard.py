@@ -21,6 +21,7 @@ HTTP server (a test, a script in this process) is the owner's own.
 from __future__ import annotations
 
 import io
+import ipaddress
 import secrets
 import sys
 import time
@@ -69,6 +70,16 @@ def host_name(value: str) -> tuple[str, int | None] | None:
     if not name or port is not None and not port.isdigit():
         return None
     return name, int(port) if port else None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address to listen on) is this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass
@@ -169,7 +180,12 @@ class RequestGuard:
             if wait > 0:
                 await _respond(send, 429, f"too many logins from this address: try again in {wait:.0f} s", retry_after=wait)
                 return
-        await self._forward(scope, receive, send, limit, on_status=(lambda status: status < 400 and self.throttle.succeeded(client)) if is_login else None)
+
+        def clear_tries(status: int) -> None:  # a login answered below 400 clears the client's failed tries
+            if status < 400:
+                self.throttle.succeeded(client)
+
+        await self._forward(scope, receive, send, limit, on_status=clear_tries if is_login else None)
 
     def _host_allowed(self, host: str | None) -> bool:
         if self.allowed_hosts is None:

@@ -8,7 +8,6 @@ keep a consistent index.
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 import time
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from rag.registry import ExampleStore, Registry, StoredExample
 from rag.sandbox import QueryResult
 from rag.settings import Settings
 from rag.sqltools import validate_user_sql
-from ui.guard import NOBODY, ChangeGuard, check_caller
+from ui.guard import NOBODY, ChangeGuard, check_caller, is_loopback
 from ui.sources import PrivateDir, named_database
 
 
@@ -90,15 +89,6 @@ def check_server_url(url: str, *, timeout_s: float) -> str:
     except (OSError, ValueError, urllib.error.URLError) as exc:
         raise ConfigError(f"no OpenAI-compatible server answers at {url} ({type(exc).__name__})", hint="is it running? the URL usually ends in /v1") from None
     return url
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 SESSION_SAVE = "saved in this session"  # the "generator" of an answer from a session's own saved example

@@ -35,7 +35,7 @@ def service(tmp_path: Path, encoder, default_index) -> Iterator:
 
 @pytest.fixture
 def session(service):
-    from ui.app import Session
+    from ui.session import Session
 
     return Session(db=service.default_db)
 
@@ -112,7 +112,7 @@ def pets_script() -> str:
 @pytest.fixture
 def pets(service, tmp_path: Path):
     """A session on a database registered as `pets` in the service's home (no examples yet)."""
-    from ui.app import Session
+    from ui.session import Session
 
     register(service.settings.home, "pets", write_sqlite(tmp_path / "registered pets.sqlite", PETS_SCRIPT))
     return Session(db=service.database("pets"))

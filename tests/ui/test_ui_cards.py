@@ -10,21 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from ui.app import (
-    WARN,
-    Session,
-    on_add_example,
-    on_ask,
-    on_delete_example,
-    on_list_examples,
-    on_pick_database,
-    on_run_sql,
-    on_select_example,
-    on_teach,
-    on_update_example,
-    on_upload,
-)
+from ui.examples_tab import on_add_example, on_delete_example, on_list_examples, on_select_example, on_update_example
+from ui.handlers import on_ask, on_pick_database, on_run_sql, on_teach, on_upload
+from ui.render import WARN
 from ui.service import UIService
+from ui.session import Session
 
 GROUPED = "How many doctors does each department have?"
 UNANSWERABLE = "What is the airspeed velocity of an unladen swallow?"
@@ -182,7 +172,8 @@ def test_an_edit_is_a_persons(service: UIService, pets: Session, origin: str) ->
 
 
 def test_follow_up_context_keeps_the_newest_turns_within_its_budget() -> None:
-    from ui.app import CHARS_PER_TOKEN, Turn, conversation_context, result_summary
+    from ui.render import result_summary
+    from ui.session import CHARS_PER_TOKEN, Turn, conversation_context
 
     assert conversation_context(()) == ""
     turns = tuple(Turn(f"Question {i}?", f"SELECT {i}\n  FROM t", result_summary(["n"], [[i]], False)) for i in range(50))
@@ -194,7 +185,7 @@ def test_follow_up_context_keeps_the_newest_turns_within_its_budget() -> None:
 
 
 def test_without_an_llm_turns_do_not_reach_a_prompt_and_the_notice_says_follow_ups_need_one(service: UIService, session: Session) -> None:
-    from ui.app import UI_NO_LLM_NOTICE
+    from ui.handlers import UI_NO_LLM_NOTICE
 
     first = final(service, session, "How many books are in the catalog?")
     assert len(first.session.turns) == 1
@@ -209,7 +200,7 @@ def test_llm_settings_are_checked_on_submit_and_only_for_the_owner(service: UISe
     import socket
 
     from fixtures.hostile_llm import HostileLLM
-    from ui.app import on_set_llm
+    from ui.handlers import on_set_llm
 
     not_gguf = tmp_path / "notes.gguf"
     not_gguf.write_text("not a model")

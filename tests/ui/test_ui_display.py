@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from rag.chain import Answer, RetrievedExample
-from ui.app import card_head, confidence_words, result_table, write_csv
+from ui.downloads import write_csv
+from ui.render import card_head, confidence_words, result_table
 
 NOISY = [[0.1 + 0.2, 523.0600000000003, 2.0, 7, None, "x"]]
 COLUMNS = ["a", "total", "whole", "n", "missing", "text"]

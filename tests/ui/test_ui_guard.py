@@ -58,7 +58,7 @@ def test_html_in_a_stored_question_is_escaped_in_the_answer_card() -> None:
     from markdown_it import MarkdownIt
 
     from rag.chain import Answer
-    from ui.app import adapted_line, card_head, sql_block
+    from ui.render import adapted_line, card_head, sql_block
 
     class Hit:
         question, sql, score, db = EVIL, "SELECT 1", 0.4, "bookshop"

@@ -9,10 +9,8 @@ from pathlib import Path
 
 from rag.generators import NO_LLM_NOTICE
 from rag.index import VectorIndex
-from ui.app import (
-    EMPTY_TABLE,
+from ui.handlers import (
     AskOutputs,
-    Session,
     on_ask,
     on_paste_schema,
     on_pick_database,
@@ -20,7 +18,9 @@ from ui.app import (
     on_save_example,
     on_upload,
 )
+from ui.render import EMPTY_TABLE
 from ui.service import UIService
+from ui.session import Session
 
 
 def ask(service: UIService, session: Session, question: str, *, use_rag: bool = True, k: int = 3, history=None) -> list[AskOutputs]:
@@ -153,7 +153,7 @@ def test_save_as_example_teaches_the_index(service: UIService, session: Session,
 
 def test_saved_examples_come_back_after_an_index_rebuild(service: UIService, session: Session, encoder, default_index) -> None:
     """A fresh service over an index without the saved example (e.g. rebuilt) restores it from the store."""
-    from ui.app import on_save_example as save
+    from ui.handlers import on_save_example as save
 
     outputs = ask(service, session, "List the genres in alphabetical order")[-1]
     save(service, "SELECT name FROM genres ORDER BY name", [], outputs.session)
@@ -218,7 +218,7 @@ def test_llama_cpp_generator_is_serialised_across_sessions(tmp_path: Path, encod
     from rag.chain import TextToSQL
     from rag.generators import make_generator
     from rag.settings import load_settings
-    from ui.app import INTERNAL_ERROR
+    from ui.render import INTERNAL_ERROR
 
     settings = load_settings(home=tmp_path / "home", llm={"model_path": tiny_gguf, "grammar": True, "max_tokens": 48})
     generator, notice = make_generator(settings.generator, settings)
@@ -273,12 +273,12 @@ def test_an_encoder_serves_one_caller_at_a_time() -> None:
 
 def test_llm_answers_stream_into_the_progress_message(tmp_path: Path, encoder, default_index, tiny_gguf, monkeypatch) -> None:
     """With llama.cpp the SQL appears token by token before the answer; knn (above) goes straight to the answer."""
-    import ui.app
+    import ui.handlers
     from rag.chain import Answer, TextToSQL
     from rag.generators import make_generator
     from rag.settings import load_settings
 
-    monkeypatch.setattr(ui.app, "STREAM_INTERVAL_S", 0.0)  # show every update
+    monkeypatch.setattr(ui.handlers, "STREAM_INTERVAL_S", 0.0)  # show every update
     settings = load_settings(home=tmp_path / "home", llm={"model_path": tiny_gguf, "grammar": True, "max_tokens": 1536})
     generator, _ = make_generator(settings.generator, settings)
     with UIService(TextToSQL(settings, default_index, encoder, generator)) as svc:

@@ -47,13 +47,13 @@ def baselines(hostile_service: Any, hostile_llm: HostileLLM) -> dict[str, float]
 
 
 def _session(service: Any) -> Any:
-    from ui.app import Session
+    from ui.session import Session
 
     return Session(db=service.default_db)
 
 
 def _run_sql(service: Any, sql: str) -> tuple[str, float]:
-    from ui.app import on_run_sql
+    from ui.handlers import on_run_sql
 
     started = time.monotonic()
     history = on_run_sql(service, sql, [], _session(service)).history
@@ -61,7 +61,7 @@ def _run_sql(service: Any, sql: str) -> tuple[str, float]:
 
 
 def _ask(service: Any, question: str = QUESTION) -> tuple[str, float]:
-    from ui.app import on_ask
+    from ui.handlers import on_ask
 
     started = time.monotonic()
     history: list = []
@@ -136,7 +136,7 @@ def test_through_the_app_queue_sql_does_not_wait_behind_hung_questions(hostile_s
 def test_follow_up_questions_carry_the_earlier_turns_into_the_prompt(hostile_service: Any, hostile_llm: HostileLLM) -> None:
     """With an LLM (here a real OpenAI-compatible HTTP server), the second question's prompt holds
     the first question, its SQL and a summary of its result; a fresh session's does not."""
-    from ui.app import on_ask
+    from ui.handlers import on_ask
 
     def ask(question: str, session: Any) -> Any:
         return list(on_ask(hostile_service, question, [], True, 3, session))[-1]
