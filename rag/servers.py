@@ -24,7 +24,13 @@ from rag.duckworker import sqlite_value as _sqlite_value
 from rag.errors import DatabaseError, SQLError
 from rag.limits import MB, Limits, QueryResult, time_left
 from rag.reflect import Reflected, reflect
-from rag.servererrors import LIMITS_HINT, ROW_OVER_LIMIT, classify, error_line, query_error
+from rag.servererrors import (
+    LIMITS_HINT,
+    ROW_OVER_LIMIT,
+    classify,
+    error_line,
+    query_error,
+)
 from rag.sqltools import refuse_forbidden_functions
 from rag.urls import DatabaseURL, find_password, require_modules
 
