@@ -231,11 +231,9 @@ class DatabaseCache:
 def schema_of(database: ReadOnlyDatabase) -> dict[str, dict[str, str]]:
     """{table: {column: type affinity}} from the database's description (rag.describe), for sqlglot's
     qualify; empty for a database without tables."""
-    try:
-        described = describe(database)
-    except DatabaseError:
+    if not database.table_names():
         return {}
-    return {table.name.lower(): {c.name.lower(): sqlite_affinity(c.type) for c in table.columns} for table in described.tables}
+    return {table.name.lower(): {c.name.lower(): sqlite_affinity(c.type) for c in table.columns} for table in describe(database).tables}
 
 
 # --- results ----------------------------------------------------------------------------------

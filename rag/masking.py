@@ -41,7 +41,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from rag.describe import describe
-from rag.errors import CodeRagError, DatabaseError
+from rag.errors import CodeRagError
 from rag.execution import DatabaseSource, open_source
 
 if TYPE_CHECKING:
@@ -339,10 +339,9 @@ def _sample_sql(table: str, columns: Sequence[str], limits: MaskingLimits, datab
 def _names(database: Database, limits: MaskingLimits) -> tuple[list[str], dict[str, list[tuple[str, str]]], bool]:
     """(tables, {table: [(column, declared type)]}, truncated) from the database's description
     (rag.describe), at most `max_tables` of them; a database without tables has no names."""
-    try:
-        described = describe(database)
-    except DatabaseError:
+    if not database.table_names():
         return [], {}, False
+    described = describe(database)
     kept = described.tables[: limits.max_tables]
     columns = {t.name: [(c.name, c.type) for c in t.columns] for t in kept}
     return [t.name for t in kept], columns, len(described.tables) > limits.max_tables
