@@ -41,6 +41,7 @@ from rag.models import (
     TOKENIZER_FILE,
     export_dir_for,
 )
+from rag.publish import publish_directory
 
 OPSET = 17
 PARITY_BATCH_SIZES = (1, 3, 8, 32)
@@ -244,9 +245,7 @@ def export_onnx(name: str, *, quantize: bool = False, scheme: str = DEFAULT_SCHE
             (staging / EXPORT_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         if target.exists():
             _keep_other_variant(target, staging, meta)
-        from embedder.workdir import publish
-
-        publish(staging, target)
+        publish_directory(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(directory=target, files=files, parity=parity)

@@ -2,7 +2,8 @@
 
 A run works in `.NAME.partial/` next to its target (checkpoints live there, so an interrupted
 run can resume) and only renames the finished model to `NAME` at the end, so a crash never
-leaves a half-written model where a loader would pick it up.
+leaves a half-written model where a loader would pick it up. The rename is rag.publish's one
+atomic directory publish (`publish`, named here for training's commands).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import time
 from pathlib import Path
 
 from rag.errors import ConfigError
+from rag.publish import publish_directory as publish
 from rag.settings import Settings
+
+__all__ = ["partial_dir", "prepare_run", "publish", "resolve_out", "start_run"]
 
 
 def resolve_out(settings: Settings, out: str | Path | None, prefix: str) -> Path:
@@ -49,24 +53,3 @@ def start_run(work: Path, *, resume: bool) -> None:
     if not resume:
         shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
-
-
-def publish(built: Path, out: Path) -> Path:
-    """Move a finished model directory into place, replacing `out` only once the new one is complete."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _default_mode(built)
-    retired = None
-    if out.exists():
-        retired = out.with_name(f".{out.name}.{os.getpid()}.old")
-        os.replace(out, retired)
-    os.replace(built, out)
-    if retired is not None:
-        shutil.rmtree(retired, ignore_errors=True)
-    return out
-
-
-def _default_mode(directory: Path) -> None:
-    """mkdtemp makes 0700 directories; give the published one the mode a plain mkdir would."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(directory, 0o777 & ~umask)

@@ -37,6 +37,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from rag.corpus import Example
+from rag.describe import describe
 from rag.errors import DatabaseError, SQLError
 from rag.io import atomic_path
 from rag.sandbox import QueryResult, ReadOnlyDatabase, build_database_file
@@ -98,6 +99,14 @@ def transpile_script(script: str, dialect: str) -> str:
             national.replace(exp.Literal.string(national.this))
         statements.append(tree.sql(dialect="sqlite"))
     return ";\n".join(statements) + ";"
+
+
+def open_source(source: DatabaseSource, *, timeout_s: float, max_rows: int) -> ReadOnlyDatabase:
+    """An example's database opened read-only: its SQLite file, or a private one built from its
+    script (`build_database`). One that does not load is a DatabaseError."""
+    if source.path:
+        return ReadOnlyDatabase.open(source.path, timeout_s=timeout_s, max_rows=max_rows)
+    return build_database(source.context or "", timeout_s=timeout_s, max_rows=max_rows)
 
 
 def build_database(script: str, *, timeout_s: float, max_rows: int) -> ReadOnlyDatabase:
@@ -201,9 +210,7 @@ class DatabaseCache:
 
     def _build(self, source: DatabaseSource) -> ReadOnlyDatabase | DatabaseError:
         try:
-            if source.path:
-                return ReadOnlyDatabase.open(source.path, timeout_s=self.timeout_s, max_rows=self.max_rows)
-            return build_database(source.context or "", timeout_s=self.timeout_s, max_rows=self.max_rows)
+            return open_source(source, timeout_s=self.timeout_s, max_rows=self.max_rows)
         except DatabaseError as exc:
             return exc
 
@@ -222,13 +229,11 @@ class DatabaseCache:
 
 
 def schema_of(database: ReadOnlyDatabase) -> dict[str, dict[str, str]]:
-    """{table: {column: type}} read from the database itself, for sqlglot's qualify."""
-    schema: dict[str, dict[str, str]] = {}
-    for table in database.table_names():
-        quoted = table.replace('"', '""')
-        rows = database.execute(f'PRAGMA table_info("{quoted}")', max_rows=10_000).rows
-        schema[table.lower()] = {str(row[1]).lower(): sqlite_affinity(str(row[2] or "")) for row in rows}
-    return schema
+    """{table: {column: type affinity}} from the database's description (rag.describe), for sqlglot's
+    qualify; empty for a database without tables."""
+    if not database.table_names():
+        return {}
+    return {table.name.lower(): {c.name.lower(): sqlite_affinity(c.type) for c in table.columns} for table in describe(database).tables}
 
 
 # --- results ----------------------------------------------------------------------------------

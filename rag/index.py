@@ -4,29 +4,22 @@ A directory holds `index.faiss`, `docs.jsonl` (one Document per line, in vector 
 `manifest.json` (embedder name + fingerprint, dimension, template, corpus fingerprint, count).
 Loading with another embedder than the one that built it is an error: the vectors would not
 be comparable. On disk the directory's name is a symlink to its current version (`.NAME.v<time>`),
-switched atomically by `save`, so a crash never leaves half an index.
+switched atomically by `save` (rag.publish), so a crash never leaves half an index.
 
 Documents are keyed by the hash of their text: a rebuild (the corpus changed, e.g. examples were
 added) takes the vectors of unchanged documents from the previous index and embeds only the rest.
 
-The FAISS index type follows the size (`index.kind: auto`): exact flat search up to FLAT_MAX_VECTORS,
-an inverted-file index (IVF, 4·√n lists) above, for corpora in the millions; `hnsw` is the other
-choice. benchmarks/bench_ann.py measures their recall against flat search at a million vectors.
-A search restricted to one database stays exact: it scores that database's vectors directly.
+The FAISS index type follows the size (`index.kind: auto`, rag.faisskinds). A search restricted
+to one database stays exact: it scores that database's vectors directly.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
-import os
 import re
-import shutil
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,63 +33,23 @@ from rag.encoders import Encoder, encode_many
 from rag.errors import IndexStoreError
 from rag.execution import DatabaseSource
 from rag.faissfile import check_index_file
+from rag.faisskinds import (
+    apply_search_params,
+    new_faiss_index,
+    omp_threads,
+    stored_vectors,
+)
 from rag.masking import VocabularyCache, mask_all
+from rag.publish import current_version, publish_version
 from rag.settings import Settings
 
 FORMAT_VERSION = 1
 INDEX_FILE, DOCS_FILE, MANIFEST_FILE = "index.faiss", "docs.jsonl", "manifest.json"
 
-INDEX_KINDS = ("auto", "flat", "ivf", "hnsw")
-FLAT_MAX_VECTORS = 200_000  # one query over 200k × 384 floats takes about 12 ms on one core
-IVF_NPROBE = 64  # lists searched per query: recall@10 0.966 against flat at 1M vectors (README "Scale")
-HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
-
-
-def new_faiss_index(vectors: np.ndarray, kind: str = "auto") -> tuple[faiss.Index, dict[str, Any]]:
-    """A FAISS inner-product index holding `vectors`, of `kind` (auto: flat up to FLAT_MAX_VECTORS, else
-    IVF), and its search parameters for the manifest."""
-    count, dimension = vectors.shape
-    if kind not in INDEX_KINDS:
-        raise IndexStoreError(f"unknown index kind '{kind}' (choose from {', '.join(INDEX_KINDS)})")
-    if kind == "auto":
-        kind = "flat" if count <= FLAT_MAX_VECTORS else "ivf"
-    if kind == "flat":
-        index: faiss.Index = faiss.IndexFlatIP(dimension)
-        params: dict[str, Any] = {}
-    elif kind == "ivf":
-        lists = max(1, min(int(4 * count**0.5), count // 39))  # FAISS wants about 39 training points per list
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
-        sample = vectors[np.random.default_rng(0).choice(count, size=min(count, 64 * lists), replace=False)]
-        index.train(np.ascontiguousarray(sample))
-        params = {"lists": lists, "nprobe": min(IVF_NPROBE, lists)}
-    else:
-        index = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        params = {"m": HNSW_M, "ef_search": HNSW_EF_SEARCH}
-    index.add(vectors)
-    _apply_search_params(index, params)
-    return index, {"kind": kind, **params}
-
-
-def _apply_search_params(index: faiss.Index, params: dict[str, Any]) -> None:
-    if "nprobe" in params:
-        faiss.extract_index_ivf(index).nprobe = int(params["nprobe"])
-    if "ef_search" in params:
-        index.hnsw.efSearch = int(params["ef_search"])
-
 
 def question_words(text: str) -> tuple[str, ...]:
     """A question's words, lower-cased, punctuation aside: what "the same question" compares."""
     return tuple(re.findall(r"\w+", text.lower()))
-
-
-def stored_vectors(index: faiss.Index, positions: np.ndarray | None = None) -> np.ndarray:
-    """Vectors kept by `index` (all, or those at `positions`); IVF indexes get a direct map first."""
-    if isinstance(index, faiss.IndexIVF) and index.direct_map.type == faiss.DirectMap.NoMap:
-        index.make_direct_map()
-    if positions is None:
-        return index.reconstruct_n(0, index.ntotal)
-    return index.reconstruct_batch(np.asarray(positions, dtype=np.int64))
 
 
 @dataclass
@@ -234,7 +187,7 @@ class VectorIndex:
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))
             k = min(k, len(ids))
         k = min(k, self.index.ntotal)
-        with _omp_threads(self.single_query_threads if len(queries) == 1 else None):
+        with omp_threads(self.single_query_threads if len(queries) == 1 else None):
             scores, positions = self.index.search(queries, k, params=params)
         return [
             [Hit(self.documents[p], float(s), rank) for rank, (s, p) in enumerate(zip(row_s, row_p)) if p >= 0]
@@ -254,33 +207,16 @@ class VectorIndex:
     # -- persistence ----------------------------------------------------------------------
 
     def save(self, directory: Path) -> Path:
-        """Write the three files into a new version directory beside `directory`, then point
-        `directory` (a symlink) at it with one atomic rename, so a crash at any point leaves the old
-        index or the new one. One save of an index at a time (a lock file); leftovers of crashed
-        saves and versions older than the previous one are removed."""
-        directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        with _save_lock(directory):
-            _remove_stale(directory)
-            version = directory.with_name(f".{directory.name}.v{time.time_ns()}")
-            staging = version.with_name(version.name + ".tmp")
-            staging.mkdir()
-            _step("staging")
-            faiss.write_index(self.index, str(staging / INDEX_FILE))
-            with (staging / DOCS_FILE).open("w", encoding="utf-8") as handle:
-                for doc in self.documents:
-                    handle.write(json.dumps(doc.to_dict(), ensure_ascii=False) + "\n")
-            (staging / MANIFEST_FILE).write_text(json.dumps(self.manifest, indent=2) + "\n", encoding="utf-8")
-            for name in (INDEX_FILE, DOCS_FILE, MANIFEST_FILE):
-                _fsync(staging / name)
-            _step("written")
-            os.rename(staging, version)
-            _fsync(directory.parent)
-            _step("renamed")
-            _point(directory, version)
-            _step("switched")
-            _remove_stale(directory)
-        return directory
+        """Write the three files into a new version of `directory` and switch to it atomically
+        (rag.publish), so a crash at any point leaves the old index or the new one."""
+        return publish_version(Path(directory), self._write, what="index", error=IndexStoreError)
+
+    def _write(self, staging: Path) -> None:
+        faiss.write_index(self.index, str(staging / INDEX_FILE))
+        with (staging / DOCS_FILE).open("w", encoding="utf-8") as handle:
+            for doc in self.documents:
+                handle.write(json.dumps(doc.to_dict(), ensure_ascii=False) + "\n")
+        (staging / MANIFEST_FILE).write_text(json.dumps(self.manifest, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, directory: Path, encoder: Encoder | None = None) -> VectorIndex:
@@ -322,7 +258,7 @@ class VectorIndex:
             )
         if index.d != manifest.get("dimension"):
             raise IndexStoreError(f"index {directory} has dimension {index.d}, manifest says {manifest.get('dimension')}")
-        _apply_search_params(index, manifest.get("faiss") or {})
+        apply_search_params(index, manifest.get("faiss") or {})
         return cls(index=index, documents=documents, manifest=manifest)
 
     def _check_encoder(self, encoder: Encoder) -> None:
@@ -366,106 +302,9 @@ def _read_documents(path: Path) -> list[Document]:
     return documents
 
 
-# -- versions on disk: `<name>` is a symlink to `.<name>.v<time>`, switched atomically by a save --------
-
-SAVE_HOOK: Callable[[str], None] | None = None  # called between the steps of a save (crash tests)
-SAVE_LOCK_WAIT_S = 300.0
-
-
-def _step(name: str) -> None:
-    if SAVE_HOOK is not None:
-        SAVE_HOOK(name)
-
-
-def current_version(directory: Path) -> Path | None:
-    """The directory holding the index's files now: `directory` itself (a real directory, or the
-    symlink's target), or, when a crash left no `directory` while moving an old-style one aside,
-    the newest complete version beside it. None when there is no index."""
-    if directory.is_dir():
-        return directory.resolve()
-    versions = _versions(directory)
-    return versions[-1] if versions else None
-
-
-def _versions(directory: Path) -> list[Path]:
-    """Complete versions of `directory`'s index, oldest first (a version is complete once renamed from staging)."""
-    pattern = re.compile(rf"\.{re.escape(directory.name)}\.v\d+")
-    if not directory.parent.is_dir():
-        return []
-    return sorted((p for p in directory.parent.iterdir() if pattern.fullmatch(p.name) and p.is_dir()), key=lambda p: int(p.name.rsplit(".v", 1)[1]))
-
-
-def _point(directory: Path, version: Path) -> None:
-    """Make `directory` a symlink to `version` with one rename (an old-style real directory is first moved aside as a version)."""
-    link = directory.with_name(f".{directory.name}.link{os.getpid()}")
-    link.unlink(missing_ok=True)
-    os.symlink(version.name, link)
-    if directory.is_dir() and not directory.is_symlink():
-        os.rename(directory, directory.with_name(f".{directory.name}.v0"))
-        _step("moved-aside")
-    os.replace(link, directory)
-    _fsync(directory.parent)
-
-
-def _remove_stale(directory: Path) -> None:
-    """Leftovers of crashed saves (staging directories, links, the old layout's .tmp/.old) and every
-    version but the newest two and the current one (a reader may still be loading the previous one)."""
-    leftover = re.compile(rf"\.{re.escape(directory.name)}\.(?:v\d+|v\d+\.tmp|link\d+|\w+\.(?:tmp|old))")
-    keep = set(_versions(directory)[-2:]) | ({directory.resolve()} if directory.is_symlink() else set())
-    for path in directory.parent.iterdir():
-        if path in keep or not leftover.fullmatch(path.name):
-            continue
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-
-
-@contextmanager
-def _save_lock(directory: Path) -> Iterator[None]:
-    """One save per index at a time, across processes (flock on `.<name>.lock`); waiting past
-    SAVE_LOCK_WAIT_S is a one-line IndexStoreError."""
-    with directory.with_name(f".{directory.name}.lock").open("a") as handle:
-        deadline = time.monotonic() + SAVE_LOCK_WAIT_S
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise IndexStoreError(f"another process has been saving index {directory} for {SAVE_LOCK_WAIT_S:g} s; try again later") from None
-                time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def text_key(text: str) -> str:
     """A document's key for reusing its vector: the hash of the text the encoder saw."""
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
-
-
-@contextmanager
-def _omp_threads(count: int | None) -> Iterator[None]:
-    """FAISS flat search of one query is faster single-threaded (faiss issue 2953)."""
-    if count is None:
-        yield
-        return
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(count)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
 
 
 def with_masked_questions(examples: list[Example], template: str, cache: VocabularyCache | None = None) -> list[Example]:

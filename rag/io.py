@@ -25,10 +25,11 @@ def _umask() -> int:
 
 
 @contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
+def atomic_path(target: Path, *, mode: int | None = None) -> Iterator[Path]:
     """A temporary path next to `target`; renamed over it when the block ends without an error.
 
-    The file gets the usual permissions (mkstemp makes 0600 files).
+    The file gets `mode`, else the usual permissions (mkstemp makes 0600 files). Directories are
+    published by rag.publish.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -38,7 +39,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     try:
         yield tmp
         if tmp.exists():
-            os.chmod(tmp, 0o666 & ~_umask())
+            os.chmod(tmp, 0o666 & ~_umask() if mode is None else mode)
         os.replace(tmp, target)
     finally:
         if tmp.exists():

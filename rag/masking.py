@@ -40,9 +40,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
+from rag.describe import describe
 from rag.errors import CodeRagError
-from rag.execution import DatabaseSource, build_database
-from rag.sandbox import ReadOnlyDatabase
+from rag.execution import DatabaseSource, open_source
 
 if TYPE_CHECKING:
     from rag.engines import Database
@@ -92,7 +92,7 @@ class MaskingLimits:
     max_values: int = 5000
     max_value_chars: int = 64  # longer cell values are never read into Python
     max_phrase_words: int = 8
-    max_tables: int = 2000  # tables and views whose names are read
+    max_tables: int = 2000  # tables whose names are read
 
 
 @dataclass(frozen=True)
@@ -256,7 +256,7 @@ EMPTY = Vocabulary()
 
 
 def vocabulary_of(database: Database, limits: MaskingLimits = MaskingLimits()) -> Vocabulary:
-    """Names from introspection, plus cell values sampled read-only within `limits`.
+    """Names from the database's description (rag.describe), plus cell values sampled read-only within `limits`.
 
     Values are read from the first `rows_per_table` rows of each table (not views), `columns_per_query`
     columns per query, text values up to `max_value_chars` characters only (longer ones stay in
@@ -264,7 +264,7 @@ def vocabulary_of(database: Database, limits: MaskingLimits = MaskingLimits()) -
     query starts after `budget_s`. A failing or slow sampling query just ends the sampling.
     """
     deadline = time.monotonic() + limits.budget_s
-    tables, views, columns, truncated = _names(database, limits, deadline)
+    tables, columns, truncated = _names(database, limits)
     values: dict[str, None] = {}
     sources: dict[str, dict[tuple[str, str], None]] = {}
     plan = [(table, cols) for table, cols in columns.items() if table in tables]
@@ -279,7 +279,7 @@ def vocabulary_of(database: Database, limits: MaskingLimits = MaskingLimits()) -
         for start in range(0, len(chosen), limits.columns_per_query):
             remaining = deadline - time.monotonic()
             if remaining <= 0.05:
-                return _vocabulary(tables, views, columns, values, sources, truncated=True)
+                return _vocabulary(tables, columns, values, sources, truncated=True)
             chunk = [name for name, _ in chosen[start : start + limits.columns_per_query]]
             try:
                 result = database.execute(_sample_sql(table, chunk, limits, database), timeout_s=remaining, max_rows=limits.rows_per_table)
@@ -298,12 +298,11 @@ def vocabulary_of(database: Database, limits: MaskingLimits = MaskingLimits()) -
                         break
                     values[cell] = None
                     sources.setdefault(cell, {})[(table, column)] = None
-    return _vocabulary(tables, views, columns, values, sources, truncated=truncated)
+    return _vocabulary(tables, columns, values, sources, truncated=truncated)
 
 
 def _vocabulary(
     tables: list[str],
-    views: list[str],
     columns: dict[str, list[tuple[str, str]]],
     values: dict[str, None],
     sources: dict[str, dict[tuple[str, str], None]],
@@ -312,7 +311,7 @@ def _vocabulary(
 ) -> Vocabulary:
     names = [c for cols in columns.values() for c, _ in cols]
     return Vocabulary(
-        tables=tuple(dict.fromkeys([*tables, *views])),
+        tables=tuple(dict.fromkeys(tables)),
         columns=tuple(dict.fromkeys(names)),
         values=tuple(v for v in values if v),
         truncated=truncated,
@@ -337,32 +336,15 @@ def _sample_sql(table: str, columns: Sequence[str], limits: MaskingLimits, datab
     return f"SELECT {cells} FROM {_quote(table)} LIMIT {limits.rows_per_table}"
 
 
-def _names(database: Database, limits: MaskingLimits, deadline: float) -> tuple[list[str], list[str], dict[str, list[tuple[str, str]]], bool]:
-    """(tables, views, {table or view: [(column, declared type)]}, truncated) from sqlite_master and
-    table_info (a database by URL: its introspection); columns of tables not reached within the
-    budget (or past `max_tables`) are left out."""
-    if database.dialect != "sqlite":
-        described = database.columns()
-        tables = database.table_names()[: limits.max_tables]
-        views = [n for n in described if n not in set(database.table_names())][: max(0, limits.max_tables - len(tables))]
-        return tables, views, {n: described[n] for n in [*tables, *views]}, len(described) > limits.max_tables
-    master = database.execute(
-        "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid",
-        max_rows=limits.max_tables,
-    ).rows
-    tables = [str(n) for n, t in master if t == "table"]
-    views = [str(n) for n, t in master if t == "view"]
-    columns: dict[str, list[tuple[str, str]]] = {}
-    truncated = len(master) >= limits.max_tables
-    for name in [*tables, *views]:
-        if time.monotonic() >= deadline:
-            return tables, views, columns, True
-        try:
-            rows = database.execute(f"PRAGMA table_info({_quote(name)})", max_rows=100_000).rows
-        except CodeRagError:
-            continue
-        columns[name] = [(str(row[1]), str(row[2] or "")) for row in rows]
-    return tables, views, columns, truncated
+def _names(database: Database, limits: MaskingLimits) -> tuple[list[str], dict[str, list[tuple[str, str]]], bool]:
+    """(tables, {table: [(column, declared type)]}, truncated) from the database's description
+    (rag.describe), at most `max_tables` of them; a database without tables has no names."""
+    if not database.table_names():
+        return [], {}, False
+    described = describe(database)
+    kept = described.tables[: limits.max_tables]
+    columns = {t.name: [(c.name, c.type) for c in t.columns] for t in kept}
+    return [t.name for t in kept], columns, len(described.tables) > limits.max_tables
 
 
 class VocabularyCache:
@@ -385,13 +367,10 @@ class VocabularyCache:
         return self._cache[key]
 
     def _read(self, source: DatabaseSource) -> Vocabulary:
+        if not source.path and not (source.context and source.context.strip()):
+            return EMPTY
         try:
-            if source.path:
-                database = ReadOnlyDatabase.open(source.path, timeout_s=self.timeout_s)
-            elif source.context and source.context.strip():
-                database = build_database(source.context, timeout_s=self.timeout_s, max_rows=self.limits.rows_per_table)
-            else:
-                return EMPTY
+            database = open_source(source, timeout_s=self.timeout_s, max_rows=1000)
         except CodeRagError:
             self.failures += 1
             return EMPTY

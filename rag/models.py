@@ -28,11 +28,11 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from rag.errors import ConfigError, ModelError
+from rag.publish import building
 
 BUNDLED = "bundled"
 SHIPPED = "shipped"
@@ -193,17 +193,9 @@ def materialize_shipped(models_dir: Path, directory: Path | None = None) -> Path
             tensors[shared["state_dict_key"]] = numpy_helper.to_array(table).astype(np.float32)
     except (OSError, StopIteration, ValueError) as exc:
         raise ModelError(f"the shipped model in {directory} is incomplete ({type(exc).__name__})", hint="rebuild it with `make model`") from None
-    models_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=models_dir, prefix=f".{target.name}.", suffix=".tmp"))
-    try:
+    # an incomplete leftover is replaced; one another process materializes meanwhile is kept
+    with building(target, replace=target.exists()) as staging:
         shutil.copytree(weights, staging, dirs_exist_ok=True, ignore=lambda directory, names: [n for n in names if n == FP16_WEIGHTS_FILE])
         shutil.copyfile(directory / TOKENIZER_FILE, staging / TOKENIZER_FILE)
         save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
-        try:
-            os.replace(staging, target)
-        except OSError:  # another process materialized it first
-            if not (target / "model.safetensors").is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target

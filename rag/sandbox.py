@@ -7,7 +7,7 @@ and extension loading) with SQLite's own limits on value size, SQL length, expre
 the rest, `trusted_schema=OFF` and a process-wide `hard_heap_limit`; the worker's address space
 is capped with RLIMIT_AS. A progress handler stops ordinary runaway queries at the time limit;
 whatever does not stop (one long C call) is killed with its worker at the limit plus
-`GRACE_S`, and the next query gets a fresh worker. Rows come back capped in number and in bytes.
+`GRACE_S` (rag.workers), and the next query gets a fresh worker. Rows come back capped in number and in bytes.
 
 A database in WAL mode whose `-wal`/`-shm` files are absent (nobody is writing it) is opened
 with `immutable=1`, so reading it creates no side files; when a writer has them open they are
@@ -17,85 +17,26 @@ shared; one without the other (a writer crashed) is read from a private snapshot
 from __future__ import annotations
 
 import atexit
-import base64
-import json
 import os
-import selectors
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rag.errors import DatabaseError, SQLError
+from rag.limits import MB, Limits, QueryResult, time_left
 from rag.sqlworker import DENIED_FUNCTIONS, is_denied_function
-
-if TYPE_CHECKING:
-    from rag.settings import ExecutionSettings
+from rag.workers import run_in_worker
 
 __all__ = [
-    "DENIED_FUNCTIONS", "Limits", "QueryResult", "ReadOnlyDatabase", "build_database_file", "is_denied_function", "is_sqlite_file", "run_in_worker",
+    "DENIED_FUNCTIONS", "MB", "Limits", "QueryResult", "ReadOnlyDatabase", "build_database_file", "is_denied_function", "is_sqlite_file",
 ]  # fmt: skip
 
 SQLITE_HEADER = b"SQLite format 3\x00"
-WORKER_SCRIPT = Path(__file__).resolve().with_name("sqlworker.py")
-DUCK_WORKER_SCRIPT = Path(__file__).resolve().with_name("duckworker.py")
-GRACE_S = 0.25  # the worker's own progress handler may answer this long after the limit before it is killed
-_IDLE_WORKERS = 4
-MB = 2**20
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one query may use (settings `execution.max_memory_mb`, `max_value_mb`, `max_result_mb`,
-    `max_sql_chars`). The worker's address space is capped at `address_space_bytes`."""
-
-    memory_mb: int = 256  # SQLite's heap in the worker (hard_heap_limit): sorts, temp tables, values
-    value_mb: int = 8  # one string or blob (SQLITE_LIMIT_LENGTH)
-    result_mb: int = 32  # rows returned, as encoded JSON
-    sql_chars: int = 50_000  # one statement's text
-
-    @classmethod
-    def of(cls, execution: ExecutionSettings) -> Limits:
-        """The limits in an `ExecutionSettings`."""
-        return cls(execution.max_memory_mb, execution.max_value_mb, execution.max_result_mb, execution.max_sql_chars)
-
-    @property
-    def address_space_bytes(self) -> int:
-        """The worker's own footprint, SQLite's heap, a row copied out of it, the result encoded twice."""
-        return (64 + 2 * self.memory_mb + 4 * self.result_mb + 6 * self.value_mb) * MB
-
-    @property
-    def duckdb_address_space_bytes(self) -> int:
-        """DuckDB's worker: about 800 MB of address space once DuckDB has started its threads
-        (reserved, mostly never touched), its buffer memory, and the result as SQLite's above."""
-        return (896 + 2 * self.memory_mb + 4 * self.result_mb + 6 * self.value_mb) * MB
-
-    @property
-    def max_answer_bytes(self) -> int:
-        """The largest answer the worker may send: the rows (it stops before the row that would go
-        over `result_mb`) and the framing."""
-        return (self.result_mb + 1) * MB
-
-    def for_sqlite(self) -> dict[str, int]:
-        return {"value_bytes": self.value_mb * MB, "sql_bytes": 4 * self.sql_chars + 4096}
-
-
-@dataclass
-class QueryResult:
-    columns: list[str]
-    rows: list[tuple[Any, ...]]
-    truncated: bool = False
-    elapsed_ms: float = 0.0
-    notice: str | None = None  # something about the values the reader should know (text that was not valid UTF-8)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"columns": self.columns, "rows": [list(r) for r in self.rows], "truncated": self.truncated}
 
 
 def read_header(path: Path) -> bytes:
@@ -110,146 +51,6 @@ def read_header(path: Path) -> bytes:
 def is_sqlite_file(path: Path) -> bool:
     """Whether the file starts with SQLite's 16-byte header."""
     return read_header(path).startswith(SQLITE_HEADER)
-
-
-# -- the worker processes -----------------------------------------------------------------------
-
-
-class _Overrun(Exception):
-    """The worker did not answer in time, or sent more than it may: it has been killed."""
-
-
-class _Worker:
-    """One worker process (`sqlworker.py`, or `duckworker.py`) and its pipes."""
-
-    def __init__(self, key: tuple[str, ...]) -> None:
-        self.key = key
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, *key],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            )
-        except OSError as exc:
-            raise DatabaseError(f"cannot start the SQL worker process: {exc.strerror or exc}") from None
-        self._pending = bytearray()
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def call(self, request: dict[str, Any], deadline: float, max_bytes: int) -> dict[str, Any]:
-        """Send one request and wait for its answer until `deadline` (time.monotonic)."""
-        assert self.process.stdin is not None and self.process.stdout is not None
-        try:
-            self.process.stdin.write(json.dumps(request).encode("utf-8", "surrogatepass") + b"\n")
-            self.process.stdin.flush()
-        except OSError:
-            self.kill()
-            raise _Overrun("died") from None
-        fd = self.process.stdout.fileno()
-        searched = 0
-        with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_READ)
-            while (end := self._pending.find(b"\n", searched)) < 0:
-                searched = len(self._pending)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self.kill()
-                    raise _Overrun("timeout")
-                if not selector.select(remaining):
-                    continue
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
-                    self.kill()
-                    raise _Overrun("died")
-                self._pending += chunk
-                if len(self._pending) > max_bytes:
-                    self.kill()
-                    raise _Overrun("too_large")
-        line = bytes(self._pending[:end])
-        del self._pending[: end + 1]
-        return json.loads(line.decode("utf-8", "surrogatepass"), object_hook=_decode_blob)
-
-    def kill(self) -> None:
-        if self.alive:
-            self.process.kill()
-        self.process.wait()
-        for pipe in (self.process.stdin, self.process.stdout):
-            if pipe is not None:
-                try:
-                    pipe.close()
-                except OSError:
-                    pass
-
-
-def _worker_command(limits: Limits, engine: str) -> tuple[str, ...]:
-    """The worker's command line after the interpreter: SQLite's needs the standard library only
-    (`-S`: no site-packages, it starts in ~30 ms); DuckDB's imports duckdb from site-packages."""
-    if engine == "duckdb":
-        return ("-I", str(DUCK_WORKER_SCRIPT), str(limits.duckdb_address_space_bytes))
-    return ("-I", "-S", str(WORKER_SCRIPT), str(limits.address_space_bytes), str(limits.memory_mb * MB))
-
-
-def run_in_worker(limits: Limits, request: dict[str, Any], seconds: float, engine: str) -> dict[str, Any]:
-    """One request to a worker process, killed if it has not answered `seconds` + `GRACE_S` from now
-    or sends more than `limits.max_answer_bytes`: then the answer is `{"ok": False, "kind": ...}`
-    too (timeout, or too_large when it went over a limit or died at its memory cap)."""
-    try:
-        return _POOL.call(limits, request, time.monotonic() + seconds + GRACE_S, engine)
-    except _Overrun as overrun:
-        if str(overrun) == "timeout":
-            return {"ok": False, "kind": "timeout", "message": "killed at the time limit"}
-        if str(overrun) == "too_large":
-            return {"ok": False, "kind": "too_large", "message": "the answer is over the result limit"}
-        return {"ok": False, "kind": "too_large", "message": f"the {engine} worker stopped, most likely at its memory limit"}
-
-
-def _decode_blob(obj: dict[str, Any]) -> Any:
-    return base64.b64decode(obj["b"]) if obj.keys() == {"b"} else obj
-
-
-class _Pool:
-    """Idle workers kept for the next query; a busy one serves one request at a time."""
-
-    def __init__(self) -> None:
-        self._idle: list[_Worker] = []
-        self._lock = threading.Lock()
-
-    def call(self, limits: Limits, request: dict[str, Any], deadline: float, engine: str = "sqlite") -> dict[str, Any]:
-        """One request to an idle worker for `engine` (sqlite or duckdb) under `limits`, else a new one."""
-        key = _worker_command(limits, engine)
-        with self._lock:
-            dead = [w for w in self._idle if not w.alive]
-            self._idle = [w for w in self._idle if w not in dead]
-            worker = next((w for w in self._idle if w.key == key), None)
-            if worker is not None:
-                self._idle.remove(worker)
-        for gone in dead:
-            gone.kill()  # reap it and close its pipes
-        worker = worker or _Worker(key)
-        try:
-            answer = worker.call(request, deadline, limits.max_answer_bytes)
-        except BaseException:
-            worker.kill()
-            raise
-        with self._lock:
-            self._idle.append(worker)
-            surplus, self._idle = self._idle[:-_IDLE_WORKERS], self._idle[-_IDLE_WORKERS:]
-        for extra in surplus:
-            extra.kill()
-        return answer
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for worker in idle:
-            worker.kill()
-
-
-_POOL = _Pool()
-atexit.register(_POOL.close)
 
 
 class _PrivateFiles:
@@ -280,12 +81,9 @@ def build_database_file(
     no denied functions, at most `max_bytes` on disk, at most `timeout_s`. Raises DatabaseError."""
     limits = limits or Limits()
     request = {"op": "build", "path": str(path), "script": script, "timeout_s": timeout_s, "max_bytes": max_bytes, "limits": limits.for_sqlite()}
-    try:
-        answer = _POOL.call(limits, request, time.monotonic() + timeout_s + GRACE_S)
-    except _Overrun as overrun:
-        reason = str(overrun)
-        stopped = f"it stopped the SQL worker, most likely at its {limits.memory_mb} MB memory limit"
-        answer = {"ok": False, "kind": "timeout" if reason == "timeout" else "too_large", "message": stopped if reason == "died" else reason}
+    answer = run_in_worker(limits, request, timeout_s, "sqlite")
+    if not answer["ok"] and answer["message"].startswith("the sqlite worker stopped"):
+        answer["message"] = f"it stopped the SQL worker, most likely at its {limits.memory_mb} MB memory limit"
     if answer["ok"]:
         return
     Path(path).unlink(missing_ok=True)
@@ -369,10 +167,7 @@ class ReadOnlyDatabase:
         taken before parsing, so one limit covers parse + run + fetch) or from now. Failures are
         SQLError with kind execution_error, forbidden, timeout or too_large."""
         limit = self.timeout_s if timeout_s is None else timeout_s
-        began = time.monotonic()
-        remaining = (began if started is None else started) + limit - began
-        if remaining <= 0:
-            raise SQLError(f"query stopped after the {limit:g} s time limit", kind="timeout", sql=sql)
+        began, remaining = time_left(limit, started, sql)
         cap = self.max_rows if max_rows is None else max_rows
         request = {"op": "query", "sql": sql, "timeout_s": remaining, "max_rows": cap, "max_bytes": self.limits.result_mb * MB}
         answer = self._call(request, remaining)

@@ -11,7 +11,6 @@ build time is limited and the database it builds is capped at the upload size.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 from rag.databases import DatabaseRef, SourceKind, describe, resolve_db
 from rag.engines import is_database_url
 from rag.errors import DatabaseError
+from rag.io import atomic_path
 from rag.registry import Registry
 from rag.sandbox import build_database_file, is_sqlite_file
 from rag.sqltools import split_statements
@@ -68,12 +68,6 @@ class PrivateDir:
     def close(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
 
-    def _publish(self, tmp: Path, name: str) -> Path:
-        target = self.path / name
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target)
-        return target
-
     def add_upload(self, source: str | Path, *, max_bytes: int, display_name: str | None = None) -> DatabaseRef:
         """Copy an uploaded file in after checking its size and SQLite header; open it read-only."""
         source = Path(source)
@@ -87,14 +81,9 @@ class PrivateDir:
             raise DatabaseError(f"{name} is not a SQLite database", hint="upload a .sqlite/.db file")
         digest = _file_digest(source)
         key = f"upload-{digest}-{_safe_stem(name)}"
-        fd, tmp = tempfile.mkstemp(dir=self.path, suffix=".part")
-        os.close(fd)
-        try:
+        target = self.path / f"{key}.sqlite"
+        with atomic_path(target, mode=0o600) as tmp:
             shutil.copyfile(source, tmp)
-            target = self._publish(Path(tmp), f"{key}.sqlite")
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return _describe(key, name, "upload", target)
 
     def add_schema(self, script: str, *, max_chars: int, max_bytes: int, timeout_s: float) -> DatabaseRef:
@@ -116,14 +105,8 @@ class PrivateDir:
         key = f"schema-{hashlib.sha256(script.encode()).hexdigest()[:12]}"
         target = self.path / f"{key}.sqlite"
         if not target.is_file():
-            fd, tmp = tempfile.mkstemp(dir=self.path, suffix=".part")
-            os.close(fd)
-            try:
-                build_database_file(Path(tmp), ";\n".join(statements) + ";", timeout_s=timeout_s, max_bytes=max_bytes, what="the schema")
-                self._publish(Path(tmp), target.name)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            with atomic_path(target, mode=0o600) as tmp:
+                build_database_file(tmp, ";\n".join(statements) + ";", timeout_s=timeout_s, max_bytes=max_bytes, what="the schema")
         return _describe(key, key, "schema", target)
 
 

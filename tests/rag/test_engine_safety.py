@@ -120,7 +120,7 @@ _PASSWORD_CHARS = st.characters(min_codepoint=33, max_codepoint=126, blacklist_c
 )
 def test_passwords_are_masked_on_every_path(scheme: str, user: str, tail: str, host: str, database: str) -> None:
     """Any password (unencoded / # ? @ : included) is masked whole by `mask`, in a parse error and in the parsed URL."""
-    from rag.engines import DatabaseURL, mask
+    from rag.urls import DatabaseURL, mask
     from rag.errors import ConfigError
 
     password = f"Zq9{tail}"  # a marker no other part of the URL or message holds

@@ -327,7 +327,8 @@ def test_connection_dropped_mid_query(postgres_server: Any, coderag: Any) -> Non
 
 def test_thousands_of_tables_stay_bounded(postgres_server: Any, coderag: Any) -> None:
     """2,000 tables: the schema read is capped (MAX_TABLES) and a query answers within a generous limit."""
-    from rag.engines import MAX_TABLES, open_url
+    from rag.engines import open_url
+    from rag.reflect import MAX_TABLES
 
     postgres_server.create_database("coderag_wide")
     for start in range(1, 2001, 250):  # a transaction's locks are bounded: 250 tables at a time
@@ -374,7 +375,7 @@ def test_db_add_synthesizes_on_the_engine(engine_db: EngineDB, coderag: Any, cod
 
 
 def test_urls_never_show_a_password() -> None:
-    from rag.engines import DatabaseURL, mask
+    from rag.urls import DatabaseURL, mask
 
     url = DatabaseURL.parse("postgresql://me:s3cr3t@db.example:5433/shop")
     assert (url.engine, url.dialect, url.password) == ("postgresql", "postgres", "s3cr3t")
@@ -386,7 +387,7 @@ def test_urls_never_show_a_password() -> None:
 
 
 def test_passfile_lines_match_like_libpq(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rag.engines import DatabaseURL, find_password
+    from rag.urls import DatabaseURL, find_password
 
     passfile = tmp_path / "pass"
     passfile.write_text("# comment\nother:5432:*:me:no\ndb:*:shop:me:yes\\:colon\n*:*:*:*:fallback\n")

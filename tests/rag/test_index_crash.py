@@ -19,10 +19,11 @@ import faiss
 import numpy as np
 import pytest
 
-import rag.index
+import rag.publish
 from rag.documents import Document
 from rag.errors import IndexStoreError
-from rag.index import VectorIndex, check_request, current_version
+from rag.index import VectorIndex, check_request
+from rag.publish import current_version
 
 DIMENSION = 8
 STEPS = ["staging", "written", "renamed", "switched"]
@@ -44,7 +45,7 @@ SAVE_IN_A_CHILD = textwrap.dedent(
     import sys, time
     from pathlib import Path
     sys.path.insert(0, sys.argv[4])
-    import rag.index
+    import rag.publish
     from test_index_crash import tiny_index
 
     def pause(step):
@@ -52,7 +53,7 @@ SAVE_IN_A_CHILD = textwrap.dedent(
             print(step, flush=True)
             time.sleep(600)
 
-    rag.index.SAVE_HOOK = pause
+    rag.publish.HOOK = pause
     tiny_index(int(sys.argv[3])).save(Path(sys.argv[1]))
     print("saved", flush=True)
     """
@@ -104,7 +105,7 @@ def test_saves_queue_on_a_lock_and_a_stuck_one_is_one_line(tmp_path: Path, monke
     directory = tmp_path / "idx"
     with (tmp_path / ".idx.lock").open("a") as holder:
         fcntl.flock(holder, fcntl.LOCK_EX)
-        monkeypatch.setattr(rag.index, "SAVE_LOCK_WAIT_S", 0.2)
+        monkeypatch.setattr(rag.publish, "LOCK_WAIT_S", 0.2)
         with pytest.raises(IndexStoreError, match="another process has been saving"):
             tiny_index(3).save(directory)
     children = [

@@ -16,7 +16,8 @@ import pytest
 from fixtures.hostile_corpus import CORPUS, expand
 
 from rag.errors import DatabaseError, SQLError
-from rag.sandbox import GRACE_S, MB, Limits, ReadOnlyDatabase, build_database_file
+from rag.sandbox import MB, Limits, ReadOnlyDatabase, build_database_file
+from rag.workers import GRACE_S
 from rag.sqlworker import READ_PRAGMAS, harden
 
 SMALL = Limits(memory_mb=64, value_mb=4, result_mb=8)
@@ -71,7 +72,7 @@ def test_results_are_capped_in_bytes_as_well_as_rows(shop: Path) -> None:
 
 
 def test_a_worker_that_died_is_replaced(shop: Path) -> None:
-    from rag.sandbox import _POOL
+    from rag.workers import _POOL
 
     with ReadOnlyDatabase.open(shop, limits=SMALL) as db:
         db.execute("SELECT 1")
@@ -81,7 +82,7 @@ def test_a_worker_that_died_is_replaced(shop: Path) -> None:
 
 
 def test_the_worker_address_space_is_capped(shop: Path) -> None:
-    from rag.sandbox import _POOL
+    from rag.workers import _POOL
 
     with ReadOnlyDatabase.open(shop, limits=SMALL) as db:
         db.execute("SELECT 1")
@@ -98,7 +99,8 @@ def test_the_corpus_bombs_stay_within_the_memory_bound(shop: Path, tmp_path: Pat
         f"""
         import json, resource, sys, time
         from rag.errors import SQLError
-        from rag.sandbox import Limits, ReadOnlyDatabase, _POOL
+        from rag.sandbox import Limits, ReadOnlyDatabase
+        from rag.workers import _POOL
         limits = Limits(memory_mb={SMALL.memory_mb}, value_mb={SMALL.value_mb}, result_mb={SMALL.result_mb})
         bombs = json.loads(sys.stdin.read())
         seconds = {{}}
