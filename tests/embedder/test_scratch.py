@@ -26,8 +26,8 @@ from embedder.train_scratch import (
     pick_device,
     train,
 )
-from embedder.triplets import load_triplets
 from rag.errors import ConfigError, DataError, ModelError
+from synth.triplets import load_triplets
 
 
 def test_tokenizer_loads_with_transformers_and_keeps_case(tiny_tokenizer: Path) -> None:
