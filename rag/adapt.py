@@ -26,6 +26,7 @@ count, and the candidate with the best confidence is the answer. Adaptation give
 sketch that does not parse or whose slots cannot be filled yields only itself, and the whole
 search stops at its time budget.
 """
+
 from __future__ import annotations
 
 import time

@@ -26,12 +26,13 @@ class Edit:
         return f"{self.kind}: {self.before} → {self.after}"
 
 
-
 # --- the sketch's parts --------------------------------------------------------------------------
 
 
 @dataclass
 class Sketch:
+    """A stored example's parsed SQL and the edits made to it so far."""
+
     tree: exp.Expression
     edits: list[Edit] = field(default_factory=list)
 
