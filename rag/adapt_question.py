@@ -44,6 +44,7 @@ def _name_stems(name: str) -> set[str]:
 
 
 def is_numeric(declared: str) -> bool:
+    """Whether a column's declared type holds numbers (INTEGER, REAL, NUMERIC, DECIMAL, ...)."""
     return any(t in declared.upper() for t in _NUMERIC_TYPES)
 
 
