@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install system-deps demo test bench model clean
+.PHONY: install system-deps demo test test-fast bench model clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ demo: install
 # pytest exits 5 when it collects no tests; that is not a failure of the suite.
 test: install system-deps
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+# The fast lane: every test that needs no model, index, LLM runtime, database server or browser
+# (markers slow, server, browser; tests/conftest.py marks tests by the fixtures they use), on every core.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow and not server and not browser" -q -n auto
 
 bench: install
 	$(BIN)/python benchmarks/bench_retrieval.py
