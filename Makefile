@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install system-deps demo test bench model docs clean
+.PHONY: install system-deps demo test test-fast bench model docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test: install system-deps
 # The docs site (MkDocs Material, mkdocs.yml): --strict fails on a broken link or anchor.
 docs: install
 	$(BIN)/mkdocs build --strict --site-dir build/site
+
+# The fast lane: every test that needs no model, index, LLM runtime, database server or browser
+# (markers slow, server, browser; tests/conftest.py marks tests by the fixtures they use), on every core.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow and not server and not browser" -q -n auto
 
 bench: install
 	$(BIN)/python benchmarks/bench_retrieval.py

@@ -20,7 +20,7 @@ import re
 from collections import defaultdict
 from dataclasses import replace
 
-from embedder.triplets import Triplet
+from synth.triplets import Triplet
 
 AUGMENTATIONS = ("skeleton", "same_skeleton")
 _SQL_START = re.compile(r"^\s*(SELECT|WITH)\b", re.IGNORECASE)

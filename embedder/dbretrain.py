@@ -37,6 +37,7 @@ from rag.encoders import Encoder, load_encoder
 from rag.errors import DataError
 from rag.models import current_model, read_registry
 from rag.settings import Settings
+from rag.sqltools import normalize_sql
 from synth.triplets import Triplet, write_triplets
 
 
@@ -70,7 +71,7 @@ def split_store(examples: Sequence[Example], *, held_back_share: float = 0.2, se
     rng = random.Random(seed)
     groups: dict[str, list[Example]] = {}
     for example in examples:
-        groups.setdefault(_norm(example.sql), []).append(example)
+        groups.setdefault(normalize_sql(example.sql, tokens=False), []).append(example)
     train, held_back = [], []
     for members in groups.values():
         synthesized = [e for e in members if e.meta.get("origin") == "synth"]
@@ -89,7 +90,7 @@ def db_metrics(encoder: Encoder, split: DbSplit, template: str, *, batch_size: i
     query_vectors = encoder.encode([e.question for e in split.held_back], batch_size=batch_size)
     top = np.argsort(-(query_vectors @ doc_vectors.T), axis=1, kind="stable")[:, :10]
     rankings = [[split.train[i].id for i in row] for row in top]
-    relevant = [{t.id for t in split.train if _norm(t.sql) == _norm(q.sql)} for q in split.held_back]
+    relevant = [{t.id for t in split.train if normalize_sql(t.sql, tokens=False) == normalize_sql(q.sql, tokens=False)} for q in split.held_back]
     metrics: dict[str, Any] = retrieval_metrics(rankings, relevant)
     metrics["queries"] = len(split.held_back)
     return metrics
@@ -100,8 +101,8 @@ def db_triplets(encoder: Encoder, split: DbSplit, template: str, *, max_triplets
     rng = random.Random(seed)
     by_sql: dict[str, list[Example]] = {}
     for example in split.train:
-        by_sql.setdefault(_norm(example.sql), []).append(example)
-    anchors = [e for e in split.train if len(by_sql[_norm(e.sql)]) >= 2]
+        by_sql.setdefault(normalize_sql(example.sql, tokens=False), []).append(example)
+    anchors = [e for e in split.train if len(by_sql[normalize_sql(e.sql, tokens=False)]) >= 2]
     rng.shuffle(anchors)
     anchors = anchors[:max_triplets]
     if not anchors:
@@ -112,9 +113,9 @@ def db_triplets(encoder: Encoder, split: DbSplit, template: str, *, max_triplets
     order = np.argsort(-(query_vectors @ doc_vectors.T), axis=1, kind="stable")
     rows = []
     for anchor, ranked in zip(anchors, order):
-        key = _norm(anchor.sql)
+        key = normalize_sql(anchor.sql, tokens=False)
         sibling = rng.choice([e for e in by_sql[key] if e.id != anchor.id])
-        negative = next((split.train[i] for i in ranked[:50] if _norm(split.train[i].sql) != key), None)
+        negative = next((split.train[i] for i in ranked[:50] if normalize_sql(split.train[i].sql, tokens=False) != key), None)
         rows.append(Triplet(query=anchor.question, pos=render(sibling, template), neg=render(negative, template) if negative else "",
                             category="text2code", task_type="db_question_to_sql", source=f"store:{anchor.db_id}"))
     return rows
@@ -173,7 +174,3 @@ def retrain_db(
     add_version(models_dir, version, path, metadata, make_current=True)
     why = "forced" if force and not better else "better"
     return DbRetrainResult(True, f"switched to {version} ({why}: {verdict})", base, after, before, len(rows), version)
-
-
-def _norm(sql: str) -> str:
-    return " ".join(sql.strip().rstrip(";").split()).lower()

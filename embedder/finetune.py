@@ -25,7 +25,6 @@ from embedder.retrieval import (
     prepare_bundled,
     triplet_retrieval_metrics,
 )
-from embedder.triplets import Triplet, TripletSet, load_triplets
 from embedder.workdir import prepare_run, publish, start_run
 from eval.retrieval import RetrievalEvaluation
 from rag.encoders import SentenceTransformerEncoder, load_sentence_transformer
@@ -33,6 +32,7 @@ from rag.errors import ConfigError, ModelError
 from rag.io import write_json_atomic
 from rag.models import model_fingerprint
 from rag.settings import Settings
+from synth.triplets import Triplet, TripletSet, load_triplets
 
 LossName = Literal["mnrl", "cached-mnrl", "symmetric"]
 LOSSES: tuple[str, ...] = ("mnrl", "cached-mnrl", "symmetric")

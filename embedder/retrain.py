@@ -99,10 +99,9 @@ def retrain(
 
 def _rebuild_default_index(settings: Settings, model: Path, show_progress: bool) -> Path:
     """Build the default corpus index with the new model (it is keyed by the model's fingerprint)."""
-    from rag.encoders import encoder_from_settings
-    from rag.index import get_index, index_path
+    from rag.index import index_path
+    from rag.wiring import encoder_and_index
 
     pinned = settings.model_copy(update={"embedder": settings.embedder.model_copy(update={"model": str(model)})})
-    encoder = encoder_from_settings(pinned)
-    get_index(pinned, encoder, "default", rebuild=True, show_progress=show_progress)
+    encoder, _ = encoder_and_index(pinned, "default", rebuild=True, show_progress=show_progress)
     return index_path(pinned, "default", encoder)

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from embedder.triplets import TripletSet
 from eval.retrieval import RetrievalEvaluation, retrieval_metrics
 from rag.encoders import Encoder
 from rag.settings import Settings
+from synth.triplets import TripletSet
 
 PRIMARY = "mrr@10"
 TABLE_KEYS = ("accuracy@3", "recall@3", PRIMARY)

@@ -47,13 +47,13 @@ from embedder.scratch import (
     contrastive_loss,
     save_sentence_transformer,
 )
-from embedder.triplets import TripletSet, load_triplets
 from embedder.workdir import prepare_run, publish, start_run
 from eval.retrieval import RetrievalEvaluation
 from rag.errors import ConfigError, DataError, ModelError
 from rag.io import write_json_atomic
 from rag.models import model_fingerprint
 from rag.settings import Settings
+from synth.triplets import TripletSet, load_triplets
 
 CHECKPOINT = "checkpoint.pt"
 

@@ -1,8 +1,8 @@
 """Exact match (EM), two ways.
 
-`normalize_sql` (EM): the query's SQLite tokens joined by single spaces, so whitespace,
-keyword and function-name case, identifier quotes and a trailing semicolon do not matter.
-Identifier case, string literals and numbers are kept as written.
+`rag.sqltools.normalize_sql` (EM): the query's SQLite tokens joined by single spaces, so
+whitespace, keyword and function-name case, identifier quotes and a trailing semicolon do not
+matter. Identifier case, string literals and numbers are kept as written.
 
 `canonical_sql` (EM-AST): the query parsed by sqlglot and rewritten by an ordered tuple of small
 steps (like sqlglot's optimizer) into one canonical text: identifiers unquoted and lower-cased, columns
@@ -11,8 +11,6 @@ predicates in conjunctive normal form, then simplified (sorted operands, constan
 `INNER JOIN` written `JOIN` and an explicit `ASC` dropped. A step that fails on a query is
 skipped, so every query gets a canonical form if it parses at all.
 
->>> normalize_sql('select "name" from  books where id=1;') == normalize_sql("SELECT name FROM books WHERE id = 1")
-True
 >>> schema = {"books": {"id": "INTEGER", "name": "TEXT", "price": "REAL"}}
 >>> canonical_sql("SELECT name FROM books AS b WHERE b.id = 1 AND price > 2", schema)
 'SELECT _0.name AS name FROM books AS _0 WHERE _0.id = 1 AND _0.price > 2'
@@ -27,43 +25,15 @@ from collections.abc import Callable
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.dialects.sqlite import SQLite
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.normalize import normalize
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.simplify import simplify
-from sqlglot.tokens import TokenType
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 Schema = dict[str, dict[str, str]]
-_DIALECT = SQLite()
-_NAMES = {TokenType.VAR, TokenType.IDENTIFIER}
-_LITERALS = {TokenType.STRING, TokenType.NUMBER, TokenType.HEX_STRING, TokenType.BIT_STRING, TokenType.NATIONAL_STRING}
-
-
-def normalize_sql(sql: str) -> str:
-    """The query as space-separated tokens: keywords and function names upper-case, identifiers
-    unquoted, literals as written, no trailing semicolon."""
-    try:
-        tokens = _DIALECT.tokenize(sql)
-    except SqlglotError:
-        return " ".join(sql.replace(";", " ").split())
-    words = []
-    for position, token in enumerate(tokens):
-        following = tokens[position + 1].token_type if position + 1 < len(tokens) else None
-        if token.token_type == TokenType.STRING:
-            words.append("'" + token.text.replace("'", "''") + "'")
-        elif token.token_type in _LITERALS:
-            words.append(token.text)
-        elif token.token_type in _NAMES:
-            words.append(token.text.upper() if following == TokenType.L_PAREN else token.text)
-        else:
-            words.append(" ".join(token.text.split()).upper())
-    while words and words[-1] == ";":
-        words.pop()
-    return " ".join(words)
 
 
 # --- the canonicalisation pipeline --------------------------------------------------------------

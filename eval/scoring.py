@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any
 
-from eval.exact import Schema, canonical_sql, normalize_sql
+from eval.exact import Schema, canonical_sql
 from rag.errors import DatabaseError, SQLError
 from rag.execution import (
     SCORING_MAX_ROWS,
@@ -28,7 +28,7 @@ from rag.execution import (
     schema_of,
 )
 from rag.sandbox import QueryResult
-from rag.sqltools import postprocess
+from rag.sqltools import normalize_sql, postprocess
 
 CATEGORIES = ("no_sql", "parse_error", "execution_error", "timeout", "wrong_result")
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.corpus import Example
+from rag.corpus import Example, synthesized_examples
 from rag.errors import CodeRagError
 from rag.execution import (
     DatabaseCache,
@@ -71,21 +71,7 @@ def synthesized_store(db_id: str, path: Path, home: Path, *, max_examples: int =
         result = synthesize_examples(path, max_examples=max_examples, seed=seed, show_progress=False)
         rows = [{"sql": e.sql, "questions": list(e.questions), "shape": e.shape} for e in result.examples]
         write_jsonl_atomic(cache, rows)
-    return [
-        Example(
-            id=f"{db_id}~synth-{number}-{variant}",
-            question=question,
-            sql=row["sql"],
-            db_id=db_id,
-            context="",
-            db_path=str(path),
-            split="train",
-            source="synth",
-            meta={"origin": "synth", "shape": row["shape"]},
-        )
-        for number, row in enumerate(rows)
-        for variant, question in enumerate(row["questions"])
-    ]
+    return synthesized_examples(rows, db_id, db_path=path)
 
 
 def synthesized_train(

@@ -36,8 +36,8 @@ from dataclasses import asdict, dataclass
 
 from rag.errors import SQLError
 from rag.index import Hit, question_words
-from rag.masking import singular, split_identifier
-from rag.sqltools import parse_sqlite
+from rag.sqltools import normalize_sql, parse_sqlite
+from rag.words import same_number, split_identifier, stem
 
 # Fitted by benchmarks/calibrate_abstention.py (README "Abstention"); the intercept comes first.
 WEIGHTS: dict[str, float] = {
@@ -71,8 +71,8 @@ def gather(question: str, hits: list[Hit]) -> Evidence | None:
     if not hits:
         return None
     top = hits[0]
-    top_sql = _normalise(top.document.sql)
-    rivals = [h.score for h in hits[1:] if _normalise(h.document.sql) != top_sql]
+    top_sql = normalize_sql(top.document.sql, tokens=False)
+    rivals = [h.score for h in hits[1:] if normalize_sql(h.document.sql, tokens=False) != top_sql]
     margin = top.score - max(rivals) if rivals else top.score
     text = question.lower()
     sql_values = sql_literals(top.document.sql)
@@ -172,21 +172,16 @@ _STOPWORDS = frozenset(
 )
 
 
-def _stem(word: str) -> str:
-    """A singular prefix (rag.masking's singular, the first six letters): 'Categories' → 'catego'."""
-    return singular(word.lower())[:6]
-
-
 def question_stems(question: str) -> set[str]:
     """The question's content words (stop words and numbers aside), stemmed."""
     words = re.findall(r"[^\W\d_]+", question)
-    return {_stem(w) for w in words if len(w) > 2 and w.lower() not in _STOPWORDS}
+    return {stem(w) for w in words if len(w) > 2 and w.lower() not in _STOPWORDS}
 
 
 def schema_stems(sql: str) -> set[str]:
     """The words of the table and column names a query reads (output aliases aside), stemmed."""
     names = _schema_names(sql)
-    return {_stem(w) for name in names for w in split_identifier(name) if len(w) > 2 and w.lower() not in _STOPWORDS}
+    return {stem(w) for name in names for w in split_identifier(name) if len(w) > 2 and w.lower() not in _STOPWORDS}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -209,16 +204,5 @@ def _mentions(text: str, value: str) -> bool:
         return True
     if re.fullmatch(r"\d+(?:\.\d+)?", value):
         numbers = {n.replace(",", "") for n in _NUMBER.findall(text)}
-        return any(_same_number(value, n) for n in numbers)
+        return any(same_number(value, n) for n in numbers)
     return value in text
-
-
-def _same_number(a: str, b: str) -> bool:
-    try:
-        return math.isclose(float(a), float(b))
-    except ValueError:
-        return False
-
-
-def _normalise(sql: str) -> str:
-    return re.sub(r"\s+", " ", sql.strip().rstrip(";")).lower()

@@ -27,13 +27,14 @@ from rag.encoders import Encoder, encoder_from_settings
 from rag.engines import Database
 from rag.errors import ConfigError, SQLError
 from rag.generators import Generator, make_generator
-from rag.index import Hit, VectorIndex, get_index, masked_companion
 from rag.compose import compose, grouping_gap, reads_named_table
+from rag.index import Hit, VectorIndex, masked_companion
 from rag.linking import Link, Linker
 from rag.masking import Vocabulary, mask_question, vocabulary_of
 from rag.retriever import ExampleRetriever
 from rag.settings import Settings
 from rag.sqltools import postprocess, to_dialect
+from rag.wiring import encoder_and_index
 
 FALLBACK_NOTICE = (
     "this database has no stored examples yet, so the examples come from other databases; "
@@ -168,9 +169,11 @@ class TextToSQL:
         if generator is None:
             generator, notice = make_generator(settings.generator, settings)
         try:
-            encoder = encoder or encoder_from_settings(settings)
-            if index is None:
-                index = build_index(encoder) if build_index else get_index(settings, encoder, corpus, show_progress=show_progress)
+            if index is None and build_index is None:
+                encoder, index = encoder_and_index(settings, corpus, encoder=encoder, show_progress=show_progress)
+            else:
+                encoder = encoder or encoder_from_settings(settings)
+                index = index if index is not None else build_index(encoder)  # type: ignore[misc]
         except BaseException:
             generator.close()
             raise

@@ -30,9 +30,9 @@ from typing import Any
 
 from rag.describe import DatabaseSchema, ForeignKey, Table
 from rag.linking import IGNORED_WORDS, Link, name_stems, shortest_path
-from rag.masking import normalize_word, split_identifier
 from rag.sqltools import to_dialect
 from rag.values import QUANTITY_WORDS, column_dimension
+from rag.words import normalize_word, split_identifier
 
 __all__ = ["Composed", "compose", "grouping_gap", "reads_named_table"]
 

@@ -258,18 +258,26 @@ def load_demo_synth(name: str, db_path: str | Path | None = None, schema: str = 
     path = DEMO_DIR / name / DEMO_SYNTH_FILE
     if not path.is_file():
         return []
+    return synthesized_examples(read_jsonl(path), name, db_path=db_path, context=schema, source="demo")
+
+
+def synthesized_examples(
+    rows: Iterable[dict[str, Any]], db_id: str, *, db_path: str | Path | None, context: str = "", source: str = "synth"
+) -> list[Example]:
+    """Stored synthesized rows (`{sql, questions, shape}`: one query and its question variants) as
+    examples of database `db_id`, one per question, with ids `<db_id>~synth-<row>-<variant>`."""
     return [
         Example(
-            id=f"{name}~synth-{number}-{variant}",
+            id=f"{db_id}~synth-{number}-{variant}",
             question=question,
             sql=row["sql"],
-            db_id=name,
-            context=schema,
+            db_id=db_id,
+            context=context,
             db_path=str(db_path) if db_path else None,
-            source="demo",
+            source=source,
             meta={"origin": "synth", "shape": row.get("shape", "")},
         )
-        for number, row in enumerate(read_jsonl(path))
+        for number, row in enumerate(rows)
         for variant, question in enumerate(row["questions"])
     ]
 

@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 
 from rag.describe import DatabaseSchema, ForeignKey, Table, data_stamp, describe, disk_cached, label_columns
-from rag.masking import STOP_WORDS, normalize_word, split_identifier
+from rag.masking import STOP_WORDS
 from rag.settings import LinkingSettings
 from rag.values import NumberMention, UnitHit, ValueHit, ValueIndex, numbers_in, unit_hits
+from rag.words import normalize_word, split_identifier
 
 __all__ = ["Link", "Linked", "Linker", "Reading", "describe_table", "name_stems", "table_document"]
 

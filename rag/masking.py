@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import re
 import time
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -43,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from rag.describe import describe
 from rag.errors import CodeRagError
 from rag.execution import DatabaseSource, open_source
+from rag.words import normalize_word, split_identifier
 
 if TYPE_CHECKING:
     from rag.engines import Database
@@ -69,7 +69,6 @@ QUERY_WORDS = frozenset(
 )
 STOP_WORDS = FUNCTION_WORDS | QUERY_WORDS
 
-_IRREGULAR_SINGULAR = {"people": "person", "children": "child", "men": "man", "women": "woman", "mice": "mouse", "geese": "goose", "teeth": "tooth", "feet": "foot"}
 _WORD = re.compile(r"\w+")
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*%?(?![\w])")
 _DATE = re.compile(r"(?<![\w.])\d{1,4}(?:[-/]\d{1,4}){1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?(?![\w])|(?<![\w.:])\d{1,2}:\d{2}(?::\d{2})?(?![\w:])")
@@ -77,7 +76,6 @@ _DATE = re.compile(r"(?<![\w.])\d{1,4}(?:[-/]\d{1,4}){1,2}(?:[ T]\d{1,2}:\d{2}(?
 # precedes one, so the apostrophes of "doctor's" and "aren't" are not quotes.
 _QUOTED = re.compile(r"""(?<!\w)(?:'([^'\n]{1,200})'|"([^"\n]{1,200})"|`([^`\n]{1,200})`|‘([^’\n]{1,200})’|“([^”\n]{1,200})”|«([^»\n]{1,200})»)(?!\w)""")
 _PLACEHOLDER_LIKE = re.compile(r"<(\w+)>")
-_DIGITS = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
 
 
 @dataclass(frozen=True)
@@ -114,65 +112,6 @@ class Masked:
 
 
 # --- words and identifiers ------------------------------------------------------------------------
-
-
-def normalize_word(word: str) -> str:
-    """Case- and width-folded, then singular: the form words are compared in.
-
-    >>> [normalize_word(w) for w in ["Categories", "boxes", "status", "People", "Straße", "analyses", "class"]]
-    ['category', 'box', 'status', 'person', 'strasse', 'analysis', 'class']
-    """
-    word = unicodedata.normalize("NFKC", word).casefold()
-    return singular(word)
-
-
-def singular(word: str) -> str:
-    """A simple English singular of a lower-case word (plural and singular spellings meet here)."""
-    if word in _IRREGULAR_SINGULAR:
-        return _IRREGULAR_SINGULAR[word]
-    if len(word) <= 3 or not word.isalpha():
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith("ses") and word[:-3].endswith(("ly", "ys", "nal", "the")):  # analyses, syntheses
-        return word[:-2] + "is"
-    if word.endswith(("sses", "shes", "ches", "xes", "zzes")):
-        return word[:-2]
-    if word.endswith(("ss", "us", "is", "ys", "ics")):
-        return word
-    if word.endswith("s"):
-        return word[:-1]
-    return word
-
-
-def split_identifier(name: str) -> list[str]:
-    """The words of an identifier: snake_case, camelCase, PascalCase, kebab-case, spaces, digits.
-
-    >>> split_identifier("appt_date"), split_identifier("firstName"), split_identifier("HTTPStatusCode")
-    (['appt', 'date'], ['first', 'Name'], ['HTTP', 'Status', 'Code'])
-    >>> split_identifier("Order Details"), split_identifier("address2"), split_identifier("prix_café")
-    (['Order', 'Details'], ['address', '2'], ['prix', 'café'])
-    """
-    words: list[str] = []
-    for piece in re.findall(r"[^\W_]+", name):
-        for part in _split_case(piece):
-            words.extend(w for w in _DIGITS.split(part) if w)
-    return words
-
-
-def _split_case(piece: str) -> list[str]:
-    """`piece` cut where a lower-case letter meets an upper-case one, or an acronym meets a word."""
-    parts: list[str] = []
-    current = ""
-    for i, char in enumerate(piece):
-        prev = piece[i - 1] if i else ""
-        nxt = piece[i + 1] if i + 1 < len(piece) else ""
-        if current and char.isupper() and (prev.islower() or (prev.isupper() and nxt.islower())):
-            parts.append(current)
-            current = ""
-        current += char
-    parts.append(current)
-    return parts
 
 
 def _words(text: str) -> tuple[str, ...]:

@@ -27,7 +27,9 @@ from collections.abc import Callable
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.sqlite import SQLite
 from sqlglot.errors import ParseError, SqlglotError, TokenError
+from sqlglot.tokens import TokenType
 
 from rag.errors import SQLError
 
@@ -333,3 +335,43 @@ def to_dialect(sql: str, dialect: str, source: str = "sqlite") -> str:
         return sqlglot.transpile(sql, read=source, write=dialect)[0]
     except (SQLError, ParseError, TokenError, IndexError, RecursionError, sqlglot.errors.SqlglotError):
         return sql
+
+
+_SQLITE = SQLite()
+_NAMES = {TokenType.VAR, TokenType.IDENTIFIER}
+_LITERALS = {TokenType.STRING, TokenType.NUMBER, TokenType.HEX_STRING, TokenType.BIT_STRING, TokenType.NATIONAL_STRING}
+
+
+def normalize_sql(sql: str, *, tokens: bool = True) -> str:
+    """One text per query, for comparing and deduplicating queries.
+
+    `tokens=True` (exact match): the query's SQLite tokens joined by single spaces, keywords and
+    function names upper-case, identifiers unquoted, literals and identifier case as written, no
+    trailing semicolon. `tokens=False` (a cheap key where text differing only in case or spacing
+    is the same query): lower case, single spaces, no trailing semicolon.
+
+    >>> normalize_sql('select "name" from  books where id=1;') == normalize_sql("SELECT name FROM books WHERE id = 1")
+    True
+    >>> normalize_sql(" SELECT  Name\\nFROM t; ", tokens=False)
+    'select name from t'
+    """
+    if not tokens:
+        return re.sub(r"\s+", " ", sql.strip().rstrip(";")).strip().lower()
+    try:
+        found = _SQLITE.tokenize(sql)
+    except SqlglotError:
+        return " ".join(sql.replace(";", " ").split())
+    words = []
+    for position, token in enumerate(found):
+        following = found[position + 1].token_type if position + 1 < len(found) else None
+        if token.token_type == TokenType.STRING:
+            words.append("'" + token.text.replace("'", "''") + "'")
+        elif token.token_type in _LITERALS:
+            words.append(token.text)
+        elif token.token_type in _NAMES:
+            words.append(token.text.upper() if following == TokenType.L_PAREN else token.text)
+        else:
+            words.append(" ".join(token.text.split()).upper())
+    while words and words[-1] == ";":
+        words.pop()
+    return " ".join(words)

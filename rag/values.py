@@ -33,6 +33,7 @@ from rag.describe import DatabaseSchema, quote_identifier
 from rag.errors import SQLError
 from rag.masking import STOP_WORDS
 from rag.sqltools import to_dialect
+from rag.words import singular
 
 __all__ = ["QUANTITY_WORDS", "NumberMention", "UnitHit", "ValueHit", "ValueIndex", "column_dimension", "numbers_in", "unit_hits"]
 
@@ -209,8 +210,6 @@ class ValueIndex:
 
 def _singular_key(key: str) -> str:
     """The folded value with its last word in the singular (plural and singular spellings meet)."""
-    from rag.masking import singular
-
     words = key.split(" ")
     return " ".join([*words[:-1], singular(words[-1])])
 

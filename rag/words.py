@@ -17,8 +17,10 @@ word inflected for singular and plural, and values quoted the way people type th
 from __future__ import annotations
 
 import functools
+import math
 import random
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +52,7 @@ _IES_EXCEPTIONS = frozenset({"movies", "cookies", "calories", "zombies", "pies",
 _VOWEL_SOUND = re.compile(r"^(?:[aeio]|u(?!ni|se|su|ti|ro|ra)|hour|honest)", re.IGNORECASE)
 _VOWEL_ACRONYM = re.compile(r"^[AEFHILMNORSX](?:[A-Z\d]|\b)")  # 'an ID', 'an SKU', 'an MRI'
 QUOTE_STYLES = ("'", '"', "")
-_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
+_DIGITS = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
 _NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
 
 
@@ -69,9 +71,8 @@ def words(name: str) -> list[str]:
 
 @functools.lru_cache(maxsize=65536)
 def _words(name: str) -> tuple[str, ...]:
-    spaced = _CAMEL.sub(" ", re.sub(r"[\W_]+", " ", re.sub(r"['’]", "", name)))
     parts = []
-    for part in spaced.split():
+    for part in split_identifier(re.sub(r"['’]", "", name)):
         lower = part.lower()
         if lower in _ABBREVIATIONS:
             parts.extend(_ABBREVIATIONS[lower].split())
@@ -82,6 +83,59 @@ def _words(name: str) -> tuple[str, ...]:
     if len(parts) > 1 and parts[0].lower() in _TABLE_PREFIXES:
         parts = parts[1:]
     return tuple(parts or [name])
+
+
+def split_identifier(name: str) -> list[str]:
+    """The words of an identifier as written: snake_case, camelCase, PascalCase, kebab-case, spaces, digits.
+
+    >>> split_identifier("appt_date"), split_identifier("firstName"), split_identifier("HTTPStatusCode")
+    (['appt', 'date'], ['first', 'Name'], ['HTTP', 'Status', 'Code'])
+    >>> split_identifier("Order Details"), split_identifier("address2"), split_identifier("prix_café")
+    (['Order', 'Details'], ['address', '2'], ['prix', 'café'])
+    """
+    found: list[str] = []
+    for piece in re.findall(r"[^\W_]+", name):
+        for part in _split_case(piece):
+            found.extend(w for w in _DIGITS.split(part) if w)
+    return found
+
+
+def _split_case(piece: str) -> list[str]:
+    """`piece` cut where a lower-case letter meets an upper-case one, or an acronym meets a word."""
+    parts: list[str] = []
+    current = ""
+    for i, char in enumerate(piece):
+        prev = piece[i - 1] if i else ""
+        nxt = piece[i + 1] if i + 1 < len(piece) else ""
+        if current and char.isupper() and (prev.islower() or (prev.isupper() and nxt.islower())):
+            parts.append(current)
+            current = ""
+        current += char
+    parts.append(current)
+    return parts
+
+
+def normalize_word(word: str) -> str:
+    """Case- and width-folded, then singular: the form words are compared in.
+
+    >>> [normalize_word(w) for w in ["Categories", "boxes", "status", "People", "Straße", "analyses", "class"]]
+    ['category', 'box', 'status', 'person', 'strasse', 'analysis', 'class']
+    """
+    return singular(unicodedata.normalize("NFKC", word).casefold())
+
+
+def stem(word: str) -> str:
+    """A word's singular, lower case, cut to six letters: 'Categories' → 'catego'; close forms of
+    one name ('categorised', 'category') meet."""
+    return singular(word.lower())[:6]
+
+
+def same_number(a: str, b: str) -> bool:
+    """Whether two numbers as written are the same number ('5', '5.0'); text that is no number is not."""
+    try:
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+    except ValueError:
+        return False
 
 
 def plural(word: str) -> str:

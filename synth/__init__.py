@@ -20,6 +20,7 @@ _EXPORTS = {
     "MiningConfig": "synth.mining",
     "mine_hard_negatives": "synth.mining",
     "Triplet": "synth.triplets",
+    "TripletSet": "synth.triplets",
     "load_triplets": "synth.triplets",
     "read_triplets": "synth.triplets",
     "write_triplets": "synth.triplets",

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from synth.sql.syntax import squash
+from rag.sqltools import normalize_sql
 from synth.stats import SynthStats
 from synth.task import CATEGORIES
 from synth.triplets import Triplet
@@ -58,7 +58,7 @@ def deduplicate(triplets: list[Triplet], stats: SynthStats) -> list[Triplet]:
     queries: set[tuple[str, str]] = set()
     kept = []
     for t in triplets:
-        q, p = squash(t.query), squash(t.pos)
+        q, p = normalize_sql(t.query, tokens=False), normalize_sql(t.pos, tokens=False)
         if q == p or (q, p) in pairs or (t.task_type, q) in queries:
             stats.count("duplicates", t.category)
             continue
@@ -86,7 +86,7 @@ def pools_by_task(triplets: list[Triplet], pool_size: int, seed: int, focus: lis
     to `pool_size`."""
     pools: dict[str, dict[str, Triplet]] = defaultdict(dict)
     for t in triplets:
-        pools[t.task_type].setdefault(squash(t.pos), t)
+        pools[t.task_type].setdefault(normalize_sql(t.pos, tokens=False), t)
     focus_by_task: dict[str, list[Triplet]] = defaultdict(list)
     for t in focus or []:
         focus_by_task[t.task_type].append(t)
@@ -166,13 +166,13 @@ def consistency_filter(triplets: list[Triplet], pools: dict[str, list[Triplet]],
         by_task[t.task_type].append(t)
     for task, rows in by_task.items():
         pool = [p.pos for p in pools.get(task, [])]
-        pool_keys = np.array([squash(p) for p in pool], dtype=object)
+        pool_keys = np.array([normalize_sql(p, tokens=False) for p in pool], dtype=object)
         pool_vectors = cache.encode(pool, desc=f"embedding {task} pool")
         queries = cache.encode([t.query for t in rows], desc=f"embedding {task} queries")
         positives = cache.encode([t.pos for t in rows], desc=f"embedding {task} positives")
         for t, q, p in zip(rows, queries, positives):
             score = float(q @ p)
-            others = pool_keys != squash(t.pos)
+            others = pool_keys != normalize_sql(t.pos, tokens=False)
             higher = int(np.sum((pool_vectors @ q > score) & others)) if len(pool) else 0
             t.meta.update(consistency_rank=higher, consistency_top_k=config.top_k, score=round(score, 4))
             if higher >= config.top_k:

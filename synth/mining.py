@@ -24,8 +24,9 @@ import numpy as np
 
 from rag.errors import ConfigError
 from rag.execution import has_top_level_order_by
+from rag.sqltools import normalize_sql
 from synth.sql.context import ExampleDatabase, database_cache
-from synth.sql.syntax import same_text, squash
+from synth.sql.syntax import same_text
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class HardNegativeMiner:
         self.vectors = np.ascontiguousarray(self.vectors, dtype=np.float32)
         self.index = faiss.IndexFlatIP(self.vectors.shape[1])
         self.index.add(self.vectors)
-        self._keys = [squash(d) for d in self.documents]
+        self._keys = [normalize_sql(d, tokens=False) for d in self.documents]
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode(texts, batch_size=self.batch_size, show_progress=self.show_progress)
@@ -116,7 +117,7 @@ class HardNegativeMiner:
         return out
 
     def _candidates(self, i: int, scores: np.ndarray, ids: np.ndarray, positive_score: float, query: str, positive: str) -> list[MinedNegative]:
-        excluded = {squash(query), squash(positive)}
+        excluded = {normalize_sql(query, tokens=False), normalize_sql(positive, tokens=False)}
         found = []
         rank = 0
         for score, j in zip(scores, ids):

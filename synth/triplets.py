@@ -2,15 +2,18 @@
 
 The CSV is what people read and what the embedder trainer loads; the JSONL next to it carries
 the same rows plus every hard negative, the task instruction and generation metadata (judge
-verdict, how the negative was found, consistency rank). `load_triplets` turns either file into
-the `anchor, positive, negative` dataset sentence-transformers trains on; the embedder's
-cleaning loader (`embedder.triplets`) reads the same rows into the same `Triplet`.
+verdict, how the negative was found, consistency rank). `load_triplets` reads and cleans either
+file (or a pair file with `anchor,positive[,negative]`) into a `TripletSet` of the same `Triplet`,
+which the trainers use and `TripletSet.to_dataset` turns into the `anchor, positive, negative`
+dataset sentence-transformers trains on.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,6 @@ from rag.errors import DataError
 from rag.io import read_csv, read_jsonl, write_jsonl_atomic, write_text_atomic
 
 COLUMNS: tuple[str, ...] = ("query", "pos", "neg", "category", "task_type", "source")
-TRAINER_COLUMNS: tuple[str, ...] = ("anchor", "positive", "negative")
 
 
 @dataclass
@@ -122,35 +124,116 @@ def read_triplets_with_meta(path: str | Path) -> list[Triplet]:
     return rows
 
 
-def load_triplets(path: str | Path) -> Any:
-    """A `datasets.Dataset` with columns anchor, positive, negative, ready for sentence-transformers.
+REQUIRED = ("query", "pos")
+ALIASES = {"anchor": "query", "positive": "pos", "negative": "neg"}  # pair files and sentence-transformers' columns
 
-    Accepts the synthesis CSV/JSONL (query, pos, neg) or a file that already has anchor,
-    positive, negative. Every row needs all three non-empty, and the positive must differ from
-    the anchor and the negative; the first bad row is reported as a DataError.
+
+@dataclass
+class TripletSet:
+    """Clean rows of a triplet file plus what was dropped on the way."""
+
+    path: Path
+    rows: list[Triplet]
+    read: int
+    empty: int = 0
+    duplicates: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def with_negatives(self) -> list[Triplet]:
+        return [r for r in self.rows if r.neg]
+
+    @property
+    def without_negatives(self) -> list[Triplet]:
+        return [r for r in self.rows if not r.neg]
+
+    def extend(self, rows: list[Triplet], label: str) -> int:
+        """Append rows that are not already present (by query, pos, neg); counts them under `label`."""
+        seen = {(r.query, r.pos, r.neg) for r in self.rows}
+        added = [r for r in rows if (r.query, r.pos, r.neg) not in seen and not seen.add((r.query, r.pos, r.neg))]
+        self.rows.extend(added)
+        self.extra[label] = self.extra.get(label, 0) + len(added)
+        return len(added)
+
+    def fingerprint(self) -> str:
+        """A short content hash of the cleaned rows (order-sensitive), stored with the model."""
+        digest = hashlib.sha256()
+        for row in self.rows:
+            digest.update(json.dumps([row.query, row.pos, row.neg], ensure_ascii=False).encode())
+        return digest.hexdigest()[:16]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path.resolve()),
+            "rows_read": self.read,
+            "rows_used": len(self.rows),
+            "with_negative": len(self.with_negatives),
+            "dropped_empty": self.empty,
+            "dropped_duplicate": self.duplicates,
+            "fingerprint": self.fingerprint(),
+            **self.extra,
+        }
+
+    def to_dataset(self) -> Any:
+        """A `datasets.Dataset` with columns anchor, positive, negative, ready for sentence-transformers."""
+        import datasets
+
+        return datasets.Dataset.from_dict(
+            {"anchor": [r.query for r in self.rows], "positive": [r.pos for r in self.rows], "negative": [r.neg for r in self.rows]}
+        )
+
+
+def load_triplets(path: str | Path, *, min_rows: int = 2, strict: bool = False) -> TripletSet:
+    """Read and clean a triplet file: the synthesis CSV/JSONL (query, pos[, neg]) or a file with
+    anchor, positive[, negative] (pair files, sentence-transformers' columns).
+
+    Rows with an empty query or positive are dropped, exact duplicates too, and both are counted.
+    `strict` (a file to train on as triplets): every row needs all three non-empty and a positive
+    that differs from the anchor and the negative, and the first bad row is a DataError naming its
+    line. A missing file, another format, missing columns or fewer than `min_rows` usable rows is a
+    DataError.
     """
-    import datasets
-
     path = Path(path)
-    rows = read_rows(path)
-    if not rows:
+    raw = read_rows(path)
+    if not raw:
         raise DataError(f"triplet file {path} has no rows")
-    names = ("query", "pos", "neg") if all(c in rows[0] for c in ("query", "pos", "neg")) else TRAINER_COLUMNS
-    missing = [c for c in names if c not in rows[0]]
+    raw = [{ALIASES.get(k, k): v for k, v in row.items()} for row in raw]
+    present = set().union(*(row.keys() for row in raw))
+    required = (*REQUIRED, "neg") if strict else REQUIRED
+    missing = [c for c in required if c not in present]
     if missing:
-        raise DataError(f"triplet file {path} lacks column(s) {', '.join(missing)} (need query,pos,neg or anchor,positive,negative)")
-    columns: dict[str, list[str]] = {c: [] for c in TRAINER_COLUMNS}
-    for number, row in enumerate(rows, 2 if path.suffix.lower() == ".csv" else 1):
-        anchor, positive, negative = (clean_text(row.get(c)) for c in names)
-        if not (anchor and positive and negative):
-            empty = [n for n, v in zip(names, (anchor, positive, negative)) if not v]
-            raise DataError(f"{path}:{number}: empty {', '.join(empty)}")
-        if positive == negative or positive == anchor:
-            raise DataError(f"{path}:{number}: the positive repeats the {'negative' if positive == negative else 'anchor'}")
-        columns["anchor"].append(anchor)
-        columns["positive"].append(positive)
-        columns["negative"].append(negative)
-    return datasets.Dataset.from_dict(columns)
+        found = ", ".join(sorted(str(c) for c in present)) or "none"
+        raise DataError(f"triplet file {path} lacks column(s) {', '.join(missing)} (found: {found}; need {','.join(required)})")
+    seen: set[tuple[str, str, str]] = set()
+    rows: list[Triplet] = []
+    empty = duplicates = 0
+    for number, row in enumerate(raw, 2 if path.suffix.lower() == ".csv" else 1):
+        values = {c: clean_text(row.get(c)) for c in COLUMNS}
+        if strict:
+            _check_strict(path, number, values["query"], values["pos"], values["neg"])
+        if not values["query"] or not values["pos"]:
+            empty += 1
+            continue
+        key = (values["query"], values["pos"], values["neg"])
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        rows.append(Triplet(**values))
+    if len(rows) < min_rows:
+        raise DataError(
+            f"triplet file {path} has {len(rows)} usable row(s) of {len(raw)} "
+            f"({empty} empty, {duplicates} duplicate); at least {min_rows} are needed"
+        )
+    return TripletSet(path=path, rows=rows, read=len(raw), empty=empty, duplicates=duplicates)
+
+
+def _check_strict(path: Path, number: int, anchor: str, positive: str, negative: str) -> None:
+    if not (anchor and positive and negative):
+        empty = [n for n, v in zip(("query", "pos", "neg"), (anchor, positive, negative)) if not v]
+        raise DataError(f"{path}:{number}: empty {', '.join(empty)}")
+    if positive == negative or positive == anchor:
+        raise DataError(f"{path}:{number}: the positive repeats the {'negative' if positive == negative else 'anchor'}")
 
 
 def clean_text(value: Any) -> str:

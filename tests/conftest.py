@@ -21,6 +21,37 @@ from fixtures.cli import CliResult, invoke_main  # noqa: E402
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# Fixtures that load a model, an index or an LLM runtime (slow), start a database server (server) or
+# drive a browser (browser). A test that uses one, directly or through another fixture, carries the
+# mark, so `make test-fast` (`-m "not slow and not server and not browser"`) leaves it out.
+MARK_BY_FIXTURE = {
+    "encoder": "slow",
+    "shipped_encoder": "slow",
+    "default_index": "slow",
+    "tiny_gguf": "slow",
+    "tiny_model": "slow",
+    "knn_run": "slow",
+    "postgres_server": "server",
+    "mariadb_server": "server",
+    "chromium": "browser",
+}
+
+
+# Parameters that name a server engine: fixtures asked for by name at run time (`getfixturevalue`)
+# follow them, so a test with one of these parameters starts a server.
+SERVER_PARAMS = frozenset({"postgresql", "postgres", "mysql", "mariadb", "postgres_server", "mariadb_server"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test by the expensive fixtures it uses (before `-m` selects)."""
+    for item in items:
+        for name in sorted(set(getattr(item, "fixturenames", ())) & MARK_BY_FIXTURE.keys()):
+            item.add_marker(MARK_BY_FIXTURE[name])
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if any(isinstance(value, str) and value in SERVER_PARAMS for value in params.values()):
+            item.add_marker("server")
+
 
 @pytest.fixture(scope="session")
 def coderag_home(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -28,11 +28,9 @@ def refresh_index(settings, *, show_progress: bool, linking: Any = None) -> None
     """Bring the default index up to date with every store (only changed documents are embedded);
     with `linking` (a DatabaseRef), also read that database's description and value index and embed
     its tables for linking (kept in `$CODERAG_HOME/links/`), so its first question does not wait."""
-    from rag.encoders import encoder_from_settings
-    from rag.index import get_index
+    from rag.wiring import encoder_and_index
 
-    encoder = encoder_from_settings(settings)
-    get_index(settings, encoder, "default", show_progress=show_progress)
+    encoder, _ = encoder_and_index(settings, "default", show_progress=show_progress)
     if linking is not None and settings.linking.enabled:
         _prepare_linking(settings, linking, encoder, show_progress=show_progress)
 

@@ -12,7 +12,8 @@ from collections import Counter
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
 
-from synth.sql.syntax import Query, render, same_text, squash, tidy
+from rag.sqltools import normalize_sql
+from synth.sql.syntax import Query, render, same_text, tidy
 
 DIALECTS: dict[str, str] = {
     "postgres": "PostgreSQL",
@@ -82,15 +83,15 @@ def find_translations(query: Query, rng: random.Random, limit: int = 2, min_chan
     probes = {d: translate(tree, d) for d in PROBE_DIALECTS}
     if not any(differs(sql) for sql in probes.values()):
         return {}
-    seen = {squash(base)}
+    seen = {normalize_sql(base, tokens=False)}
     dialects = list(DIALECTS)
     rng.shuffle(dialects)
     found: dict[str, str] = {}
     for dialect in dialects:
         sql = probes[dialect] if dialect in probes else translate(tree, dialect)
-        if sql is None or squash(_drop_as(sql)) in seen or not differs(sql):
+        if sql is None or normalize_sql(_drop_as(sql), tokens=False) in seen or not differs(sql):
             continue
-        seen.add(squash(_drop_as(sql)))
+        seen.add(normalize_sql(_drop_as(sql), tokens=False))
         found[dialect] = sql
         if len(found) >= limit:
             break
@@ -111,7 +112,7 @@ def styles(query: Query, original: str) -> dict[str, str]:
         found["layout"] = pretty
     flat = query.sql
     # only keyword/function case and AS differ: the change the instruction describes, nothing else
-    if not same_text(flat, original) and squash(_drop_as(flat)) == squash(_drop_as(original)):
+    if not same_text(flat, original) and normalize_sql(_drop_as(flat), tokens=False) == normalize_sql(_drop_as(original), tokens=False):
         found["explicit"] = flat
     return found
 

@@ -17,6 +17,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 
 from rag.documents import schema_only
+from rag.sqltools import normalize_sql
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
@@ -80,12 +81,7 @@ class Query:
 
 def same_text(a: str, b: str) -> bool:
     """Equal up to case, whitespace and a trailing semicolon."""
-    return squash(a) == squash(b)
-
-
-def squash(sql: str) -> str:
-    """Lower case, single spaces, no trailing semicolon: the key `same_text` compares."""
-    return re.sub(r"\s+", " ", sql.strip().rstrip(";")).strip().lower()
+    return normalize_sql(a, tokens=False) == normalize_sql(b, tokens=False)
 
 
 def parse_schema(context: str) -> Schema:

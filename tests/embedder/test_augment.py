@@ -6,8 +6,8 @@ import pytest
 from embedder_testing import TRIPLETS
 
 from embedder.augment import augment
-from embedder.triplets import Triplet, load_triplets
 from rag.errors import ConfigError
+from synth.triplets import Triplet, load_triplets
 
 ROWS = [
     Triplet("Which crops were planted after 2020?", "SELECT name FROM crops WHERE year > 2020", "SELECT COUNT(*) FROM crops", "text2code"),

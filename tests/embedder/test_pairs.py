@@ -41,7 +41,7 @@ def test_cli_writes_jsonl_that_training_reads(coderag, tmp_path: Path) -> None:
     code, stdout, stderr = coderag("embedder", "pairs", "mbpp", "--from-file", str(_local_file(tmp_path, "mbpp")), "--out", str(out))
     assert code == 0, stderr
     assert "wrote 1 pairs" in stdout
-    from embedder.triplets import load_triplets
+    from synth.triplets import load_triplets
 
     assert json.loads(out.read_text().splitlines()[0])["anchor"].startswith("Write a function")
     with pytest.raises(DataError, match="1 usable row"):  # one pair is too few to train on, but it reads

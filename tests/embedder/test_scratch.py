@@ -26,8 +26,8 @@ from embedder.train_scratch import (
     pick_device,
     train,
 )
-from embedder.triplets import load_triplets
 from rag.errors import ConfigError, DataError, ModelError
+from synth.triplets import load_triplets
 
 
 def test_tokenizer_loads_with_transformers_and_keeps_case(tiny_tokenizer: Path) -> None:
@@ -77,6 +77,7 @@ def test_learning_rate_warms_up_then_decays_to_a_tenth() -> None:
     assert learning_rate(110, config) == pytest.approx(1e-4)
 
 
+@pytest.mark.slow  # trains a small model with torch
 def test_saved_model_matches_the_trained_module(tmp_path: Path, tiny_tokenizer: Path) -> None:
     """The sentence-transformers directory (BertModel + Pooling + Dense + Normalize) embeds exactly like the module."""
     from sentence_transformers import SentenceTransformer
@@ -114,6 +115,7 @@ def _config(tmp_path: Path, tokenizer: Path, **overrides) -> ScratchTrainConfig:
     return ScratchTrainConfig(**{**values, **overrides})
 
 
+@pytest.mark.slow  # trains a small model with torch, twice
 def test_nan_loss_keeps_the_checkpoint_and_resume_finishes(settings, tmp_path: Path, tiny_tokenizer: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_loss, calls = train_scratch.contrastive_loss, []
 

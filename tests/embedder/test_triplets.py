@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from embedder_testing import TRIPLETS, write_csv
 
-from embedder.triplets import load_triplets
 from rag.errors import DataError
+from synth.triplets import load_triplets
 
 
 def test_fixture_loads_with_negatives() -> None:

@@ -50,6 +50,7 @@ async def _stdio_session(home: Path, body: Any) -> Any:
                 return await body(session)
 
 
+@pytest.mark.slow  # the server process loads the shipped retriever and the index to answer
 def test_stdio_tools_answer_and_refuse(home: Path) -> None:
     async def body(session: ClientSession) -> None:
         names = {tool.name for tool in (await session.list_tools()).tools}

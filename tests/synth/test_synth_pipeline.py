@@ -29,7 +29,7 @@ def test_default_run_writes_40_curated_rows(settings, encoder, tmp_path):
     assert len(rows) == 40
     assert Counter(r.category for r in rows) == {"text2code": 10, "code2text": 10, "code2code": 10, "hybrid": 10}
     assert all(r.neg for r in rows)
-    assert len(load_triplets(out)) == 40
+    assert len(load_triplets(out, strict=True).rows) == 40
     train_ids = {ex.id for ex in load_bundled("train")}
     assert all(r.source.startswith("bundled:train:") and r.source.rsplit(":", 1)[1] in train_ids for r in rows)
     stats = result.stats.to_dict()

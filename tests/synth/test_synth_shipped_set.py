@@ -23,7 +23,7 @@ def test_shape_and_columns():
     assert Counter(r["category"] for r in rows) == {"text2code": 10, "code2text": 10, "code2code": 10, "hybrid": 10}
     assert all(r["query"] and r["pos"] and r["neg"] for r in rows)
     assert all(TASKS[r["task_type"]].category.value == r["category"] for r in rows)
-    data = load_triplets(SHIPPED)
+    data = load_triplets(SHIPPED, strict=True).to_dataset()
     assert data.column_names == ["anchor", "positive", "negative"] and len(data) == 40
 
 

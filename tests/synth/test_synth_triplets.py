@@ -53,13 +53,13 @@ def test_write_refuses_other_suffixes(tmp_path):
 def test_load_triplets_gives_the_trainer_columns(tmp_path):
     csv_path, jsonl_path = write_triplets(rows(), tmp_path / "t.csv")
     for path in (csv_path, jsonl_path):
-        data = load_triplets(path)
+        data = load_triplets(path, strict=True).to_dataset()
         assert data.column_names == ["anchor", "positive", "negative"]
         assert data[0] == {"anchor": "How many products?", "positive": "SELECT COUNT(*) FROM products", "negative": "SELECT COUNT(*) FROM orders"}
         assert len(data) == 2
     st = tmp_path / "st.csv"
     st.write_text("anchor,positive,negative\nq,p,n\n")
-    assert load_triplets(st)[0] == {"anchor": "q", "positive": "p", "negative": "n"}
+    assert load_triplets(st, min_rows=1, strict=True).to_dataset()[0] == {"anchor": "q", "positive": "p", "negative": "n"}
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_load_triplets_validates_columns_and_rows(tmp_path, content, message):
     path = tmp_path / "t.csv"
     path.write_text(content)
     with pytest.raises(DataError, match=message):
-        load_triplets(path)
+        load_triplets(path, strict=True)
 
 
 def test_load_triplets_bad_files(tmp_path):

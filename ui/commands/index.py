@@ -27,24 +27,13 @@ def index_build(
     Example: coderag index build --corpus demo --out build/demo-index"""
     from rag.corpus import load_corpus
     from rag.documents import render
-    from rag.encoders import encoder_from_settings
-    from rag.errors import IndexStoreError
-    from rag.index import VectorIndex, build_options, index_path
+    from rag.wiring import build_index
 
     settings = settings_from_flags(embedder=embedder, template=template)
     template_name = settings.index.template
     examples = load_corpus(corpus, None if split == "all" else split, home=settings.home)
     render(examples[0], template_name)  # an unknown template fails before the model loads
-    encoder = encoder_from_settings(settings)
-    target = out_dir or index_path(settings, corpus, encoder, template_name)
-    previous = None
-    if target.exists():  # unchanged documents keep their vectors; a broken or foreign index is simply rebuilt
-        try:
-            previous = VectorIndex.load(target, encoder)
-        except IndexStoreError:
-            previous = None
-    index = VectorIndex.build(examples, encoder, template_name, corpus=corpus, previous=previous, **build_options(settings))
-    index.save(target)
+    index, target = build_index(settings, examples, corpus, directory=out_dir)
     m = index.manifest
     out.print(
         f"indexed {m['count']} documents ({m['embedded']} embedded, {m['dimension']}-d, template {template_name}, "
