@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from fixtures.heldout.databases import QUESTIONS, build_all  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from fixtures.heldout.databases import QUESTIONS, build_all  # noqa: E402
 from rag.io import read_jsonl, write_jsonl_atomic  # noqa: E402
 
 
@@ -40,8 +40,14 @@ def corpus_file(directory: Path) -> Path:
     """The held-out questions as a `jsonl:` corpus (test split) pointing at freshly built databases."""
     paths = build_all(directory / "databases")
     rows = [
-        {"id": f"{row['db']}-{i}", "db_id": row["db"], "question": row["question"], "sql": row["sql"],
-         "db_path": str(paths[row["db"]]), "split": "test"}
+        {
+            "id": f"{row['db']}-{i}",
+            "db_id": row["db"],
+            "question": row["question"],
+            "sql": row["sql"],
+            "db_path": str(paths[row["db"]]),
+            "split": "test",
+        }
         for i, row in enumerate(read_jsonl(QUESTIONS))
     ]
     target = directory / "heldout.jsonl"
@@ -83,9 +89,28 @@ def main() -> None:
     env = {**os.environ, "CODERAG_HOME": str(home), "CODERAG_ADAPT__ENABLED": "false" if args.no_adapt else "true"}
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "ui.cli", "eval", "run", "--corpus", f"jsonl:{corpus}", "--store", "synth", "--generator", "knn",
-         "--store-examples", str(args.examples), "--no-baseline", "--out", str(out), "--overwrite"],
-        check=True, env=env, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "ui.cli",
+            "eval",
+            "run",
+            "--corpus",
+            f"jsonl:{corpus}",
+            "--store",
+            "synth",
+            "--generator",
+            "knn",
+            "--store-examples",
+            str(args.examples),
+            "--no-baseline",
+            "--out",
+            str(out),
+            "--overwrite",
+        ],
+        check=True,
+        env=env,
+        cwd=ROOT,
     )
     wall = time.perf_counter() - started
     metrics = json.loads((out / "metrics.json").read_text())
@@ -96,16 +121,24 @@ def main() -> None:
         record["db_id"] = by_id[record["id"]]["db_id"]
     table = summarize(records, threshold)
     load = os.getloadavg()
-    view = Table(title=f"knn{'' if args.no_adapt else ' + adapt'} on the held-out fixtures (threshold {threshold}, {wall:.0f} s, load {load[0]:.1f})")
+    view = Table(
+        title=f"knn{'' if args.no_adapt else ' + adapt'} on the held-out fixtures (threshold {threshold}, {wall:.0f} s, load {load[0]:.1f})"
+    )
     for column in ("database", "n", "knn EX (always answering)", "answered", "precision", "adapted"):
         view.add_column(column, justify="left" if column == "database" else "right")
     for name, row in table.items():
-        view.add_row(name, str(row["n"]), f"{row['knn_ex']:.3f}", f"{row['answered']:.3f}", f"{row['precision']:.3f}", f"{row['adapted']:.3f}")
+        view.add_row(
+            name, str(row["n"]), f"{row['knn_ex']:.3f}", f"{row['answered']:.3f}", f"{row['precision']:.3f}", f"{row['adapted']:.3f}"
+        )
     console.print(view)
     store = metrics.get("store", {})
-    console.print(f"store coverage {store.get('coverage')} recall@3 {store.get('recall@3')} ({store.get('store_examples')} stored examples)")
+    console.print(
+        f"store coverage {store.get('coverage')} recall@3 {store.get('recall@3')} ({store.get('store_examples')} stored examples)"
+    )
     if args.out:
-        args.out.write_text(json.dumps({"table": table, "store": store, "threshold": threshold, "wall_s": round(wall, 1), "load": load[0]}, indent=2))
+        args.out.write_text(
+            json.dumps({"table": table, "store": store, "threshold": threshold, "wall_s": round(wall, 1), "load": load[0]}, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -96,7 +96,9 @@ def main() -> None:
             rows.append((label, f"{name} {value}", build_s, recall(found, truth), float(np.median(ms)), float(np.percentile(ms, 95))))
         del index
 
-    table = Table(title=f"recall@{K} against exact search: {args.vectors:,} × {args.dimension} vectors, {args.queries} queries, build on {threads} threads")
+    table = Table(
+        title=f"recall@{K} against exact search: {args.vectors:,} × {args.dimension} vectors, {args.queries} queries, build on {threads} threads"
+    )
     for column in ("index", "search setting", "build s", f"recall@{K}", "query p50 ms", "query p95 ms"):
         table.add_column(column, justify="right")
     for index_name, setting, build_s, value, p50, p95 in rows:

@@ -98,8 +98,14 @@ def main() -> None:
     for column in ("engine", "cold ask (s)", "warm ask median (ms)", "warm p95 (ms)", "carries over", "load-demo (s)"):
         table.add_column(column, justify="right" if column != "engine" else "left")
     for label, cold_s, warm, carried, total, load_s, _ in rows:
-        table.add_row(label, f"{cold_s:.2f}", f"{statistics.median(warm):.0f}", f"{_p95(warm):.0f}", f"{carried}/{total} ({carried / total:.0%})",
-                      f"{load_s:.1f}" if load_s else "-")
+        table.add_row(
+            label,
+            f"{cold_s:.2f}",
+            f"{statistics.median(warm):.0f}",
+            f"{_p95(warm):.0f}",
+            f"{carried}/{total} ({carried / total:.0%})",
+            f"{load_s:.1f}" if load_s else "-",
+        )
     console.print(table)
     for label, *_, kept in rows:
         if kept:

@@ -39,15 +39,25 @@ def run_one(name: str, examples: int, seed: int, time_budget_s: float) -> dict:
         path = BUILDERS[name](Path(tmp) / f"{name}.sqlite")
         started = time.perf_counter()
         schema = introspect(path)
-        result = synthesize_examples(path, max_examples=examples, seed=seed, schema=schema, show_progress=False,
-                                     time_budget_s=time_budget_s)
+        result = synthesize_examples(
+            path, max_examples=examples, seed=seed, schema=schema, show_progress=False, time_budget_s=time_budget_s
+        )
         seconds = time.perf_counter() - started
     stats = result.stats
     return {
-        "database": name, "tables": len(schema.tables), "rows": sum(t.rows for t in schema.tables),
-        "introspect_s": schema.seconds, "seconds": seconds, "examples": stats.kept, "questions": stats.questions,
-        "tried": stats.tried, "merged": stats.merged, "stopped": stats.stopped, "by_shape": stats.by_shape,
-        "rejected": stats.rejected, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "database": name,
+        "tables": len(schema.tables),
+        "rows": sum(t.rows for t in schema.tables),
+        "introspect_s": schema.seconds,
+        "seconds": seconds,
+        "examples": stats.kept,
+        "questions": stats.questions,
+        "tried": stats.tried,
+        "merged": stats.merged,
+        "stopped": stats.stopped,
+        "by_shape": stats.by_shape,
+        "rejected": stats.rejected,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 
@@ -65,19 +75,50 @@ def main() -> None:
 
     runs = []
     for name in args.databases.split(","):
-        command = [sys.executable, __file__, "--one", name, "--examples", str(args.examples), "--seed", str(args.seed),
-                   "--time-budget", str(args.time_budget)]
+        command = [
+            sys.executable,
+            __file__,
+            "--one",
+            name,
+            "--examples",
+            str(args.examples),
+            "--seed",
+            str(args.seed),
+            "--time-budget",
+            str(args.time_budget),
+        ]
         runs.append(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout))
 
     console = Console(width=140)
     overview = Table(title=f"Schema-grounded synthesis (cap {args.examples:,} examples, seed {args.seed})")
-    for header in ("database", "tables", "rows", "introspect s", "total s", "examples", "questions", "tried", "merged",
-                   "stopped", "peak RSS MB"):
+    for header in (
+        "database",
+        "tables",
+        "rows",
+        "introspect s",
+        "total s",
+        "examples",
+        "questions",
+        "tried",
+        "merged",
+        "stopped",
+        "peak RSS MB",
+    ):
         overview.add_column(header, justify="left" if header in ("database", "stopped") else "right")
     for run in runs:
-        overview.add_row(run["database"], str(run["tables"]), f"{run['rows']:,}", f"{run['introspect_s']:.2f}",
-                         f"{run['seconds']:.1f}", f"{run['examples']:,}", f"{run['questions']:,}", f"{run['tried']:,}",
-                         f"{run['merged']:,}", run["stopped"], f"{run['peak_rss_mb']:.0f}")
+        overview.add_row(
+            run["database"],
+            str(run["tables"]),
+            f"{run['rows']:,}",
+            f"{run['introspect_s']:.2f}",
+            f"{run['seconds']:.1f}",
+            f"{run['examples']:,}",
+            f"{run['questions']:,}",
+            f"{run['tried']:,}",
+            f"{run['merged']:,}",
+            run["stopped"],
+            f"{run['peak_rss_mb']:.0f}",
+        )
     console.print(overview)
 
     shapes = Table(title="Examples by shape")

@@ -43,12 +43,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from fixtures.linking.databases import build_all  # noqa: E402
+from fixtures.linking.large import make_large  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from fixtures.linking.databases import build_all  # noqa: E402
-from fixtures.linking.large import make_large  # noqa: E402
 from rag.chain import TextToSQL  # noqa: E402
 from rag.errors import SQLError  # noqa: E402
 from rag.execution import results_match  # noqa: E402
@@ -79,12 +79,19 @@ def _block(text: str, table: str) -> str | None:
     m = re.search(rf"(create table|# table:)\s+[\"`\[]?{re.escape(table)}[\"`\]]?[\s(]", text)
     if m is None:
         return None
-    nxt = re.search(r"(create table|# table:|# joins)", text[m.end():])
-    return text[m.start(): m.end() + (nxt.start() if nxt else len(text))]
+    nxt = re.search(r"(create table|# table:|# joins)", text[m.end() :])
+    return text[m.start() : m.end() + (nxt.start() if nxt else len(text))]
 
 
-def run_scale(label: str, files: dict[str, Path], questions: list[dict[str, Any]], service_on: TextToSQL, service_off: TextToSQL, budget: int,
-              keys: dict[str, str] | None = None) -> dict[str, Any]:
+def run_scale(
+    label: str,
+    files: dict[str, Path],
+    questions: list[dict[str, Any]],
+    service_on: TextToSQL,
+    service_off: TextToSQL,
+    budget: int,
+    keys: dict[str, str] | None = None,
+) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     opened = {name: ReadOnlyDatabase.open(path) for name, path in {p: p for p in set(files.values())}.items()}
     first_seen: set[Path] = set()
@@ -101,8 +108,14 @@ def run_scale(label: str, files: dict[str, Path], questions: list[dict[str, Any]
         link = service_on.link(q["question"], db)
         after_schema = schema_part(schema_sql, link, budget)
         before_schema = trim_schema(schema_sql, 12000)
-        row: dict[str, Any] = {"kind": q["kind"], "seconds": seconds, "warm": warm, "answerable": q["sql"] is not None,
-                               "after_chars": len(after_schema), "before_chars": len(before_schema)}
+        row: dict[str, Any] = {
+            "kind": q["kind"],
+            "seconds": seconds,
+            "warm": warm,
+            "answerable": q["sql"] is not None,
+            "after_chars": len(after_schema),
+            "before_chars": len(before_schema),
+        }
         if q["sql"] is None:
             row["after_abstained"] = on.error_kind == "abstain"
             off = service_off.ask(q["question"], db, db_key=key)
@@ -170,13 +183,18 @@ def main() -> None:
     parser.add_argument("--scales", default="native,300,1000")
     parser.add_argument("--budget", type=int, default=8000)
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--store", action="store_true", help="`coderag db add` each database first (its synthesized store), as a user would")
+    parser.add_argument(
+        "--store", action="store_true", help="`coderag db add` each database first (its synthesized store), as a user would"
+    )
     args = parser.parse_args()
     questions = [q for q in read_jsonl(QUESTIONS) if args.split == "all" or q["split"] == args.split]
     work = Path(tempfile.mkdtemp(prefix="bench-linking-"))
     natives = build_all(work / "native")
     scales = args.scales.split(",")
-    files_of = {scale: natives if scale == "native" else {n: make_large(work / f"large-{scale}.sqlite", int(scale)) for n in natives} for scale in scales}
+    files_of = {
+        scale: natives if scale == "native" else {n: make_large(work / f"large-{scale}.sqlite", int(scale)) for n in natives}
+        for scale in scales
+    }
     keys_of: dict[str, dict[str, str]] = {}
     added: dict[str, float] = {}
     if args.store:  # what `db add` gives a user: a store synthesized from the database, then asked by its name
@@ -186,8 +204,12 @@ def main() -> None:
                 key = name if scale == "native" else f"large{scale}"
                 if key not in added:
                     started = time.perf_counter()
-                    subprocess.run([sys.executable, "-m", "ui.cli", "db", "add", str(path), "--name", key], check=True,
-                                   env={**os.environ, "CODERAG_HOME": str(work / "home")}, stdout=subprocess.DEVNULL)
+                    subprocess.run(
+                        [sys.executable, "-m", "ui.cli", "db", "add", str(path), "--name", key],
+                        check=True,
+                        env={**os.environ, "CODERAG_HOME": str(work / "home")},
+                        stdout=subprocess.DEVNULL,
+                    )
                     added[key] = time.perf_counter() - started
                 keys_of[scale][name] = key
     if args.store:  # a user's `coderag ask` process, start to finish (imports, index, link, answer); the first run warms the caches
@@ -197,16 +219,29 @@ def main() -> None:
             walls = []
             for _ in range(4):
                 started = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "ui.cli", "ask", "--db", key, question], env={**os.environ, "CODERAG_HOME": str(work / "home")},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+                subprocess.run(
+                    [sys.executable, "-m", "ui.cli", "ask", "--db", key, question],
+                    env={**os.environ, "CODERAG_HOME": str(work / "home")},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    check=False,
+                )
                 walls.append(time.perf_counter() - started)
             added[f"ask process at {scale} tables (median of 3 after the first)"] = median(walls[1:])
     settings_on = load_settings(home=str(work / "home"), generator="knn")
     settings_off = settings_on.model_copy(update={"linking": settings_on.linking.model_copy(update={"enabled": False})})
     service_on = TextToSQL.from_settings(settings_on)
     service_off = TextToSQL(settings_off, service_on.index, service_on.encoder, service_on.generator)
-    results: dict[str, Any] = {"split": args.split, "budget": args.budget, "machine": os.uname().nodename, "cpus": os.cpu_count(),
-                               "load": os.getloadavg()[0], "date": time.strftime("%Y-%m-%d"), "store": args.store, "db_add_s": added}
+    results: dict[str, Any] = {
+        "split": args.split,
+        "budget": args.budget,
+        "machine": os.uname().nodename,
+        "cpus": os.cpu_count(),
+        "load": os.getloadavg()[0],
+        "date": time.strftime("%Y-%m-%d"),
+        "store": args.store,
+        "db_add_s": added,
+    }
     for scale in scales:
         results[scale] = run_scale(scale, files_of[scale], questions, service_on, service_off, args.budget, keys_of.get(scale))
     results["load_after"] = os.getloadavg()[0]
@@ -217,17 +252,36 @@ def main() -> None:
 
 def show(results: dict[str, Any], scales: list[str]) -> None:
     store = "with each database's `db add` store" if results.get("store") else "no store"
-    table = Table(title=f"Linking, {results['split']} questions, {store} (load {results['load']:.1f} → {results['load_after']:.1f}, {results['date']})")
-    for column in ("tables", "arm", "link recall", "value recall", "schema chars", "answered", "precision", "EX (forced)", "abstains on unanswerable", "s/question"):
+    table = Table(
+        title=f"Linking, {results['split']} questions, {store} (load {results['load']:.1f} → {results['load_after']:.1f}, {results['date']})"
+    )
+    for column in (
+        "tables",
+        "arm",
+        "link recall",
+        "value recall",
+        "schema chars",
+        "answered",
+        "precision",
+        "EX (forced)",
+        "abstains on unanswerable",
+        "s/question",
+    ):
         table.add_column(column, justify="right")
     for scale in scales:
         r = results[scale]
         for arm in ("before", "after"):
             a = r[arm]
             table.add_row(
-                scale if arm == "before" else "", arm, f"{a['link_recall']:.2f}", f"{a['value_recall']:.2f}" if a.get("value_recall") is not None else "–",
-                f"{a['schema_chars']:,.0f}", f"{a['answered']:.2f}", "–" if a["precision"] is None else f"{a['precision']:.2f}",
-                f"{a['ex_forced']:.2f}", "–" if a["unanswerable_abstained"] is None else f"{a['unanswerable_abstained']:.2f}",
+                scale if arm == "before" else "",
+                arm,
+                f"{a['link_recall']:.2f}",
+                f"{a['value_recall']:.2f}" if a.get("value_recall") is not None else "–",
+                f"{a['schema_chars']:,.0f}",
+                f"{a['answered']:.2f}",
+                "–" if a["precision"] is None else f"{a['precision']:.2f}",
+                f"{a['ex_forced']:.2f}",
+                "–" if a["unanswerable_abstained"] is None else f"{a['unanswerable_abstained']:.2f}",
                 f"{a['seconds_median']:.2f} (p90 {a['seconds_p90']:.2f})" if a.get("seconds_median") is not None else "",
             )
     Console(width=200).print(table)

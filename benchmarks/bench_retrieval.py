@@ -41,7 +41,10 @@ def synthetic_examples(count: int, seed: int = 0) -> list[Example]:
     for i in range(count):
         ex = base[i % len(base)]
         suffix = f"{rng.choice(WORDS)}_{i}"
-        rename = lambda text: re.sub(r"\b(\d+)\b", lambda m: str(int(m.group(1)) + rng.randint(1, 9)), text)
+
+        def rename(text: str) -> str:
+            return re.sub(r"\b(\d+)\b", lambda m: str(int(m.group(1)) + rng.randint(1, 9)), text)
+
         out.append(
             Example(
                 id=f"syn-{i}",
@@ -125,8 +128,10 @@ def main() -> None:
     faiss.omp_set_num_threads(default_threads)
 
     console = Console()
-    console.print(f"[bold]Index build[/]: {embed_count:,} documents embedded (template {template}, mean {mean_chars:.0f} chars), "
-                  f"{encoder.name}, {settings.embedder.workers} process(es), {default_threads} cores")
+    console.print(
+        f"[bold]Index build[/]: {embed_count:,} documents embedded (template {template}, mean {mean_chars:.0f} chars), "
+        f"{encoder.name}, {settings.embedder.workers} process(es), {default_threads} cores"
+    )
     console.print(f"  {build_s:.1f} s → {embed_count / build_s:,.1f} documents/s; index filled to {index.index.ntotal:,} vectors")
     table = Table(title=f"Single-question latency at {args.docs:,} documents ({args.queries} queries, ms)")
     for column in ("torch threads", "FAISS threads", "embed p50", "search p50", "search p95", "total p50", "total p95"):

@@ -136,7 +136,12 @@ def main() -> None:
             f"{100 * outcome['ex'] / scored:>5.1f} | {100 * outcome['em'] / scored:>5.1f} | {100 * outcome['em_ast'] / scored:>8.1f} |"
         )
     categories = rows[0][3]
-    print("\noutcomes: " + ", ".join(f"{k} {categories[k]}" for k in ("correct", "wrong_result", "execution_error", "parse_error", "no_sql", "timeout", "excluded")))
+    print(
+        "\noutcomes: "
+        + ", ".join(
+            f"{k} {categories[k]}" for k in ("correct", "wrong_result", "execution_error", "parse_error", "no_sql", "timeout", "excluded")
+        )
+    )
 
 
 if __name__ == "__main__":

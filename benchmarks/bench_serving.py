@@ -35,7 +35,14 @@ CONFIGS = {
     "before: torch, sentence-transformers, all-MiniLM-L6-v2": {"CODERAG_EMBEDDER__BACKEND": "torch", "CODERAG_EMBEDDER__MODEL": "bundled"},
     "after: shipped int8 retriever, onnxruntime (default)": {},
 }
-HELPS = (["--help"], ["ask", "--help"], ["ui", "--help"], ["eval", "run", "--help"], ["embedder", "finetune", "--help"], ["synth", "--help"])
+HELPS = (
+    ["--help"],
+    ["ask", "--help"],
+    ["ui", "--help"],
+    ["eval", "run", "--help"],
+    ["embedder", "finetune", "--help"],
+    ["synth", "--help"],
+)
 
 
 def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
@@ -58,7 +65,9 @@ def ui_until_served(env: dict[str, str], timeout_s: float = 180) -> tuple[float,
     """(seconds until `coderag ui` answers its first page, peak RSS in MB), then stop it."""
     port = free_port()
     started = time.perf_counter()
-    process = subprocess.Popen([CODERAG, "ui", "--port", str(port)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [CODERAG, "ui", "--port", str(port)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         while time.perf_counter() - started < timeout_s:
             try:

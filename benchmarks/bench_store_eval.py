@@ -24,10 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from fixtures.store_eval.layout import build_layout  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
-
-from fixtures.store_eval.layout import build_layout  # noqa: E402
 
 PHASES = ("synthesis", "index", "answering", "store_metrics", "retrieval_metrics")
 
@@ -37,9 +36,30 @@ def run(home: Path, layout: Path, store_examples: int, label: str) -> tuple[dict
     env = {**os.environ, "CODERAG_HOME": str(home)}
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "ui.cli", "eval", "run", "--corpus", f"spider:{layout}", "--split", "test", "--store", "synth",
-         "--generator", "knn", "--store-examples", str(store_examples), "--no-baseline", "--out", str(out), "--overwrite"],
-        check=True, env=env, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "ui.cli",
+            "eval",
+            "run",
+            "--corpus",
+            f"spider:{layout}",
+            "--split",
+            "test",
+            "--store",
+            "synth",
+            "--generator",
+            "knn",
+            "--store-examples",
+            str(store_examples),
+            "--no-baseline",
+            "--out",
+            str(out),
+            "--overwrite",
+        ],
+        check=True,
+        env=env,
+        cwd=ROOT,
     )
     wall = time.perf_counter() - started
     return json.loads((out / "metrics.json").read_text()), wall
@@ -56,8 +76,10 @@ def main() -> None:
     layout = build_layout(home / "layout", databases=args.databases, questions=args.questions)
     results = {label: run(home, layout, args.store_examples, label) for label in ("cold", "warm")}
     load = os.getloadavg()
-    table = Table(title=f"eval run --store synth: {args.databases} databases × {args.questions} questions, "
-                        f"{args.store_examples} examples each ({os.cpu_count()} cores, load {load[0]:.1f} after)")
+    table = Table(
+        title=f"eval run --store synth: {args.databases} databases × {args.questions} questions, "
+        f"{args.store_examples} examples each ({os.cpu_count()} cores, load {load[0]:.1f} after)"
+    )
     table.add_column("phase")
     for label in results:
         table.add_column(f"{label} (s)", justify="right")
@@ -65,7 +87,9 @@ def main() -> None:
         table.add_row(phase, *(f"{metrics['config'].get('phases_s', {}).get(phase, float('nan')):.1f}" for metrics, _ in results.values()))
     table.add_row("whole command", *(f"{wall:.1f}" for _, wall in results.values()))
     cold = results["cold"][0]
-    table.add_row("questions / store examples indexed", *(f"{m['config']['n_test']} / {m['config']['n_train_indexed']}" for m, _ in results.values()))
+    table.add_row(
+        "questions / store examples indexed", *(f"{m['config']['n_test']} / {m['config']['n_train_indexed']}" for m, _ in results.values())
+    )
     Console().print(table)
     print(f"EX {cold['rag']['ex']:.3f}; store coverage {cold.get('store', {}).get('coverage')}")
 

@@ -73,8 +73,14 @@ def main() -> None:
         total = t_end - started
         cpu = _cpu_seconds() - cpu_started
         table.add_row(
-            str(workers), f"{t_rules - t_snippets:.1f}", f"{total:.1f}", f"{cpu:.1f}", f"{cpu / min(workers, 2):.1f}",
-            f"{len(kept):,}", f"{len(examples) / total:,.0f}", "yes" if total <= 60 else "no",
+            str(workers),
+            f"{t_rules - t_snippets:.1f}",
+            f"{total:.1f}",
+            f"{cpu:.1f}",
+            f"{cpu / min(workers, 2):.1f}",
+            f"{len(kept):,}",
+            f"{len(examples) / total:,.0f}",
+            "yes" if total <= 60 else "no",
         )
     console = Console()
     console.print(table)

@@ -74,7 +74,10 @@ def simple_questions(home: Path) -> list[tuple[str, str, str, Path]]:
     from fixtures.grounded.databases import make_school, make_warehouse
 
     paths = {name: make(home / "calibration" / f"{name}.sqlite") for name, make in (("school", make_school), ("warehouse", make_warehouse))}
-    return [(row["db"], row["question"], row["sql"], paths[row["db"]]) for row in read_jsonl(ROOT / "benchmarks" / "data" / "simple_questions.jsonl")]
+    return [
+        (row["db"], row["question"], row["sql"], paths[row["db"]])
+        for row in read_jsonl(ROOT / "benchmarks" / "data" / "simple_questions.jsonl")
+    ]
 
 
 def measure(group: list[tuple[str, str, str, Path]], settings, encoder, max_examples: int, *, adapting: bool = True) -> list[dict]:
@@ -90,7 +93,9 @@ def measure(group: list[tuple[str, str, str, Path]], settings, encoder, max_exam
                 demo = db_id.removesuffix("+taught")
                 stores[db_id] += [replace(e, db_id=db_id, meta={"origin": "person"}) for e in load_demo_examples(demo, path)]
     examples = [e for store in stores.values() for e in store]
-    index = VectorIndex.build(examples, encoder, settings.index.template, corpus="calibration", batch_size=settings.embedder.batch_size, show_progress=True)
+    index = VectorIndex.build(
+        examples, encoder, settings.index.template, corpus="calibration", batch_size=settings.embedder.batch_size, show_progress=True
+    )
     retriever = ExampleRetriever(index=index, encoder=encoder, k=3)
     opened: dict[Path, tuple[ReadOnlyDatabase, object]] = {}
     limits = AdaptLimits(sketches=settings.adapt.sketches, max_candidates=settings.adapt.max_candidates, budget_s=settings.adapt.budget_s)
@@ -114,15 +119,17 @@ def measure(group: list[tuple[str, str, str, Path]], settings, encoder, max_exam
                 chosen = adapt(question, hits, opened[path][0], opened[path][1], limits)
                 if chosen is not None:
                     answer_sql, evidence, edits = chosen.sql, chosen.evidence, len(chosen.edits)
-            rows.append({
-                "db": db_id,
-                "answered": True,
-                "adapted": edits,
-                "right": answer_sql in right or (edits > 0 and cache.same_result(source, gold, answer_sql, ordered=ordered)),
-                "covered": bool(right),
-                "recall3": bool(right & {h.document.sql for h in hits[:3]}),
-                **(asdict(evidence) if evidence else {}),
-            })
+            rows.append(
+                {
+                    "db": db_id,
+                    "answered": True,
+                    "adapted": edits,
+                    "right": answer_sql in right or (edits > 0 and cache.same_result(source, gold, answer_sql, ordered=ordered)),
+                    "covered": bool(right),
+                    "recall3": bool(right & {h.document.sql for h in hits[:3]}),
+                    **(asdict(evidence) if evidence else {}),
+                }
+            )
     for database, _ in opened.values():
         database.close()
     return rows
@@ -177,15 +184,22 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="write the per-question rows and results here")
     parser.add_argument("--rows", type=Path, default=None, help="reuse the rows of groups measured before (a --json file)")
-    parser.add_argument("--no-adapt", action="store_true", help="knn replays the closest example's SQL (no rag.adapt), as before adaptation")
-    parser.add_argument("--groups", nargs="*", default=None, help="measure only these groups (bookshop clinic taught bundled-test simple); no fit")
+    parser.add_argument(
+        "--no-adapt", action="store_true", help="knn replays the closest example's SQL (no rag.adapt), as before adaptation"
+    )
+    parser.add_argument(
+        "--groups", nargs="*", default=None, help="measure only these groups (bookshop clinic taught bundled-test simple); no fit"
+    )
     args = parser.parse_args()
     settings = load_settings()
     encoder = encoder_from_settings(settings)
     started = time.perf_counter()
     reused = json.loads(args.rows.read_text())["groups"] if args.rows else {}
     groups = {
-        name: reused.get(name) or measure(group, settings, encoder, args.bundled_max_examples if name == "bundled-test" else args.max_examples, adapting=not args.no_adapt)
+        name: reused.get(name)
+        or measure(
+            group, settings, encoder, args.bundled_max_examples if name == "bundled-test" else args.max_examples, adapting=not args.no_adapt
+        )
         for name, group in question_sets(settings.home, args.bundled_databases).items()
         if args.groups is None or name in args.groups
     }
@@ -201,7 +215,12 @@ def main() -> None:
         return
 
     answered = {name: [r for r in rows if r["answered"]] for name, rows in groups.items()}
-    feature_sets = {"all signals": FEATURES, "without shape": [f for f in FEATURES if f != "shape"], "without schema words or shape": [f for f in FEATURES if not f.endswith("_words") and f != "shape"], "similarity only": ["similarity"]}
+    feature_sets = {
+        "all signals": FEATURES,
+        "without shape": [f for f in FEATURES if f != "shape"],
+        "without schema words or shape": [f for f in FEATURES if not f.endswith("_words") and f != "shape"],
+        "similarity only": ["similarity"],
+    }
     held_out = Table(title=f"abstention, leave one group out (target precision {args.target_precision:.2f} on the fitting groups)")
     for column in ("signals", "held-out group", "threshold", "precision", "coverage", "EX with abstention"):
         held_out.add_column(column, justify="right" if column not in ("held-out group", "signals") else "left")
@@ -213,7 +232,9 @@ def main() -> None:
             p, right = probabilities(model, answered[name]), np.array([r["right"] for r in answered[name]])
             precision, coverage = precision_coverage(p, right, threshold)
             ex = float(right[p >= threshold].sum()) / len(groups[name])
-            held_out.add_row(label, name, f"{threshold:.3f}", "–" if precision is None else f"{precision:.3f}", f"{coverage:.3f}", f"{ex:.3f}")
+            held_out.add_row(
+                label, name, f"{threshold:.3f}", "–" if precision is None else f"{precision:.3f}", f"{coverage:.3f}", f"{ex:.3f}"
+            )
     console.print(held_out)
 
     everything = [r for rows in answered.values() for r in rows]
@@ -222,10 +243,16 @@ def main() -> None:
     threshold = pick_threshold(p_all, right_all, args.target_precision)
     weights = {"bias": round(float(model.intercept_[0]), 3), **{f: round(float(w), 3) for f, w in zip(FEATURES, model.coef_[0])}}
     reached = precision_coverage(p_all, right_all, threshold)[0] or 0.0
-    how = f"precision >= {args.target_precision}" if reached >= args.target_precision else f"best F0.5: precision {args.target_precision} is out of reach"
+    how = (
+        f"precision >= {args.target_precision}"
+        if reached >= args.target_precision
+        else f"best F0.5: precision {args.target_precision} is out of reach"
+    )
     console.print(f"weights to ship (all groups): {json.dumps(weights)}; threshold {threshold:.3f} ({how})")
     precision, coverage = precision_coverage(p_all, right_all, threshold)
-    console.print(f"in-sample at that threshold: precision {precision if precision is None else round(precision, 3)}, coverage {coverage:.3f}; {time.perf_counter() - started:.0f} s")
+    console.print(
+        f"in-sample at that threshold: precision {precision if precision is None else round(precision, 3)}, coverage {coverage:.3f}; {time.perf_counter() - started:.0f} s"
+    )
 
     if args.plot:
         _plot(args.plot, p_all, right_all, threshold)

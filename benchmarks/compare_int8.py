@@ -25,9 +25,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from rich.console import Console  # noqa: E402
 
+from embedder import quantize  # noqa: E402
 from embedder.bench import format_table, measure_encoders, set_threads  # noqa: E402
 from embedder.onnx_export import export_onnx  # noqa: E402
-from embedder import quantize  # noqa: E402
 from embedder.retrieval import prepare_bundled  # noqa: E402
 from rag.encoders import load_encoder, load_onnx_encoder  # noqa: E402
 from rag.io import write_json_atomic  # noqa: E402
@@ -61,7 +61,11 @@ def main() -> None:
         encoders = {"torch": load_encoder(args.model, backend="torch")}
         console.print(f"CPU int8 dot-product instructions: {vnni() or 'none (no VNNI)'}")
         shipped_per_token = quantize.per_token_int8
-        for label, scheme, levels in (("per-token", "per-token", quantize.WEIGHT_LEVELS), ("per-token 8-bit w", "per-token", 127), ("per-tensor", "per-tensor", None)):
+        for label, scheme, levels in (
+            ("per-token", "per-token", quantize.WEIGHT_LEVELS),
+            ("per-token 8-bit w", "per-token", 127),
+            ("per-tensor", "per-tensor", None),
+        ):
             folder = label.replace(" ", "-")
             if args.model == BUNDLED:
                 name, models_dir = BUNDLED, scratch / folder

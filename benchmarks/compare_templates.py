@@ -75,8 +75,10 @@ def main() -> None:
         )
     console = Console(width=140)
     console.print(table)
-    console.print(f"bundled: {bundled_queries} test questions with a relevant train example; "
-                  f"demo: {sum(1 for r in relevant if r)} stored questions with a paraphrase")
+    console.print(
+        f"bundled: {bundled_queries} test questions with a relevant train example; "
+        f"demo: {sum(1 for r in relevant if r)} stored questions with a paraphrase"
+    )
 
 
 if __name__ == "__main__":

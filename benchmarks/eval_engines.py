@@ -74,8 +74,24 @@ def main() -> None:
             corpus = f"jsonl:{corpus_file(work / 'heldout')}"
         for label, (url, password) in engines.items():
             out = work / label.split()[0].lower()
-            argv = [CODERAG, "eval", "run", "--corpus", corpus, "--store", store, "--store-examples", str(args.store_examples), "--generator", args.generator,
-                    "--engine-url", url, "--out", str(out), "--no-progress"]
+            argv = [
+                CODERAG,
+                "eval",
+                "run",
+                "--corpus",
+                corpus,
+                "--store",
+                store,
+                "--store-examples",
+                str(args.store_examples),
+                "--generator",
+                args.generator,
+                "--engine-url",
+                url,
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
             if args.limit:
                 argv += ["--limit", str(args.limit)]
             console.print(f"eval run on {label}…")
@@ -84,18 +100,48 @@ def main() -> None:
             if done.returncode != 0:
                 raise SystemExit(f"eval run with {label} failed: {done.stderr.strip()[-500:]}")
             metrics = json.loads((out / "metrics.json").read_text())
-            rows.append({"engine": label, "wall_s": round(time.perf_counter() - started, 1), "engine_s": metrics["config"]["phases_s"]["engine"], **metrics["engine"]})
+            rows.append(
+                {
+                    "engine": label,
+                    "wall_s": round(time.perf_counter() - started, 1),
+                    "engine_s": metrics["config"]["phases_s"]["engine"],
+                    **metrics["engine"],
+                }
+            )
     finally:
         for server in servers:
             server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    table = Table(title=f"eval run --engine-url ({args.corpus}, --store {store}, {args.generator}; {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs)")
-    for column in ("engine", "databases", "scored", "EX RAG there", "EX RAG SQLite", "carried over", "EX no-RAG there", "EX no-RAG SQLite", "gold failed", "engine pass (s)"):
+    table = Table(
+        title=f"eval run --engine-url ({args.corpus}, --store {store}, {args.generator}; {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs)"
+    )
+    for column in (
+        "engine",
+        "databases",
+        "scored",
+        "EX RAG there",
+        "EX RAG SQLite",
+        "carried over",
+        "EX no-RAG there",
+        "EX no-RAG SQLite",
+        "gold failed",
+        "engine pass (s)",
+    ):
         table.add_column(column, justify="left" if column == "engine" else "right")
     pct = lambda v: "–" if v is None else f"{100 * v:.1f}%"  # noqa: E731
     for r in rows:
-        table.add_row(r["engine"], str(r["databases"]), str(r["scored"]), pct(r["ex"]["rag"]), pct(r["ex_sqlite"]["rag"]), pct(r["carried_over"]["rag"]),
-                      pct(r["ex"].get("no_rag")), pct(r["ex_sqlite"].get("no_rag")), str(r["gold_failed"]), f"{r['engine_s']:.1f}")
+        table.add_row(
+            r["engine"],
+            str(r["databases"]),
+            str(r["scored"]),
+            pct(r["ex"]["rag"]),
+            pct(r["ex_sqlite"]["rag"]),
+            pct(r["carried_over"]["rag"]),
+            pct(r["ex"].get("no_rag")),
+            pct(r["ex_sqlite"].get("no_rag")),
+            str(r["gold_failed"]),
+            f"{r['engine_s']:.1f}",
+        )
     console.print(table)
     for r in rows:
         if r["errors"]:

@@ -83,12 +83,14 @@ class Runner:
         from rag.chain import TextToSQL
         from rag.generators import make_generator
         from rag.settings import load_settings
-        from ui.session import Session
         from ui.service import UIService
+        from ui.session import Session
 
         settings = load_settings()
         generator, _ = make_generator("openai", settings, base_url=self.llm.url)
-        self.service = UIService(TextToSQL.from_settings(settings, generator=generator, show_progress=False), index_dir=None, default_db=str(self.db))
+        self.service = UIService(
+            TextToSQL.from_settings(settings, generator=generator, show_progress=False), index_dir=None, default_db=str(self.db)
+        )
         self.session = Session(db=self.service.default_db)
 
     def run(self, entry: dict[str, Any]) -> dict[str, Any]:
@@ -153,7 +155,9 @@ class Runner:
         if "{fifo}" in text and not (self.scratch / "fifo").exists():
             os.mkfifo(self.scratch / "fifo")
         (self.scratch / "a-file").touch()
-        return text.replace("{db}", str(self.db)).replace("{file}", str(self.scratch / "a-file")).replace("{fifo}", str(self.scratch / "fifo"))
+        return (
+            text.replace("{db}", str(self.db)).replace("{file}", str(self.scratch / "a-file")).replace("{fifo}", str(self.scratch / "fifo"))
+        )
 
 
 def runner_main(channel: str, db: Path, scratch: Path) -> None:
@@ -208,7 +212,12 @@ class Harness:
             return proc
         proc = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--runner", channel, "--db", str(self.db), "--scratch", str(self.scratch)],
-            cwd=self.args.code_root, env=self.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            cwd=self.args.code_root,
+            env=self.env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
         ready = proc.stdout.readline()
         if not ready:
@@ -241,7 +250,9 @@ class Harness:
             proc.wait()
 
 
-def judge(entry: dict[str, Any], channel: str, seen: dict[str, Any] | None, seconds: float, growth: float, limit: float, args: argparse.Namespace) -> list[str]:
+def judge(
+    entry: dict[str, Any], channel: str, seen: dict[str, Any] | None, seconds: float, growth: float, limit: float, args: argparse.Namespace
+) -> list[str]:
     """The reasons an attempt was mishandled (none: handled)."""
     if seen is None:
         return [f"killed after {seconds:.0f} s"]
@@ -286,7 +297,12 @@ def main() -> None:
         harness = Harness(args, home, db, scratch)
         try:
             baselines = {}
-            for channel, probe in (("sql", {"sql": "SELECT 1"}), ("ask", {"sql": "SELECT 1"}), ("ui", {"sql": "SELECT 1"}), ("cli", {"argv": ["sql", "--db", "{db}", "SELECT 1"]})):
+            for channel, probe in (
+                ("sql", {"sql": "SELECT 1"}),
+                ("ask", {"sql": "SELECT 1"}),
+                ("ui", {"sql": "SELECT 1"}),
+                ("cli", {"argv": ["sql", "--db", "{db}", "SELECT 1"]}),
+            ):
                 times = [harness.attempt(channel, {"expect": "answer", **probe})[1] for _ in range(3)]
                 baselines[channel] = statistics.median(times)
             print("baselines (s):", {k: round(v, 2) for k, v in baselines.items()}, file=sys.stderr)
@@ -298,8 +314,20 @@ def main() -> None:
                     reasons = judge(entry, channel, seen, seconds, growth, limit, args)
                     rows[entry["category"]]["attempts"] += 1
                     rows[entry["category"]]["handled" if not reasons else "failures"] += 1
-                    results.append({"id": entry["id"], "channel": channel, "seconds": round(seconds, 2), "growth_mb": round(growth, 1), "reasons": reasons})
-                    print(f"{entry['category']:>20} {entry['id']:<28} {channel:<4} {seconds:6.2f} s {growth:7.1f} MB  {'; '.join(reasons) or 'ok'}", file=sys.stderr, flush=True)
+                    results.append(
+                        {
+                            "id": entry["id"],
+                            "channel": channel,
+                            "seconds": round(seconds, 2),
+                            "growth_mb": round(growth, 1),
+                            "reasons": reasons,
+                        }
+                    )
+                    print(
+                        f"{entry['category']:>20} {entry['id']:<28} {channel:<4} {seconds:6.2f} s {growth:7.1f} MB  {'; '.join(reasons) or 'ok'}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
         finally:
             harness.close()
     if args.json:
@@ -314,7 +342,13 @@ def main() -> None:
 def _prepare(args: argparse.Namespace, home: Path, db: Path) -> None:
     """The demo databases and the default index, built once (not timed)."""
     env = Harness(args, home, db, db.parent).env()
-    subprocess.run([sys.executable, "-m", "ui.cli", "ask", QUESTION, "--generator", "knn"], cwd=args.code_root, env=env, capture_output=True, timeout=900)
+    subprocess.run(
+        [sys.executable, "-m", "ui.cli", "ask", QUESTION, "--generator", "knn"],
+        cwd=args.code_root,
+        env=env,
+        capture_output=True,
+        timeout=900,
+    )
     demo = next((home / "demo").glob("bookshop*.sqlite"))
     shutil.copyfile(demo, db)
 

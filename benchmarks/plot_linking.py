@@ -1,6 +1,6 @@
 """The README's linking picture from `bench_linking.py --out` results: before/after at each schema size.
 
-    python benchmarks/plot_linking.py benchmarks/results/linking_heldout.json docs/linking.png
+python benchmarks/plot_linking.py benchmarks/results/linking_heldout.json docs/linking.png
 """
 
 from __future__ import annotations
@@ -14,8 +14,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-METRICS = [("link_recall", "gold tables + columns\nin the prompt"), ("answered", "answered offline"), ("precision", "precision\nwhen answering"),
-           ("ex_forced", "EX, always\nanswering")]
+METRICS = [
+    ("link_recall", "gold tables + columns\nin the prompt"),
+    ("answered", "answered offline"),
+    ("precision", "precision\nwhen answering"),
+    ("ex_forced", "EX, always\nanswering"),
+]
 
 
 def main() -> None:

@@ -55,7 +55,11 @@ def augment(rows: list[Triplet], kinds: tuple[str, ...] = AUGMENTATIONS, per_row
             shape = skeletons[row.pos]
             if shape and shape != row.pos:
                 negative = _skeleton(row.neg) if row.neg else None
-                extra.append(replace(row, pos=shape, neg=negative if negative and negative != shape else "", category="augmented", task_type="skeleton"))
+                extra.append(
+                    replace(
+                        row, pos=shape, neg=negative if negative and negative != shape else "", category="augmented", task_type="skeleton"
+                    )
+                )
     if "same_skeleton" in kinds:
         by_shape: dict[str, list[Triplet]] = defaultdict(list)
         for row in rows:

@@ -122,7 +122,18 @@ def run_bench(
     set_threads(threads)
     encoders = {b: load_backend(model, b, threads, settings.models_dir) for b in backends}
     evaluation = prepare_bundled(settings) if evaluate else None
-    return {"model": model, **measure_encoders(encoders, template=settings.index.template, evaluation=evaluation, threads=threads, batch_size=batch_size, rounds=rounds, log=log)}
+    return {
+        "model": model,
+        **measure_encoders(
+            encoders,
+            template=settings.index.template,
+            evaluation=evaluation,
+            threads=threads,
+            batch_size=batch_size,
+            rounds=rounds,
+            log=log,
+        ),
+    }
 
 
 def measure_encoders(
@@ -180,7 +191,11 @@ def measure_encoders(
         "batch_size": batch_size,
         "threads": threads,
         "rounds": rounds,
-        "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(), "python": platform.python_version()},
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+        },
         "results": [results[b].row() for b in backends],
     }
 
@@ -188,7 +203,10 @@ def measure_encoders(
 def format_table(report: dict[str, Any]) -> Any:
     from rich.table import Table
 
-    table = Table(title="embedder backends", caption=f"{report['model']}: {report['documents']} docs, {report['threads']} threads, template {report['template']}")
+    table = Table(
+        title="embedder backends",
+        caption=f"{report['model']}: {report['documents']} docs, {report['threads']} threads, template {report['template']}",
+    )
     table.add_column("backend", no_wrap=True)
     for column in ("docs/s", f"×{report['results'][0]['backend']}", "query ms p50", "p95", "min cos", "top-3 =", "R@3", "MRR@10"):
         table.add_column(column, justify="right")

@@ -12,12 +12,16 @@ import typer
 
 from embedder.commands import data, serving, training, versions
 
-app = typer.Typer(no_args_is_help=True, help="Train, export and measure the retrieval embedder.\n\nExample: coderag embedder finetune --data triplets.csv")
+app = typer.Typer(
+    no_args_is_help=True, help="Train, export and measure the retrieval embedder.\n\nExample: coderag embedder finetune --data triplets.csv"
+)
 
 # training
 app.command()(training.finetune)
 app.command("train-scratch")(training.train_scratch)
-app.command("train", hidden=True, add_help_option=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(training.train_alias)
+app.command("train", hidden=True, add_help_option=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+    training.train_alias
+)
 # data and tokenizer
 app.command()(data.tokenizer)
 app.command()(data.pairs)

@@ -40,7 +40,6 @@ from rag.settings import Settings
 from rag.sqltools import normalize_sql
 from synth.triplets import Triplet, write_triplets
 
-
 # 500 triplets: 3.6 min on 2 quiet cores, held-back MRR@10 0.676 -> 0.906 on a 6-table store; 2,000 gave
 # 0.939 in 18 CPU-minutes (README "Measured"), over the 10-minute budget.
 DEFAULT_MAX_TRIPLETS = 500
@@ -90,13 +89,17 @@ def db_metrics(encoder: Encoder, split: DbSplit, template: str, *, batch_size: i
     query_vectors = encoder.encode([e.question for e in split.held_back], batch_size=batch_size)
     top = np.argsort(-(query_vectors @ doc_vectors.T), axis=1, kind="stable")[:, :10]
     rankings = [[split.train[i].id for i in row] for row in top]
-    relevant = [{t.id for t in split.train if normalize_sql(t.sql, tokens=False) == normalize_sql(q.sql, tokens=False)} for q in split.held_back]
+    relevant = [
+        {t.id for t in split.train if normalize_sql(t.sql, tokens=False) == normalize_sql(q.sql, tokens=False)} for q in split.held_back
+    ]
     metrics: dict[str, Any] = retrieval_metrics(rankings, relevant)
     metrics["queries"] = len(split.held_back)
     return metrics
 
 
-def db_triplets(encoder: Encoder, split: DbSplit, template: str, *, max_triplets: int = DEFAULT_MAX_TRIPLETS, seed: int = 0, batch_size: int = 64) -> list[Triplet]:
+def db_triplets(
+    encoder: Encoder, split: DbSplit, template: str, *, max_triplets: int = DEFAULT_MAX_TRIPLETS, seed: int = 0, batch_size: int = 64
+) -> list[Triplet]:
     """(question, a same-SQL sibling's document, the closest different-SQL document) rows, capped."""
     rng = random.Random(seed)
     by_sql: dict[str, list[Example]] = {}
@@ -116,8 +119,16 @@ def db_triplets(encoder: Encoder, split: DbSplit, template: str, *, max_triplets
         key = normalize_sql(anchor.sql, tokens=False)
         sibling = rng.choice([e for e in by_sql[key] if e.id != anchor.id])
         negative = next((split.train[i] for i in ranked[:50] if normalize_sql(split.train[i].sql, tokens=False) != key), None)
-        rows.append(Triplet(query=anchor.question, pos=render(sibling, template), neg=render(negative, template) if negative else "",
-                            category="text2code", task_type="db_question_to_sql", source=f"store:{anchor.db_id}"))
+        rows.append(
+            Triplet(
+                query=anchor.question,
+                pos=render(sibling, template),
+                neg=render(negative, template) if negative else "",
+                category="text2code",
+                task_type="db_question_to_sql",
+                source=f"store:{anchor.db_id}",
+            )
+        )
     return rows
 
 
@@ -136,7 +147,9 @@ def retrain_db(
 ) -> DbRetrainResult:
     examples = [e for e in store_examples(settings.home) if e.db_id == name]
     if not examples:
-        raise DataError(f"database '{name}' has no stored examples to train on", hint=f"synthesize some with `coderag db add PATH --name {name}`")
+        raise DataError(
+            f"database '{name}' has no stored examples to train on", hint=f"synthesize some with `coderag db add PATH --name {name}`"
+        )
     split = split_store(examples, seed=seed)
     if not split.held_back or len(split.train) < 2:
         raise DataError(f"the store of '{name}' is too small to hold some examples back ({len(examples)} examples)")
@@ -151,12 +164,23 @@ def retrain_db(
     stamp = time.strftime("%Y%m%d-%H%M%S")
     data, _ = write_triplets(rows, models_dir / f".candidate-data-{stamp}" / f"{name}-triplets.csv")
     candidate = models_dir / f".candidate-{stamp}"
-    log(f"fine-tuning {base} on {len(rows)} triplets from '{name}' ({len(split.train)} training and {len(split.held_back)} held-back questions)")
+    log(
+        f"fine-tuning {base} on {len(rows)} triplets from '{name}' ({len(split.train)} training and {len(split.held_back)} held-back questions)"
+    )
     try:
         result = finetune(
             settings,
-            FinetuneConfig(data=data, out=candidate, base=base, epochs=epochs, batch_size=batch_size, lr=lr, template=template,
-                           evaluate=False, show_progress=show_progress),
+            FinetuneConfig(
+                data=data,
+                out=candidate,
+                base=base,
+                epochs=epochs,
+                batch_size=batch_size,
+                lr=lr,
+                template=template,
+                evaluate=False,
+                show_progress=show_progress,
+            ),
             log=log,
         )
     finally:

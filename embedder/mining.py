@@ -44,7 +44,7 @@ def refresh_negatives(encoder: Encoder, triplets: list[Any], config: Any, origin
             queries,
             [t.pos for t in rows],
             positive_vectors=miner.vectors[[where[t.pos] for t in rows]],
-            is_false_negative=lambda i, j: pool[j] in own[queries[i]],
+            is_false_negative=lambda i, j, pool=pool, own=own, queries=queries: pool[j] in own[queries[i]],
         )
         for triplet, negatives in zip(rows, mined):
             if not negatives:
@@ -56,4 +56,3 @@ def refresh_negatives(encoder: Encoder, triplets: list[Any], config: Any, origin
             counts["rows with a new first negative"] += triplet.neg != before
         counts.update(miner.report)
     return counts
-

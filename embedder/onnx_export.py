@@ -109,7 +109,9 @@ def _optimize(src: Path, dst: Path, config: Any) -> bool:
         return False
     model_type = "bert" if config.model_type in ("roberta", "xlm-roberta", "mpnet", "electra") else config.model_type
     try:
-        optimized = optimize_model(str(src), model_type=model_type, num_heads=config.num_attention_heads, hidden_size=config.hidden_size, opt_level=1)
+        optimized = optimize_model(
+            str(src), model_type=model_type, num_heads=config.num_attention_heads, hidden_size=config.hidden_size, opt_level=1
+        )
         optimized.save_model_to_file(str(dst))
     except Exception:  # an architecture the fusions do not recognise: keep the plain graph
         return False
@@ -122,7 +124,11 @@ def quantize_int8(plain: Path, dst: Path, tokenizer: Any, scheme: str = DEFAULT_
 
     if scheme == "per-tensor":
         q.per_tensor_int8(plain, dst)
-        meta = {"scheme": scheme, "weights": "MatMul int8 per column", "activations": "uint8, one scale per tensor (onnxruntime quantize_dynamic)"}
+        meta = {
+            "scheme": scheme,
+            "weights": "MatMul int8 per column",
+            "activations": "uint8, one scale per tensor (onnxruntime quantize_dynamic)",
+        }
     else:
         texts = q.calibration_texts()
         matmuls = q.per_token_int8(plain, dst, q.feeds(tokenizer, texts))
@@ -150,7 +156,9 @@ def parity_texts(max_chars: int = 4000) -> list[str]:
     return texts + ["SELECT 1", "x"]
 
 
-def measure_parity(reference: np.ndarray, encoder: OnnxEncoder, texts: Sequence[str], batch_sizes: Sequence[int] = PARITY_BATCH_SIZES) -> dict[str, float]:
+def measure_parity(
+    reference: np.ndarray, encoder: OnnxEncoder, texts: Sequence[str], batch_sizes: Sequence[int] = PARITY_BATCH_SIZES
+) -> dict[str, float]:
     """Cosine between torch and ONNX embeddings of the same texts, over several batch sizes (so several padding lengths)."""
     cosines = []
     for size in batch_sizes:
@@ -167,7 +175,9 @@ class ExportResult:
     parity: dict[str, dict[str, float]]
 
 
-def export_onnx(name: str, *, quantize: bool = False, scheme: str = DEFAULT_SCHEME, models_dir: Path | None = None, check_parity: bool = True) -> ExportResult:
+def export_onnx(
+    name: str, *, quantize: bool = False, scheme: str = DEFAULT_SCHEME, models_dir: Path | None = None, check_parity: bool = True
+) -> ExportResult:
     """Export `name` to ONNX (and int8 with `quantize`, `scheme` per embedder.quantize), check parity with torch, write atomically."""
     import torch
 
@@ -198,7 +208,11 @@ def export_onnx(name: str, *, quantize: bool = False, scheme: str = DEFAULT_SCHE
                 dynamo=False,
                 input_names=["input_ids", "attention_mask"],
                 output_names=["sentence_embedding"],
-                dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}, "sentence_embedding": {0: "batch"}},
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "sequence"},
+                    "attention_mask": {0: "batch", 1: "sequence"},
+                    "sentence_embedding": {0: "batch"},
+                },
                 opset_version=OPSET,
                 do_constant_folding=True,
             )
@@ -240,7 +254,9 @@ def export_onnx(name: str, *, quantize: bool = False, scheme: str = DEFAULT_SCHE
                 )
                 parity[variant] = measure_parity(reference, encoder, texts)
             if parity["fp32"]["min_cosine"] < FP32_MIN_COSINE:
-                raise ModelError(f"ONNX export of {display} does not match torch (min cosine {parity['fp32']['min_cosine']:.4f}); nothing written")
+                raise ModelError(
+                    f"ONNX export of {display} does not match torch (min cosine {parity['fp32']['min_cosine']:.4f}); nothing written"
+                )
             meta["parity"] = {**parity, "texts": len(texts), "batch_sizes": list(PARITY_BATCH_SIZES)}
             (staging / EXPORT_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         if target.exists():

@@ -72,7 +72,9 @@ def shared_table(model_dir: Path, onnx_path: Path) -> dict[str, str] | None:
             if value.shape == table.shape and np.array_equal(value.astype(np.float16), table):
                 return {"onnx_initializer": name, "state_dict_key": key}
     if tables:
-        raise ModelError(f"no fp16 lookup table of {onnx_path} matches a weight of {model_dir}", hint="export it again with `--quantize int8`")
+        raise ModelError(
+            f"no fp16 lookup table of {onnx_path} matches a weight of {model_dir}", hint="export it again with `--quantize int8`"
+        )
     return None
 
 
@@ -168,4 +170,3 @@ def pack_model(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return record
-

@@ -122,7 +122,12 @@ def channel_ranges(model: Any, tensors: Iterable[str], batches: Sequence[dict[st
 
 
 def per_token_int8(
-    src: Path, dst: Path, calibration: Sequence[dict[str, np.ndarray]] | None = None, *, alpha: float = SMOOTHING_ALPHA, weight_levels: int = WEIGHT_LEVELS
+    src: Path,
+    dst: Path,
+    calibration: Sequence[dict[str, np.ndarray]] | None = None,
+    *,
+    alpha: float = SMOOTHING_ALPHA,
+    weight_levels: int = WEIGHT_LEVELS,
 ) -> int:
     """Rewrite every weight MatMul of `src` as per-token int8 (module docstring); returns how many quantized MatMuls remain.
 
@@ -147,8 +152,16 @@ def per_token_int8(
         added.append(numpy_helper.from_array(value, name))
         return name
 
-    eps, levels, one_axis = constant("pt_eps", np.array(1e-8, np.float32)), constant("pt_127", np.array(127.0, np.float32)), constant("pt_axis1", np.array([1], np.int64))
-    zero_point, first, last = constant("pt_zp", np.array(128, np.uint8)), constant("pt_0", np.array([0], np.int64)), constant("pt_m1", np.array([-1], np.int64))
+    eps, levels, one_axis = (
+        constant("pt_eps", np.array(1e-8, np.float32)),
+        constant("pt_127", np.array(127.0, np.float32)),
+        constant("pt_axis1", np.array([1], np.int64)),
+    )
+    zero_point, first, last = (
+        constant("pt_zp", np.array(128, np.uint8)),
+        constant("pt_0", np.array([0], np.int64)),
+        constant("pt_m1", np.array([-1], np.int64)),
+    )
 
     def row_reduce(op: str, x: str, out: str) -> Any:
         if opset >= 18:  # axes became an input in opset 18
@@ -176,7 +189,9 @@ def per_token_int8(
         if x in ranges:
             smooth = np.power(np.maximum(ranges[x], 1e-5), alpha) / np.power(np.maximum(np.abs(w).max(axis=1), 1e-5), 1 - alpha)
             w = w * smooth[:, None]
-            rewritten.append(helper.make_node("Mul", [x, constant(p + "inv_smooth", (1.0 / smooth).astype(np.float32))], [p + "x"], name=p + "smooth"))
+            rewritten.append(
+                helper.make_node("Mul", [x, constant(p + "inv_smooth", (1.0 / smooth).astype(np.float32))], [p + "x"], name=p + "smooth")
+            )
             source = p + "x"
         column_scale = (np.maximum(np.abs(w).max(axis=0), 1e-12) / weight_levels).astype(np.float32)
         quantized = np.clip(np.round(w / column_scale), -weight_levels, weight_levels).astype(np.int8)
@@ -230,9 +245,7 @@ def half_lookup_tables(path: Path, min_elements: int = 1 << 20) -> list[str]:
     model = onnx.load(str(path))
     graph = model.graph
     tables = {
-        init.name: init
-        for init in graph.initializer
-        if init.data_type == TensorProto.FLOAT and int(np.prod(init.dims)) >= min_elements
+        init.name: init for init in graph.initializer if init.data_type == TensorProto.FLOAT and int(np.prod(init.dims)) >= min_elements
     }
     lookups = [node for node in graph.node if node.op_type == "Gather" and node.input[0] in tables]
     users = {name for node in graph.node if node.op_type != "Gather" for name in node.input}

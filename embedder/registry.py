@@ -60,7 +60,9 @@ def set_current(models_dir: Path, name: str) -> dict[str, Any]:
     if name == DEFAULT_MODEL:
         registry["current"] = None
     elif name == BUNDLED:
-        raise ConfigError(f"'{BUNDLED}' is a model, not a version", hint=f"set embedder.model: {BUNDLED} (or --embedder {BUNDLED}) to use it")
+        raise ConfigError(
+            f"'{BUNDLED}' is a model, not a version", hint=f"set embedder.model: {BUNDLED} (or --embedder {BUNDLED}) to use it"
+        )
     else:
         entry = find_version(registry, name)
         if entry is None:
@@ -71,5 +73,3 @@ def set_current(models_dir: Path, name: str) -> dict[str, Any]:
         registry["current"] = name
     write_json_atomic(registry_path(models_dir), registry)
     return registry
-
-

@@ -28,7 +28,9 @@ def iter_texts(paths: Iterable[Path]) -> Iterator[str]:
     """Texts from files or directories: text fields of JSONL/CSV rows, whole source and text files."""
     for path in paths:
         if path.is_dir():
-            yield from iter_texts(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES | {".jsonl", ".csv"}))
+            yield from iter_texts(
+                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES | {".jsonl", ".csv"})
+            )
         elif not path.is_file():
             raise DataError(f"tokenizer input not found: {path}")
         elif path.suffix.lower() == ".jsonl":
@@ -89,7 +91,9 @@ def train_tokenizer(
     tokenizer.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=SPECIAL_TOKENS, show_progress=False)
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=SPECIAL_TOKENS, show_progress=False
+    )
     counted = _Counted(texts)
     tokenizer.train_from_iterator(counted, trainer=trainer)
     if counted.count == 0:

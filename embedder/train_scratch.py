@@ -160,7 +160,9 @@ class Batches:
 
         path = tokenizer_dir / "tokenizer.json"
         if not path.is_file():
-            raise ConfigError(f"{tokenizer_dir} is not a tokenizer directory (no tokenizer.json)", hint="train one with `coderag embedder tokenizer`")
+            raise ConfigError(
+                f"{tokenizer_dir} is not a tokenizer directory (no tokenizer.json)", hint="train one with `coderag embedder tokenizer`"
+            )
         self.tokenizer = Tokenizer.from_file(str(path))
         self.tokenizer.enable_truncation(max_length)
         pad_id = self.tokenizer.token_to_id("[PAD]")
@@ -239,7 +241,12 @@ class InMemoryEncoder:
 
 
 def evaluate(
-    model: ScratchEncoder, batches: Batches, device: torch.device, yardstick: RetrievalEvaluation, template: str, eval_set: TripletSet | None
+    model: ScratchEncoder,
+    batches: Batches,
+    device: torch.device,
+    yardstick: RetrievalEvaluation,
+    template: str,
+    eval_set: TripletSet | None,
 ) -> dict[str, Any]:
     """Retrieval metrics of the model being trained: the bundled test split (`yardstick`), and the --eval-data triplets if given."""
     encoder = InMemoryEncoder(model, batches, device)
@@ -268,7 +275,9 @@ def make_optimizer(model: ScratchEncoder, config: ScratchTrainConfig, device: to
     return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.98), eps=1e-6, fused=device.type == "cuda")
 
 
-def save_checkpoint(path: Path, model: ScratchEncoder, optimizer: torch.optim.Optimizer, step: int, batches: Batches, history: list[dict[str, Any]]) -> None:
+def save_checkpoint(
+    path: Path, model: ScratchEncoder, optimizer: torch.optim.Optimizer, step: int, batches: Batches, history: list[dict[str, Any]]
+) -> None:
     """model + optimizer + data order, written to a temporary file and renamed into place."""
     tmp = path.with_suffix(".tmp")
     state = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -30,7 +30,6 @@ app = typer.Typer(
 out = Console()
 
 
-
 def _check_template(template: str) -> None:
     from rag.documents import TEMPLATES
     from rag.errors import ConfigError
@@ -47,17 +46,38 @@ def run(
     generator: Annotated[str, typer.Option("--generator", help="llm | openai | knn")] = "knn",
     llm_model_path: LlmModelPathOption = None,
     openai_base_url: OpenAIBaseUrlOption = None,
-    k: Annotated[Optional[int], typer.Option("--k", min=1, max=50, help="Examples retrieved in the RAG arm (default: retrieval.k).")] = None,
+    k: Annotated[int | None, typer.Option("--k", min=1, max=50, help="Examples retrieved in the RAG arm (default: retrieval.k).")] = None,
     no_baseline: Annotated[bool, typer.Option("--no-baseline", help="Skip the no-RAG (k=0) arm.")] = False,
     embedder: EmbedderOption = None,
     template: TemplateOption = None,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output directory (default: artifacts/eval/<corpus>-<generator>-<time>).")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output directory (default: artifacts/eval/<corpus>-<generator>-<time>).")
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier run in --out.")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
-    store: Annotated[str, typer.Option("--store", help="corpus: retrieve from the train split; synth: from each test database's synthesized store (as `db add` makes it).")] = "corpus",
-    store_examples: Annotated[int, typer.Option("--store-examples", min=1, help="--store synth: examples synthesized per database (`db add` makes 2,000 for one database; an evaluation over many bounds each store to 300 by default).")] = 300,
-    engine_url: Annotated[Optional[str], typer.Option("--engine-url", help="Also compute EX on this PostgreSQL, MySQL/MariaDB or DuckDB database: each test database is copied in turn into it (its role must create tables: use a scratch database), the SQL transpiled and run there.")] = None,
+    store: Annotated[
+        str,
+        typer.Option(
+            "--store",
+            help="corpus: retrieve from the train split; synth: from each test database's synthesized store (as `db add` makes it).",
+        ),
+    ] = "corpus",
+    store_examples: Annotated[
+        int,
+        typer.Option(
+            "--store-examples",
+            min=1,
+            help="--store synth: examples synthesized per database (`db add` makes 2,000 for one database; an evaluation over many bounds each store to 300 by default).",
+        ),
+    ] = 300,
+    engine_url: Annotated[
+        str | None,
+        typer.Option(
+            "--engine-url",
+            help="Also compute EX on this PostgreSQL, MySQL/MariaDB or DuckDB database: each test database is copied in turn into it (its role must create tables: use a scratch database), the SQL transpiled and run there.",
+        ),
+    ] = None,
 ) -> None:
     """RAG (k) against no-RAG (k=0) on a test split: predictions.jsonl, metrics.json, report.md, a plot.
 
@@ -115,10 +135,12 @@ def retrieval(
     corpus: CorpusOption = "bundled",
     split: Annotated[str, typer.Option("--split", help="Split whose questions are the queries.")] = "test",
     embedder: EmbedderOption = None,
-    templates: Annotated[Optional[list[str]], typer.Option("--template", help="Document template; repeat to compare several.")] = None,
+    templates: Annotated[list[str] | None, typer.Option("--template", help="Document template; repeat to compare several.")] = None,
     limit: LimitOption = None,
     as_json: JsonOption = False,
-    cross_db: Annotated[bool, typer.Option("--cross-db", help="Leave-one-database-out, question to question: plain, masked and fused (eval.crossdb).")] = False,
+    cross_db: Annotated[
+        bool, typer.Option("--cross-db", help="Leave-one-database-out, question to question: plain, masked and fused (eval.crossdb).")
+    ] = False,
 ) -> None:
     """Retrieval only (no generator): Recall@1/3, MRR@10 of train examples for the test questions.
 
@@ -158,7 +180,7 @@ def retrieval(
     )
 
 
-def _cross_db(corpus: str, split: str, limit: Optional[int], as_json: bool, settings) -> None:
+def _cross_db(corpus: str, split: str, limit: int | None, as_json: bool, settings) -> None:
     from eval.crossdb import VARIANTS, CrossDbEvaluation, load_cross_db
     from rag.encoders import encoder_from_settings
 
@@ -174,7 +196,9 @@ def _cross_db(corpus: str, split: str, limit: Optional[int], as_json: bool, sett
         table.add_column(header, justify="left" if header == "variant" else "right")
     for variant in VARIANTS:
         metrics = results[variant]
-        table.add_row(variant, f"{metrics['recall@1']:.3f}", f"{metrics['recall@3']:.3f}", f"{metrics['mrr@10']:.3f}", str(int(metrics["queries"])))
+        table.add_row(
+            variant, f"{metrics['recall@1']:.3f}", f"{metrics['recall@3']:.3f}", f"{metrics['mrr@10']:.3f}", str(int(metrics["queries"]))
+        )
     out.print(table)
     out.print(
         f"[dim]relevant: same SQL skeleton in another database; {int(results['plain']['queries_without_relevant'])} questions have none "
@@ -187,7 +211,7 @@ def score(
     gold: Annotated[Path, typer.Option("--gold", help="Gold file: one 'SQL<TAB>db_id' per line.")],
     pred: Annotated[Path, typer.Option("--pred", help="Predictions: one SQL per line, same order.")],
     db_dir: Annotated[Path, typer.Option("--db-dir", help="Databases at DIR/<db_id>/<db_id>.sqlite.")],
-    results_path: Annotated[Optional[Path], typer.Option("--out", help="Write per-line results here (JSONL).")] = None,
+    results_path: Annotated[Path | None, typer.Option("--out", help="Write per-line results here (JSONL).")] = None,
     timeout_s: TimeoutOption = None,
 ) -> None:
     """Score predictions in Spider's file format: EX, EM and EM-AST, as `eval run` computes them.

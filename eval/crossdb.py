@@ -203,7 +203,9 @@ class CrossDbEvaluation:
         question against the pool rendered with the index's `template`: the fallback as served with
         `retrieval.fallback: plain`), `plain` (question against questions), `masked` (masked question
         against masked questions: `retrieval.fallback: masked`) and `fused` (RRF of plain and masked)."""
-        documents = self.rankings(encoder, [e.question for e in self.queries], [render(e, template) for e in self.pool], batch_size=batch_size)
+        documents = self.rankings(
+            encoder, [e.question for e in self.queries], [render(e, template) for e in self.pool], batch_size=batch_size
+        )
         plain = self.rankings(encoder, [e.question for e in self.queries], [e.question for e in self.pool], batch_size=batch_size)
         masked = self.rankings(encoder, self.masked_queries, self.masked_pool, batch_size=batch_size)
         fused = [reciprocal_rank_fusion([a, b], k=rrf_k) for a, b in zip(plain, masked)]
@@ -239,7 +241,9 @@ def _unit(vectors: Any) -> np.ndarray:
     return array / np.where(norms > 0, norms, 1.0)
 
 
-def load_cross_db(corpus: str, split: str = "test", *, home: Path | None = None, limit: int | None = None) -> tuple[list[Example], list[Example], dict[str, Vocabulary]]:
+def load_cross_db(
+    corpus: str, split: str = "test", *, home: Path | None = None, limit: int | None = None
+) -> tuple[list[Example], list[Example], dict[str, Vocabulary]]:
     """(queries, pool, names by db_id) for a corpus spec: the queries are `split` (first `limit`),
     the pool is every split the corpus has. A Spider-format directory may hold only dev.json; its
     tables.json names the schemas of databases whose files are absent."""

@@ -30,7 +30,9 @@ def parse_engine_url(text: str) -> DatabaseURL:
     """The engine URL of `eval run --engine-url` (SQLite is what the run scores on already)."""
     url = DatabaseURL.parse(text)
     if url.engine == "sqlite":
-        raise ConfigError("--engine-url names SQLite, which the run scores on already", hint="give a postgresql://, mysql:// or duckdb:/// URL")
+        raise ConfigError(
+            "--engine-url names SQLite, which the run scores on already", hint="give a postgresql://, mysql:// or duckdb:/// URL"
+        )
     return url
 
 

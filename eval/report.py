@@ -145,12 +145,21 @@ def overall_table(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         m = metrics[arm]
         latency = m["latency_ms"]["p50"]
         rows.append(
-            [_arm_title(metrics, arm), str(m["n"]), _pct(m["ex"]), _pct(m["em"]), _pct(m["em_ast"]), "–" if latency is None else f"{latency:.0f}"]
+            [
+                _arm_title(metrics, arm),
+                str(m["n"]),
+                _pct(m["ex"]),
+                _pct(m["em"]),
+                _pct(m["em_ast"]),
+                "–" if latency is None else f"{latency:.0f}",
+            ]
         )
     if "delta" in metrics:
         d = metrics["delta"]
         low, high = d["ex_ci95"]
-        rows.append(["Δ RAG − no-RAG", "", f"{_signed(d['ex'])} [{_signed(low)}, {_signed(high)}]", _signed(d["em"]), _signed(d["em_ast"]), ""])
+        rows.append(
+            ["Δ RAG − no-RAG", "", f"{_signed(d['ex'])} [{_signed(low)}, {_signed(high)}]", _signed(d["em"]), _signed(d["em_ast"]), ""]
+        )
     return headers, rows
 
 
@@ -189,8 +198,16 @@ def engine_table(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     e = metrics.get("engine") or {}
     headers = ["", "scored", f"EX {e.get('engine', 'engine')} %", "EX SQLite %", "carried over %", "gold failed there"]
     rows = [
-        [ARM_TITLES[arm], str(e["scored"]), _pct(e["ex"][arm]), _pct(e["ex_sqlite"][arm]), _pct(e["carried_over"][arm]), str(e["gold_failed"])]
-        for arm in ARMS if arm in e.get("ex", {})
+        [
+            ARM_TITLES[arm],
+            str(e["scored"]),
+            _pct(e["ex"][arm]),
+            _pct(e["ex_sqlite"][arm]),
+            _pct(e["carried_over"][arm]),
+            str(e["gold_failed"]),
+        ]
+        for arm in ARMS
+        if arm in e.get("ex", {})
     ]
     return headers, rows
 
@@ -236,10 +253,26 @@ def render_report(metrics: dict[str, Any], plot_name: str | None) -> str:
             "## Linking (rag.linking)",
             "",
             markdown_table(
-                ["answers", "gold tables linked", "gold columns in linked tables", "gold values matched", "tables linked", "prompt chars", "composed answers"],
-                [[str(linking["n"]), f"{100 * linking['table_recall']:.1f}%", f"{100 * linking['column_recall']:.1f}%",
-                  "–" if linking["value_recall"] is None else f"{100 * linking['value_recall']:.1f}%", str(linking["tables_linked"]),
-                  "–" if linking["prompt_chars"] is None else f"{linking['prompt_chars']:,.0f}", str(linking["composed"])]],
+                [
+                    "answers",
+                    "gold tables linked",
+                    "gold columns in linked tables",
+                    "gold values matched",
+                    "tables linked",
+                    "prompt chars",
+                    "composed answers",
+                ],
+                [
+                    [
+                        str(linking["n"]),
+                        f"{100 * linking['table_recall']:.1f}%",
+                        f"{100 * linking['column_recall']:.1f}%",
+                        "–" if linking["value_recall"] is None else f"{100 * linking['value_recall']:.1f}%",
+                        str(linking["tables_linked"]),
+                        "–" if linking["prompt_chars"] is None else f"{linking['prompt_chars']:,.0f}",
+                        str(linking["composed"]),
+                    ]
+                ],
             ),
             "",
             "Recall: every table / column / string literal of the gold SQL is among what the question was linked to.",
@@ -264,7 +297,8 @@ def render_report(metrics: dict[str, Any], plot_name: str | None) -> str:
             markdown_table(headers, rows),
             "",
             "Each test database copied into the engine, the gold and predicted SQL transpiled from SQLite and run there; "
-            "carried over: the SQLite-right answers that are right there too." + (f" Errors there: {e['errors']}." if e.get("errors") else ""),
+            "carried over: the SQLite-right answers that are right there too."
+            + (f" Errors there: {e['errors']}." if e.get("errors") else ""),
         ]
     excluded = metrics.get("excluded", {})
     if excluded.get("n"):
@@ -301,7 +335,10 @@ def plot_ex_by_complexity(metrics: dict[str, Any], path: Path) -> None:
     axes.set_ylabel("EX (%)")
     axes.set_ylim(0, 105)
     config = metrics.get("config", {})
-    axes.set_title(f"Execution accuracy by complexity — {config.get('corpus', '')} {config.get('split', '')}, {config.get('generator_name', '')}", fontsize=10)
+    axes.set_title(
+        f"Execution accuracy by complexity — {config.get('corpus', '')} {config.get('split', '')}, {config.get('generator_name', '')}",
+        fontsize=10,
+    )
     axes.legend()
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,9 @@ PRIMARY_METRIC = "mrr@10"
 K_VALUES = (1, 3, 10)
 
 
-def retrieval_metrics(rankings: Sequence[Sequence[str]], relevant: Sequence[set[str]], k_values: Sequence[int] = K_VALUES) -> dict[str, float]:
+def retrieval_metrics(
+    rankings: Sequence[Sequence[str]], relevant: Sequence[set[str]], k_values: Sequence[int] = K_VALUES
+) -> dict[str, float]:
     """accuracy@k, recall@k and mrr@10 over queries with at least one relevant id.
 
     >>> m = retrieval_metrics([["a", "b", "c"], ["x", "y", "z"]], [{"b"}, {"z", "w"}])
@@ -56,7 +58,9 @@ def retrieval_metrics(rankings: Sequence[Sequence[str]], relevant: Sequence[set[
     return metrics
 
 
-def rank_train_examples(index: VectorIndex, encoder: Any, questions: list[str], k: int = 10, batch_size: int = 64) -> list[list[tuple[str, float]]]:
+def rank_train_examples(
+    index: VectorIndex, encoder: Any, questions: list[str], k: int = 10, batch_size: int = 64
+) -> list[list[tuple[str, float]]]:
     """(train id, score) of the top-k documents for each question."""
     if not questions:
         return []
@@ -90,7 +94,9 @@ def check_index_is_train_only(index: VectorIndex, train: list[Example]) -> bool:
     return sorted(d.id for d in index.documents) == sorted(e.id for e in train)
 
 
-def train_index(settings: Settings, encoder: Any, corpus: str, template: str, train: list[Example], *, show_progress: bool = True) -> VectorIndex:
+def train_index(
+    settings: Settings, encoder: Any, corpus: str, template: str, train: list[Example], *, show_progress: bool = True
+) -> VectorIndex:
     """The saved index of the corpus's train split (built and saved on first use); built in memory
     instead when the saved one holds anything else (e.g. built with --split all), so that test
     questions are never retrieved."""

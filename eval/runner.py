@@ -41,7 +41,6 @@ from rag.documents import schema_only
 from rag.errors import CodeRagError, ConfigError, DataError, ModelError
 from rag.execution import DatabaseSource
 from rag.generators import Generator
-
 from rag.io import json_text, write_jsonl_atomic, write_text_atomic
 from rag.models import DEFAULT_MODEL
 from rag.sandbox import ReadOnlyDatabase
@@ -84,8 +83,18 @@ class RunSpec:
             parts += ["--llm-model-path", self.llm_model_path]
         if self.openai_base_url:
             parts += ["--openai-base-url", self.openai_base_url]
-        parts += ["--k", str(self.k), "--embedder", self.embedder, "--template", self.template, "--store", self.store,
-                  "--store-examples", str(self.store_examples)]
+        parts += [
+            "--k",
+            str(self.k),
+            "--embedder",
+            self.embedder,
+            "--template",
+            self.template,
+            "--store",
+            self.store,
+            "--store-examples",
+            str(self.store_examples),
+        ]
         if not self.baseline:
             parts.append("--no-baseline")
         parts += ["--out", str(out), "--resume"]
@@ -112,7 +121,9 @@ def read_predictions(path: Path) -> list[dict[str, Any]]:
         except ValueError:
             if number == len(lines):
                 break
-            raise DataError(f"{path}:{number}: malformed prediction record", hint="delete the line or start again with --overwrite") from None
+            raise DataError(
+                f"{path}:{number}: malformed prediction record", hint="delete the line or start again with --overwrite"
+            ) from None
         records.append(record)
     return records
 
@@ -138,7 +149,9 @@ def prepare_out_dir(out: Path, spec: RunSpec, *, resume: bool, overwrite: bool) 
             raise ConfigError(f"cannot resume: this run has {key}={mine[key]!r}, the one in {out} has {key}={earlier.get(key)!r}")
         return read_predictions(predictions)
     if predictions.exists() and not overwrite:
-        raise ConfigError(f"{out} already holds an evaluation run", hint="pass --resume to continue it, --overwrite to start again, or another --out")
+        raise ConfigError(
+            f"{out} already holds an evaluation run", hint="pass --resume to continue it, --overwrite to start again, or another --out"
+        )
     return []
 
 
@@ -154,9 +167,13 @@ def answer_example(service: TextToSQL, example: Example, k: int, database: ReadO
     `database` (open read-only) lets knn adapt its examples to the question, as `ask` does."""
     try:
         # force: knn answers even when unsure; its confidence is recorded and the abstention scored after
-        return service.ask(example.question, db_key=example.db_id, schema=_schema(example), database=database, k=k, execute=False, force=True)
+        return service.ask(
+            example.question, db_key=example.db_id, schema=_schema(example), database=database, k=k, execute=False, force=True
+        )
     except ConfigError as exc:  # an empty or over-long question: no SQL for this example
-        return Answer(question=example.question, db=example.db_id, generator=service.generator.name, k=k, error=str(exc), error_kind="no_sql")
+        return Answer(
+            question=example.question, db=example.db_id, generator=service.generator.name, k=k, error=str(exc), error_kind="no_sql"
+        )
     except CodeRagError:
         raise
     except Exception as exc:  # HTTP and runtime errors of LLM backends
@@ -307,18 +324,25 @@ def run_evaluation(
             if (linking := linking_metrics(records)) is not None:
                 metrics["linking"] = linking
             if spec.store == "synth":
-                metrics["store"] = {**store_metrics(test, train, records, timeout_s=settings.execution.timeout_s, show_progress=show_progress),
-                                    "skipped_databases": len(skipped), "skipped": dict(list(skipped.items())[:20])}
+                metrics["store"] = {
+                    **store_metrics(test, train, records, timeout_s=settings.execution.timeout_s, show_progress=show_progress),
+                    "skipped_databases": len(skipped),
+                    "skipped": dict(list(skipped.items())[:20]),
+                }
             phases["store_metrics"] = time.perf_counter() - started
             started = time.perf_counter()
-            retrieval = RetrievalEvaluation.prepare(spec.corpus, settings=settings, test=test, train=train, scorer=scorer, show_progress=show_progress)
+            retrieval = RetrievalEvaluation.prepare(
+                spec.corpus, settings=settings, test=test, train=train, scorer=scorer, show_progress=show_progress
+            )
             metrics["retrieval"] = retrieval.evaluate(encoder, index)
             phases["retrieval_metrics"] = time.perf_counter() - started
             if engine is not None:
                 from eval.engines import score_on_engine
 
                 started = time.perf_counter()
-                metrics["engine"] = score_on_engine(records, test, engine, timeout_s=settings.execution.timeout_s, show_progress=show_progress)
+                metrics["engine"] = score_on_engine(
+                    records, test, engine, timeout_s=settings.execution.timeout_s, show_progress=show_progress
+                )
                 phases["engine"] = time.perf_counter() - started
         metrics["config"] = {
             **asdict(spec),

@@ -114,14 +114,21 @@ def synthesized_index(train: Sequence[Example], settings: Settings, encoder: Any
     if previous is not None and previous.manifest.get("corpus_fingerprint") == fingerprint(train):
         index = previous
     else:
-        index = VectorIndex.build(list(train), encoder, template, corpus="eval+synth", show_progress=show_progress, previous=previous, **build_options(settings))
+        index = VectorIndex.build(
+            list(train), encoder, template, corpus="eval+synth", show_progress=show_progress, previous=previous, **build_options(settings)
+        )
         index.save(directory)
     index.single_query_threads = settings.index.omp_threads_single_query
     return index
 
 
 def store_metrics(
-    test: Sequence[Example], train: Sequence[Example], records: Sequence[dict[str, Any]], *, timeout_s: float = 5.0, show_progress: bool = False
+    test: Sequence[Example],
+    train: Sequence[Example],
+    records: Sequence[dict[str, Any]],
+    *,
+    timeout_s: float = 5.0,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
     """Coverage and recall@3 of same-database stores for the scored test questions.
 

@@ -41,8 +41,14 @@ from rag.words import same_number, split_identifier, stem
 
 # Fitted by benchmarks/calibrate_abstention.py (README "Abstention"); the intercept comes first.
 WEIGHTS: dict[str, float] = {
-    "bias": -6.658, "similarity": 1.313, "margin": 0.517, "sql_literals": -0.863, "question_literals": 1.569,
-    "sql_words": 0.978, "question_words": 1.717, "shape": 1.142,
+    "bias": -6.658,
+    "similarity": 1.313,
+    "margin": 0.517,
+    "sql_literals": -0.863,
+    "question_literals": 1.569,
+    "sql_words": 0.978,
+    "question_words": 1.717,
+    "shape": 1.142,
 }
 
 _SQL_STRING = re.compile(r"'((?:[^']|'')*)'")
@@ -109,7 +115,10 @@ _CUES: dict[str, re.Pattern[str]] = {
         re.I,
     ),
 }
-_WHICH = re.compile(r"^\s*(?:which|who|what|list|show|name|give|find)\b(?!\s+(?:is|was|are)\s+the\s+(?:highest|lowest|maximum|minimum|largest|smallest)\b)", re.I)
+_WHICH = re.compile(
+    r"^\s*(?:which|who|what|list|show|name|give|find)\b(?!\s+(?:is|was|are)\s+the\s+(?:highest|lowest|maximum|minimum|largest|smallest)\b)",
+    re.I,
+)
 _OPS: dict[str, re.Pattern[str]] = {
     "count": re.compile(r"\bCOUNT\s*\(", re.I),
     "avg": re.compile(r"\bAVG\s*\(", re.I),
@@ -135,7 +144,12 @@ def shape_agreement(question: str, sql: str) -> float:
         return 1.0
     agree = len(asked & done)
     # "which supplier has the highest rating" names a row: ORDER BY … LIMIT, not MAX(…) alone
-    if "superlative" in asked & done and _WHICH.search(question) and re.search(r"\b(?:MAX|MIN)\s*\(", body, re.I) and not re.search(r"\bLIMIT\b", body, re.I):
+    if (
+        "superlative" in asked & done
+        and _WHICH.search(question)
+        and re.search(r"\b(?:MAX|MIN)\s*\(", body, re.I)
+        and not re.search(r"\bLIMIT\b", body, re.I)
+    ):
         agree -= 1
     return max(0.0, agree) / len(both)
 

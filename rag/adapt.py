@@ -74,7 +74,6 @@ class AdaptLimits:
     max_rows: int = 1000
 
 
-
 # --- search and scoring ----------------------------------------------------------------------------
 
 
@@ -162,7 +161,15 @@ def adapt(
     top = hits[0]
     evidence = gather(question, list(hits))
     assert evidence is not None
-    return Adaptation(top.document.sql, top.document.id, (), evidence, confidence(evidence, weights) if weights else confidence(evidence), None, len(scored))
+    return Adaptation(
+        top.document.sql,
+        top.document.id,
+        (),
+        evidence,
+        confidence(evidence, weights) if weights else confidence(evidence),
+        None,
+        len(scored),
+    )
 
 
 def alignment(q: Question, sql: str, evidence: Evidence) -> float:

@@ -149,7 +149,9 @@ def _swap_table(sketch: Sketch, q: Question, vocabulary: Vocabulary) -> Iterator
                 table.set("this", exp.to_identifier(new, quoted=not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", new)))
             for col in list(variant.tree.find_all(exp.Column)):
                 if col.name in mapping and mapping[col.name] != col.name:
-                    col.set("this", exp.to_identifier(mapping[col.name], quoted=not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", mapping[col.name])))
+                    col.set(
+                        "this", exp.to_identifier(mapping[col.name], quoted=not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", mapping[col.name]))
+                    )
             variant.edits.append(Edit("table", old, new))
             yield variant
 
@@ -238,13 +240,18 @@ def _swap_columns(sketch: Sketch, q: Question, vocabulary: Vocabulary) -> Iterat
         if table is None or declared is None:
             continue
         options = [
-            (q.names(c), c) for c, d in vocabulary.table_columns.get(table, ())
+            (q.names(c), c)
+            for c, d in vocabulary.table_columns.get(table, ())
             if c not in used and is_numeric(d) == is_numeric(declared) and q.names(c) > 0 and not c.lower().endswith("_id")
         ]
         for _, name in sorted(options, reverse=True)[:2]:
             variant = sketch.copy()
             for other in list(variant.tree.find_all(exp.Column)):
-                if other.name == col.name and other.table == col.table and other.find_ancestor(exp.Where, exp.Join, exp.Group, exp.Having) is None:
+                if (
+                    other.name == col.name
+                    and other.table == col.table
+                    and other.find_ancestor(exp.Where, exp.Join, exp.Group, exp.Having) is None
+                ):
                     other.set("this", _column(name, None).this)
             variant.edits.append(Edit("column", col.name, name))
             yield variant
@@ -322,8 +329,10 @@ def _fill_values(sketch: Sketch, q: Question, vocabulary: Vocabulary) -> Iterato
             yield dropped
 
 
-def _numeric_condition(q: Question, number: str, tree: exp.Expression, tables: dict[str, str], vocabulary: Vocabulary) -> exp.Expression | None:
-    """"more than 500" with a named numeric column of a table the query reads → `column > 500`."""
+def _numeric_condition(
+    q: Question, number: str, tree: exp.Expression, tables: dict[str, str], vocabulary: Vocabulary
+) -> exp.Expression | None:
+    """ "more than 500" with a named numeric column of a table the query reads → `column > 500`."""
     position = re.search(rf"(?<![\w.]){re.escape(number)}(?![\w.])", q.text)
     if position is None:
         return None
@@ -337,8 +346,12 @@ def _numeric_condition(q: Question, number: str, tree: exp.Expression, tables: d
         return None
     compared = {c.name for c in tree.find_all(exp.Column) if c.find_ancestor(exp.Where) is not None}
     options = sorted(
-        ((q.names(c), alias, c) for alias, t in tables.items() for c, d in vocabulary.table_columns.get(t, ())
-         if is_numeric(d) and q.names(c) > 0 and c not in compared and not c.lower().endswith("id")),
+        (
+            (q.names(c), alias, c)
+            for alias, t in tables.items()
+            for c, d in vocabulary.table_columns.get(t, ())
+            if is_numeric(d) and q.names(c) > 0 and c not in compared and not c.lower().endswith("id")
+        ),
         reverse=True,
     )
     if not options or (len(options) > 1 and options[0][0] == options[1][0]):

@@ -28,11 +28,18 @@ AGGREGATE_CUES: tuple[tuple[type[exp.Expression], re.Pattern[str]], ...] = (
     (exp.Avg, re.compile(r"\baverage\b|\bmean\b|\bavg\b", re.I)),
     (exp.Sum, re.compile(r"\btotal\b|\bsum\b|\bcombined\b|\baltogether\b", re.I)),
 )
-_LIMIT_CUE = re.compile(r"\b(?:top|first|last)\s+(\d{1,4})\b|\b(\d{1,4})\s+(?:most|least|highest|lowest|largest|smallest|biggest|best|worst)\b", re.I)
+_LIMIT_CUE = re.compile(
+    r"\b(?:top|first|last)\s+(\d{1,4})\b|\b(\d{1,4})\s+(?:most|least|highest|lowest|largest|smallest|biggest|best|worst)\b", re.I
+)
 COMPARISONS: tuple[tuple[re.Pattern[str], type[exp.Expression]], ...] = (
     (re.compile(r"\b(?:at least|no less than|or more)\b", re.I), exp.GTE),
     (re.compile(r"\b(?:at most|no more than|or less|or fewer)\b", re.I), exp.LTE),
-    (re.compile(r"\b(?:more|greater|higher|larger|bigger|longer|older|later|heavier|over|above|after|exceed(?:s|ing)?)\b(?:\s+than)?", re.I), exp.GT),
+    (
+        re.compile(
+            r"\b(?:more|greater|higher|larger|bigger|longer|older|later|heavier|over|above|after|exceed(?:s|ing)?)\b(?:\s+than)?", re.I
+        ),
+        exp.GT,
+    ),
     (re.compile(r"\b(?:less|fewer|lower|smaller|shorter|younger|earlier|lighter|under|below|before)\b(?:\s+than)?", re.I), exp.LT),
 )
 _NUMERIC_TYPES = ("INT", "REAL", "FLOA", "DOUB", "NUM", "DEC")

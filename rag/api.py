@@ -234,7 +234,9 @@ class Coderag:
             DatabaseInfo(name, "demo", "(built in)", None, len(load_demo_examples(name)) + len(store.load(name))) for name in demo_names()
         ]
         for registration in Registry(self.settings.home).all():
-            found.append(DatabaseInfo(registration.name, "registered", registration.path, registration.tables, len(store.load(registration.name))))
+            found.append(
+                DatabaseInfo(registration.name, "registered", registration.path, registration.tables, len(store.load(registration.name)))
+            )
         return found
 
     def reload_index(self) -> None:
@@ -368,7 +370,14 @@ def open(target: str | Path | None = None, settings: Settings | None = None, **o
 
 
 def check_example(
-    question: str, sql: str, ref: DatabaseRef, settings: Settings, *, author: str | None = None, origin: str = "person", database: Database | None = None
+    question: str,
+    sql: str,
+    ref: DatabaseRef,
+    settings: Settings,
+    *,
+    author: str | None = None,
+    origin: str = "person",
+    database: Database | None = None,
 ) -> StoredExample:
     """The one check of a taught example (`coderag db teach`, the UI's save and add, `Connection.teach`,
     the MCP server's teach_example): the question's size, one read-only statement in the database's

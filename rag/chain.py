@@ -22,12 +22,12 @@ from typing import Any
 
 from rag.abstain import Evidence, confidence, gather, same_question
 from rag.adapt import AdaptLimits, adapt
+from rag.compose import compose, grouping_gap, reads_named_table
 from rag.databases import DatabaseRef
 from rag.encoders import Encoder, encoder_from_settings
 from rag.engines import Database
 from rag.errors import ConfigError, SQLError
 from rag.generators import Generator, make_generator
-from rag.compose import compose, grouping_gap, reads_named_table
 from rag.index import Hit, VectorIndex, masked_companion
 from rag.linking import Link, Linker
 from rag.masking import Vocabulary, mask_question, vocabulary_of
@@ -137,7 +137,14 @@ class TextToSQL:
     """The question → SQL service: an encoder, an index, a generator, and the path over them."""
 
     def __init__(
-        self, settings: Settings, index: VectorIndex, encoder: Encoder, generator: Generator, *, notice: str | None = None, show_progress: bool = False
+        self,
+        settings: Settings,
+        index: VectorIndex,
+        encoder: Encoder,
+        generator: Generator,
+        *,
+        notice: str | None = None,
+        show_progress: bool = False,
     ) -> None:
         self.settings = settings
         self.encoder = encoder
@@ -306,7 +313,10 @@ class TextToSQL:
             if no_examples is None:
                 with _timed(answer, "extract"):
                     answer.sql = postprocess(
-                        raw, max_chars=self.settings.llm.max_answer_chars, max_sql_chars=self.settings.execution.max_sql_chars, dialect=dialect
+                        raw,
+                        max_chars=self.settings.llm.max_answer_chars,
+                        max_sql_chars=self.settings.execution.max_sql_chars,
+                        dialect=dialect,
                     )
             evidence = None
             if adapting and database is not None:
@@ -318,7 +328,11 @@ class TextToSQL:
                     composed = self._compose(answer, text, [] if no_examples else hits, link, database, evidence, force=force)
             if no_examples is not None and composed is None:
                 if link is not None and link.nothing:
-                    raise SQLError("nothing in the question was linked to this database, and it has no stored examples", kind="abstain", hint=no_examples.hint)
+                    raise SQLError(
+                        "nothing in the question was linked to this database, and it has no stored examples",
+                        kind="abstain",
+                        hint=no_examples.hint,
+                    )
                 raise no_examples
             if self.generator.abstains and composed is None:
                 self._judge(answer, text, hits, force, evidence, link)
@@ -353,21 +367,27 @@ class TextToSQL:
         masked = mask_question(question, self._vocabularies[db_key])
         return self._masked.search(self.encoder.encode([masked]), k)[0]
 
-    def _adapts(self, k: int, database: ReadOnlyDatabase | None, falls_back: bool) -> bool:
+    def _adapts(self, k: int, database: Database | None, falls_back: bool) -> bool:
         """Whether this answer is adapted (rag.adapt): knn, with examples of this database to start from."""
         return (
-            self.generator.name == "knn" and self.settings.adapt.enabled and k > 0 and database is not None and not falls_back
+            self.generator.name == "knn"
+            and self.settings.adapt.enabled
+            and k > 0
+            and database is not None
+            and not falls_back
             and getattr(database, "dialect", "sqlite") == "sqlite"  # sketches are adapted as SQLite ASTs (server engines: as stored)
         )
 
-    def _adapt(self, answer: Answer, question: str, hits: list[Hit], database: ReadOnlyDatabase, db_key: str) -> Evidence | None:
+    def _adapt(self, answer: Answer, question: str, hits: list[Hit], database: Database, db_key: str) -> Evidence | None:
         """Fit the closest examples' SQL to the question; the chosen candidate's evidence (None: keep knn's)."""
         own = [h for h in hits if h.document.db == answer.db] or hits
         if not own or same_question(question, own[0].document.question):
             return None
         if db_key not in self._vocabularies:
             self._vocabularies[db_key] = vocabulary_of(database)
-        limits = AdaptLimits(sketches=self.settings.adapt.sketches, max_candidates=self.settings.adapt.max_candidates, budget_s=self.settings.adapt.budget_s)
+        limits = AdaptLimits(
+            sketches=self.settings.adapt.sketches, max_candidates=self.settings.adapt.max_candidates, budget_s=self.settings.adapt.budget_s
+        )
         chosen = adapt(question, own, database, self._vocabularies[db_key], limits)
         if chosen is None:
             return None
@@ -376,7 +396,9 @@ class TextToSQL:
             answer.adapted = chosen.to_json()
         return chosen.evidence
 
-    def _judge(self, answer: Answer, question: str, hits: list[Hit], force: bool, evidence: Evidence | None = None, link: Link | None = None) -> None:
+    def _judge(
+        self, answer: Answer, question: str, hits: list[Hit], force: bool, evidence: Evidence | None = None, link: Link | None = None
+    ) -> None:
         """Set the answer's confidence; below `retrieval.min_confidence` (and without `force`) abstain.
         `evidence` is the adapted candidate's (rag.adapt), else the closest example's is gathered.
         A question that names nothing in its database abstains, saying so."""
@@ -427,7 +449,17 @@ class TextToSQL:
             )
         return self._linkers[key]
 
-    def _compose(self, answer: Answer, question: str, hits: list[Hit], link: Link, database: Database, evidence: Evidence | None, *, force: bool = False) -> Any:
+    def _compose(
+        self,
+        answer: Answer,
+        question: str,
+        hits: list[Hit],
+        link: Link,
+        database: Database,
+        evidence: Evidence | None,
+        *,
+        force: bool = False,
+    ) -> Any:
         """knn: SQL composed from the link (rag.compose) answers where the stored examples would not
         (the database has none, or the closest, adapted or not, is below `retrieval.min_confidence`)
         and, with `linking.composed_first`, in place of a synthesized example; an example a person
@@ -451,14 +483,20 @@ class TextToSQL:
             if not result.rows or all(v is None for v in result.rows[0]):
                 continue
             score = composed_confidence(candidate.coverage, link)
-            if hits and stored >= self.settings.retrieval.min_confidence and not (self.settings.linking.composed_first and _synthesized(own[0])):
+            if (
+                hits
+                and stored >= self.settings.retrieval.min_confidence
+                and not (self.settings.linking.composed_first and _synthesized(own[0]))
+            ):
                 return None  # a stored example a person wrote (or, without composed_first, any confident one) stays the answer
             answer.sql, answer.confidence, answer.composed = candidate.sql, score, candidate.to_json()
             answer.adapted = None
             return candidate
         return None
 
-    def _repair(self, answer: Answer, prompt: Any, error: SQLError, scope: str | None, dialect: str, database: Database, *, started: float) -> Any:
+    def _repair(
+        self, answer: Answer, prompt: Any, error: SQLError, scope: str | None, dialect: str, database: Database, *, started: float
+    ) -> Any:
         """One more LLM turn showing the failed query and its error; the new query runs or fails as
         usual, within what is left of the question's one time limit (counted from `started`)."""
         from rag.prompts import repair_prompt
@@ -466,19 +504,31 @@ class TextToSQL:
         with _timed(answer, "generate"):
             raw = self.generator.generate(repair_prompt(prompt, answer.sql or "", str(error)), [], scope, dialect)
         answer.raw, answer.repaired = raw, True
-        answer.sql = postprocess(raw, max_chars=self.settings.llm.max_answer_chars, max_sql_chars=self.settings.execution.max_sql_chars, dialect=dialect)
+        answer.sql = postprocess(
+            raw, max_chars=self.settings.llm.max_answer_chars, max_sql_chars=self.settings.execution.max_sql_chars, dialect=dialect
+        )
         return database.execute(answer.sql, started=started)
 
-    def _prompt(self, question: str, schema: str, hits: list[Hit], conversation: str = "", link: Link | None = None, dialect: str = "sqlite") -> Any:
+    def _prompt(
+        self, question: str, schema: str, hits: list[Hit], conversation: str = "", link: Link | None = None, dialect: str = "sqlite"
+    ) -> Any:
         if not self.generator.uses_prompt:
             return None
         # imported here: the prompt is LangChain, which an answer from retrieval alone (knn) does not load
         from rag.prompts import build_prompt
 
         # examples synthesized for this question: the composed queries that account for all of it
-        candidates = [c.sql for c in compose(link, dialect) if c.coverage >= 1.0] if link is not None and self.settings.linking.compose else []
+        candidates = (
+            [c.sql for c in compose(link, dialect) if c.coverage >= 1.0] if link is not None and self.settings.linking.compose else []
+        )
         return build_prompt(
-            question, schema, hits, link=link, dialect=dialect, max_schema_chars=self.settings.linking.prompt_schema_chars, conversation=conversation,
+            question,
+            schema,
+            hits,
+            link=link,
+            dialect=dialect,
+            max_schema_chars=self.settings.linking.prompt_schema_chars,
+            conversation=conversation,
             candidates=candidates,
         )
 
@@ -520,7 +570,9 @@ def _in_dialect(hits: list[Hit], dialect: str, db_key: str | None) -> list[Hit]:
     if dialect == "sqlite":
         return hits
     return [
-        hit if hit.document.db == db_key else dataclasses.replace(hit, document=dataclasses.replace(hit.document, sql=to_dialect(hit.document.sql, dialect)))
+        hit
+        if hit.document.db == db_key
+        else dataclasses.replace(hit, document=dataclasses.replace(hit.document, sql=to_dialect(hit.document.sql, dialect)))
         for hit in hits
     ]
 

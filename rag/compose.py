@@ -40,23 +40,41 @@ _COUNT = re.compile(r"\b(how many|number of|count of|count the)\b", re.IGNORECAS
 _AGG = [
     ("AVG", re.compile(r"\b(average|mean|avg)\b", re.IGNORECASE)),
     ("SUM", re.compile(r"\b(total|sum|overall|combined|in all)\b", re.IGNORECASE)),
-    ("MAX", re.compile(r"\b(maximum|max|highest|largest|biggest|greatest|longest|most expensive|latest|newest|oldest birth)\b", re.IGNORECASE)),
+    (
+        "MAX",
+        re.compile(r"\b(maximum|max|highest|largest|biggest|greatest|longest|most expensive|latest|newest|oldest birth)\b", re.IGNORECASE),
+    ),
     ("MIN", re.compile(r"\b(minimum|min|lowest|smallest|shortest|cheapest|least expensive|earliest)\b", re.IGNORECASE)),
 ]
-_TOP = re.compile(r"\b(?:top|first|best|leading)\s+(\d+|two|three|four|five|six|seven|eight|nine|ten)\b|\b(\d+|two|three|four|five|ten)\s+(?:most|highest|largest|biggest|best|top)\b", re.IGNORECASE)
+_TOP = re.compile(
+    r"\b(?:top|first|best|leading)\s+(\d+|two|three|four|five|six|seven|eight|nine|ten)\b|\b(\d+|two|three|four|five|ten)\s+(?:most|highest|largest|biggest|best|top)\b",
+    re.IGNORECASE,
+)
 _WHICH_N = re.compile(r"\b(?:which|what|the|list|show)\s+(\d+|two|three|four|five|six|seven|eight|nine|ten)\s+[^\W\d]", re.IGNORECASE)
 _MOST = re.compile(r"\b(most|highest|largest|biggest|greatest|longest|maximum|best)\b", re.IGNORECASE)
 _LEAST = re.compile(r"\b(least|fewest|lowest|smallest|shortest|minimum|cheapest|worst)\b", re.IGNORECASE)
-_GROUP = re.compile(r"\b(?:per|each|every|by|for each|for every|in each|broken down by|grouped by|across)\s+((?:[^\W\d_]+)(?:\s+[^\W\d_]+){0,2}?(?:\s*(?:and|&|,)\s*[^\W\d_]+(?:\s+[^\W\d_]+){0,2}?)*)(?=\s*(?:[?.!,;]|$|\b(?:have|has|had|is|are|was|were|do|does|did|in|on|with|for|from|that|who|which)\b))", re.IGNORECASE)
+_GROUP = re.compile(
+    r"\b(?:per|each|every|by|for each|for every|in each|broken down by|grouped by|across)\s+((?:[^\W\d_]+)(?:\s+[^\W\d_]+){0,2}?(?:\s*(?:and|&|,)\s*[^\W\d_]+(?:\s+[^\W\d_]+){0,2}?)*)(?=\s*(?:[?.!,;]|$|\b(?:have|has|had|is|are|was|were|do|does|did|in|on|with|for|from|that|who|which)\b))",
+    re.IGNORECASE,
+)
 _COMPARE = [
     (">=", re.compile(r"\b(at least|no less than|(?:greater|more|higher|larger|longer|bigger) than or equal to)\s*$", re.IGNORECASE)),
     ("<=", re.compile(r"\b(at most|no more than|up to)\s*$", re.IGNORECASE)),
-    (">", re.compile(r"\b(more than|greater than|over|above|longer than|bigger than|larger than|higher than|exceeds?|exceeding|after)\s*$", re.IGNORECASE)),
+    (
+        ">",
+        re.compile(
+            r"\b(more than|greater than|over|above|longer than|bigger than|larger than|higher than|exceeds?|exceeding|after)\s*$",
+            re.IGNORECASE,
+        ),
+    ),
     ("<", re.compile(r"\b(less than|fewer than|under|below|shorter than|smaller than|lower than|before)\s*$", re.IGNORECASE)),
 ]
 _YEAR = re.compile(r"\b(?:in|during|of|for|since|before|after)\s+((?:19|20)\d\d)\b", re.IGNORECASE)
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_MONTH = re.compile(r"\b(january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.?\s*$", re.IGNORECASE)
+_MONTH = re.compile(
+    r"\b(january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.?\s*$",
+    re.IGNORECASE,
+)
 _SALES = re.compile(r"\b(sales|revenue|sold|spent|spend|spending|earned|earnings|income)\b", re.IGNORECASE)
 _DISTINCT = re.compile(r"\b(different|distinct|unique|kinds? of|types? of|which \w+s of)\b", re.IGNORECASE)
 _LIST = re.compile(r"^\s*(list|show|give|name|what are|which|who)\b", re.IGNORECASE)
@@ -126,7 +144,15 @@ class _Query:
         alias = self.alias(table)
         return None if alias is None else f"{alias}.{_q(column)}"
 
-    def sql(self, select: list[str], *, group: list[str] | None = None, order: str | None = None, limit: int | None = None, distinct: bool = False) -> str:
+    def sql(
+        self,
+        select: list[str],
+        *,
+        group: list[str] | None = None,
+        order: str | None = None,
+        limit: int | None = None,
+        distinct: bool = False,
+    ) -> str:
         parts = [f"SELECT {'DISTINCT ' if distinct else ''}{', '.join(select)} FROM {_q(self.focus)} AS T1"]
         parts += self.joins
         if self.where:
@@ -240,7 +266,10 @@ def _measures(link: Link, focus: str, tables: dict[str, Table]) -> list[tuple[st
         for name in sorted(distance, key=lambda t: distance[t]):
             table = tables[name]
             price = next((c for c in table.columns if c.kind == "number" and any(w in name_stems(c.name) for w in _PRICE)), None)
-            quantity = next((c for c in table.columns if c.kind == "number" and any(w in name_stems(c.name) for w in _QUANTITY) and c is not price), None)
+            quantity = next(
+                (c for c in table.columns if c.kind == "number" and any(w in name_stems(c.name) for w in _QUANTITY) and c is not price),
+                None,
+            )
             if price is not None and quantity is not None:
                 found.append((table.name, price.name, quantity.name))
             elif price is not None:
@@ -282,8 +311,8 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
         if mention.start in numbers_used or mention.unit is not None:
             continue
         op = _operator(text, mention.start)
-        month = _MONTH.search(text[max(0, mention.start - 12): mention.start])
-        year = _YEAR.search(text[max(0, mention.start - 8): mention.end + 1]) or month
+        month = _MONTH.search(text[max(0, mention.start - 12) : mention.start])
+        year = _YEAR.search(text[max(0, mention.start - 8) : mention.end + 1]) or month
         yearly = _numeric_near(link, tables, text, mention.start)
         if year and 1900 <= mention.value <= 2100 and mention.value == int(mention.value):
             number = int(mention.value)
@@ -389,7 +418,11 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
                 order = None
         sql = q.sql(group_select + [agg], group=group_cols, order=order, limit=limit)
         shape = "group"
-    elif top or ((_MOST.search(text) or _LEAST.search(text)) and not count and (row_superlative or aggregate not in ("MAX", "MIN") or measure is None)):
+    elif top or (
+        (_MOST.search(text) or _LEAST.search(text))
+        and not count
+        and (row_superlative or aggregate not in ("MAX", "MIN") or measure is None)
+    ):
         # "top 5 artists by sales", "which genre has the most tracks", "the longest track"
         descending = not (_LEAST.search(text) and not top)
         other = [t for t in link.named_tables if t != focus]
@@ -407,7 +440,12 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
                 rank = "COUNT(*)"
                 used.append(f"count of {counted}")
             key = [q.col(focus, c) for c in tables[focus].primary_key] or labels
-            sql = q.sql(labels + [rank], group=[c for c in key if c] + [c for c in labels if c not in key], order=f"{rank} {'DESC' if descending else 'ASC'}", limit=top or 1)
+            sql = q.sql(
+                labels + [rank],
+                group=[c for c in key if c] + [c for c in labels if c not in key],
+                order=f"{rank} {'DESC' if descending else 'ASC'}",
+                limit=top or 1,
+            )
             shape = "top"
     elif count:
         sql = q.sql(["COUNT(*)"])
@@ -416,7 +454,15 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
         sql = q.sql([f"{aggregate}({measure_sql})"])
         shape = "aggregate"
     else:
-        named = [c for c in link.columns if c.table == focus and c.column not in link.labels.get(focus, ()) and c.score >= 0.5 and c.why[:1] and c.why[0].startswith("the question says")]
+        named = [
+            c
+            for c in link.columns
+            if c.table == focus
+            and c.column not in link.labels.get(focus, ())
+            and c.score >= 0.5
+            and c.why[:1]
+            and c.why[0].startswith("the question says")
+        ]
         named = [c for c in named if c.column not in filtered]
         extra = [col for c in named[:3] if c.column and (col := q.col(focus, c.column))]
         if extra and (_DISTINCT.search(text) or any(v.table == focus for v in _best_values(link))):
@@ -527,14 +573,16 @@ def _unused_words(link: Link, q: _Query, sql: str, explained: set[str]) -> list[
 
 
 def _asks_for_a_row(link: Link, focus: str) -> bool:
-    """"the longest track", "the most expensive film": a superlative followed by the focus's noun asks
+    """ "the longest track", "the most expensive film": a superlative followed by the focus's noun asks
     for that row, where "the longest duration" asks for the value."""
     stems = link.reading.stems
     words = [w.lower() for w in link.reading.words]
     own = set(link.words_of(focus))
     for i, word in enumerate(words):
-        superlative = _MOST.fullmatch(word) or _LEAST.fullmatch(word) or word in ("expensive", "cheapest", "oldest", "newest", "latest", "earliest")
-        if superlative and any(s in own for s in stems[i + 1: i + 3]):
+        superlative = (
+            _MOST.fullmatch(word) or _LEAST.fullmatch(word) or word in ("expensive", "cheapest", "oldest", "newest", "latest", "earliest")
+        )
+        if superlative and any(s in own for s in stems[i + 1 : i + 3]):
             return True
     return False
 
@@ -547,7 +595,10 @@ def _best_values(link: Link) -> list[Any]:
             continue
         key = (v.start, v.end)
         worded = set(name_stems(v.table)) & set(link.reading.stems)
-        if key not in chosen or (v.score, bool(worded)) > (chosen[key].score, bool(set(name_stems(chosen[key].table)) & set(link.reading.stems))):
+        if key not in chosen or (v.score, bool(worded)) > (
+            chosen[key].score,
+            bool(set(name_stems(chosen[key].table)) & set(link.reading.stems)),
+        ):
             chosen[key] = v
     return list(chosen.values())
 
@@ -557,8 +608,11 @@ def _counted_after(link: Link, end: int, focus: str) -> str | None:
     starts = _word_starts(link)
     for i, at in enumerate(starts):
         if at >= end:
-            for stem in link.reading.stems[i: i + 2]:
-                table = next((t for t in link.named_tables if t != focus and (link.words_of(t)[-1:] == (stem,) or stem in link.aliases.get(t, ()))), None)
+            for stem in link.reading.stems[i : i + 2]:
+                table = next(
+                    (t for t in link.named_tables if t != focus and (link.words_of(t)[-1:] == (stem,) or stem in link.aliases.get(t, ()))),
+                    None,
+                )
                 if table is not None:
                     return table
             return None
@@ -566,7 +620,7 @@ def _counted_after(link: Link, end: int, focus: str) -> str | None:
 
 
 def _operator(text: str, start: int) -> str | None:
-    before = text[max(0, start - 40): start].rstrip(" $€")
+    before = text[max(0, start - 40) : start].rstrip(" $€")
     for op, pattern in _COMPARE:
         if pattern.search(before):
             return op
@@ -635,8 +689,15 @@ def _groups(link: Link, tables: dict[str, Table], text: str, focus: str) -> list
             if not stem:
                 continue
             column_whole = next(
-                (c for c in link.columns if c.column and c.table in tables and c.table in (focus, *link.named_tables)
-                 and tuple(name_stems(c.column)) == stem and tables[c.table].column(c.column).kind != "number"),
+                (
+                    c
+                    for c in link.columns
+                    if c.column
+                    and c.table in tables
+                    and c.table in (focus, *link.named_tables)
+                    and tuple(name_stems(c.column)) == stem
+                    and tables[c.table].column(c.column).kind != "number"
+                ),
                 None,
             )
             if column_whole is not None and column_whole.column is not None:  # "per age rating" → films.age_rating
@@ -651,7 +712,14 @@ def _groups(link: Link, tables: dict[str, Table], text: str, focus: str) -> list
                     out.append(group)
                 continue
             column = next(
-                (c for c in link.columns if c.column and c.table in tables and name_stems(c.column)[-1:] == stem[-1:] and tables[c.table].column(c.column).kind != "number"),
+                (
+                    c
+                    for c in link.columns
+                    if c.column
+                    and c.table in tables
+                    and name_stems(c.column)[-1:] == stem[-1:]
+                    and tables[c.table].column(c.column).kind != "number"
+                ),
                 None,
             )
             table = next((t for t in link.table_names if name_stems(t)[-1:] == stem[-1:]), None)

@@ -253,6 +253,7 @@ def load_demo_examples(name: str, db_path: str | Path | None = None, schema: str
         for row in read_jsonl(path)
     ]
 
+
 def load_demo_synth(name: str, db_path: str | Path | None = None, schema: str = "") -> list[Example]:
     """The demo database's shipped synthesized store (what `db add` synthesizes for it; origin synth)."""
     path = DEMO_DIR / name / DEMO_SYNTH_FILE
@@ -312,7 +313,6 @@ def demo_examples(home: Path) -> list[Example]:
         out.extend(load_demo_examples(name, path, schema))
         out.extend(load_demo_synth(name, path, schema))
     return out
-
 
 
 def store_examples(home: Path) -> list[Example]:

@@ -100,14 +100,23 @@ def resolve_db(name_or_path: str, home: Path, *, allow_privileged_role: bool = F
     registration = registry.get(name_or_path)
     if registration is not None and is_database_url(registration.path):
         url = DatabaseURL.parse(registration.path)
-        return DatabaseRef(key=registration.name, path=None, kind="registered", label=registration.name, url=url, allow_privileged_role=allow_privileged_role)
+        return DatabaseRef(
+            key=registration.name,
+            path=None,
+            kind="registered",
+            label=registration.name,
+            url=url,
+            allow_privileged_role=allow_privileged_role,
+        )
     if registration is not None:
         if not Path(registration.path).is_file():
             raise DatabaseError(
                 f"registered database '{registration.name}' points at {registration.path}, which no longer exists",
                 hint=f"register the file where it is now: coderag db add PATH --name {registration.name} --replace",
             )
-        return DatabaseRef(key=registration.name, path=Path(registration.path), kind="registered", label=registration.name, note=registration.changes())
+        return DatabaseRef(
+            key=registration.name, path=Path(registration.path), kind="registered", label=registration.name, note=registration.changes()
+        )
     path = Path(name_or_path).expanduser()
     if not path.exists():
         known = ", ".join([*demo_names(), *(r.name for r in registry.all())])
@@ -123,7 +132,14 @@ def _url_ref(url: DatabaseURL, home: Path, allow_privileged_role: bool) -> Datab
     """A database by URL: connected once here, so a bad host, password or database (or a privileged role) fails first."""
     registration = next((r for r in Registry(home).all() if r.path == url.public), None)
     if registration is not None:
-        return DatabaseRef(key=registration.name, path=None, kind="registered", label=registration.name, url=url, allow_privileged_role=allow_privileged_role)
+        return DatabaseRef(
+            key=registration.name,
+            path=None,
+            kind="registered",
+            label=registration.name,
+            url=url,
+            allow_privileged_role=allow_privileged_role,
+        )
     with open_url(url, allow_privileged_role=allow_privileged_role) as database:
         key = key_for_schema(database.schema_sql(), home)
     return DatabaseRef(key=key, path=None, kind="url", label=url.masked, url=url, allow_privileged_role=allow_privileged_role)

@@ -377,9 +377,7 @@ def _sample(db: ReadOnlyDatabase, quoted: str, columns: list[str], rows: int, n:
     if _server(db):  # its first `n` rows; long text is dropped here rather than in SQL
         rows = _query(db, f"SELECT {', '.join(map(quote_identifier, columns))} FROM {quoted} LIMIT {n}") or []
         return [tuple(b"" if isinstance(v, (str, bytes)) and len(v) > LONG_TEXT else v for v in row) for row in rows]
-    select = ", ".join(
-        f"CASE WHEN length({c}) > {LONG_TEXT} THEN zeroblob(0) ELSE {c} END" for c in map(quote_identifier, columns)
-    )
+    select = ", ".join(f"CASE WHEN length({c}) > {LONG_TEXT} THEN zeroblob(0) ELSE {c} END" for c in map(quote_identifier, columns))
     if rows <= n:
         return _query(db, f"SELECT {select} FROM {quoted} LIMIT {n}") or []
     bounds = _rowid_bounds(db, quoted)
@@ -476,7 +474,11 @@ def _declared_foreign_keys(db: ReadOnlyDatabase, name: str, tables: list[Table])
     """The table's FOREIGN KEY clauses whose parent exists (a missing parent column means its key)."""
     known = {t.name.lower(): t for t in tables}
     if _server(db):  # the rows PRAGMA foreign_key_list would give
-        rows = [(i, j, parent, mine, theirs) for i, (parent, cols, refs) in enumerate(db.foreign_keys(name)) for j, (mine, theirs) in enumerate(zip(cols, refs))]
+        rows = [
+            (i, j, parent, mine, theirs)
+            for i, (parent, cols, refs) in enumerate(db.foreign_keys(name))
+            for j, (mine, theirs) in enumerate(zip(cols, refs))
+        ]
     else:
         rows = _query(db, f"PRAGMA foreign_key_list({quote_identifier(name)})") or []
     # id, seq, table, from, to, on_update, on_delete, match
@@ -533,7 +535,11 @@ def _infer_foreign_keys(db: ReadOnlyDatabase, tables: list[Table], declared: lis
             # same name or of the name's ending (start_station_id → station_id), in schema order
             parts = column.name.lower().split("_")
             suffixes = ["_".join(parts[i:]) for i in range(len(parts) - 1)]
-            candidates = [*named_after.get(stem, ()), *named_after.get(stem.split(" ")[-1], ()), *(t for s in suffixes for t in keyed.get(s, ()))]
+            candidates = [
+                *named_after.get(stem, ()),
+                *named_after.get(stem.split(" ")[-1], ()),
+                *(t for s in suffixes for t in keyed.get(s, ())),
+            ]
             for parent in dict.fromkeys(candidates):
                 if parent is table or frozenset((table.name, parent.name)) in pairs:
                     continue
@@ -578,8 +584,9 @@ def _values_agree(db: ReadOnlyDatabase, column: Column, parent: Table, target: C
         return True
     listed = ", ".join(str(v) if isinstance(v, int) else "'" + v.replace("'", "''") + "'" for v in probe)
     rows = _query(
-        db, f"SELECT count(DISTINCT {quote_identifier(target.name)}) FROM {quote_identifier(parent.name)} "
-        f"WHERE {quote_identifier(target.name)} IN ({listed})"
+        db,
+        f"SELECT count(DISTINCT {quote_identifier(target.name)}) FROM {quote_identifier(parent.name)} "
+        f"WHERE {quote_identifier(target.name)} IN ({listed})",
     )
     return bool(rows) and 2 * int(rows[0][0]) >= len(probe)
 
@@ -591,7 +598,7 @@ def _join_paths(links: tuple[ForeignKey, ...]) -> tuple[JoinPath, ...]:
     paths = [JoinPath((fk.table, fk.ref_table), (fk,)) for fk in edges]
     seen: set[tuple[str, ...]] = set()
     for i, first in enumerate(edges):
-        for second in edges[i + 1:]:
+        for second in edges[i + 1 :]:
             if len(paths) >= _MAX_JOIN_PATHS:
                 return tuple(paths)
             shared = {first.table, first.ref_table} & {second.table, second.ref_table}
@@ -617,8 +624,7 @@ def label_columns(table: Table) -> tuple[Column, ...]:
         return [w.lower() for w in words(c.name)]
 
     first = next((c for c in texts if parts(c)[0] in ("first", "given", "fore") and parts(c)[-1] == "name"), None)
-    last = next((c for c in texts if parts(c)[0] in ("last", "family", "sur") and parts(c)[-1] == "name"
-                 or parts(c) == ["surname"]), None)
+    last = next((c for c in texts if parts(c)[0] in ("last", "family", "sur") and parts(c)[-1] == "name" or parts(c) == ["surname"]), None)
     if first and last:
         return (first, last)
 

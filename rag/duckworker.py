@@ -122,7 +122,9 @@ class Worker:
                     if len(rows) >= max_rows or size + len(encoded) + 1 > max_bytes:
                         if not rows and max_rows > 0:
                             limit = max_bytes / 2**20
-                            return _encode({"ok": False, "kind": "too_large", "message": f"its first row is over the {limit:g} MB result limit"})
+                            return _encode(
+                                {"ok": False, "kind": "too_large", "message": f"its first row is over the {limit:g} MB result limit"}
+                            )
                         truncated = True
                         break
                     size += len(encoded) + 1

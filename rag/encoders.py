@@ -129,7 +129,9 @@ def check_torch_device(device: str) -> None:
     if backend is not None:
         count = backend.device_count() if backend.is_available() else 0
         if int(number or 0) >= count:
-            raise ModelError(f"embedder.device is {device}, but this machine has {count} {kind} device(s)", hint="set embedder.device to cpu")
+            raise ModelError(
+                f"embedder.device is {device}, but this machine has {count} {kind} device(s)", hint="set embedder.device to cpu"
+            )
     elif kind == "mps" and not torch.backends.mps.is_available():
         raise ModelError("embedder.device is mps, but MPS is not available here", hint="set embedder.device to cpu")
 
@@ -224,7 +226,9 @@ def encode_many(encoder: Encoder, texts: list[str], *, batch_size: int = 64, wor
     out = np.empty((len(texts), encoder.dimension), dtype=np.float32)
     quantized = encoder.backend == "onnx-int8"
     context = multiprocessing.get_context("spawn")  # a fresh onnxruntime per process, not a forked thread pool
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(source, quantized, encoder.max_seq_length)) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(source, quantized, encoder.max_seq_length)
+    ) as pool:
         futures = [pool.submit(_encode_chunk, [texts[i] for i in chunk], batch_size) for chunk in chunks]
         with tqdm(total=len(texts), desc=f"embedding ({workers} processes)", unit="doc", disable=not show_progress) as bar:
             for chunk, future in zip(chunks, futures):
@@ -254,7 +258,9 @@ def make_session(path: Path, threads: int | None = None) -> Any:
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def load_onnx_encoder(name: str, models_dir: Path | None = None, *, quantized: bool = False, max_seq_length: int | None = None, threads: int | None = None) -> OnnxEncoder:
+def load_onnx_encoder(
+    name: str, models_dir: Path | None = None, *, quantized: bool = False, max_seq_length: int | None = None, threads: int | None = None
+) -> OnnxEncoder:
     """The exported (fp32) or quantized (int8) model of `name`; it must have been exported first (the
     shipped model's int8 file is in the package). An export made from other weights than the model's
     current ones is refused by fingerprint."""
@@ -272,7 +278,9 @@ def load_onnx_encoder(name: str, models_dir: Path | None = None, *, quantized: b
         raise ModelError(f"corrupt ONNX export record {meta_path}", hint=f"run `{command}` again") from None
     if name == SHIPPED and quantized:
         if meta.get("source_fingerprint") != shipped_record(directory)["fingerprint"]:
-            raise ModelError(f"the shipped model's files in {directory} disagree (export.json and model.json)", hint=f"run `{command}` again")
+            raise ModelError(
+                f"the shipped model's files in {directory} disagree (export.json and model.json)", hint=f"run `{command}` again"
+            )
     elif name != BUNDLED:
         _, source = resolve_model(name, models_dir)
         if source is not None and meta.get("source_fingerprint") != model_fingerprint(source):

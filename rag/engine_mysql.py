@@ -52,7 +52,6 @@ def mysql_privileges(grants: list[str]) -> list[str]:
     return found
 
 
-
 @dataclass
 class MySQLDatabase(ServerDatabase):
     """A MySQL or MariaDB database opened read-only (see the module's docstring)."""
@@ -79,7 +78,9 @@ class MySQLDatabase(ServerDatabase):
             cursor.close()
             raw.rollback()
         except Exception as exc:
-            raise DatabaseError(f"cannot read the privileges of the role {self.url.url.username or ''} on {self.label}: {error_line(exc)}") from None
+            raise DatabaseError(
+                f"cannot read the privileges of the role {self.url.url.username or ''} on {self.label}: {error_line(exc)}"
+            ) from None
         return words
 
     def _run_on(self, raw: Any, sql: str, remaining: float, cap: int, began: float) -> Rows:
@@ -123,7 +124,9 @@ class MySQLDatabase(ServerDatabase):
                 check.execute("SHOW WARNINGS")
                 codes = {int(row[1]) for row in check.fetchall()}
             if codes & _LIMIT_WARNINGS:
-                raise SQLError("a value went over the server's max_allowed_packet; MySQL returned NULL in its place", kind="too_large", sql=sql)
+                raise SQLError(
+                    "a value went over the server's max_allowed_packet; MySQL returned NULL in its place", kind="too_large", sql=sql
+                )
         conn.rollback()
         return columns, rows, truncated
 

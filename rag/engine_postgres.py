@@ -85,7 +85,9 @@ class PostgresDatabase(ServerDatabase):
             cursor.close()
             raw.rollback()
         except Exception as exc:
-            raise DatabaseError(f"cannot read the privileges of the role {self.url.url.username or ''} on {self.label}: {error_line(exc)}") from None
+            raise DatabaseError(
+                f"cannot read the privileges of the role {self.url.url.username or ''} on {self.label}: {error_line(exc)}"
+            ) from None
         return words
 
     @staticmethod
@@ -109,8 +111,12 @@ class PostgresDatabase(ServerDatabase):
             conn.execute(
                 "SELECT set_config('statement_timeout', %(ms)s, true), set_config('lock_timeout', %(ms)s, true),"
                 " set_config('idle_in_transaction_session_timeout', %(idle)s, true), set_config('work_mem', %(mem)s, true)" + temp_files,
-                {"ms": str(ms), "idle": str(ms + int(GRACE_S * 2000)), "mem": f"{max(1, self.limits.memory_mb // 4)}MB",
-                 "temp": f"{_temp_file_mb(self.limits)}MB"},
+                {
+                    "ms": str(ms),
+                    "idle": str(ms + int(GRACE_S * 2000)),
+                    "mem": f"{max(1, self.limits.memory_mb // 4)}MB",
+                    "temp": f"{_temp_file_mb(self.limits)}MB",
+                },
             )
             watchdog.start()
             with conn.cursor(name="coderag_query") as cursor:  # a server-side cursor: DECLARE takes only a query
@@ -147,4 +153,3 @@ def _rows_within(sql: str, max_bytes: int) -> str:
         f"WHERE CASE WHEN _coderag_size.n > {limit} OR (_coderag_size.n > {limit // 256} AND octet_length(_coderag_row::text) > {limit}) "
         f"THEN CAST(_coderag_size.n::text || ' {ROW_OVER_LIMIT}' AS integer) = 0 ELSE true END"
     )
-

@@ -48,20 +48,29 @@ class Database(Protocol):
 
     def table_names(self) -> list[str]: ...
 
-    def execute(self, sql: str, *, timeout_s: float | None = None, max_rows: int | None = None, started: float | None = None) -> QueryResult: ...
+    def execute(
+        self, sql: str, *, timeout_s: float | None = None, max_rows: int | None = None, started: float | None = None
+    ) -> QueryResult: ...
 
     def close(self) -> None: ...
 
 
 def open_url(
-    text: str | DatabaseURL, *, timeout_s: float = 5.0, max_rows: int = 1000, limits: Limits | None = None, allow_privileged_role: bool = False
+    text: str | DatabaseURL,
+    *,
+    timeout_s: float = 5.0,
+    max_rows: int = 1000,
+    limits: Limits | None = None,
+    allow_privileged_role: bool = False,
 ) -> Database:
     """Open a database URL read-only (a `sqlite:///` URL opens the SQLite file in the worker). A
     server role that may write or is a superuser is refused unless `allow_privileged_role`."""
     url = text if isinstance(text, DatabaseURL) else DatabaseURL.parse(text)
     if url.engine == "sqlite":
         return ReadOnlyDatabase.open(url.path or "", timeout_s=timeout_s, max_rows=max_rows, limits=limits)
-    return _SERVERS[url.engine].connect(url, timeout_s=timeout_s, max_rows=max_rows, limits=limits or Limits(), allow_privileged_role=allow_privileged_role)
+    return _SERVERS[url.engine].connect(
+        url, timeout_s=timeout_s, max_rows=max_rows, limits=limits or Limits(), allow_privileged_role=allow_privileged_role
+    )
 
 
 def open_location(

@@ -95,8 +95,8 @@ class ChatModelGenerator(Generator):
 
     def generate(self, prompt: PromptValue, hits: list[Hit], db: str | None, dialect: str = "sqlite") -> str:
         text = ""
-        for text in self.stream(prompt, hits, db, dialect):
-            pass
+        for piece in self.stream(prompt, hits, db, dialect):
+            text = piece
         return text
 
     def stream(self, prompt: PromptValue, hits: list[Hit], db: str | None, dialect: str = "sqlite") -> Iterator[str]:
@@ -127,7 +127,9 @@ class ChatModelGenerator(Generator):
                 try:
                     piece = pieces.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
-                    raise SQLError(f"the {self.name} generator gave no complete answer within {self.timeout_s:g} s", kind="generation_error") from None
+                    raise SQLError(
+                        f"the {self.name} generator gave no complete answer within {self.timeout_s:g} s", kind="generation_error"
+                    ) from None
                 if piece is _DONE:
                     break
                 if isinstance(piece, BaseException):
@@ -192,7 +194,12 @@ def llama_cpp_generator(settings: Settings, model_path: str | Path | None = None
 
         grammar_for = functools.cache(lambda dialect: LlamaGrammar.from_string(grammar_text(dialect), verbose=False))
     return ChatModelGenerator(
-        chat_model=chat, name=f"llm:{path.name}", timeout_s=llm.timeout_s, max_chars=llm.max_answer_chars, grammar_for=grammar_for, _closers=[chat.close]
+        chat_model=chat,
+        name=f"llm:{path.name}",
+        timeout_s=llm.timeout_s,
+        max_chars=llm.max_answer_chars,
+        grammar_for=grammar_for,
+        _closers=[chat.close],
     )
 
 
@@ -232,7 +239,9 @@ def make_generator(
             return KnnGenerator(), NO_LLM_NOTICE
     if kind == "llm":
         if not (model_path or settings.llm.model_path):
-            raise ConfigError("the llm generator needs a GGUF file: --llm-model-path or llm.model_path", hint=NO_LLM_NOTICE.split(": ", 1)[0])
+            raise ConfigError(
+                "the llm generator needs a GGUF file: --llm-model-path or llm.model_path", hint=NO_LLM_NOTICE.split(": ", 1)[0]
+            )
         return llama_cpp_generator(settings, model_path), None
     if kind == "openai":
         return openai_generator(settings, base_url), None

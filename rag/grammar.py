@@ -50,9 +50,25 @@ def _functions(x: str, arg: str, own: list[str], round_forms: list[str] | None =
 
 
 _OWN = {
-    "postgres": ['"TO_CHAR(" {x} ", " string ")"', '"EXTRACT(" date-field " FROM " {x} ")"', '"DATE_TRUNC(" string ", " {x} ")"', '"STRING_AGG(" {x} ", " string ")"'],
-    "mysql": ['"DATE_FORMAT(" {x} ", " string ")"', 'date-name "(" {x} ")"', '"GROUP_CONCAT(" {x} (" SEPARATOR " string)? ")"', '"CONCAT(" {x} (", " {x}){{1,3}} ")"'],
-    "duckdb": ['"strftime(" {x} ", " string ")"', '"strftime(" string ", " {x} ")"', '"date_part(" string ", " {x} ")"', 'date-name "(" {x} ")"', '"STRING_AGG(" {x} ", " string ")"'],
+    "postgres": [
+        '"TO_CHAR(" {x} ", " string ")"',
+        '"EXTRACT(" date-field " FROM " {x} ")"',
+        '"DATE_TRUNC(" string ", " {x} ")"',
+        '"STRING_AGG(" {x} ", " string ")"',
+    ],
+    "mysql": [
+        '"DATE_FORMAT(" {x} ", " string ")"',
+        'date-name "(" {x} ")"',
+        '"GROUP_CONCAT(" {x} (" SEPARATOR " string)? ")"',
+        '"CONCAT(" {x} (", " {x}){{1,3}} ")"',
+    ],
+    "duckdb": [
+        '"strftime(" {x} ", " string ")"',
+        '"strftime(" string ", " {x} ")"',
+        '"date_part(" string ", " {x} ")"',
+        'date-name "(" {x} ")"',
+        '"STRING_AGG(" {x} ", " string ")"',
+    ],
 }
 _RULES = {
     "postgres": {
@@ -107,7 +123,11 @@ def grammar_text(dialect: str = "sqlite") -> str:
     if dialect == "sqlite":
         return text
     # PostgreSQL rounds to n places only numerics (ROUND(AVG(real), 2) is an error there)
-    rounds = (lambda arg: [f'"ROUND(" {arg} ")"', f'"ROUND(CAST(" {arg} " AS NUMERIC), " integer ")"']) if dialect == "postgres" else (lambda arg: None)
+    rounds = (
+        (lambda arg: [f'"ROUND(" {arg} ")"', f'"ROUND(CAST(" {arg} " AS NUMERIC), " integer ")"'])
+        if dialect == "postgres"
+        else (lambda arg: None)
+    )
     rules = {
         "function": _functions("s-expr", "s-expr", _OWN[dialect], rounds("s-expr")),
         "s-function": _functions("a-arith", "a-arg", _OWN[dialect], rounds("a-arg")),

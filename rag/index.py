@@ -294,11 +294,13 @@ def _read_documents(path: Path) -> list[Document]:
     documents, number = [], 0
     try:
         with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
+            for number, line in enumerate(handle, 1):  # noqa: B007 — the line number names a broken line below
                 if line.strip():
                     documents.append(Document.from_dict(json.loads(line)))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise IndexStoreError(f"corrupt documents file {path}, line {number}: {str(exc)[:200]}", hint="rebuild it with `coderag index build`") from None
+        raise IndexStoreError(
+            f"corrupt documents file {path}, line {number}: {str(exc)[:200]}", hint="rebuild it with `coderag index build`"
+        ) from None
     return documents
 
 
@@ -346,7 +348,15 @@ def masked_companion(settings: Settings, encoder: Encoder, plain: VectorIndex, *
         dataclasses.replace(ex, meta={**ex.meta, "masked_question": masked[(ex.id, ex.question)]}) if (ex.id, ex.question) in masked else ex
         for ex in examples
     ]
-    index = VectorIndex.build(examples, encoder, MASKED_TEMPLATE, corpus=f"{corpus}-masked", show_progress=show_progress, previous=existing, **build_options(settings))
+    index = VectorIndex.build(
+        examples,
+        encoder,
+        MASKED_TEMPLATE,
+        corpus=f"{corpus}-masked",
+        show_progress=show_progress,
+        previous=existing,
+        **build_options(settings),
+    )
     index.manifest["source"] = source
     index.save(directory)
     index.single_query_threads = settings.index.omp_threads_single_query

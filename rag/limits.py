@@ -34,7 +34,6 @@ def time_left(limit: float, started: float | None, sql: str) -> tuple[float, flo
     return began, remaining
 
 
-
 @dataclass(frozen=True)
 class Limits:
     """What one query may use (settings `execution.max_memory_mb`, `max_value_mb`, `max_result_mb`,

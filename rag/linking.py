@@ -99,9 +99,11 @@ class Reading:
     def content(self) -> tuple[str, ...]:
         """Stems that can name data: not stop or operator words, not numbers."""
         return tuple(
-            s for s, w in zip(self.stems, self.words)
+            s
+            for s, w in zip(self.stems, self.words)
             if not {s, w.lower()} & (STOP_WORDS | OPERATOR_WORDS | VERB_WORDS)
-            and not any(ch.isdigit() for ch in s) and (len(s) > 1 or (w.isupper() and w not in ("A", "I")))
+            and not any(ch.isdigit() for ch in s)
+            and (len(s) > 1 or (w.isupper() and w not in ("A", "I")))
             and not (w.lower().endswith("ed") and len(w) > 4)  # "issued", "lasted": verbs, unless a name or value claims them
         )
 
@@ -181,7 +183,9 @@ class Link:
         """The limits that cut what linking could see (a huge database is read bounded, and says so)."""
         out = []
         if self.schema.skipped_tables:
-            out.append(f"{len(self.schema.skipped_tables):,} tables were not read (virtual, or past the first 1,000: rag.describe's max_tables)")
+            out.append(
+                f"{len(self.schema.skipped_tables):,} tables were not read (virtual, or past the first 1,000: rag.describe's max_tables)"
+            )
         if self.value_bound:
             out.append(f"the value index stops at {self.value_bound}")
         return out
@@ -261,7 +265,9 @@ class Linker:
                 continue
             # "each genre" names the genres table; a genre column elsewhere is not what it names
             named_by = "words" if not set(hit) <= table_words or table in whole else "shadowed"
-            columns.append(Linked(table, column, share, (f"the question says {' '.join(hit)!r}",) + ((named_by,) if named_by == "shadowed" else ())))
+            columns.append(
+                Linked(table, column, share, (f"the question says {' '.join(hit)!r}",) + ((named_by,) if named_by == "shadowed" else ()))
+            )
         values = self._placed(self.values.match(reading.text), whole)
         for v in values:
             columns.append(Linked(v.table, v.column, v.score, (f"holds the value {v.value!r} ({v.how})",)))
@@ -277,7 +283,11 @@ class Linker:
             holders.setdefault(self._column_stems.get((c.table, c.column or ""), ()), set()).add(c.table)
         for c in worded:
             tables_with = holders[self._column_stems.get((c.table, c.column or ""), ())]
-            if len(tables_with) > 2 and c.table not in whole and not any(_shortest(self._graph, {c.table}, t, 2) is not None for t in whole):
+            if (
+                len(tables_with) > 2
+                and c.table not in whole
+                and not any(_shortest(self._graph, {c.table}, t, 2) is not None for t in whole)
+            ):
                 continue
             note(c.table, 0.6 * c.score, f"has the column {c.column}")
         columns.sort(key=lambda c: -c.score)
@@ -304,7 +314,9 @@ class Linker:
         nearby |= {v.table for v in values}
         for name in sorted(nearby - set(chosen), key=lambda t: -similarity.get(t, 0.0))[: self.max_neighbours]:
             chosen.append(name)
-            why.setdefault(name, []).append("holds a value the question mentions" if any(v.table == name for v in values) else "joined to a linked table")
+            why.setdefault(name, []).append(
+                "holds a value the question mentions" if any(v.table == name for v in values) else "joined to a linked table"
+            )
         extra = 0
         for name, score in ranked:
             if extra >= self.max_tables:
@@ -315,11 +327,25 @@ class Linker:
                 why.setdefault(name, []).append(f"retriever similarity {score:.2f}")
         linked = [Linked(t, None, evidence.get(t, 0.0), tuple(dict.fromkeys(why.get(t, ())))) for t in chosen]
         labels = {t: tuple(c.name for c in label_columns(tables[t])) for t in chosen if t in tables}
-        link = Link(reading, self.schema, linked, columns, values, units, joins, labels, aliases=aliases, value_bound=self.values.truncated, confident=len(named))
+        link = Link(
+            reading,
+            self.schema,
+            linked,
+            columns,
+            values,
+            units,
+            joins,
+            labels,
+            aliases=aliases,
+            value_bound=self.values.truncated,
+            confident=len(named),
+        )
         link.unlinked = self._unlinked(link)
         return link
 
-    def _synonyms(self, reading: Reading, evidence: dict[str, float], columns: list[Linked], values: list[ValueHit]) -> dict[str, tuple[str, ...]]:
+    def _synonyms(
+        self, reading: Reading, evidence: dict[str, float], columns: list[Linked], values: list[ValueHit]
+    ) -> dict[str, tuple[str, ...]]:
         """Question nouns no name or value accounts for, matched to a table's name by the retriever
         ("movies" → films) when the match is clear: similarity ≥ SYNONYM_MIN and ahead of the next
         table by SYNONYM_MARGIN (both chosen on the calibration questions, README "Linking")."""
@@ -335,7 +361,7 @@ class Linker:
             self._load_embeddings()
         vectors = self.encoder.encode([w.lower() for w, _ in words])
         found: dict[str, tuple[str, ...]] = {}
-        for (word, stem), vector in zip(words, vectors):
+        for (_word, stem), vector in zip(words, vectors):
             scores = self._names @ vector
             order = np.argsort(-scores)[:2]
             best = float(scores[order[0]])
@@ -347,14 +373,23 @@ class Linker:
 
     @classmethod
     def of(
-        cls, database: Any, settings: LinkingSettings, encoder: Any, *, cache_dir: Path | None, schema: DatabaseSchema | None = None,
-        describing: Any = None, indexing: Any = None,
+        cls,
+        database: Any,
+        settings: LinkingSettings,
+        encoder: Any,
+        *,
+        cache_dir: Path | None,
+        schema: DatabaseSchema | None = None,
+        describing: Any = None,
+        indexing: Any = None,
     ) -> Linker:
         """The linker of an open database: its description (rag.describe; `schema` when already read),
         its value index (rag.values) within the settings' bounds, and the retriever's encoder.
         `describing` / `indexing` are tqdm-like progress wrappers for a large database."""
         schema = schema or describe(database, progress=describing, cache_dir=cache_dir)
-        on_disk = disk_cached(cache_dir, "values", database, (schema.fingerprint, data_stamp(database), settings.values_per_column, settings.max_values))
+        on_disk = disk_cached(
+            cache_dir, "values", database, (schema.fingerprint, data_stamp(database), settings.values_per_column, settings.max_values)
+        )
         values = on_disk.load()
         if not isinstance(values, ValueIndex):
             values = ValueIndex.build(database, schema, per_column=settings.values_per_column, total=settings.max_values, progress=indexing)

@@ -81,7 +81,13 @@ class LlamaCppChat(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"model_path": self.model_path, "n_ctx": self.n_ctx, "seed": self.seed, "grammar_path": self.grammar_path, **self._sampling(None)}
+        return {
+            "model_path": self.model_path,
+            "n_ctx": self.n_ctx,
+            "seed": self.seed,
+            "grammar_path": self.grammar_path,
+            **self._sampling(None),
+        }
 
     def _sampling(self, stop: list[str] | None) -> dict[str, Any]:
         return {
@@ -109,14 +115,21 @@ class LlamaCppChat(BaseChatModel):
         finally:
             self.lock.release()
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any
+    ) -> ChatResult:
         with self._turn():
             response = self._complete(messages, stop, False, **kwargs)
         choice = response["choices"][0]
         message = AIMessage(content=choice["message"].get("content") or "")
-        return ChatResult(generations=[ChatGeneration(message=message, generation_info={"finish_reason": choice.get("finish_reason")})], llm_output={"token_usage": response.get("usage", {})})
+        return ChatResult(
+            generations=[ChatGeneration(message=message, generation_info={"finish_reason": choice.get("finish_reason")})],
+            llm_output={"token_usage": response.get("usage", {})},
+        )
 
-    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+    def _stream(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any
+    ) -> Iterator[ChatGenerationChunk]:
         with self._turn():
             for part in self._complete(messages, stop, True, **kwargs):
                 if not part["choices"]:
@@ -126,7 +139,9 @@ class LlamaCppChat(BaseChatModel):
                 finish = choice.get("finish_reason")
                 if not text and not finish:
                     continue
-                chunk = ChatGenerationChunk(message=AIMessageChunk(content=text), generation_info={"finish_reason": finish} if finish else None)
+                chunk = ChatGenerationChunk(
+                    message=AIMessageChunk(content=text), generation_info={"finish_reason": finish} if finish else None
+                )
                 if run_manager and text:
                     run_manager.on_llm_new_token(text, chunk=chunk)
                 yield chunk

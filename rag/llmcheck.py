@@ -18,10 +18,7 @@ from rag.sqltools import postprocess
 
 SCHEMA = "CREATE TABLE books (book_id INTEGER PRIMARY KEY, title TEXT, price REAL);"
 QUESTION = "How many books are there?"
-INSTRUCTION = (
-    "You write SQLite queries. Answer with exactly one SQL SELECT statement and nothing else: "
-    "no explanation, no markdown."
-)
+INSTRUCTION = "You write SQLite queries. Answer with exactly one SQL SELECT statement and nothing else: no explanation, no markdown."
 Format = Literal["sql", "fenced", "prose"]
 
 

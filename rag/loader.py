@@ -54,7 +54,9 @@ def copy_sqlite(
             raise DatabaseError(f"{source} has no tables to copy")
         existing = set(existing_tables(url)) & set(names)
         if existing and not replace:
-            raise DatabaseError(f"{url.masked} already has the table(s) {', '.join(sorted(existing))}", hint="pass --replace to drop and copy them again")
+            raise DatabaseError(
+                f"{url.masked} already has the table(s) {', '.join(sorted(existing))}", hint="pass --replace to drop and copy them again"
+            )
         try:
             return copy_database(sqlite, url, replace=replace, progress=progress)
         except BaseException:
@@ -93,12 +95,14 @@ def copy_database(
     engine = create_writer(url)
     try:
         metadata = MetaData()
-        tables = [_table(metadata, name, info[name], foreign[name], data[name].rows, url.engine) for name in names]
+        for name in names:  # each table joins `metadata`
+            _table(metadata, name, info[name], foreign[name], data[name].rows, url.engine)
         with engine.begin() as conn:
             existing = set(inspect(conn).get_table_names()) & set(names)
             if existing and not replace:
                 raise DatabaseError(
-                    f"{url.masked} already has the table(s) {', '.join(sorted(existing))}", hint="pass --replace to drop and load them again"
+                    f"{url.masked} already has the table(s) {', '.join(sorted(existing))}",
+                    hint="pass --replace to drop and load them again",
                 )
             metadata.drop_all(conn, checkfirst=True)
             metadata.create_all(conn)
@@ -138,20 +142,32 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _table(metadata: Any, name: str, info: list[tuple[Any, ...]], foreign: list[tuple[Any, ...]], rows: list[tuple[Any, ...]], engine: str) -> Any:
+def _table(
+    metadata: Any, name: str, info: list[tuple[Any, ...]], foreign: list[tuple[Any, ...]], rows: list[tuple[Any, ...]], engine: str
+) -> Any:
     """A SQLAlchemy Table for one SQLite table (PRAGMA table_info rows: cid, name, type, notnull, default, pk)."""
     from sqlalchemy import Column, ForeignKeyConstraint, Table
 
     columns = []
     for index, (_, column, declared, notnull, _default, pk) in enumerate(info):
         values = [row[index] for row in rows if row[index] is not None]
-        columns.append(Column(column, _type_for(str(declared or ""), values, in_key=bool(pk), engine=engine), primary_key=bool(pk),
-                              nullable=not notnull and not pk, autoincrement=False))
+        columns.append(
+            Column(
+                column,
+                _type_for(str(declared or ""), values, in_key=bool(pk), engine=engine),
+                primary_key=bool(pk),
+                nullable=not notnull and not pk,
+                autoincrement=False,
+            )
+        )
     constraints = {}
     for row in foreign:  # id, seq, table, from, to, on_update, on_delete, match
         constraints.setdefault(row[0], []).append((row[3], row[2], row[4]))
-    keys = [ForeignKeyConstraint([c for c, _, _ in parts], [f"{t}.{to}" for _, t, to in parts]) for parts in constraints.values()
-            if all(to is not None for _, _, to in parts)]
+    keys = [
+        ForeignKeyConstraint([c for c, _, _ in parts], [f"{t}.{to}" for _, t, to in parts])
+        for parts in constraints.values()
+        if all(to is not None for _, _, to in parts)
+    ]
     return Table(name, metadata, *columns, *keys)
 
 

@@ -71,10 +71,14 @@ STOP_WORDS = FUNCTION_WORDS | QUERY_WORDS
 
 _WORD = re.compile(r"\w+")
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,]\d+)*%?(?![\w])")
-_DATE = re.compile(r"(?<![\w.])\d{1,4}(?:[-/]\d{1,4}){1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?(?![\w])|(?<![\w.:])\d{1,2}:\d{2}(?::\d{2})?(?![\w:])")
+_DATE = re.compile(
+    r"(?<![\w.])\d{1,4}(?:[-/]\d{1,4}){1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?(?![\w])|(?<![\w.:])\d{1,2}:\d{2}(?::\d{2})?(?![\w:])"
+)
 # An opening quote starts the text or follows a non-word character; the closing one ends the text or
 # precedes one, so the apostrophes of "doctor's" and "aren't" are not quotes.
-_QUOTED = re.compile(r"""(?<!\w)(?:'([^'\n]{1,200})'|"([^"\n]{1,200})"|`([^`\n]{1,200})`|‘([^’\n]{1,200})’|“([^”\n]{1,200})”|«([^»\n]{1,200})»)(?!\w)""")
+_QUOTED = re.compile(
+    r"""(?<!\w)(?:'([^'\n]{1,200})'|"([^"\n]{1,200})"|`([^`\n]{1,200})`|‘([^’\n]{1,200})’|“([^”\n]{1,200})”|«([^»\n]{1,200})»)(?!\w)"""
+)
 _PLACEHOLDER_LIKE = re.compile(r"<(\w+)>")
 
 
@@ -140,7 +144,9 @@ class Vocabulary:
     value_columns: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_names(cls, tables: Iterable[str] = (), columns: Iterable[str] = (), values: Iterable[str] = (), *, max_value_chars: int = 64) -> Vocabulary:
+    def from_names(
+        cls, tables: Iterable[str] = (), columns: Iterable[str] = (), values: Iterable[str] = (), *, max_value_chars: int = 64
+    ) -> Vocabulary:
         """A vocabulary from known names and values (values longer than `max_value_chars` are dropped)."""
         kept = [v for v in (str(v).strip() for v in values) if v and len(v) <= max_value_chars]
         return cls(tables=tuple(dict.fromkeys(tables)), columns=tuple(dict.fromkeys(columns)), values=tuple(dict.fromkeys(kept)))
@@ -271,7 +277,9 @@ def _quote(name: str) -> str:
 def _sample_sql(table: str, columns: Sequence[str], limits: MaskingLimits, database: Any = None) -> str:
     if database is not None and database.dialect != "sqlite":  # a database by URL: text is kept by length below
         return f"SELECT {', '.join(database.quote(c) for c in columns)} FROM {database.quote(table)} LIMIT {limits.rows_per_table}"
-    cells = ", ".join(f"CASE WHEN typeof({_quote(c)}) = 'text' AND length({_quote(c)}) <= {limits.max_value_chars} THEN {_quote(c)} END" for c in columns)
+    cells = ", ".join(
+        f"CASE WHEN typeof({_quote(c)}) = 'text' AND length({_quote(c)}) <= {limits.max_value_chars} THEN {_quote(c)} END" for c in columns
+    )
     return f"SELECT {cells} FROM {_quote(table)} LIMIT {limits.rows_per_table}"
 
 

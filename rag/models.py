@@ -192,7 +192,9 @@ def materialize_shipped(models_dir: Path, directory: Path | None = None) -> Path
             table = next(init for init in graph.initializer if init.name == shared["onnx_initializer"])
             tensors[shared["state_dict_key"]] = numpy_helper.to_array(table).astype(np.float32)
     except (OSError, StopIteration, ValueError) as exc:
-        raise ModelError(f"the shipped model in {directory} is incomplete ({type(exc).__name__})", hint="rebuild it with `make model`") from None
+        raise ModelError(
+            f"the shipped model in {directory} is incomplete ({type(exc).__name__})", hint="rebuild it with `make model`"
+        ) from None
     # an incomplete leftover is replaced; one another process materializes meanwhile is kept
     with building(target, replace=target.exists()) as staging:
         shutil.copytree(weights, staging, dirs_exist_ok=True, ignore=lambda directory, names: [n for n in names if n == FP16_WEIGHTS_FILE])

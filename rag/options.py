@@ -8,7 +8,7 @@ is not given stays None and leaves the YAML / environment value alone.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,33 +17,35 @@ if TYPE_CHECKING:  # pydantic-settings loads when a command runs, not for `--hel
 
 # -- which database, which models ----------------------------------------------------------------
 DB_HELP = "Demo database name (bookshop, clinic), registered name, SQLite file path, or URL: postgresql://, mysql://, duckdb:///FILE, sqlite:///FILE."
-DbOption = Annotated[Optional[str], typer.Option("--db", help=DB_HELP)]
-GeneratorOption = Annotated[Optional[str], typer.Option("--generator", help="auto | llm | openai | knn")]
-LlmModelPathOption = Annotated[Optional[Path], typer.Option("--llm-model-path", help="GGUF file for llama.cpp.")]
-OpenAIBaseUrlOption = Annotated[Optional[str], typer.Option("--openai-base-url", help="OpenAI-compatible server URL.")]
+DbOption = Annotated[str | None, typer.Option("--db", help=DB_HELP)]
+GeneratorOption = Annotated[str | None, typer.Option("--generator", help="auto | llm | openai | knn")]
+LlmModelPathOption = Annotated[Path | None, typer.Option("--llm-model-path", help="GGUF file for llama.cpp.")]
+OpenAIBaseUrlOption = Annotated[str | None, typer.Option("--openai-base-url", help="OpenAI-compatible server URL.")]
 EmbedderOption = Annotated[
-    Optional[str], typer.Option("--embedder", help="Embedder: shipped (default), bundled (all-MiniLM-L6-v2), a model directory, or a hub id.")
+    str | None, typer.Option("--embedder", help="Embedder: shipped (default), bundled (all-MiniLM-L6-v2), a model directory, or a hub id.")
 ]
 GrammarOption = Annotated[bool, typer.Option("--grammar", help="Constrain llama.cpp output to one SELECT (GBNF).")]
 
 # -- retrieval and corpora -------------------------------------------------------------------------
-KOption = Annotated[Optional[int], typer.Option("--k", min=0, max=50, help="Examples to retrieve (default 3).")]
-TemplateOption = Annotated[Optional[str], typer.Option("--template", help="Document template (docs/concepts/retrieval.md).")]
-CorpusOption = Annotated[str, typer.Option("--corpus", help="default | bundled | demo | gretel[:FILE] | spider:DIR | jsonl:FILE | csv:FILE")]
+KOption = Annotated[int | None, typer.Option("--k", min=0, max=50, help="Examples to retrieve (default 3).")]
+TemplateOption = Annotated[str | None, typer.Option("--template", help="Document template (docs/concepts/retrieval.md).")]
+CorpusOption = Annotated[
+    str, typer.Option("--corpus", help="default | bundled | demo | gretel[:FILE] | spider:DIR | jsonl:FILE | csv:FILE")
+]
 SplitOption = Annotated[str, typer.Option("--split", help="Corpus split (train, test, all).")]
-LimitOption = Annotated[Optional[int], typer.Option("--limit", min=1, help="Use only the first N examples.")]
+LimitOption = Annotated[int | None, typer.Option("--limit", min=1, help="Use only the first N examples.")]
 
 # -- execution and output --------------------------------------------------------------------------
-TimeoutOption = Annotated[Optional[float], typer.Option("--timeout", help="Query time limit in seconds (default 5).")]
+TimeoutOption = Annotated[float | None, typer.Option("--timeout", help="Query time limit in seconds (default 5).")]
 AllowPrivilegedRoleOption = Annotated[
     bool,
     typer.Option(
         "--allow-privileged-role",
-        help="Connect even as a server role that may write or is a superuser (refused otherwise: docs/engines.md, \"A read-only role\").",
+        help='Connect even as a server role that may write or is a superuser (refused otherwise: docs/engines.md, "A read-only role").',
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
-OutDirOption = Annotated[Optional[Path], typer.Option("--out", help="Output directory.")]
+OutDirOption = Annotated[Path | None, typer.Option("--out", help="Output directory.")]
 
 
 def settings_from_flags(

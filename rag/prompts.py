@@ -145,7 +145,14 @@ def format_candidates(candidates: list[str]) -> str:
 
 
 def build_prompt(
-    question: str, schema_sql: str, hits: list[Hit], *, link: Link | None, dialect: str, max_schema_chars: int, conversation: str = "",
+    question: str,
+    schema_sql: str,
+    hits: list[Hit],
+    *,
+    link: Link | None,
+    dialect: str,
+    max_schema_chars: int,
+    conversation: str = "",
     candidates: list[str] | None = None,
 ) -> Any:
     """The chat prompt for one question (a LangChain prompt value)."""

@@ -77,7 +77,9 @@ def _default_mode(directory: Path) -> None:
 # -- versions: `<name>` is a symlink to `.<name>.v<time>`, switched atomically ---------------------------
 
 
-def publish_version(directory: Path, write: Callable[[Path], None], *, what: str = "directory", error: type[CodeRagError] = CodeRagError) -> Path:
+def publish_version(
+    directory: Path, write: Callable[[Path], None], *, what: str = "directory", error: type[CodeRagError] = CodeRagError
+) -> Path:
     """Fill a new version directory beside `directory` with `write(staging)`, then point `directory`
     (a symlink) at it with one atomic rename, so a crash at any point leaves the old version or the
     new one. Waiting past LOCK_WAIT_S for another publish of the same directory raises `error`."""
@@ -123,7 +125,9 @@ def _versions(directory: Path) -> list[Path]:
     pattern = re.compile(rf"\.{re.escape(directory.name)}\.v\d+")
     if not directory.parent.is_dir():
         return []
-    return sorted((p for p in directory.parent.iterdir() if pattern.fullmatch(p.name) and p.is_dir()), key=lambda p: int(p.name.rsplit(".v", 1)[1]))
+    return sorted(
+        (p for p in directory.parent.iterdir() if pattern.fullmatch(p.name) and p.is_dir()), key=lambda p: int(p.name.rsplit(".v", 1)[1])
+    )
 
 
 def _point(directory: Path, version: Path) -> None:

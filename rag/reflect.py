@@ -43,16 +43,27 @@ def reflect(engine: Engine, label: str) -> Reflected:
         raise DatabaseError(f"cannot read the schema of {label}: {error_line(exc)}") from None
     by_name = {name: cols for (_, name), cols in columns.items()}
     described = {name: [(c["name"], _type_name(c["type"], engine.dialect)) for c in by_name.get(name, [])] for name in names}
-    ddl = [_create_statement(engine, name, by_name.get(name, []), keys.get((None, name)), foreign.get((None, name), []), name in views) for name in names]
+    ddl = [
+        _create_statement(engine, name, by_name.get(name, []), keys.get((None, name)), foreign.get((None, name), []), name in views)
+        for name in names
+    ]
     primary = {name: list((keys.get((None, name)) or {}).get("constrained_columns") or []) for name in tables}
-    links = {name: [(fk["referred_table"], list(fk["constrained_columns"]), list(fk["referred_columns"])) for fk in foreign.get((None, name), [])]
-             for name in tables}
+    links = {
+        name: [
+            (fk["referred_table"], list(fk["constrained_columns"]), list(fk["referred_columns"])) for fk in foreign.get((None, name), [])
+        ]
+        for name in tables
+    }
     return ("\n\n".join(ddl), tables, described, primary, links)
 
 
-def _create_statement(engine: Engine, name: str, columns: list[dict[str, Any]], key: dict[str, Any] | None, foreign: list[dict[str, Any]], view: bool) -> str:
+def _create_statement(
+    engine: Engine, name: str, columns: list[dict[str, Any]], key: dict[str, Any] | None, foreign: list[dict[str, Any]], view: bool
+) -> str:
     quote = engine.dialect.identifier_preparer.quote_identifier
-    lines = [f"  {quote(c['name'])} {_type_name(c['type'], engine.dialect)}{'' if c.get('nullable', True) else ' NOT NULL'}" for c in columns]
+    lines = [
+        f"  {quote(c['name'])} {_type_name(c['type'], engine.dialect)}{'' if c.get('nullable', True) else ' NOT NULL'}" for c in columns
+    ]
     if key and key.get("constrained_columns"):
         lines.append(f"  PRIMARY KEY ({', '.join(quote(c) for c in key['constrained_columns'])})")
     for fk in foreign:

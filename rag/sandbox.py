@@ -80,7 +80,14 @@ def build_database_file(
     """Build a new SQLite file at `path` from a script (DDL + INSERTs) in the worker: no ATTACH,
     no denied functions, at most `max_bytes` on disk, at most `timeout_s`. Raises DatabaseError."""
     limits = limits or Limits()
-    request = {"op": "build", "path": str(path), "script": script, "timeout_s": timeout_s, "max_bytes": max_bytes, "limits": limits.for_sqlite()}
+    request = {
+        "op": "build",
+        "path": str(path),
+        "script": script,
+        "timeout_s": timeout_s,
+        "max_bytes": max_bytes,
+        "limits": limits.for_sqlite(),
+    }
     answer = run_in_worker(limits, request, timeout_s, "sqlite")
     if not answer["ok"] and answer["message"].startswith("the sqlite worker stopped"):
         answer["message"] = f"it stopped the SQL worker, most likely at its {limits.memory_mb} MB memory limit"
@@ -140,7 +147,9 @@ class ReadOnlyDatabase:
         """A private database built from DDL + INSERTs (a gretel `sql_context`), then opened read-only."""
         limits = limits or Limits()
         target = _PRIVATE.new(".sqlite")
-        build_database_file(target, script, timeout_s=max(timeout_s, 5.0), max_bytes=limits.memory_mb * MB, what="schema script", limits=limits)
+        build_database_file(
+            target, script, timeout_s=max(timeout_s, 5.0), max_bytes=limits.memory_mb * MB, what="schema script", limits=limits
+        )
         uri = f"{target.as_uri()}?mode=ro&immutable=1"
         db = cls(path=None, timeout_s=timeout_s, max_rows=max_rows, limits=limits, _uri=uri, _key=_file_key(target, uri), _owned=target)
         return db
@@ -162,7 +171,9 @@ class ReadOnlyDatabase:
     def table_names(self) -> list[str]:
         return list(self._read_schema()["tables"])
 
-    def execute(self, sql: str, *, timeout_s: float | None = None, max_rows: int | None = None, started: float | None = None) -> QueryResult:
+    def execute(
+        self, sql: str, *, timeout_s: float | None = None, max_rows: int | None = None, started: float | None = None
+    ) -> QueryResult:
         """Run one read-only query within the time limit, counted from `started` (a `time.monotonic()`
         taken before parsing, so one limit covers parse + run + fetch) or from now. Failures are
         SQLError with kind execution_error, forbidden, timeout or too_large."""
@@ -190,7 +201,9 @@ class ReadOnlyDatabase:
             raise DatabaseError(f"corrupt SQLite database {self.path}: {exc.message}") from None
         if rows != [("ok",)]:
             problems = "; ".join(str(row[0]) for row in rows[:3])
-            raise DatabaseError(f"corrupt SQLite database {self.path}: {problems}", hint="restore it from a backup, or recover it with sqlite3's .recover")
+            raise DatabaseError(
+                f"corrupt SQLite database {self.path}: {problems}", hint="restore it from a backup, or recover it with sqlite3's .recover"
+            )
 
     def _query_error(self, kind: str, message: str, limit: float, sql: str) -> SQLError | DatabaseError:
         if kind == "timeout":

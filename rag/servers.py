@@ -65,7 +65,13 @@ class ServerDatabase:
 
     @classmethod
     def connect(
-        cls, url: DatabaseURL, *, timeout_s: float = 5.0, max_rows: int = 1000, limits: Limits | None = None, allow_privileged_role: bool = False
+        cls,
+        url: DatabaseURL,
+        *,
+        timeout_s: float = 5.0,
+        max_rows: int = 1000,
+        limits: Limits | None = None,
+        allow_privileged_role: bool = False,
     ) -> ServerDatabase:
         """Connect once (a bad host, password or database fails here, in one line), read the server's
         version, and refuse a role that may write or is a superuser unless `allow_privileged_role`."""
@@ -106,7 +112,7 @@ class ServerDatabase:
         recipe = self.RECIPE.format(db=self.url.url.database)
         first, _, more = privileges.partition(", ")
         raise DatabaseError(  # one line the CLI shows whole (it cuts at 500 characters): the first reason, then the recipe
-            f"refused: role {role} {first}{' (and more)' if more else ''}; connect as a read-only role, README \"Databases by URL\": {recipe}",
+            f'refused: role {role} {first}{" (and more)" if more else ""}; connect as a read-only role, README "Databases by URL": {recipe}',
             hint="or pass --allow-privileged-role",
         )
 
@@ -147,7 +153,9 @@ class ServerDatabase:
         """An identifier quoted for this engine."""
         return self.engine.dialect.identifier_preparer.quote_identifier(name)
 
-    def execute(self, sql: str, *, timeout_s: float | None = None, max_rows: int | None = None, started: float | None = None) -> QueryResult:
+    def execute(
+        self, sql: str, *, timeout_s: float | None = None, max_rows: int | None = None, started: float | None = None
+    ) -> QueryResult:
         """Run one read-only query within the time limit (counted from `started`, as SQLite's), at most
         `max_rows` rows and `limits.result_mb` of them. Failures: SQLError (forbidden, timeout,
         too_large, execution_error) or DatabaseError (the connection failed or dropped)."""
@@ -238,14 +246,15 @@ class ServerDatabase:
                 row_size = len(json.dumps(converted, default=str, ensure_ascii=False)) + 1
                 if size + row_size > budget:
                     if not rows:
-                        raise SQLError(f"its first row is over the {self.limits.result_mb} MB result limit", kind="too_large", hint=LIMITS_HINT)
+                        raise SQLError(
+                            f"its first row is over the {self.limits.result_mb} MB result limit", kind="too_large", hint=LIMITS_HINT
+                        )
                     return rows, True
                 size += row_size
                 largest = max(largest, row_size)
                 rows.append(converted)
             if time.monotonic() - began > remaining + GRACE_S:
                 raise SQLError("query stopped while its rows were fetched, at the time limit", kind="timeout")
-
 
     # -- schema -------------------------------------------------------------------------------
 
@@ -258,13 +267,16 @@ class ServerDatabase:
     def _error(self, exc: BaseException, sql: str, limit: float, late: bool) -> SQLError | DatabaseError:
         message = error_line(exc)
         if ROW_OVER_LIMIT in message:
-            return SQLError(f"the query goes over a resource limit: a row is over the {self.limits.result_mb} MB result limit", kind="too_large",
-                            sql=sql, hint=LIMITS_HINT)
+            return SQLError(
+                f"the query goes over a resource limit: a row is over the {self.limits.result_mb} MB result limit",
+                kind="too_large",
+                sql=sql,
+                hint=LIMITS_HINT,
+            )
         kind = "timeout" if late else classify(getattr(exc, "orig", None) or exc)
         if kind == "lost":
             return DatabaseError(f"the connection to {self.label} was lost: {message}")
         return query_error(kind, message, limit=limit, sql=sql, engine=self.url.engine)
-
 
 
 def create_writer(url: DatabaseURL) -> Engine:
@@ -280,5 +292,9 @@ def create_writer(url: DatabaseURL) -> Engine:
     if url.engine == "duckdb":
         assert url.path is not None
         return create_engine(target.set(database=str(url.path)), poolclass=NullPool, hide_parameters=True)
-    args = {"connect_timeout": CONNECT_TIMEOUT_S} if url.engine == "postgresql" else {"connect_timeout": CONNECT_TIMEOUT_S, "charset": "utf8mb4"}
+    args = (
+        {"connect_timeout": CONNECT_TIMEOUT_S}
+        if url.engine == "postgresql"
+        else {"connect_timeout": CONNECT_TIMEOUT_S, "charset": "utf8mb4"}
+    )
     return create_engine(target, connect_args=args, poolclass=NullPool, hide_parameters=True)

@@ -35,7 +35,11 @@ DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
 GeneratorName = Literal["auto", "llm", "openai", "knn"]
 EmbedderBackend = Literal["torch", "onnx", "onnx-int8"]
 ENV_PREFIX = "CODERAG_"
-_OTHER_ENV = {"CODERAG_CONFIG", "CODERAG_DB_PASSWORD", "CODERAG_DB_PASSFILE"}  # read by coderag (the last two: rag.engines), but not settings
+_OTHER_ENV = {
+    "CODERAG_CONFIG",
+    "CODERAG_DB_PASSWORD",
+    "CODERAG_DB_PASSFILE",
+}  # read by coderag (the last two: rag.engines), but not settings
 _TORCH_DEVICE = r"^(cpu|mps|(cuda|xpu)(:\d+)?)$"
 
 
@@ -57,7 +61,8 @@ class _Section(BaseModel):
 
 class EmbedderSettings(_Section):
     model: str = Field(
-        "shipped", description="'shipped' (the project's retriever, rag/data/model), 'bundled' (all-MiniLM-L6-v2), a model directory, or a hub id"
+        "shipped",
+        description="'shipped' (the project's retriever, rag/data/model), 'bundled' (all-MiniLM-L6-v2), a model directory, or a hub id",
     )
     backend: EmbedderBackend = Field("onnx-int8", description="onnx-int8 (serving without torch), onnx (fp32) or torch")
     batch_size: int = Field(16, ge=1, le=4096, description="texts per batch; 16 embedded the most documents per CPU second with int8 ONNX")
@@ -79,9 +84,7 @@ class IndexSettings(_Section):
 
 class RetrievalSettings(_Section):
     k: int = Field(3, ge=0, le=50, description="examples retrieved per question; 0 is the no-RAG baseline")
-    min_confidence: float = Field(
-        0.241, ge=0.0, le=1.0, description="knn abstains below this confidence (rag.abstain; 0 never abstains)"
-    )
+    min_confidence: float = Field(0.241, ge=0.0, le=1.0, description="knn abstains below this confidence (rag.abstain; 0 never abstains)")
     fallback: Literal["masked", "plain"] = Field(
         "masked",
         description="a database without examples of its own retrieves other databases' examples by masked question (structure) or plain question (topic)",
@@ -104,10 +107,13 @@ class LinkingSettings(_Section):
     max_tables: int = Field(6, ge=0, le=200, description="tables the retriever adds to the prompt beyond those the question names")
     values_per_column: int = Field(5_000, ge=0, le=1_000_000, description="distinct values read into the value index per text column")
     max_values: int = Field(200_000, ge=0, le=10_000_000, description="values in one database's value index in all")
-    prompt_schema_chars: int = Field(8_000, ge=500, le=1_000_000, description="schema part of an LLM prompt: the whole schema when it fits, else the linked tables")
+    prompt_schema_chars: int = Field(
+        8_000, ge=500, le=1_000_000, description="schema part of an LLM prompt: the whole schema when it fits, else the linked tables"
+    )
     compose: bool = Field(True, description="knn: also answer with SQL composed from the link (rag.compose)")
     composed_first: bool = Field(
-        True, description="knn: a composed answer that accounts for the whole question wins over a synthesized example (a person's examples always win)"
+        True,
+        description="knn: a composed answer that accounts for the whole question wins over a synthesized example (a person's examples always win)",
     )
     repair: bool = Field(True, description="LLMs: on an execution error, one more turn that shows the error to the model")
 
@@ -142,13 +148,15 @@ class ExecutionSettings(_Section):
     timeout_s: float = Field(5.0, gt=0, le=600, description="per-query time limit")
     max_rows: int = Field(1000, ge=1, description="rows returned at most")
     max_sql_chars: int = Field(50_000, ge=100, le=10_000_000, description="longest SQL statement accepted, checked before any parser")
-    max_memory_mb: int = Field(256, ge=16, le=65536, description="SQLite heap of the query worker (its address space is capped near 2x this)")
+    max_memory_mb: int = Field(
+        256, ge=16, le=65536, description="SQLite heap of the query worker (its address space is capped near 2x this)"
+    )
     max_value_mb: int = Field(8, ge=1, le=1024, description="largest string or blob a query may make or read")
     max_result_mb: int = Field(32, ge=1, le=4096, description="largest result returned, as encoded rows")
     allow_privileged_role: bool = Field(
         False,
         description="connect to PostgreSQL / MySQL / MariaDB as a role that may write or is a superuser "
-        "(--allow-privileged-role; refused otherwise, docs/engines.md, \"A read-only role\"); every answer then says so",
+        '(--allow-privileged-role; refused otherwise, docs/engines.md, "A read-only role"); every answer then says so',
     )
 
 
@@ -170,9 +178,7 @@ class UISettings(_Section):
         "only those: DNS rebinding); on another interface or a share link, any name unless this is set",
     )
     max_upload_mb: int = Field(100, ge=1, le=10240, description="largest SQLite upload accepted")
-    max_request_mb: int = Field(
-        8, ge=1, le=1024, description="largest request body other than an upload (refused before it is read)"
-    )
+    max_request_mb: int = Field(8, ge=1, le=1024, description="largest request body other than an upload (refused before it is read)")
     login_tries: int = Field(
         5, ge=1, le=1000, description="wrong logins in a row a client may try at once; then each try waits 1 s, doubling up to 5 minutes"
     )
@@ -314,7 +320,8 @@ def load_settings(**overrides: Any) -> Settings:
         raise _setting_error(exc.errors()[0]) from None
     except SettingsError as exc:
         raise ConfigError(
-            f"invalid setting: {exc}", hint="a whole section in one variable must be a JSON object; or set one key, e.g. CODERAG_EXECUTION__TIMEOUT_S=2"
+            f"invalid setting: {exc}",
+            hint="a whole section in one variable must be a JSON object; or set one key, e.g. CODERAG_EXECUTION__TIMEOUT_S=2",
         ) from None
 
 

@@ -112,7 +112,9 @@ def refuse_writes(text: str) -> None:
     found = _WRITE.search(_COMMENT.sub(" ", text))
     if found:
         statement = " ".join(found.group().split()).strip("; ")[:60]
-        raise SQLError(f"refused: the model's answer contains a write ({statement.upper()}); it is not run, not even in part", kind="forbidden")
+        raise SQLError(
+            f"refused: the model's answer contains a write ({statement.upper()}); it is not run, not even in part", kind="forbidden"
+        )
 
 
 def extract_candidates(text: str) -> list[str]:
@@ -130,7 +132,7 @@ def cut_statements(candidate: str) -> list[str]:
     candidate = _PREFIX.sub("", candidate)
     found = []
     for start in list(_START.finditer(candidate))[:_MAX_STARTS]:
-        body = candidate[start.start():]
+        body = candidate[start.start() :]
         stop = _STOP.search(body)
         if stop:
             body = body[: stop.start()]
@@ -253,7 +255,9 @@ def refuse_forbidden_functions(sql: str, dialect: str) -> None:
     found = next((name for name in names[0] if forbidden_function(name, dialect)), None)
     if found is not None:
         raise SQLError(
-            f"refused: {found.lower()}() reaches outside the database or changes the server's state; it is not run", kind="forbidden", sql=sql
+            f"refused: {found.lower()}() reaches outside the database or changes the server's state; it is not run",
+            kind="forbidden",
+            sql=sql,
         )
 
 
@@ -263,7 +267,9 @@ def _called_names(sql: str, dialect: str) -> tuple[list[str], list[str]]:
     try:
         tokens = sqlglot.tokenize(sql, read=dialect)
     except (TokenError, ParseError, ValueError) as exc:
-        raise SQLError(f"SQL does not tokenize as {DIALECT_NAMES.get(dialect, dialect)}; it is not run", kind="parse_error", sql=sql) from exc
+        raise SQLError(
+            f"SQL does not tokenize as {DIALECT_NAMES.get(dialect, dialect)}; it is not run", kind="parse_error", sql=sql
+        ) from exc
     words = [t.text for t in tokens if t.token_type not in (sqlglot.TokenType.STRING,)]
     try:
         check_nesting(sql)
@@ -272,9 +278,15 @@ def _called_names(sql: str, dialect: str) -> tuple[list[str], list[str]]:
         tree = None
     if tree is not None:
         called = [node.name for node in tree.walk() if isinstance(node, exp.Anonymous)]
-        called += [name for node in tree.walk() if isinstance(node, exp.Func) and not isinstance(node, exp.Anonymous) for name in node.sql_names()]
+        called += [
+            name for node in tree.walk() if isinstance(node, exp.Func) and not isinstance(node, exp.Anonymous) for name in node.sql_names()
+        ]
     else:  # a name followed by "(" is a call, whatever the statement is
-        called = [t.text for t, after in zip(tokens, tokens[1:]) if after.token_type == sqlglot.TokenType.L_PAREN and t.token_type != sqlglot.TokenType.STRING]
+        called = [
+            t.text
+            for t, after in zip(tokens, tokens[1:])
+            if after.token_type == sqlglot.TokenType.L_PAREN and t.token_type != sqlglot.TokenType.STRING
+        ]
     return called, words
 
 

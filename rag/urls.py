@@ -107,7 +107,13 @@ class DatabaseURL:
             raise ConfigError(f"cannot parse the database URL {mask(text)}") from None
         engine = known.engine if known else "sqlite"
         if not url.database:
-            example = "duckdb:///FILE.duckdb" if engine == "duckdb" else "sqlite:///FILE.sqlite" if engine == "sqlite" else f"{scheme}://USER@HOST/DATABASE"
+            example = (
+                "duckdb:///FILE.duckdb"
+                if engine == "duckdb"
+                else "sqlite:///FILE.sqlite"
+                if engine == "sqlite"
+                else f"{scheme}://USER@HOST/DATABASE"
+            )
             raise ConfigError(f"the URL {mask(text)} names no database", hint=f"e.g. {example}")
         bare = URL.create(url.drivername, url.username, None, url.host, url.port, url.database, url.query)
         return cls(engine, bare, password if password is not None else url.password, known)
@@ -155,7 +161,7 @@ def _split_password(rest: str) -> tuple[str | None, str]:
     user, colon, password = rest[: max(at, 0)].partition(":")
     if at < 0 or not colon or "/" in user or "@" in user:
         return None, rest
-    return unquote(password), f"{user}@{rest[at + 1:]}"
+    return unquote(password), f"{user}@{rest[at + 1 :]}"
 
 
 def require_modules(modules: tuple[str, ...], extra: str) -> None:

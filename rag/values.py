@@ -69,7 +69,14 @@ class ValueHit:
     end: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"table": self.table, "column": self.column, "value": self.value, "phrase": self.phrase, "score": round(self.score, 3), "how": self.how}
+        return {
+            "table": self.table,
+            "column": self.column,
+            "value": self.value,
+            "phrase": self.phrase,
+            "score": round(self.score, 3),
+            "how": self.how,
+        }
 
 
 @dataclass
@@ -153,9 +160,9 @@ class ValueIndex:
             for table, column, value in self.entries.get(key, []):
                 hits.append(ValueHit(table, column, value, found.group(1), 1.0, "quoted", found.start(1), found.end(1)))
             if key in self.entries:
-                taken[found.start(): found.end()] = [True] * (found.end() - found.start())
+                taken[found.start() : found.end()] = [True] * (found.end() - found.start())
         for number in numbers_in(question):  # "5 GB" is an amount, not the stored code 'GB'
-            taken[number.start: number.end] = [True] * (number.end - number.start)
+            taken[number.start : number.end] = [True] * (number.end - number.start)
         words = [(m.group(0), m.start(), m.end()) for m in _WORD.finditer(question)]
         for size in range(min(MAX_PHRASE_WORDS, len(words)), 0, -1):
             for i in range(len(words) - size + 1):
@@ -204,7 +211,9 @@ class ValueIndex:
             if folded[:1] != key[:1]:
                 continue  # people misspell the middle of a name, rarely its first letter
             for table, column, value in self.entries[folded]:
-                out.append(ValueHit(table, column, value, phrase, 0.6 + 0.3 * (score - FUZZY_CUTOFF) / (100 - FUZZY_CUTOFF), "fuzzy", start, end))
+                out.append(
+                    ValueHit(table, column, value, phrase, 0.6 + 0.3 * (score - FUZZY_CUTOFF) / (100 - FUZZY_CUTOFF), "fuzzy", start, end)
+                )
         return out
 
 
@@ -254,9 +263,7 @@ _COLUMN_UNITS: dict[str, tuple[str, float | None]] = {  # None: the kind is name
     "price": ("money", None), "cost": ("money", None), "amount": ("money", None), "total": ("money", None),
     "distance": ("length", None), "weight": ("mass", None),
 }  # fmt: skip
-_NUMBER = re.compile(
-    r"(?P<pre>[$€])?\s?(?P<num>\d+(?:[.,]\d+)*)\s?(?P<unit>[A-Za-z$€]+)?(?![\w])"
-)
+_NUMBER = re.compile(r"(?P<pre>[$€])?\s?(?P<num>\d+(?:[.,]\d+)*)\s?(?P<unit>[A-Za-z$€]+)?(?![\w])")
 
 
 @dataclass(frozen=True)

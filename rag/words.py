@@ -25,28 +25,101 @@ from dataclasses import dataclass
 from typing import Any
 
 _ABBREVIATIONS = {
-    "id": "ID", "ids": "IDs", "qty": "quantity", "amt": "amount", "num": "number", "nbr": "number",
-    "dob": "date of birth", "desc": "description", "addr": "address", "tel": "telephone",
-    "cnt": "count", "pct": "percent", "dept": "department", "mgr": "manager", "yr": "year",
-    "dt": "date", "ts": "timestamp", "lat": "latitude", "lng": "longitude", "lon": "longitude",
-    "url": "URL", "sku": "SKU", "isbn": "ISBN", "ip": "IP", "uuid": "UUID", "ssn": "SSN",
-    "api": "API", "vat": "VAT", "usd": "USD", "eur": "EUR",
+    "id": "ID",
+    "ids": "IDs",
+    "qty": "quantity",
+    "amt": "amount",
+    "num": "number",
+    "nbr": "number",
+    "dob": "date of birth",
+    "desc": "description",
+    "addr": "address",
+    "tel": "telephone",
+    "cnt": "count",
+    "pct": "percent",
+    "dept": "department",
+    "mgr": "manager",
+    "yr": "year",
+    "dt": "date",
+    "ts": "timestamp",
+    "lat": "latitude",
+    "lng": "longitude",
+    "lon": "longitude",
+    "url": "URL",
+    "sku": "SKU",
+    "isbn": "ISBN",
+    "ip": "IP",
+    "uuid": "UUID",
+    "ssn": "SSN",
+    "api": "API",
+    "vat": "VAT",
+    "usd": "USD",
+    "eur": "EUR",
 }
 _TABLE_PREFIXES = ("tbl", "tb")
 _IRREGULAR_PLURALS = {
-    "person": "people", "child": "children", "man": "men", "woman": "women", "foot": "feet",
-    "tooth": "teeth", "mouse": "mice", "goose": "geese", "criterion": "criteria", "analysis": "analyses",
-    "medium": "media", "leaf": "leaves", "life": "lives", "wife": "wives", "knife": "knives",
-    "half": "halves", "shelf": "shelves", "wolf": "wolves", "thesis": "theses", "crisis": "crises",
-    "diagnosis": "diagnoses", "bus": "buses", "status": "statuses", "campus": "campuses",
-    "bonus": "bonuses", "virus": "viruses", "census": "censuses", "quiz": "quizzes", "movie": "movies",
+    "person": "people",
+    "child": "children",
+    "man": "men",
+    "woman": "women",
+    "foot": "feet",
+    "tooth": "teeth",
+    "mouse": "mice",
+    "goose": "geese",
+    "criterion": "criteria",
+    "analysis": "analyses",
+    "medium": "media",
+    "leaf": "leaves",
+    "life": "lives",
+    "wife": "wives",
+    "knife": "knives",
+    "half": "halves",
+    "shelf": "shelves",
+    "wolf": "wolves",
+    "thesis": "theses",
+    "crisis": "crises",
+    "diagnosis": "diagnoses",
+    "bus": "buses",
+    "status": "statuses",
+    "campus": "campuses",
+    "bonus": "bonuses",
+    "virus": "viruses",
+    "census": "censuses",
+    "quiz": "quizzes",
+    "movie": "movies",
 }
 _IRREGULAR_SINGULARS = {plural: singular for singular, plural in _IRREGULAR_PLURALS.items()}
-_UNCOUNTABLE = frozenset({
-    "data", "metadata", "staff", "personnel", "information", "equipment", "news", "series", "species",
-    "software", "hardware", "feedback", "music", "money", "inventory", "stock", "research", "media",
-    "info", "aircraft", "fish", "sheep", "deer", "luggage", "baggage", "furniture", "mail",
-})
+_UNCOUNTABLE = frozenset(
+    {
+        "data",
+        "metadata",
+        "staff",
+        "personnel",
+        "information",
+        "equipment",
+        "news",
+        "series",
+        "species",
+        "software",
+        "hardware",
+        "feedback",
+        "music",
+        "money",
+        "inventory",
+        "stock",
+        "research",
+        "media",
+        "info",
+        "aircraft",
+        "fish",
+        "sheep",
+        "deer",
+        "luggage",
+        "baggage",
+        "furniture",
+        "mail",
+    }
+)
 _ALREADY_SINGULAR_ENDINGS = ("ss", "us", "is", "ics")
 _IES_EXCEPTIONS = frozenset({"movies", "cookies", "calories", "zombies", "pies", "ties", "lies", "species", "series"})
 _VOWEL_SOUND = re.compile(r"^(?:[aeio]|u(?!ni|se|su|ti|ro|ra)|hour|honest)", re.IGNORECASE)
@@ -188,7 +261,7 @@ def column_phrase(column: str, *, table_singular: str = "") -> str:
     parts = words(column)
     prefix = table_singular.split()
     if prefix and len(parts) > len(prefix) and [p.lower() for p in parts[: len(prefix)]] == [p.lower() for p in prefix]:
-        parts = parts[len(prefix):]
+        parts = parts[len(prefix) :]
     return " ".join(parts)
 
 
@@ -199,7 +272,7 @@ def phrase_plural(phrase: str) -> str:
 
 
 def possessive(phrase: str) -> str:
-    """"customer's", "customers'"."""
+    """ "customer's", "customers'"."""
     return phrase + ("'" if phrase.endswith("s") else "'s")
 
 

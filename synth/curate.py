@@ -77,8 +77,9 @@ def _tokens(text: str) -> frozenset[str]:
     return frozenset(re.findall(r"\w+", text.lower()))
 
 
-def pools_by_task(triplets: list[Triplet], pool_size: int, seed: int, focus: list[Triplet] | None = None,
-                  neighbours: int = 8) -> dict[str, list[Triplet]]:
+def pools_by_task(
+    triplets: list[Triplet], pool_size: int, seed: int, focus: list[Triplet] | None = None, neighbours: int = 8
+) -> dict[str, list[Triplet]]:
     """Per task type, one triplet per distinct positive: the neighbours consistency filtering ranks
     against and mining draws from. With `pool_size` > 0 a pool keeps, for each `focus` row, its
     `neighbours` lexically closest positives (word-set Jaccard with its query and positive: the
@@ -156,8 +157,9 @@ class ConsistencyConfig:
     pool_size: int = 64
 
 
-def consistency_filter(triplets: list[Triplet], pools: dict[str, list[Triplet]], cache: EmbeddingCache,
-                       config: ConsistencyConfig, stats: SynthStats) -> list[Triplet]:
+def consistency_filter(
+    triplets: list[Triplet], pools: dict[str, list[Triplet]], cache: EmbeddingCache, config: ConsistencyConfig, stats: SynthStats
+) -> list[Triplet]:
     """Keep a row when its positive ranks in the top-k of its query's neighbours among the task
     type's pool of positives and its similarity reaches the threshold; the rank and score go to meta."""
     kept = []
@@ -187,8 +189,9 @@ def consistency_filter(triplets: list[Triplet], pools: dict[str, list[Triplet]],
     return sorted(kept, key=lambda t: order[id(t)])
 
 
-def select_per_category(triplets: list[Triplet], cache: EmbeddingCache, per_category: int, *, diversity: float = 0.4,
-                        seed: int = 0) -> list[Triplet]:
+def select_per_category(
+    triplets: list[Triplet], cache: EmbeddingCache, per_category: int, *, diversity: float = 0.4, seed: int = 0
+) -> list[Triplet]:
     """N rows per category by maximal marginal relevance: (1 - diversity) × quality − diversity ×
     the highest similarity to a row already picked; at most ceil(N / task types) rows per task
     type, one per rule kind within a task type, one per source within a category and two per

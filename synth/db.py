@@ -15,7 +15,10 @@ import typer
 
 from synth.dbcommands import adding, stores
 
-app = typer.Typer(no_args_is_help=True, help="Your own databases: register, synthesize examples, teach, inspect.\n\nExample: coderag db add ~/data/shop.sqlite --name shop")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Your own databases: register, synthesize examples, teach, inspect.\n\nExample: coderag db add ~/data/shop.sqlite --name shop",
+)
 
 app.command("add")(adding.add)
 app.command("load-demo")(adding.load_demo)

@@ -23,7 +23,10 @@ DEMO_STORE_SEED = 0
 def demo_store_rows(name: str, home: Path, *, show_progress: bool = False) -> list[dict]:
     """The synthesized store of demo database `name`, as the rows synth.jsonl holds."""
     result = synthesize_examples(
-        demo_db_path(name, home), max_examples=DEMO_STORE_EXAMPLES, seed=DEMO_STORE_SEED, show_progress=show_progress,
+        demo_db_path(name, home),
+        max_examples=DEMO_STORE_EXAMPLES,
+        seed=DEMO_STORE_SEED,
+        show_progress=show_progress,
         time_budget_s=600.0,  # the budget never cuts a shipped store short (it would depend on the machine)
     )
     return [{"sql": e.sql, "questions": list(e.questions), "shape": e.shape} for e in result.examples]

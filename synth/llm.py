@@ -53,9 +53,26 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "Qwen2.5-Coder-32B-Instruct"
 JUDGE_GRAMMAR = "root ::= [012]"
 CODE_TARGETS = ("Python", "JavaScript", "Java", "Go", "Rust", "C++", "TypeScript")
-LANGUAGE_NAMES = {"python": "Python", "javascript": "JavaScript", "typescript": "TypeScript", "java": "Java", "go": "Go",
-                  "rust": "Rust", "c": "C", "cpp": "C++", "csharp": "C#", "ruby": "Ruby", "php": "PHP", "kotlin": "Kotlin",
-                  "swift": "Swift", "scala": "Scala", "lua": "Lua", "shell": "Shell", "r": "R", "julia": "Julia"}
+LANGUAGE_NAMES = {
+    "python": "Python",
+    "javascript": "JavaScript",
+    "typescript": "TypeScript",
+    "java": "Java",
+    "go": "Go",
+    "rust": "Rust",
+    "c": "C",
+    "cpp": "C++",
+    "csharp": "C#",
+    "ruby": "Ruby",
+    "php": "PHP",
+    "kotlin": "Kotlin",
+    "swift": "Swift",
+    "scala": "Scala",
+    "lua": "Lua",
+    "shell": "Shell",
+    "r": "R",
+    "julia": "Julia",
+}
 MAX_TEXT_CHARS = 4000
 
 
@@ -83,8 +100,9 @@ class ChatBackend:
     close: Callable[[], None] = lambda: None
 
 
-def make_chat_model(kind: str, settings: Any, *, model_path: str | Path | None = None, base_url: str | None = None,
-                    model_name: str = DEFAULT_MODEL) -> ChatBackend:
+def make_chat_model(
+    kind: str, settings: Any, *, model_path: str | Path | None = None, base_url: str | None = None, model_name: str = DEFAULT_MODEL
+) -> ChatBackend:
     """llama.cpp (`llm`) or an OpenAI-compatible server (`openai`), built by rag.generators."""
     from rag.generators import llama_cpp_generator, openai_generator
 
@@ -176,8 +194,19 @@ class TripletGenerator:
         message = self.backend.model.invoke([HumanMessage(content=prompt)], **kwargs)
         return str(getattr(message, "content", message))
 
-    def _step(self, job: Job, step: int, text: str, language: Language, trace: list[dict[str, str]], *, text_b: str | None = None,
-              examples: list[dict[str, Any]] | None = None, code: str | None = None, dialect: str | None = "sqlite") -> str:
+    def _step(
+        self,
+        job: Job,
+        step: int,
+        text: str,
+        language: Language,
+        trace: list[dict[str, str]],
+        *,
+        text_b: str | None = None,
+        examples: list[dict[str, Any]] | None = None,
+        code: str | None = None,
+        dialect: str | None = "sqlite",
+    ) -> str:
         """One generation step; `code` names the language the answer must be in (None: prose)."""
         prompt = generation_prompt(job.task, step, text, language, text_b=text_b, examples=examples)
         response = self.chat(prompt)
@@ -276,8 +305,10 @@ class TripletGenerator:
             return None
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(record, dict) or record.get("status") not in ("made", "judged_out") or not all(
-                isinstance(record.get(k), str) for k in ("query", "pos")
+            if (
+                not isinstance(record, dict)
+                or record.get("status") not in ("made", "judged_out")
+                or not all(isinstance(record.get(k), str) for k in ("query", "pos"))
             ):
                 raise ValueError("not a cache record")
         except (ValueError, UnicodeDecodeError, OSError):
@@ -340,7 +371,9 @@ class TripletGenerator:
         triplet.set_negatives(list(record.get("negatives") or []), record.get("neg_origin") or "llm")
         return triplet
 
-    def run(self, jobs: list[Job], stats: SynthStats, *, num_negatives: int = 0, threads: int = 1, show_progress: bool = True) -> list[Triplet]:
+    def run(
+        self, jobs: list[Job], stats: SynthStats, *, num_negatives: int = 0, threads: int = 1, show_progress: bool = True
+    ) -> list[Triplet]:
         """Every job on a thread pool (progress bar); triplets in job order."""
         results: list[Triplet | None] = [None] * len(jobs)
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
@@ -404,7 +437,9 @@ def similar_snippets(snippets: list[Snippet], max_df: float = 0.2) -> dict[int, 
     limit = max(2, int(max_df * len(snippets)))
     best: dict[int, int] = {}
     for i, (snippet, toks) in enumerate(zip(snippets, tokens)):
-        candidates = {j for tok in toks for j in postings[(snippet.language, tok)][: limit + 1] if len(postings[(snippet.language, tok)]) <= limit}
+        candidates = {
+            j for tok in toks for j in postings[(snippet.language, tok)][: limit + 1] if len(postings[(snippet.language, tok)]) <= limit
+        }
         candidates.discard(i)
         scored = [(len(toks & tokens[j]) / len(toks | tokens[j]), -j) for j in candidates if snippets[j].text != snippet.text]
         if scored:

@@ -116,7 +116,9 @@ class HardNegativeMiner:
             out.append(self._sample(i, candidates, wanted, rng, is_false_negative))
         return out
 
-    def _candidates(self, i: int, scores: np.ndarray, ids: np.ndarray, positive_score: float, query: str, positive: str) -> list[MinedNegative]:
+    def _candidates(
+        self, i: int, scores: np.ndarray, ids: np.ndarray, positive_score: float, query: str, positive: str
+    ) -> list[MinedNegative]:
         excluded = {normalize_sql(query, tokens=False), normalize_sql(positive, tokens=False)}
         found = []
         rank = 0
@@ -135,8 +137,14 @@ class HardNegativeMiner:
             rank += 1
         return found
 
-    def _sample(self, i: int, candidates: list[MinedNegative], wanted: int, rng: np.random.Generator,
-                is_false_negative: Callable[[int, int], bool] | None) -> list[MinedNegative]:
+    def _sample(
+        self,
+        i: int,
+        candidates: list[MinedNegative],
+        wanted: int,
+        rng: np.random.Generator,
+        is_false_negative: Callable[[int, int], bool] | None,
+    ) -> list[MinedNegative]:
         if self.config.strategy == "rank":
             low, high = self.config.rank_range
             candidates = [c for c in candidates if low <= c.rank < high]
@@ -184,8 +192,13 @@ class ExecutionEquivalence:
     one eval's EX and relevance use). A query that fails there is not equivalent. Use as a
     context manager (it holds in-memory databases)."""
 
-    def __init__(self, positive_sqls: Sequence[str | None], document_sqls: Sequence[str | None], contexts: Sequence[str],
-                 db_paths: Sequence[str | None] | None = None) -> None:
+    def __init__(
+        self,
+        positive_sqls: Sequence[str | None],
+        document_sqls: Sequence[str | None],
+        contexts: Sequence[str],
+        db_paths: Sequence[str | None] | None = None,
+    ) -> None:
         self.positive_sqls, self.document_sqls, self.contexts = positive_sqls, document_sqls, contexts
         self.db_paths = db_paths or [None] * len(contexts)
         self.databases = database_cache()

@@ -86,7 +86,9 @@ class SynthConfig(BaseModel):
     consistency: bool = True
     consistency_top_k: int = Field(10, ge=1)
     consistency_threshold: float = Field(0.2, ge=-1, le=1)
-    pool_size: int | None = Field(None, ge=0, description="positives per task type used as neighbours (0 = all; default 64 curated, all with --all)")
+    pool_size: int | None = Field(
+        None, ge=0, description="positives per task type used as neighbours (0 = all; default 64 curated, all with --all)"
+    )
     shortlist_factor: int = Field(3, ge=1, le=100)
     threads: int = Field(1, ge=1, le=256, description="LLM requests in flight")
     workers: int = Field(1, ge=1, le=64, description="processes for rule synthesis")
@@ -161,8 +163,9 @@ def last_run_path(home: Path) -> Path:
     return Path(home) / "synth" / "last-run.json"
 
 
-def run_synthesis(config: SynthConfig, settings: Any, *, encoder: Any = None, backend: Any = None, show_progress: bool = True,
-                  write: bool = True) -> SynthResult:
+def run_synthesis(
+    config: SynthConfig, settings: Any, *, encoder: Any = None, backend: Any = None, show_progress: bool = True, write: bool = True
+) -> SynthResult:
     """Run the whole pipeline. `encoder` and `backend` (a synth.llm.ChatBackend) may be passed in
     (tests, notebooks); otherwise they are loaded from settings when a stage needs them."""
     out = (config.out or default_out(settings, config.all)).expanduser()
@@ -193,14 +196,18 @@ def run_synthesis(config: SynthConfig, settings: Any, *, encoder: Any = None, ba
         needs_encoder = bool(triplets) and (config.consistency or config.hard_negatives == "mine" or not config.all)
         cache = None
         if needs_encoder:
-            cache = EmbeddingCache(encoder or encoder_from_settings(settings), batch_size=settings.embedder.batch_size, show_progress=show_progress)
+            cache = EmbeddingCache(
+                encoder or encoder_from_settings(settings), batch_size=settings.embedder.batch_size, show_progress=show_progress
+            )
         pools = pools_by_task(every_row, config.resolved_pool_size(), config.seed, focus=None if config.all else triplets)
         if cache is not None:  # one pass over every text the later stages compare
             texts = [p.pos for pool in pools.values() for p in pool] + [x for t in triplets for x in (t.query, t.pos)]
             cache.encode(texts, desc="embedding")
             lap("embedding")
         if config.consistency and triplets:
-            triplets = consistency_filter(triplets, pools, cache, ConsistencyConfig(config.consistency_top_k, config.consistency_threshold), stats)  # type: ignore[arg-type]
+            triplets = consistency_filter(
+                triplets, pools, cache, ConsistencyConfig(config.consistency_top_k, config.consistency_threshold), stats
+            )  # type: ignore[arg-type]
             lap("consistency")
         if config.hard_negatives == "mine" and config.num_negatives > 0 and triplets:
             add_mined_negatives(triplets, pools, cache, _mining_config(config), stats)  # type: ignore[arg-type]
@@ -238,7 +245,13 @@ def run_synthesis(config: SynthConfig, settings: Any, *, encoder: Any = None, ba
 def _make_backend(config: SynthConfig, settings: Any) -> Any:
     kind = config.generator
     if kind == "rules":  # rule triplets with LLM-written negatives
-        kind = "llm" if config.llm_model_path or settings.llm.model_path else "openai" if config.openai_base_url or settings.openai.base_url else ""
+        kind = (
+            "llm"
+            if config.llm_model_path or settings.llm.model_path
+            else "openai"
+            if config.openai_base_url or settings.openai.base_url
+            else ""
+        )
         if not kind:
             raise ConfigError("--hard-negatives llm needs an LLM: --llm-model-path GGUF or --openai-base-url URL")
     if kind == "llm" and not (config.llm_model_path or settings.llm.model_path):
@@ -258,25 +271,37 @@ def _mining_config(config: SynthConfig) -> MiningConfig:
     )
 
 
-def _generate(config: SynthConfig, settings: Any, tasks: list[Task], snippets: list, stats: SynthStats, backend: Any,
-              show_progress: bool) -> tuple[list[Triplet], Any]:
+def _generate(
+    config: SynthConfig, settings: Any, tasks: list[Task], snippets: list, stats: SynthStats, backend: Any, show_progress: bool
+) -> tuple[list[Triplet], Any]:
     """Rule triplets, or LLM triplets (plus rule-only tasks such as code_context)."""
     generator = None
     if backend is not None:
         pool = _examples_pool(config, tasks, snippets)
         cache_dir = config.cache_dir or Path(settings.home) / "synth" / "cache"
-        generator = TripletGenerator(backend, cache_dir=cache_dir, examples_pool=pool, num_examples=config.num_examples,
-                                     quality_control=config.quality_control, debug=config.debug, seed=config.seed)
+        generator = TripletGenerator(
+            backend,
+            cache_dir=cache_dir,
+            examples_pool=pool,
+            num_examples=config.num_examples,
+            quality_control=config.quality_control,
+            debug=config.debug,
+            seed=config.seed,
+        )
     if config.generator == "rules":
         ruled = [t for t in tasks if t.rule is not None]
         if not ruled:
             raise ConfigError(f"none of the tasks {', '.join(t.name for t in tasks)} has a rule generator (use --generator llm or openai)")
-        triplets, rule_stats = generate_rule_triplets(snippets, ruled, seed=config.seed, workers=config.workers, show_progress=show_progress)
+        triplets, rule_stats = generate_rule_triplets(
+            snippets, ruled, seed=config.seed, workers=config.workers, show_progress=show_progress
+        )
         stats.merge(rule_stats)
         return triplets, generator
     llm_tasks = [t for t in tasks if t.uses_llm]
     rule_only = [t for t in tasks if not t.uses_llm and t.rule is not None]
-    triplets, rule_stats = generate_rule_triplets(snippets, rule_only, seed=config.seed, show_progress=False) if rule_only else ([], SynthStats())
+    triplets, rule_stats = (
+        generate_rule_triplets(snippets, rule_only, seed=config.seed, show_progress=False) if rule_only else ([], SynthStats())
+    )
     stats.merge(rule_stats)
     jobs = llm_jobs(llm_tasks, snippets, None if config.all else config.per_category * config.shortlist_factor * 2, config.seed)
     stats.note("llm: jobs", len(jobs))
@@ -327,8 +352,9 @@ def _examples_pool(config: SynthConfig, tasks: list[Task], snippets: list) -> li
     return examples_from_triplets(triplets)
 
 
-def add_mined_negatives(triplets: list[Triplet], pools: dict[str, list[Triplet]], cache: EmbeddingCache, config: MiningConfig,
-                        stats: SynthStats) -> None:
+def add_mined_negatives(
+    triplets: list[Triplet], pools: dict[str, list[Triplet]], cache: EmbeddingCache, config: MiningConfig, stats: SynthStats
+) -> None:
     """Fill each row's negatives up to `config.num_negatives`: its rule negatives first, then
     negatives mined from the task type's pool (never the positive or a query that returns the
     same rows; rows stand for a SQLite query through `work["sqlite"]`)."""
@@ -342,8 +368,12 @@ def add_mined_negatives(triplets: list[Triplet], pools: dict[str, list[Triplet]]
             continue
         docs = [p.pos for p in pool]
         miner = HardNegativeMiner(None, docs, config, vectors=cache.encode(docs, desc=f"embedding {task} pool"))
-        same_rows = ExecutionEquivalence([t.work.get("sqlite") for t in rows], [p.work.get("sqlite") for p in pool],
-                                         [t.work.get("context") or "" for t in rows], [t.work.get("db_path") for t in rows])
+        same_rows = ExecutionEquivalence(
+            [t.work.get("sqlite") for t in rows],
+            [p.work.get("sqlite") for p in pool],
+            [t.work.get("context") or "" for t in rows],
+            [t.work.get("db_path") for t in rows],
+        )
         with same_rows:
             mined = miner.mine(
                 [t.query for t in rows],
@@ -369,7 +399,9 @@ def add_llm_negatives(triplets: list[Triplet], generator: Any, config: SynthConf
 
     def work(t: Triplet) -> None:
         task = TASKS[t.task_type]
-        language = language_of(Job(task, Snippet(text=t.query, language=t.meta.get("language", "sql"), origin=t.source)), random.Random(config.seed))
+        language = language_of(
+            Job(task, Snippet(text=t.query, language=t.meta.get("language", "sql"), origin=t.source)), random.Random(config.seed)
+        )
         try:
             t.set_negatives(generator.hard_negatives(task, t.query, t.pos, language, config.num_negatives), "llm")
         except Exception as exc:  # a backend error for one row must not stop the run

@@ -59,8 +59,9 @@ def _fill(template: str, language: Language) -> str:
     return template.replace("{code_language}", language.code).replace("{tgt_language}", language.target or language.code)
 
 
-def generation_prompt(task: Task, step: int, text: str, language: Language, *, text_b: str | None = None,
-                      examples: list[dict[str, Any]] | None = None) -> str:
+def generation_prompt(
+    task: Task, step: int, text: str, language: Language, *, text_b: str | None = None, examples: list[dict[str, Any]] | None = None
+) -> str:
     """The prompt for generation step `step` of `task` on `text` (and `text_b`, the similar snippet)."""
     instruction = _fill(task.steps[step], language)
     output = _fill(task.outputs[step], language)
@@ -77,7 +78,7 @@ def generation_prompt(task: Task, step: int, text: str, language: Language, *, t
         f"{instruction}\n\n{body}\n\n"
         "Note:\n"
         f"- Your output must always be a string, only containing {output}.\n"
-        '- Your output should be independent of the given code, which means that it should not contain the pronouns '
+        "- Your output should be independent of the given code, which means that it should not contain the pronouns "
         'such as "it", "this", "that", "the given", "the provided", etc.\n\n'
     )
     final_step = step == len(task.steps) - 1

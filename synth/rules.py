@@ -43,8 +43,17 @@ COMPARISON_QUESTIONS = (
 )
 
 
-def _triplet(task: Task, snippet: Snippet, query: str, pos: str, *, negatives: list[str] | None = None,
-             sqlite: str | None = None, check: str, **meta: object) -> Triplet | None:
+def _triplet(
+    task: Task,
+    snippet: Snippet,
+    query: str,
+    pos: str,
+    *,
+    negatives: list[str] | None = None,
+    sqlite: str | None = None,
+    check: str,
+    **meta: object,
+) -> Triplet | None:
     """A triplet from a rule, or None when the pair is degenerate (empty, or query equals positive)."""
     query, pos = query.strip(), pos.strip()
     if not query or not pos or same_text(query, pos):
@@ -100,8 +109,14 @@ def rule_sql_schema_linking(task: Task, f: SqlFacts) -> Triplet | None:
     rng = f.rng("schema_linking")
     table = rng.choice(sorted(set(read)))
     other = rng.choice(others)
-    return _triplet(task, f.snippet, f.snippet.question, table_document(table, list(schema[table])),
-                    negatives=[table_document(other, list(schema[other]))], check="schema")
+    return _triplet(
+        task,
+        f.snippet,
+        f.snippet.question,
+        table_document(table, list(schema[table])),
+        negatives=[table_document(other, list(schema[other]))],
+        check="schema",
+    )
 
 
 def rule_sql_bug_description(task: Task, f: SqlFacts) -> Triplet | None:
@@ -110,7 +125,9 @@ def rule_sql_bug_description(task: Task, f: SqlFacts) -> Triplet | None:
         return None
     bug = bugs[0]
     lead = f"The query for {_quoted(f.snippet.question)}" if f.snippet.question else "The query"
-    return _triplet(task, f.snippet, f"{lead} {bug.bug}.", f.canonical, negatives=[bug.sql], sqlite=f.canonical, check=f.check(verified), rule=bug.kind)
+    return _triplet(
+        task, f.snippet, f"{lead} {bug.bug}.", f.canonical, negatives=[bug.sql], sqlite=f.canonical, check=f.check(verified), rule=bug.kind
+    )
 
 
 def rule_sql_bug_fix(task: Task, f: SqlFacts) -> Triplet | None:
@@ -120,7 +137,9 @@ def rule_sql_bug_fix(task: Task, f: SqlFacts) -> Triplet | None:
     bug, others = bugs[-1], bugs[:-1]
     lead = f"This query should answer {_quoted(f.snippet.question)}, but it" if f.snippet.question else "This query"
     query = f"{lead} {bug.bug}. Fix it:\n{bug.sql}"
-    return _triplet(task, f.snippet, query, f.canonical, negatives=[o.sql for o in others], sqlite=f.canonical, check=f.check(verified), rule=bug.kind)
+    return _triplet(
+        task, f.snippet, query, f.canonical, negatives=[o.sql for o in others], sqlite=f.canonical, check=f.check(verified), rule=bug.kind
+    )
 
 
 def rule_sql_explanation(task: Task, f: SqlFacts) -> Triplet | None:
@@ -151,15 +170,26 @@ def rule_sql_rewrite(task: Task, f: SqlFacts) -> Triplet | None:
     if rewrite.tree is not None:  # the rewritten form with a bug: same look, other result
         bugs, _ = find_bugs(f.context("rewrite-negative", Query(rewrite.tree, rewrite.sql)), limit=1)
         negatives = [b.sql for b in bugs]
-    return _triplet(task, f.snippet, f.sql, rewrite.sql, negatives=negatives, sqlite=rewrite.sql, check=f.check(verified), rule=rewrite.kind)
+    return _triplet(
+        task, f.snippet, f.sql, rewrite.sql, negatives=negatives, sqlite=rewrite.sql, check=f.check(verified), rule=rewrite.kind
+    )
 
 
 def rule_sql_modification(task: Task, f: SqlFacts) -> Triplet | None:
     if not f.edits:
         return None
     edit = f.edits[0]
-    return _triplet(task, f.snippet, f"{edit.instruction}\n{f.sql}", edit.sql, negatives=[edit.contrast], sqlite=edit.sql,
-                    check="executed" if edit.changes_result is not None else "parsed", rule=edit.kind, changes_result=edit.changes_result)
+    return _triplet(
+        task,
+        f.snippet,
+        f"{edit.instruction}\n{f.sql}",
+        edit.sql,
+        negatives=[edit.contrast],
+        sqlite=edit.sql,
+        check="executed" if edit.changes_result is not None else "parsed",
+        rule=edit.kind,
+        changes_result=edit.changes_result,
+    )
 
 
 def rule_sql_refactor(task: Task, f: SqlFacts) -> Triplet | None:
@@ -167,7 +197,9 @@ def rule_sql_refactor(task: Task, f: SqlFacts) -> Triplet | None:
     if not refactors:
         return None
     refactor = refactors[0]
-    return _triplet(task, f.snippet, f"{refactor.instruction}\n{f.sql}", refactor.sql, sqlite=refactor.sql, check=f.check(verified), rule=refactor.kind)
+    return _triplet(
+        task, f.snippet, f"{refactor.instruction}\n{f.sql}", refactor.sql, sqlite=refactor.sql, check=f.check(verified), rule=refactor.kind
+    )
 
 
 def rule_sql_migration(task: Task, f: SqlFacts) -> Triplet | None:
@@ -177,7 +209,9 @@ def rule_sql_migration(task: Task, f: SqlFacts) -> Triplet | None:
     dialect = dialects[-1]
     ask = f.rng("migration").choice(MIGRATION_ASKS).format(dialect=DIALECTS[dialect])
     wrong = [f.translations[d] for d in dialects[:-1]]
-    return _triplet(task, f.snippet, f"{ask}\n{f.sql}", f.translations[dialect], negatives=wrong, sqlite=f.sql, check="parsed", dialect=dialect)
+    return _triplet(
+        task, f.snippet, f"{ask}\n{f.sql}", f.translations[dialect], negatives=wrong, sqlite=f.sql, check="parsed", dialect=dialect
+    )
 
 
 def rule_sql_style(task: Task, f: SqlFacts) -> Triplet | None:
@@ -224,7 +258,10 @@ def rule_code_context(task: Task, f: SnippetFacts) -> Triplet | None:
     return _triplet(task, snippet, head, tail, check="none", cut=round(cut / len(snippet.text), 2))
 
 
-_CLAUSE = re.compile(r"\s(?=(?:FROM|WHERE|GROUP BY|HAVING|ORDER BY|LIMIT|(?:LEFT |INNER |CROSS )?JOIN|ON|AND|OR|UNION|INTERSECT|EXCEPT|SELECT|WITH)\b)", re.IGNORECASE)
+_CLAUSE = re.compile(
+    r"\s(?=(?:FROM|WHERE|GROUP BY|HAVING|ORDER BY|LIMIT|(?:LEFT |INNER |CROSS )?JOIN|ON|AND|OR|UNION|INTERSECT|EXCEPT|SELECT|WITH)\b)",
+    re.IGNORECASE,
+)
 
 
 def split_point(text: str, rng: random.Random, low: float = 0.4, high: float = 0.7, language: str = "") -> int | None:
@@ -281,8 +318,9 @@ def _generate_chunk(snippets: list[Snippet], tasks: list[Task], seed: int) -> tu
     return out, stats
 
 
-def generate_for_snippet(snippet: Snippet, tasks: list[Task], seed: int, databases: DatabaseCache | None,
-                         schemas: dict[str, Schema], stats: SynthStats) -> list[Triplet]:
+def generate_for_snippet(
+    snippet: Snippet, tasks: list[Task], seed: int, databases: DatabaseCache | None, schemas: dict[str, Schema], stats: SynthStats
+) -> list[Triplet]:
     """The rule triplets of one snippet; a rule that raises is logged and counted as a failure.
     SQL tasks need the query to parse: a snippet whose SQL does not is skipped for every task."""
     chosen = [t for t in tasks if t.rule is not None and t.applies_to(snippet.language)]

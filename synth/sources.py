@@ -22,10 +22,29 @@ from rag.errors import DataError
 from rag.sqltools import split_statements
 
 EXTENSIONS: dict[str, str] = {
-    ".py": "python", ".js": "javascript", ".mjs": "javascript", ".ts": "typescript", ".java": "java",
-    ".go": "go", ".rs": "rust", ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".hpp": "cpp",
-    ".cs": "csharp", ".rb": "ruby", ".php": "php", ".kt": "kotlin", ".swift": "swift", ".scala": "scala",
-    ".lua": "lua", ".sh": "shell", ".sql": "sql", ".r": "r", ".jl": "julia",
+    ".py": "python",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".ts": "typescript",
+    ".java": "java",
+    ".go": "go",
+    ".rs": "rust",
+    ".c": "c",
+    ".h": "c",
+    ".cc": "cpp",
+    ".cpp": "cpp",
+    ".hpp": "cpp",
+    ".cs": "csharp",
+    ".rb": "ruby",
+    ".php": "php",
+    ".kt": "kotlin",
+    ".swift": "swift",
+    ".scala": "scala",
+    ".lua": "lua",
+    ".sh": "shell",
+    ".sql": "sql",
+    ".r": "r",
+    ".jl": "julia",
 }
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox", "build", "dist", ".mypy_cache"}
 MAX_FILE_BYTES = 1_000_000
@@ -163,7 +182,9 @@ def python_snippets(source: str, origin: str) -> list[Snippet]:
     return out
 
 
-def _python_snippet(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, lines: list[str], origin: str, prefix: str) -> Snippet | None:
+def _python_snippet(
+    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, lines: list[str], origin: str, prefix: str
+) -> Snippet | None:
     start = min([node.lineno] + [d.lineno for d in node.decorator_list])
     end = node.end_lineno or node.lineno
     if end - start + 1 < MIN_LINES or end - start + 1 > MAX_LINES:

@@ -96,8 +96,7 @@ GOOD = [
     "ORDER BY spent DESC LIMIT 10;",
     "WITH ranked AS (SELECT name, ROW_NUMBER() OVER (PARTITION BY dept ORDER BY salary DESC) AS rn "
     "FROM employees) SELECT name FROM ranked WHERE rn = 1;",
-    "SELECT strftime('%Y', created_at) AS yr, AVG(price) FROM products "
-    "WHERE price BETWEEN 10 AND 20.5 AND name LIKE '%a%' GROUP BY yr;",
+    "SELECT strftime('%Y', created_at) AS yr, AVG(price) FROM products WHERE price BETWEEN 10 AND 20.5 AND name LIKE '%a%' GROUP BY yr;",
     "SELECT name FROM users WHERE id NOT IN (SELECT user_id FROM bans) AND email IS NOT NULL;",
     "SELECT CASE WHEN total > 100 THEN 'big' ELSE 'small' END AS size FROM orders;",
     "SELECT ROUND(SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END) * 100.0 / COUNT(*), 2) FROM tasks;",

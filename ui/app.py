@@ -92,8 +92,11 @@ def launch(
     except OSError as exc:
         raise ConfigError(f"cannot start the UI server on {bind}:{port}: {str(exc).splitlines()[0]}") from None
     if token is not None and not quiet:
-        print(f"To change the language model or the shared examples, open this link once (keep it private): {local_url}?token={token}",
-              file=sys.stderr, flush=True)
+        print(
+            f"To change the language model or the shared examples, open this link once (keep it private): {local_url}?token={token}",
+            file=sys.stderr,
+            flush=True,
+        )
     if block:
         demo.block_thread()
     return local_url

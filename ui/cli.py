@@ -22,7 +22,7 @@ from ui.commands.output import err, print_error
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="Local retrieval-augmented text-to-SQL.\n\nExample: coderag ask \"How many customers are there in each country?\" --db bookshop",
+    help='Local retrieval-augmented text-to-SQL.\n\nExample: coderag ask "How many customers are there in each country?" --db bookshop',
 )
 
 

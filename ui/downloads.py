@@ -59,5 +59,3 @@ def _prune(root: Path) -> None:
 
 def download_update(path: str | None) -> Any:
     return gr.update(value=path, visible=path is not None)
-
-

@@ -24,7 +24,6 @@ class ExampleOutputs(NamedTuple):
     db_status: Any = SKIP
 
 
-
 def _matches(row: ExampleRow, query: str, who: str) -> bool:
     if who == "person" and row.origin == "synth" or who == "synthesized" and row.origin != "synth":
         return False
@@ -32,7 +31,9 @@ def _matches(row: ExampleRow, query: str, who: str) -> bool:
     return not query or query in row.question.lower() or query in row.sql.lower()
 
 
-def on_list_examples(service: UIService, session: Session, query: str | None = "", who: str | None = "all", status: Any = SKIP) -> ExampleOutputs:
+def on_list_examples(
+    service: UIService, session: Session, query: str | None = "", who: str | None = "all", status: Any = SKIP
+) -> ExampleOutputs:
     """The current database's examples that match the search, with who wrote them."""
     try:
         rows = service.examples_of(session.db)
@@ -61,12 +62,22 @@ def on_select_example(service: UIService, session: Session, ids: list[str], inde
     return ExampleOutputs(SKIP, SKIP, ids, f"Editing: “{quoted(row.question, 120)}” ({row.who}).{note}", row.id, row.question, row.sql)
 
 
-def _after_change(service: UIService, session: Session, query: str | None, who: str | None, text: str, selected: Any, question: Any, sql: Any) -> ExampleOutputs:
+def _after_change(
+    service: UIService, session: Session, query: str | None, who: str | None, text: str, selected: Any, question: Any, sql: Any
+) -> ExampleOutputs:
     listed = on_list_examples(service, session, query, who)
     return listed._replace(status=text, selected=selected, question=question, sql=sql, db_status=db_status(service, session.db))
 
 
-def on_update_example(service: UIService, session: Session, selected: str | None, question: str | None, sql: str | None, query: str | None = "", who: str | None = "all") -> ExampleOutputs:
+def on_update_example(
+    service: UIService,
+    session: Session,
+    selected: str | None,
+    question: str | None,
+    sql: str | None,
+    query: str | None = "",
+    who: str | None = "all",
+) -> ExampleOutputs:
     """Save the edited example (its SQL is validated and run read-only first)."""
     try:
         if not selected:
@@ -74,10 +85,14 @@ def on_update_example(service: UIService, session: Session, selected: str | None
         stored = service.update_example(session.db, selected, question or "", sql or "")
     except Exception as exc:
         return ExampleOutputs(SKIP, SKIP, SKIP, problem(exc))
-    return _after_change(service, session, query, who, f"✓ Saved the edited example “{quoted(stored.question, 120)}”.", stored.id, SKIP, SKIP)
+    return _after_change(
+        service, session, query, who, f"✓ Saved the edited example “{quoted(stored.question, 120)}”.", stored.id, SKIP, SKIP
+    )
 
 
-def on_delete_example(service: UIService, session: Session, selected: str | None, query: str | None = "", who: str | None = "all") -> ExampleOutputs:
+def on_delete_example(
+    service: UIService, session: Session, selected: str | None, query: str | None = "", who: str | None = "all"
+) -> ExampleOutputs:
     try:
         if not selected:
             raise ConfigError("pick an example in the list first")
@@ -87,7 +102,9 @@ def on_delete_example(service: UIService, session: Session, selected: str | None
     return _after_change(service, session, query, who, f"Deleted “{quoted(old.question, 120)}”.", None, "", "")
 
 
-def on_add_example(service: UIService, session: Session, question: str | None, sql: str | None, query: str | None = "", who: str | None = "all") -> ExampleOutputs:
+def on_add_example(
+    service: UIService, session: Session, question: str | None, sql: str | None, query: str | None = "", who: str | None = "all"
+) -> ExampleOutputs:
     """A new example written by a person (validated and run read-only first, like `coderag db teach`)."""
     try:
         service.check_editable()

@@ -158,7 +158,12 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         path, method = scope.get("path", ""), scope.get("method", "GET")
-        if method == "GET" and path == "/" and self.token is not None and TOKEN_QUERY in parse_qs(scope.get("query_string", b"").decode("latin-1")):
+        if (
+            method == "GET"
+            and path == "/"
+            and self.token is not None
+            and TOKEN_QUERY in parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        ):
             await self._take_token(scope, send, path)
             return
         has_body = method not in ("GET", "HEAD", "OPTIONS") or "content-length" in headers or "transfer-encoding" in headers
@@ -201,8 +206,17 @@ class RequestGuard:
             await _respond(send, 403, "wrong token: open the link `coderag ui` printed at start")
             return
         cookie = f"{TOKEN_COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
-        await send({"type": "http.response.start", "status": 303,
-                    "headers": [(b"location", (path or "/").encode("latin-1")), (b"set-cookie", cookie.encode("latin-1")), (b"content-length", b"0")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 303,
+                "headers": [
+                    (b"location", (path or "/").encode("latin-1")),
+                    (b"set-cookie", cookie.encode("latin-1")),
+                    (b"content-length", b"0"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": b""})
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send, limit: int, on_status: Callable[[int], Any] | None) -> None:
@@ -367,7 +381,7 @@ class BoundedLines(io.TextIOBase):
                 self._cut = True
             self._column += len(body)
             if len(body) < len(piece):  # the line ends here
-                out.append(piece[len(body):])
+                out.append(piece[len(body) :])
                 self._column, self._cut = 0, False
         self.stream.write("".join(out))
         return len(text)

@@ -105,14 +105,12 @@ class SaveOutputs(NamedTuple):
     session: Any = SKIP
 
 
-
 def clamp_k(k: Any, default: int) -> int:
     """The slider's k; an API caller may send anything."""
     try:
         return min(50, max(0, int(k)))
     except (TypeError, ValueError):
         return default
-
 
 
 def on_ask(
@@ -139,7 +137,11 @@ def on_ask(
         answer, shown_at = None, 0.0
         context = conversation_context(session.turns) if service.chain.generator.uses_prompt else ""
         mine = next((sql for key, q, sql in session.saved if key == session.db.key and same_question(q, checked.text)), None)
-        items = [service.session_answer(checked.text, mine, session.db)] if mine else service.stream(checked, session.db, use_rag=use_rag, k=k, context=context)
+        items = (
+            [service.session_answer(checked.text, mine, session.db)]
+            if mine
+            else service.stream(checked, session.db, use_rag=use_rag, k=k, context=context)
+        )
         for item in items:
             if isinstance(item, Answer):
                 answer = item
@@ -150,8 +152,22 @@ def on_ask(
     except Exception as exc:  # the UI boundary: every failure becomes a message
         history = [*history[:-1], assistant(problem(exc))]
         head = f"### {quoted(checked.text, 200)}\n\n{problem(exc)}"
-        yield AskOutputs(history, "", SKIP, EMPTY_TABLE, "", EMPTY_TABLE, "", replace(session, question=checked.text),
-                         head, download_update(None), hidden, hidden, hidden, gr.update(visible=False))
+        yield AskOutputs(
+            history,
+            "",
+            SKIP,
+            EMPTY_TABLE,
+            "",
+            EMPTY_TABLE,
+            "",
+            replace(session, question=checked.text),
+            head,
+            download_update(None),
+            hidden,
+            hidden,
+            hidden,
+            gr.update(visible=False),
+        )
         return
     assert answer is not None
     history = [*history[:-1], assistant(answer_message(answer))]  # a new list: the progress step was already yielded
@@ -160,7 +176,9 @@ def on_ask(
     bar, line, scatter = chart_updates(answer.columns, answer.rows) if ok else (hidden, hidden, hidden)
     turns = session.turns
     if ok:
-        turns = (*turns, Turn(checked.text, answer.sql or "", result_summary(answer.columns, answer.rows, answer.truncated)))[-FOLLOW_UP_TURNS:]
+        turns = (*turns, Turn(checked.text, answer.sql or "", result_summary(answer.columns, answer.rows, answer.truncated)))[
+            -FOLLOW_UP_TURNS:
+        ]
     yield AskOutputs(
         history,
         "",
@@ -170,7 +188,8 @@ def on_ask(
         retrieved_table(answer, service.display_name),
         details(answer),
         replace(session, question=checked.text, turns=turns),
-        card_head(answer) + (f"\n\n*A follow-up: the model saw {context.count('-- Q: ')} earlier question(s) of this conversation.*" if context else ""),
+        card_head(answer)
+        + (f"\n\n*A follow-up: the model saw {context.count('-- Q: ')} earlier question(s) of this conversation.*" if context else ""),
         download_update(write_csv(service.private.path, answer.columns, answer.rows) if ok else None),
         bar,
         line,
@@ -188,7 +207,11 @@ def on_run_sql(service: UIService, sql: str | None, history: list[Message] | Non
         history.append(assistant(problem(exc)))
         return RunOutputs(history, EMPTY_TABLE, "", action=problem(exc))
     limit = service.settings.ui.preview_rows
-    history.append(assistant(f"Ran the edited SQL on `{session.db.label}`:\n{sql_block((sql or '').strip())}\n{row_count(len(result.rows), result.truncated)}"))
+    history.append(
+        assistant(
+            f"Ran the edited SQL on `{session.db.label}`:\n{sql_block((sql or '').strip())}\n{row_count(len(result.rows), result.truncated)}"
+        )
+    )
     rows = [list(r) for r in result.rows]
     bar, line, scatter = chart_updates(result.columns, rows)
     return RunOutputs(
@@ -203,7 +226,9 @@ def on_run_sql(service: UIService, sql: str | None, history: list[Message] | Non
     )
 
 
-def on_save_example(service: UIService, sql: str | None, history: list[Message] | None, session: Session, user: str | None = None) -> SaveOutputs:
+def on_save_example(
+    service: UIService, sql: str | None, history: list[Message] | None, session: Session, user: str | None = None
+) -> SaveOutputs:
     """Store the last question with the SQL in the editor as an example for this database: in the
     shared store (attributed to `user`) behind a login or with `ui.allow_shared_save`, else for
     this browser session only, with the `coderag db teach` command that would share it."""
@@ -239,8 +264,10 @@ def on_save_example(service: UIService, sql: str | None, history: list[Message] 
     return SaveOutputs(history, db_status(service, session.db), text, session)
 
 
-def on_teach(service: UIService, sql: str | None, history: list[Message] | None, session: Session, user: str | None = None) -> tuple[RunOutputs, SaveOutputs]:
-    """"Teach this": run the SQL in the editor, show its result, and save it with the question."""
+def on_teach(
+    service: UIService, sql: str | None, history: list[Message] | None, session: Session, user: str | None = None
+) -> tuple[RunOutputs, SaveOutputs]:
+    """ "Teach this": run the SQL in the editor, show its result, and save it with the question."""
     ran = on_run_sql(service, sql, history, session)
     if ran.table is EMPTY_TABLE and ran.history and ran.history[-1]["content"].startswith(WARN):
         return ran, SaveOutputs(ran.history, SKIP, ran.action, session)

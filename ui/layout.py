@@ -9,7 +9,15 @@ from typing import Any, TypedDict
 
 import gradio as gr
 
-from ui.examples_tab import WHO_FILTERS, ExampleOutputs, on_add_example, on_delete_example, on_list_examples, on_select_example, on_update_example
+from ui.examples_tab import (
+    WHO_FILTERS,
+    ExampleOutputs,
+    on_add_example,
+    on_delete_example,
+    on_list_examples,
+    on_select_example,
+    on_update_example,
+)
 from ui.handlers import (
     LLM_KINDS,
     AskOutputs,
@@ -67,7 +75,10 @@ def build_app(service: UIService) -> gr.Blocks:
     # model; it is as wide as the OpenAI-compatible server takes (a hung call holds one place, for
     # at most openai.timeout_s). llama.cpp answers one at a time behind its own bounded wait.
     remote = service.chain.generator.name.startswith("openai:")
-    ask_lane: Lane = {"concurrency_id": "ask", "concurrency_limit": settings.openai.concurrency if remote else settings.ui.concurrency_limit}
+    ask_lane: Lane = {
+        "concurrency_id": "ask",
+        "concurrency_limit": settings.openai.concurrency if remote else settings.ui.concurrency_limit,
+    }
     notice = ui_notice(service)
     hidden_plot: PlotOptions = {"visible": False, "height": 260, "show_label": False}
 
@@ -117,7 +128,12 @@ def build_app(service: UIService) -> gr.Blocks:
                         with gr.Row():
                             question = gr.Textbox(
                                 placeholder="Ask a question about the database, e.g. “How many books are in the catalog?”",
-                                show_label=False, scale=5, elem_id="question", autofocus=True, lines=1, max_lines=4,
+                                show_label=False,
+                                scale=5,
+                                elem_id="question",
+                                autofocus=True,
+                                lines=1,
+                                max_lines=4,
                             )
                             ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
                         with gr.Column(elem_id="answer-card"):
@@ -125,17 +141,23 @@ def build_app(service: UIService) -> gr.Blocks:
                             table = gr.Dataframe(EMPTY_TABLE, show_label=False, interactive=False, max_height=260, elem_id="result")
                             with gr.Row(equal_height=True):
                                 note = gr.Markdown("", elem_id="result-note")
-                                download = gr.DownloadButton("Download CSV", visible=False, size="sm", scale=0, min_width=140, elem_id="download-csv")
+                                download = gr.DownloadButton(
+                                    "Download CSV", visible=False, size="sm", scale=0, min_width=140, elem_id="download-csv"
+                                )
                             bar = gr.BarPlot(elem_id="chart-bar", **hidden_plot)
                             line = gr.LinePlot(elem_id="chart-line", **hidden_plot)
                             scatter = gr.ScatterPlot(elem_id="chart-scatter", **hidden_plot)
-                            sql = gr.Code("", language="sql", interactive=True, lines=3, max_lines=12, label="SQL (editable)", elem_id="sql")
+                            sql = gr.Code(
+                                "", language="sql", interactive=True, lines=3, max_lines=12, label="SQL (editable)", elem_id="sql"
+                            )
                             with gr.Row():
                                 run = gr.Button("Run edited SQL", size="sm", elem_id="run-sql")
                                 save = gr.Button("Save as example", size="sm", elem_id="save-example")
                                 teach = gr.Button("Teach this", variant="primary", size="sm", visible=False, elem_id="teach-this")
                             action = gr.Markdown("", elem_id="action-status")
-                            with gr.Accordion("Which examples it came from (closeness: cosine similarity)", open=False, elem_id="retrieved"):
+                            with gr.Accordion(
+                                "Which examples it came from (closeness: cosine similarity)", open=False, elem_id="retrieved"
+                            ):
                                 retrieved = gr.Dataframe(
                                     EMPTY_TABLE,
                                     interactive=False,
@@ -156,11 +178,18 @@ def build_app(service: UIService) -> gr.Blocks:
                     with gr.Tab("Examples", id="examples-tab") as examples_tab:
                         ex_title = gr.Markdown("", elem_id="examples-title")
                         with gr.Row():
-                            ex_search = gr.Textbox(placeholder="Search questions and SQL…", show_label=False, scale=4, elem_id="examples-search")
+                            ex_search = gr.Textbox(
+                                placeholder="Search questions and SQL…", show_label=False, scale=4, elem_id="examples-search"
+                            )
                             ex_who = gr.Radio(WHO_FILTERS, value="all", show_label=False, scale=3, elem_id="examples-who")
                         ex_table = gr.Dataframe(
-                            EMPTY_TABLE, interactive=False, wrap=True, show_label=False, max_height=320,
-                            column_widths=["14%", "40%", "46%"], elem_id="examples-table",
+                            EMPTY_TABLE,
+                            interactive=False,
+                            wrap=True,
+                            show_label=False,
+                            max_height=320,
+                            column_widths=["14%", "40%", "46%"],
+                            elem_id="examples-table",
                         )
                         ex_ids = gr.State([])
                         ex_selected = gr.State(None)
@@ -208,7 +237,9 @@ def build_app(service: UIService) -> gr.Blocks:
             index = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
             return on_select_example(service, session, ids, index)[2:7]
 
-        def update_example(session: Session, selected: str | None, question: str, sql: str, query: str, who: str, request: gr.Request) -> ExampleOutputs:
+        def update_example(
+            session: Session, selected: str | None, question: str, sql: str, query: str, who: str, request: gr.Request
+        ) -> ExampleOutputs:
             with service.guard.serving(request):
                 return on_update_example(service, session, selected, question, sql, query, who)
 
@@ -236,7 +267,9 @@ def build_app(service: UIService) -> gr.Blocks:
         )
         run.click(run_sql, [sql, chat, session], [chat, table, note, download, *plots, action], api_name="run_sql", **sql_lane)
         save.click(save_example, [sql, chat, session], [chat, status, action, session], api_name="save_example", **sql_lane)
-        teach.click(teach_this, [sql, chat, session], [chat, table, note, download, *plots, status, action, session], api_name="teach", **sql_lane)
+        teach.click(
+            teach_this, [sql, chat, session], [chat, table, note, download, *plots, status, action, session], api_name="teach", **sql_lane
+        )
         db_outputs = [chat, session, status, schema, picker]
         list_inputs = [session, ex_search, ex_who]
         list_outputs = [ex_title, ex_table, ex_ids]
@@ -245,16 +278,30 @@ def build_app(service: UIService) -> gr.Blocks:
             (upload.upload, upload_database, [upload, chat, session], "upload_database", lane),
             (use_script.click, paste_schema, [script, chat, session], "paste_schema", sql_lane),  # it runs the script
         ):
-            event(handler, inputs, db_outputs, api_name=name, **its_lane).then(list_examples, list_inputs, list_outputs, api_name=False, **lane)
-        gr.on([examples_tab.select, ex_search.submit, ex_who.input], list_examples, list_inputs, list_outputs, api_name="list_examples", **lane)
+            event(handler, inputs, db_outputs, api_name=name, **its_lane).then(
+                list_examples, list_inputs, list_outputs, api_name=False, **lane
+            )
+        gr.on(
+            [examples_tab.select, ex_search.submit, ex_who.input],
+            list_examples,
+            list_inputs,
+            list_outputs,
+            api_name="list_examples",
+            **lane,
+        )
         # api_name=False (no API endpoint) works in every Gradio of pyproject's range; Gradio 6's stubs
         # type it `str | None` (its new spelling, api_visibility="private", is not in Gradio 5).
         ex_table.select(select_example, [session, ex_ids], [ex_ids, ex_status, ex_selected, ex_question, ex_sql], api_name=False, **lane)  # type: ignore[arg-type]
         change_outputs = [ex_title, ex_table, ex_ids, ex_status, ex_selected, ex_question, ex_sql, status]
-        ex_update.click(update_example, [session, ex_selected, ex_question, ex_sql, ex_search, ex_who], change_outputs, api_name="update_example", **sql_lane)
+        ex_update.click(
+            update_example,
+            [session, ex_selected, ex_question, ex_sql, ex_search, ex_who],
+            change_outputs,
+            api_name="update_example",
+            **sql_lane,
+        )
         ex_delete.click(delete_example, [session, ex_selected, ex_search, ex_who], change_outputs, api_name="delete_example", **lane)
         ex_add.click(add_example, [session, ex_question, ex_sql, ex_search, ex_who], change_outputs, api_name="add_example", **sql_lane)
 
     demo.queue(max_size=settings.ui.max_queue, default_concurrency_limit=settings.ui.concurrency_limit)
     return demo
-

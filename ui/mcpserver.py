@@ -226,7 +226,9 @@ def check_http_host(host: str, login: tuple[str, str] | None) -> None:
         )
 
 
-def serve(settings: Settings, *, http: bool = False, host: str = "127.0.0.1", port: int = DEFAULT_PORT, ready: Callable[[str], None] | None = None) -> None:
+def serve(
+    settings: Settings, *, http: bool = False, host: str = "127.0.0.1", port: int = DEFAULT_PORT, ready: Callable[[str], None] | None = None
+) -> None:
     """Run the MCP server until the client hangs up (stdio) or it is interrupted (HTTP)."""
     login = settings.ui.login()
     if http:

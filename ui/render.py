@@ -205,7 +205,9 @@ def card_head(answer: Answer) -> str:
         title = ERROR_TITLES.get(answer.error_kind or "", "Error")
         lines.append(f"{WARN} **{title}:** {shorten(answer.error, 400)}")
         if can_teach(answer):
-            lines.append("Type the SQL that answers it in the editor and press **Teach this**: it runs, and is saved as this database's example.")
+            lines.append(
+                "Type the SQL that answers it in the editor and press **Teach this**: it runs, and is saved as this database's example."
+            )
     else:
         source = {
             "knn": confidence_words(answer),
@@ -232,7 +234,12 @@ def link_line(link: dict[str, Any]) -> str:
     if link.get("named_tables"):
         parts.append("tables " + ", ".join(f"`{preview(t, 60)}`" for t in link["named_tables"][:8]))
     if link.get("values"):
-        parts.append("values " + ", ".join(f"`{preview(v['table'] + '.' + v['column'], 60)} = {preview(str(v['value']), 60)}` ({v['how']})" for v in link["values"][:6]))
+        parts.append(
+            "values "
+            + ", ".join(
+                f"`{preview(v['table'] + '.' + v['column'], 60)} = {preview(str(v['value']), 60)}` ({v['how']})" for v in link["values"][:6]
+            )
+        )
     if link.get("units"):
         parts.append("numbers " + ", ".join(f"`{preview(u['conversion'], 80)}`" for u in link["units"][:3]))
     line = "Linked: " + ("; ".join(parts) if parts else "nothing in the question names this database")
@@ -276,8 +283,16 @@ def chart_updates(columns: list[str], rows: list[list[Any]]) -> tuple[Any, Any, 
         return hidden, hidden, hidden
     frame = chart_frame(chart, columns, rows)
     crowded = chart.kind == "bar" and (len(frame) > 8 or frame[chart.x].str.len().max() > 12)
-    shown = gr.update(visible=True, value=frame, x=chart.x, y=chart.y, x_title=chart.x, y_title=chart.y,
-                      sort=list(frame[chart.x]) if chart.kind == "bar" else None, x_label_angle=-40 if crowded else 0)
+    shown = gr.update(
+        visible=True,
+        value=frame,
+        x=chart.x,
+        y=chart.y,
+        x_title=chart.x,
+        y_title=chart.y,
+        sort=list(frame[chart.x]) if chart.kind == "bar" else None,
+        x_label_angle=-40 if crowded else 0,
+    )
     return tuple(shown if kind == chart.kind else hidden for kind in ("bar", "line", "scatter"))  # type: ignore[return-value]
 
 
@@ -293,5 +308,3 @@ def chart_frame(chart: Chart, columns: list[str], rows: list[list[Any]]) -> Any:
     if chart.kind == "bar":
         frame[chart.x] = frame[chart.x].astype(str)
     return frame
-
-

@@ -66,10 +66,14 @@ def without(index: VectorIndex, ids: set[str]) -> VectorIndex:
     """A copy of `index` without the documents `ids` (same vectors, same kind of FAISS index)."""
     keep = np.asarray([i for i, doc in enumerate(index.documents) if doc.id not in ids], dtype=np.int64)
     vectors = stored_vectors(index.index, keep) if len(keep) else np.empty((0, index.index.d), dtype=np.float32)
-    faiss_index, params = new_faiss_index(np.ascontiguousarray(vectors, dtype=np.float32), index.manifest.get("faiss", {}).get("kind", "auto"))
+    faiss_index, params = new_faiss_index(
+        np.ascontiguousarray(vectors, dtype=np.float32), index.manifest.get("faiss", {}).get("kind", "auto")
+    )
     manifest = {**index.manifest, "count": len(keep), "faiss": params}
     manifest["corpus_fingerprint"] = f"{manifest.get('corpus_fingerprint', '')}-{len(index.documents) - len(keep)}"
-    return VectorIndex(index=faiss_index, documents=[index.documents[i] for i in keep], manifest=manifest, single_query_threads=index.single_query_threads)
+    return VectorIndex(
+        index=faiss_index, documents=[index.documents[i] for i in keep], manifest=manifest, single_query_threads=index.single_query_threads
+    )
 
 
 def check_server_url(url: str, *, timeout_s: float) -> str:
@@ -87,7 +91,9 @@ def check_server_url(url: str, *, timeout_s: float) -> str:
         with urllib.request.urlopen(probe, timeout=timeout_s) as response:  # noqa: S310 (the scheme is checked above)
             json.loads(response.read(1_000_000) or b"null")
     except (OSError, ValueError, urllib.error.URLError) as exc:
-        raise ConfigError(f"no OpenAI-compatible server answers at {url} ({type(exc).__name__})", hint="is it running? the URL usually ends in /v1") from None
+        raise ConfigError(
+            f"no OpenAI-compatible server answers at {url} ({type(exc).__name__})", hint="is it running? the URL usually ends in /v1"
+        ) from None
     return url
 
 
@@ -100,7 +106,9 @@ class UIService:
     def __init__(self, chain: TextToSQL, *, index_dir: Path | None = None, default_db: str | None = None) -> None:
         self.settings = chain.settings
         self.chain = chain
-        self.default_db = named_database(default_db or self.settings.default_db, self.settings.home, allow_privileged_role=self.settings.execution.allow_privileged_role)
+        self.default_db = named_database(
+            default_db or self.settings.default_db, self.settings.home, allow_privileged_role=self.settings.execution.allow_privileged_role
+        )
         self.index_dir = index_dir
         self.store = ExampleStore(self.settings.home)
         # "save as example" writes the shared store only behind a login (attributed to the user) or with
@@ -146,7 +154,9 @@ class UIService:
         return demos + [r.name for r in Registry(self.settings.home).all() if r.name not in demos]
 
     def database(self, name_or_path: str) -> DatabaseRef:
-        return self._remember(named_database(name_or_path, self.settings.home, allow_privileged_role=self.settings.execution.allow_privileged_role))
+        return self._remember(
+            named_database(name_or_path, self.settings.home, allow_privileged_role=self.settings.execution.allow_privileged_role)
+        )
 
     def display_name(self, key: str) -> str:
         """A store key as people know the database: its demo or registered name, the file name of
@@ -206,7 +216,9 @@ class UIService:
         with db.open(self.settings) as database:
             return database.execute(statement, started=started)
 
-    def save_example(self, question: str, sql: str, db: DatabaseRef, origin: str = "saved", *, author: str | None = None) -> tuple[Example, bool]:
+    def save_example(
+        self, question: str, sql: str, db: DatabaseRef, origin: str = "saved", *, author: str | None = None
+    ) -> tuple[Example, bool]:
         """Store a confirmed question → SQL in the database's store (rag.registry, shared with the
         CLI) and make it retrievable at once; `author` (the login that saved it) is kept with it.
         The SQL must validate and run. Returns the example and whether it was new."""
@@ -273,7 +285,9 @@ class UIService:
 
     def check_editable(self, what: str = "editing stored examples") -> None:
         if not self.can_edit_examples:
-            raise ConfigError(f"{what} needs a login on a server others can reach", hint="set CODERAG_UI__USERNAME and CODERAG_UI__PASSWORD")
+            raise ConfigError(
+                f"{what} needs a login on a server others can reach", hint="set CODERAG_UI__USERNAME and CODERAG_UI__PASSWORD"
+            )
         check_caller(what)
 
     # -- the language model ------------------------------------------------------------------
@@ -286,7 +300,10 @@ class UIService:
         value = (value or "").strip()
         if kind == "gguf":
             # One message for a missing, unreadable or broken file: the answer never tells which server paths exist.
-            unusable = ConfigError(f"no GGUF file at {value or '(empty)'} that this server can load", hint="give the path of a readable .gguf model file on the server")
+            unusable = ConfigError(
+                f"no GGUF file at {value or '(empty)'} that this server can load",
+                hint="give the path of a readable .gguf model file on the server",
+            )
             if not value:
                 raise unusable
             try:

@@ -47,5 +47,3 @@ def conversation_context(turns: tuple[Turn, ...], budget_tokens: int = FOLLOW_UP
     if not blocks:
         return ""
     return "(the new question may refer to these)\n" + "\n".join(blocks)
-
-

@@ -97,9 +97,7 @@ class PrivateDir:
         refused = next((s for s in statements if not _ALLOWED_STATEMENT.match(s)), None)
         if refused is not None:
             first_line = refused.splitlines()[0][:80]
-            raise DatabaseError(
-                f"a pasted schema may only CREATE tables, views and indexes and INSERT rows; refused: {first_line}"
-            )
+            raise DatabaseError(f"a pasted schema may only CREATE tables, views and indexes and INSERT rows; refused: {first_line}")
         if not any(_CREATE_TABLE.match(s) for s in statements):
             raise DatabaseError("the schema has no CREATE TABLE statement")
         key = f"schema-{hashlib.sha256(script.encode()).hexdigest()[:12]}"

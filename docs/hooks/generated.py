@@ -59,6 +59,7 @@ def _factory_default(factory: Any) -> str:
     doc = (getattr(factory, "__doc__", None) or "").strip()
     return "computed at start" + (": " + doc.splitlines()[0].rstrip(".") if doc else "")
 
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -87,7 +88,9 @@ def settings_table() -> str:
                 default = _value(field.default)
             in_yaml = _value(yaml_part[name]) if name in yaml_part else ""
             env = "CODERAG_" + "__".join(part.upper() for part in [*prefix, name])
-            rows.append(f"| `{key}` | {_cell(_type_name(annotation))} | {_cell(default)} | {_cell(in_yaml)} | `{env}` | {_cell(field.description or '')} |")
+            rows.append(
+                f"| `{key}` | {_cell(_type_name(annotation))} | {_cell(default)} | {_cell(in_yaml)} | `{env}` | {_cell(field.description or '')} |"
+            )
 
     walk(Settings, [], configured)
     return "\n".join(rows)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,16 +19,18 @@ DEFAULT_AUGMENT = "skeleton,same_skeleton"
 # -- options shared by several commands (declared once; defaults live in each signature) --------------
 ModelOption = Annotated[str, typer.Option("--model", help="bundled or a model directory.")]
 TrainDataOption = Annotated[
-    Optional[list[Path]],
+    list[Path] | None,
     typer.Option("--data", help="Triplet/pair CSV or JSONL (default: synth/data/curated_triplets.csv); train-scratch takes several."),
 ]
-ModelOutOption = Annotated[Optional[str], typer.Option("--out", help="Model directory: a bare NAME goes under the models dir (default: a timestamped name).")]
+ModelOutOption = Annotated[
+    str | None, typer.Option("--out", help="Model directory: a bare NAME goes under the models dir (default: a timestamped name).")
+]
 EpochsOption = Annotated[int, typer.Option("--epochs", min=1)]
 TrainBatchSizeOption = Annotated[int, typer.Option("--batch-size", min=2, help="Rows per batch (the other rows are in-batch negatives).")]
 LrOption = Annotated[float, typer.Option("--lr", help="Peak learning rate.")]
 LossOption = Annotated[str, typer.Option("--loss", help="mnrl | cached-mnrl | symmetric")]
 AugmentOption = Annotated[str, typer.Option("--augment", help="Structure augmentation: skeleton,same_skeleton | none (docs/training.md).")]
-EvalDataOption = Annotated[Optional[Path], typer.Option("--eval-data", help="Held-out triplets: retrieval metrics on them too.")]
+EvalDataOption = Annotated[Path | None, typer.Option("--eval-data", help="Held-out triplets: retrieval metrics on them too.")]
 NoEvalOption = Annotated[bool, typer.Option("--no-eval", help="Skip the bundled retrieval metrics.")]
 SaveStepsOption = Annotated[int, typer.Option("--save-steps", min=1, help="Checkpoint every N steps, for --resume.")]
 ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")]

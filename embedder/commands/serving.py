@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -15,10 +15,13 @@ from rag.options import TemplateOption, settings_from_flags
 
 def export_onnx_command(
     model: ModelOption = "bundled",
-    quantize: Annotated[Optional[str], typer.Option("--quantize", help="int8: also write a dynamically quantized model.")] = None,
+    quantize: Annotated[str | None, typer.Option("--quantize", help="int8: also write a dynamically quantized model.")] = None,
     int8_scheme: Annotated[
-        Optional[str],
-        typer.Option("--int8-scheme", help="int8 activations: per-token (default; keeps retrieval, ~2x torch) or per-tensor (onnxruntime quantize_dynamic, faster, less exact)."),
+        str | None,
+        typer.Option(
+            "--int8-scheme",
+            help="int8 activations: per-token (default; keeps retrieval, ~2x torch) or per-tensor (onnxruntime quantize_dynamic, faster, less exact).",
+        ),
     ] = None,
 ) -> None:
     """Export encoder + pooling + normalisation to ONNX (and int8), with parity checks against torch.
@@ -47,7 +50,9 @@ def pack(
     model: Annotated[Path, typer.Option("--model", help="A model directory written by `embedder finetune`.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Where to write the shipped model (the package's is rag/data/model).")],
     name: Annotated[str, typer.Option("--name", help="The model's display name.")] = "coderag-retriever",
-    commands: Annotated[Optional[list[str]], typer.Option("--command", help="A command that made the model, for its record (repeatable, in order).")] = None,
+    commands: Annotated[
+        list[str] | None, typer.Option("--command", help="A command that made the model, for its record (repeatable, in order).")
+    ] = None,
 ) -> None:
     """Pack a fine-tuned model as the shipped retriever: int8 ONNX + tokenizer + fp16 weights + its record (`make model`).
 
@@ -63,18 +68,22 @@ def pack(
         m = metrics[backend]
         table.add_row(backend, f"{m['recall@3']:.4f}", f"{m['accuracy@3']:.4f}", f"{m['mrr@10']:.4f}")
     out.print(table)
-    out.print(f"min cosine to torch fp32: int8 {metrics['int8_min_cosine']:.4f}, torch rebuilt from the pack {metrics['torch_rebuilt_min_cosine']:.5f}")
+    out.print(
+        f"min cosine to torch fp32: int8 {metrics['int8_min_cosine']:.4f}, torch rebuilt from the pack {metrics['torch_rebuilt_min_cosine']:.5f}"
+    )
 
 
 def bench(
-    model: Annotated[str, typer.Option("--model", help="bundled or a model directory (exported with export-onnx --quantize int8).")] = "bundled",
+    model: Annotated[
+        str, typer.Option("--model", help="bundled or a model directory (exported with export-onnx --quantize int8).")
+    ] = "bundled",
     backends: Annotated[str, typer.Option("--backends", help="Comma-separated: torch, onnx, onnx-int8.")] = "torch,onnx,onnx-int8",
-    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads for every backend (default: all cores).")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for every backend (default: all cores).")] = None,
     rounds: Annotated[int, typer.Option("--rounds", min=1, help="Timed passes (medians are reported).")] = 5,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
     template: TemplateOption = None,
     no_eval: Annotated[bool, typer.Option("--no-eval", help="Skip the retrieval metrics.")] = False,
-    json_out: Annotated[Optional[Path], typer.Option("--json-out", help="Also write the report as JSON.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json-out", help="Also write the report as JSON.")] = None,
 ) -> None:
     """Documents/s, single-query latency and Recall@3 / MRR@10 for each backend, side by side.
 

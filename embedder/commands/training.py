@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -67,7 +67,10 @@ def finetune(
     target = resolve_out(settings, out_name, "finetuned")
     train_data = data[0] if data else _last_synthesized(settings.home) or DEFAULT_DATA
     if not data:
-        note(f"training on {train_data}" + (" (the triplets `coderag synth` wrote last)" if train_data != DEFAULT_DATA else " (the shipped curated triplets)"))
+        note(
+            f"training on {train_data}"
+            + (" (the triplets `coderag synth` wrote last)" if train_data != DEFAULT_DATA else " (the shipped curated triplets)")
+        )
     config = FinetuneConfig(
         data=train_data,
         out=target,
@@ -120,7 +123,7 @@ def _register(models_dir: Path, target: Path, metadata: dict[str, Any], as_json:
 
 def train_scratch(
     data: TrainDataOption = None,
-    tokenizer: Annotated[Optional[Path], typer.Option("--tokenizer", help="Tokenizer directory from `embedder tokenizer`.")] = None,
+    tokenizer: Annotated[Path | None, typer.Option("--tokenizer", help="Tokenizer directory from `embedder tokenizer`.")] = None,
     out_name: ModelOutOption = None,
     hidden: Annotated[int, typer.Option("--hidden", min=1, help="Hidden size.")] = 512,
     layers: Annotated[int, typer.Option("--layers", min=1, help="Transformer layers.")] = 8,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -72,15 +72,19 @@ def use(version: Annotated[str, typer.Argument(help="A registered version (v1, v
 
 
 def retrain_command(
-    data: Annotated[Optional[Path], typer.Option("--data", help="New triplets (CSV or JSONL).")] = None,
-    db: Annotated[Optional[str], typer.Option("--db", help="Adapt to this registered database's own examples instead (see `coderag db add`).")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="New triplets (CSV or JSONL).")] = None,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Adapt to this registered database's own examples instead (see `coderag db add`).")
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Switch to the new model even if it is not better.")] = False,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Passes over the data (default 5; 1 with --db).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=2, help="Batch size (default 16; 32 with --db).")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Passes over the data (default 5; 1 with --db).")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=2, help="Batch size (default 16; 32 with --db).")] = None,
     lr: LrOption = 2e-5,
     loss: LossOption = "mnrl",
     augment: AugmentOption = DEFAULT_AUGMENT,
-    max_triplets: Annotated[Optional[int], typer.Option("--max-triplets", min=10, help="--db: at most this many triplets from the store (default 500).")] = None,
+    max_triplets: Annotated[
+        int | None, typer.Option("--max-triplets", min=10, help="--db: at most this many triplets from the store (default 500).")
+    ] = None,
 ) -> None:
     """Train from the current embedder; switch to the result (new version + index) only if it retrieves better.
 
@@ -93,15 +97,38 @@ def retrain_command(
     if db is not None:
         from embedder.dbretrain import retrain_db
 
-        db_result = retrain_db(settings, db, force=force, **({"max_triplets": max_triplets} if max_triplets else {}), epochs=epochs or 1, batch_size=batch_size or 32, lr=lr, log=note)
+        db_result = retrain_db(
+            settings,
+            db,
+            force=force,
+            **({"max_triplets": max_triplets} if max_triplets else {}),
+            epochs=epochs or 1,
+            batch_size=batch_size or 32,
+            lr=lr,
+            log=note,
+        )
         title = f"Retrieval of held-back questions of '{db}' among its store (template {settings.index.template})"
         out.print(before_after_table(title, db_result.table(), "current", "candidate"))
         out.print(("[green]" if db_result.accepted else "[yellow]") + db_result.reason + "[/]")
         return
     from embedder.retrain import retrain
 
-    result = retrain(settings, data, force=force, epochs=epochs or 5, batch_size=batch_size or 16, lr=lr, loss=loss, augment=augment_kinds(augment), log=note)
-    out.print(before_after_table(f"Retrieval on the bundled test split (template {settings.index.template})", result.table(), "current", "candidate"))
+    result = retrain(
+        settings,
+        data,
+        force=force,
+        epochs=epochs or 5,
+        batch_size=batch_size or 16,
+        lr=lr,
+        loss=loss,
+        augment=augment_kinds(augment),
+        log=note,
+    )
+    out.print(
+        before_after_table(
+            f"Retrieval on the bundled test split (template {settings.index.template})", result.table(), "current", "candidate"
+        )
+    )
     out.print(("[green]" if result.accepted else "[yellow]") + result.reason + "[/]")
     if result.index:
         out.print(f"index rebuilt → {result.index}")

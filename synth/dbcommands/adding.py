@@ -13,7 +13,7 @@ import hashlib
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -22,7 +22,7 @@ from rich.table import Table
 from rag.options import AllowPrivilegedRoleOption, EmbedderOption, settings_from_flags
 from synth.dbcommands.common import err, out, refresh_index
 
-NameOption = Annotated[Optional[str], typer.Option("--name", help="Name to use with --db (default: the file name).")]
+NameOption = Annotated[str | None, typer.Option("--name", help="Name to use with --db (default: the file name).")]
 
 
 def add(
@@ -70,7 +70,9 @@ def add(
     registry, store = Registry(settings.home), ExampleStore(settings.home)
     existing = registry.get(name)
     if existing is not None and not replace and Path(existing.path) != path.resolve():
-        raise ConfigError(f"a database named '{name}' is already registered ({existing.path})", hint="pass --replace, or choose another --name")
+        raise ConfigError(
+            f"a database named '{name}' is already registered ({existing.path})", hint="pass --replace, or choose another --name"
+        )
     if name in _demo_names():
         raise ConfigError(f"'{name}' is a demo database's name", hint="choose another --name")
     ref = describe(resolve_db(str(path), settings.home))
@@ -78,18 +80,25 @@ def add(
         database.quick_check()  # a truncated file would otherwise answer with rows made up from what is left
     before = _file_digest(path)
     started = time.perf_counter()
-    result = synthesize_examples(path, max_examples=examples, seed=seed, timeout_s=min(settings.execution.timeout_s, 2.0), show_progress=not quiet)
+    result = synthesize_examples(
+        path, max_examples=examples, seed=seed, timeout_s=min(settings.execution.timeout_s, 2.0), show_progress=not quiet
+    )
     fingerprint = schema_fingerprint(ref.schema)
     stored = _stored_examples(name, result.examples)
     if _file_digest(path) != before:  # cannot happen through the read-only sandbox; checked before anything is stored
         raise DatabaseError(f"{path} changed while coderag read it: another program is writing it")
     added = store.replace_synthesized(name, stored)
     moved = _adopt(store, schema_key(fingerprint), name)
-    registration = registry.add(name, path, fingerprint, tables=ref.tables, meta={"synthesis": {"examples": len(result.examples), "seed": seed}})
+    registration = registry.add(
+        name, path, fingerprint, tables=ref.tables, meta={"synthesis": {"examples": len(result.examples), "seed": seed}}
+    )
     _print_summary(result, added, moved, time.perf_counter() - started)
     err.print(f"indexing the examples of '{name}'…")
     refresh_index(settings, show_progress=not quiet, linking=ref)
-    out.print(f"registered '{registration.name}' → {registration.path} ({registration.tables} tables). Ask with: coderag ask \"…\" --db {name}", highlight=False)
+    out.print(
+        f"registered '{registration.name}' → {registration.path} ({registration.tables} tables). Ask with: coderag ask \"…\" --db {name}",
+        highlight=False,
+    )
 
 
 def _add_url(url, location: str, name: str | None, examples: int, replace: bool, seed: int, quiet: bool, settings) -> None:
@@ -105,7 +114,9 @@ def _add_url(url, location: str, name: str | None, examples: int, replace: bool,
     registry, store = Registry(settings.home), ExampleStore(settings.home)
     existing = registry.get(name)
     if existing is not None and not replace and existing.path != url.public:
-        raise ConfigError(f"a database named '{name}' is already registered ({existing.path})", hint="pass --replace, or choose another --name")
+        raise ConfigError(
+            f"a database named '{name}' is already registered ({existing.path})", hint="pass --replace, or choose another --name"
+        )
     if name in _demo_names():
         raise ConfigError(f"'{name}' is a demo database's name", hint="choose another --name")
     allowed = settings.execution.allow_privileged_role
@@ -116,27 +127,42 @@ def _add_url(url, location: str, name: str | None, examples: int, replace: bool,
                 err.print(f"[yellow]note:[/] {escape(database.privilege_notice)}", highlight=False, soft_wrap=True)
     before = _file_digest(url.path) if url.path else None
     started = time.perf_counter()
-    result = synthesize_examples(location, max_examples=examples, seed=seed, timeout_s=min(settings.execution.timeout_s, 2.0), show_progress=not quiet,
-                                 allow_privileged_role=allowed)
+    result = synthesize_examples(
+        location,
+        max_examples=examples,
+        seed=seed,
+        timeout_s=min(settings.execution.timeout_s, 2.0),
+        show_progress=not quiet,
+        allow_privileged_role=allowed,
+    )
     fingerprint = schema_fingerprint(ref.schema)
     stored = _stored_examples(name, result.examples, lambda sql: to_dialect(sql, url.dialect))
-    if before is not None and _file_digest(url.path) != before:  # a DuckDB file: opened read-only, checked unchanged before anything is stored
+    if (
+        before is not None and _file_digest(url.path) != before
+    ):  # a DuckDB file: opened read-only, checked unchanged before anything is stored
         raise DatabaseError(f"{url.path} changed while coderag read it: another program is writing it")
     added = store.replace_synthesized(name, stored)
     moved = _adopt(store, schema_key(fingerprint), name)
-    registration = registry.add(name, url.public, fingerprint, tables=ref.tables, meta={"synthesis": {"examples": len(result.examples), "seed": seed}})
+    registration = registry.add(
+        name, url.public, fingerprint, tables=ref.tables, meta={"synthesis": {"examples": len(result.examples), "seed": seed}}
+    )
     _print_summary(result, added, moved, time.perf_counter() - started)
     err.print(f"indexing the examples of '{name}'…")
     refresh_index(settings, show_progress=not quiet, linking=ref)
-    out.print(f"registered '{registration.name}' → {registration.path} ({registration.tables} tables). Ask with: coderag ask \"…\" --db {name}",
-              highlight=False, soft_wrap=True)
+    out.print(
+        f"registered '{registration.name}' → {registration.path} ({registration.tables} tables). Ask with: coderag ask \"…\" --db {name}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def load_demo(
-    url: Annotated[str, typer.Argument(help="Where to load: postgresql://USER@HOST/DB, mysql://USER@HOST/DB (MariaDB too) or duckdb:///FILE.")],
-    demo: Annotated[Optional[list[str]], typer.Option("--demo", help="A demo database to load (repeat; default: all of them).")] = None,
+    url: Annotated[
+        str, typer.Argument(help="Where to load: postgresql://USER@HOST/DB, mysql://USER@HOST/DB (MariaDB too) or duckdb:///FILE.")
+    ],
+    demo: Annotated[list[str] | None, typer.Option("--demo", help="A demo database to load (repeat; default: all of them).")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Drop and reload tables that exist already.")] = False,
-    name: Annotated[Optional[str], typer.Option("--name", help="Register the loaded database under this name (default: demo-ENGINE).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Register the loaded database under this name (default: demo-ENGINE).")] = None,
 ) -> None:
     """Load the demo databases into a server (or a DuckDB file) and register it with the demos'
     hand-written examples in its dialect, to ask it with --db URL or --db NAME.
@@ -182,15 +208,23 @@ def load_demo(
     Registry(settings.home).add(name, target.public, schema_fingerprint(schema), tables, meta={"demo": names})
     err.print(f"indexing the examples of '{name}'…")
     refresh_index(settings, show_progress=False)
-    out.print(f"registered '{name}' → {target.public} with {len(added)} new examples in its dialect"
-              + (f" ({skipped} did not run there and were left out)" if skipped else ""), highlight=False, soft_wrap=True)
-    out.print(f"ask with: coderag ask \"How many customers are there in each country?\" --db {name}", highlight=False, soft_wrap=True)
+    out.print(
+        f"registered '{name}' → {target.public} with {len(added)} new examples in its dialect"
+        + (f" ({skipped} did not run there and were left out)" if skipped else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    out.print(f'ask with: coderag ask "How many customers are there in each country?" --db {name}', highlight=False, soft_wrap=True)
 
 
 def copy(
     source: Annotated[str, typer.Argument(help="A SQLite file, or the name of a registered SQLite database.")],
-    url: Annotated[str, typer.Argument(help="Where to copy it: postgresql://USER@HOST/DB, mysql://USER@HOST/DB (MariaDB too) or duckdb:///FILE.")],
-    name: Annotated[Optional[str], typer.Option("--name", help="Register the copy under this name (default: the file name and the engine).")] = None,
+    url: Annotated[
+        str, typer.Argument(help="Where to copy it: postgresql://USER@HOST/DB, mysql://USER@HOST/DB (MariaDB too) or duckdb:///FILE.")
+    ],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Register the copy under this name (default: the file name and the engine).")
+    ] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Drop and copy again tables that exist already.")] = False,
     examples: Annotated[int, typer.Option("--examples", min=1, max=50_000, help="At most this many synthesized examples.")] = 2000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthesis.")] = 0,
@@ -217,21 +251,31 @@ def copy(
     if target.engine == "sqlite":
         raise ConfigError("the target must be a server or DuckDB: postgresql://, mysql:// or duckdb:///FILE")
     if is_database_url(source) and DatabaseURL.parse(source).engine != "sqlite":
-        raise ConfigError("db copy reads a SQLite file (or a registered SQLite database)", hint="give the file's path or its registered name")
+        raise ConfigError(
+            "db copy reads a SQLite file (or a registered SQLite database)", hint="give the file's path or its registered name"
+        )
     ref = resolve_db(source, settings.home)  # a missing file, or one that is not SQLite, fails here in one line
     if ref.path is None:
         raise ConfigError(f"{source} is not a SQLite database", hint="give the file's path or its registered name")
     name = check_name(name or f"{_name_from(ref.path)}-{target.engine}"[:64])
     existing = Registry(settings.home).get(name)
     if existing is not None and not replace and existing.path != target.public:
-        raise ConfigError(f"a database named '{name}' is already registered ({existing.path})", hint="pass --replace, or choose another --name")
-    with Progress(TextColumn("copying {task.description}"), BarColumn(), MofNCompleteColumn(), console=err, disable=quiet, transient=True) as bar:
+        raise ConfigError(
+            f"a database named '{name}' is already registered ({existing.path})", hint="pass --replace, or choose another --name"
+        )
+    with Progress(
+        TextColumn("copying {task.description}"), BarColumn(), MofNCompleteColumn(), console=err, disable=quiet, transient=True
+    ) as bar:
         from rag.sandbox import ReadOnlyDatabase
 
         with ReadOnlyDatabase.open(ref.path) as database:
             task = bar.add_task("tables", total=len(database.table_names()))
         loaded = copy_sqlite(ref.path, target, replace=replace, progress=lambda table, rows: bar.update(task, advance=1, description=table))
-    out.print(f"copied {ref.path.name} into {target.masked}: {len(loaded)} tables, {sum(t.rows for t in loaded):,} rows", highlight=False, soft_wrap=True)
+    out.print(
+        f"copied {ref.path.name} into {target.masked}: {len(loaded)} tables, {sum(t.rows for t in loaded):,} rows",
+        highlight=False,
+        soft_wrap=True,
+    )
     # the copying role writes by design: it synthesizes the store as that role (as `db load-demo` does);
     # asking afterwards goes through a read-only role's URL
     writer = settings.model_copy(update={"execution": settings.execution.model_copy(update={"allow_privileged_role": True})})
@@ -240,7 +284,6 @@ def copy(
     except BaseException:
         drop_tables(target, loaded)  # not registered: nothing stays half-done
         raise
-
 
 
 def _name_from(path: Path) -> str:
@@ -268,8 +311,11 @@ def _stored_examples(name: str, examples: list, dialect_of=lambda sql: sql) -> l
     """One stored example per question, its SQL as `dialect_of` writes it; the SQL's shape is kept in its metadata."""
     from rag.registry import StoredExample
 
-    return [StoredExample.make(name, question, dialect_of(example.sql), "synth", meta={"shape": example.shape})
-            for example in examples for question in example.questions]
+    return [
+        StoredExample.make(name, question, dialect_of(example.sql), "synth", meta={"shape": example.shape})
+        for example in examples
+        for question in example.questions
+    ]
 
 
 def _adopt(store, old_key: str, new_key: str) -> int:
@@ -291,4 +337,3 @@ def _print_summary(result, added: int, moved: int, seconds: float) -> None:
     if moved:
         out.print(f"{moved} example(s) saved for this file before it was registered now belong to its name")
     out.print(f"{added} new synthesized question → SQL pairs in the store", highlight=False)
-

@@ -20,7 +20,9 @@ def registration_of(home: Path, name: str):
     registration = Registry(home).get(name)
     if registration is None:
         known = ", ".join(r.name for r in Registry(home).all()) or "none"
-        raise DatabaseError(f"no registered database '{name}' (registered: {known})", hint="register one with: coderag db add PATH --name NAME")
+        raise DatabaseError(
+            f"no registered database '{name}' (registered: {known})", hint="register one with: coderag db add PATH --name NAME"
+        )
     return registration
 
 
@@ -41,12 +43,23 @@ def _prepare_linking(settings, ref: Any, encoder: Any, *, show_progress: bool) -
     from rag.linking import Linker
 
     def bar(label: str) -> Any:
-        return lambda items: tqdm(items, desc=label, unit="table" if "tables" in label else "column", disable=not show_progress, leave=False)
+        return lambda items: tqdm(
+            items, desc=label, unit="table" if "tables" in label else "column", disable=not show_progress, leave=False
+        )
 
     with ref.open(settings) as database:
-        linker = Linker.of(database, settings.linking, encoder, cache_dir=settings.home / "links",
-                           describing=bar("describing tables"), indexing=bar("indexing values"))
+        linker = Linker.of(
+            database,
+            settings.linking,
+            encoder,
+            cache_dir=settings.home / "links",
+            describing=bar("describing tables"),
+            indexing=bar("indexing values"),
+        )
     linker.prepare()
     schema, values = linker.schema, linker.values
     bound = f" (bounded: {values.truncated})" if values.truncated else ""
-    err.print(f"linking: {len(schema.tables)} tables, {len(schema.foreign_keys)} keys, {len(values):,} distinct values indexed{bound}", highlight=False)
+    err.print(
+        f"linking: {len(schema.tables)} tables, {len(schema.foreign_keys)} keys, {len(values):,} distinct values indexed{bound}",
+        highlight=False,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -28,8 +28,15 @@ def list_databases(as_json: JsonOption = False) -> None:
     rows = []
     for registration in Registry(settings.home).all():
         origins = Counter(e.origin for e in store.load(registration.name))
-        rows.append({"name": registration.name, "path": registration.path, "tables": registration.tables,
-                     "examples": dict(origins), "changed": registration.changes()})
+        rows.append(
+            {
+                "name": registration.name,
+                "path": registration.path,
+                "tables": registration.tables,
+                "examples": dict(origins),
+                "changed": registration.changes(),
+            }
+        )
     if as_json:
         out.print_json(json.dumps(rows))
         return
@@ -39,12 +46,21 @@ def list_databases(as_json: JsonOption = False) -> None:
     table = Table("name", "tables", "synthesized", "taught", "saved", "path", "status")
     for row in rows:
         counts = row["examples"]
-        table.add_row(row["name"], str(row["tables"]), str(counts.get("synth", 0)), str(counts.get("person", 0)),
-                      str(counts.get("saved", 0)), escape(row["path"]), escape(row["changed"] or "ok"))
+        table.add_row(
+            row["name"],
+            str(row["tables"]),
+            str(counts.get("synth", 0)),
+            str(counts.get("person", 0)),
+            str(counts.get("saved", 0)),
+            escape(row["path"]),
+            escape(row["changed"] or "ok"),
+        )
     out.print(table)
 
 
-def show(name: Annotated[str, typer.Argument(help="A registered database name.")], limit: Annotated[int, typer.Option("--limit", min=0)] = 10) -> None:
+def show(
+    name: Annotated[str, typer.Argument(help="A registered database name.")], limit: Annotated[int, typer.Option("--limit", min=0)] = 10
+) -> None:
     """A registered database: its file, schema and a few stored examples.
 
     Example: coderag db show shop --limit 5"""
@@ -81,15 +97,18 @@ def remove(name: Annotated[str, typer.Argument(help="A registered database name.
     Registry(settings.home).remove(name)
     kept = len(store.load(name))
     refresh_index(settings, show_progress=False)
-    out.print(f"removed '{name}' ({dropped} synthesized examples dropped"
-              + (f"; {kept} taught or saved examples kept for when you add it again)" if kept else ")"), highlight=False)
+    out.print(
+        f"removed '{name}' ({dropped} synthesized examples dropped"
+        + (f"; {kept} taught or saved examples kept for when you add it again)" if kept else ")"),
+        highlight=False,
+    )
 
 
 def teach(
     name: Annotated[str, typer.Argument(help="A registered or demo database name, or a SQLite file path.")],
-    question: Annotated[Optional[str], typer.Option("--question", help="The question, in English.")] = None,
-    sql: Annotated[Optional[str], typer.Option("--sql", help="The SQL that answers it (run read-only first).")] = None,
-    file: Annotated[Optional[Path], typer.Option("--file", help="JSONL or CSV with question,sql columns.")] = None,
+    question: Annotated[str | None, typer.Option("--question", help="The question, in English.")] = None,
+    sql: Annotated[str | None, typer.Option("--sql", help="The SQL that answers it (run read-only first).")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="JSONL or CSV with question,sql columns.")] = None,
 ) -> None:
     """Teach examples: each SQL runs read-only first; bad rows are listed with the reason and skipped.
 
@@ -122,7 +141,10 @@ def teach(
     added = ExampleStore(settings.home).add(ref.key, good) if good else []
     for number, reason in bad:
         err.print(f"[yellow]skipped[/] row {number}: {escape(reason)}", highlight=False, soft_wrap=True)
-    out.print(f"taught {len(added)} example(s) to '{ref.key}'" + (f"; {len(good) - len(added)} already known" if len(good) > len(added) else ""), highlight=False)
+    out.print(
+        f"taught {len(added)} example(s) to '{ref.key}'" + (f"; {len(good) - len(added)} already known" if len(good) > len(added) else ""),
+        highlight=False,
+    )
     if not good:
         raise DataError(f"no example was taught ({len(bad)} row(s) skipped)")
     refresh_index(settings, show_progress=False)

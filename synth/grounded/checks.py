@@ -22,7 +22,6 @@ from typing import Any
 from sqlglot import exp
 
 from rag.sandbox import QueryResult
-from synth.grounded.build import literal
 from rag.words import format_number
 
 Probe = tuple[str, exp.Expression]  # (rejection reason if the probe finds nothing, probe query)
@@ -58,8 +57,10 @@ def probes(tree: exp.Expression) -> list[Probe]:
         left, right = tree.this, tree.expression
         if isinstance(tree, exp.Except):
             return [("except_removes_nothing", exp.intersect(left.copy(), right.copy()).limit(1))]
-        return [("set_same_as_side", exp.except_(left.copy(), right.copy()).limit(1)),
-                ("set_same_as_side", exp.except_(right.copy(), left.copy()).limit(1))]
+        return [
+            ("set_same_as_side", exp.except_(left.copy(), right.copy()).limit(1)),
+            ("set_same_as_side", exp.except_(right.copy(), left.copy()).limit(1)),
+        ]
     return []
 
 

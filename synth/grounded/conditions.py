@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlglot import exp
 
+from rag.describe import Column, Table, key_stem
+from rag.words import column_phrase
 from synth.grounded.build import column as column_node
 from synth.grounded.build import literal, nice_number
-from rag.words import column_phrase
-from rag.describe import Column, Table, key_stem
 
 # op → weight, per column kind; a weight of 0 leaves the op out
 _OPS: dict[str, dict[str, int]] = {

@@ -15,6 +15,14 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from rag.describe import Column, DatabaseSchema, Table, label_columns
+from rag.words import (
+    column_phrase,
+    listing,
+    phrase_plural,
+    possessive,
+    words,
+)
 from synth.grounded.build import column, table
 from synth.grounded.conditions import (
     Condition,
@@ -23,15 +31,7 @@ from synth.grounded.conditions import (
     filterable,
     phrase_of,
 )
-from rag.words import (
-    column_phrase,
-    listing,
-    phrase_plural,
-    possessive,
-    words,
-)
 from synth.grounded.phrasing import post, pred
-from rag.describe import Column, DatabaseSchema, Table, label_columns
 
 AGGREGATES = {"avg": exp.Avg, "sum": exp.Sum, "max": exp.Max, "min": exp.Min}
 
@@ -57,8 +57,7 @@ class Draw:
         self.tables = [t for t in schema.tables if t.rows > 0 and any(describable(c) for c in t.columns)]
         self.labels = {t.name: label_columns(t) for t in schema.tables}
         live = {t.name for t in self.tables}
-        self.links = [fk for fk in schema.foreign_keys
-                      if fk.table != fk.ref_table and fk.table in live and fk.ref_table in live]
+        self.links = [fk for fk in schema.foreign_keys if fk.table != fk.ref_table and fk.table in live and fk.ref_table in live]
         self.paths = [p for p in schema.join_paths if len(p.tables) == 3 and all(n in live for n in p.tables)]
 
     def table(self, need: Callable[[Table], bool] = lambda t: True) -> Table | None:
@@ -121,8 +120,7 @@ def phrases(table: Table, columns: list[Column], labels: tuple[Column, ...]) -> 
 
 def column_slots(table: Table, columns: list[Column], labels: tuple[Column, ...]) -> dict[str, str]:
     said = phrases(table, columns, labels)
-    return {"cs": listing(said), "cs_pl": listing([phrase_plural(p) for p in said]),
-            "c": said[0], "c_pl": phrase_plural(said[0])}
+    return {"cs": listing(said), "cs_pl": listing([phrase_plural(p) for p in said]), "c": said[0], "c_pl": phrase_plural(said[0])}
 
 
 def noun_slots(table: Table) -> dict[str, str]:

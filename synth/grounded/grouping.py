@@ -26,15 +26,23 @@ from synth.grounded.draw import (
 )
 from synth.grounded.phrasing import AGGREGATE_WORDS, MOST, Slots, post_pair, questions
 
-
 # --- grouping ---------------------------------------------------------------------------------
 
-_GROUP_COUNT = ["How many {pl}{post_opt} are there for each {g}?", "Count the {pl}{post_opt} per {g}.",
-                "For each {g}, how many {pl}{post_opt} are there?", "What is the number of {pl}{post_opt} in each {g}?",
-                "Show the number of {pl}{post_opt} by {g}.", "How many {pl}{post_opt} does each {g} have?"]
-_GROUP_AGGREGATE = ["What is the {agg} {m} of {pl}{post_opt} for each {g}?", "Show the {agg} {m} of {pl}{post_opt} per {g}.",
-                    "For each {g}, what is the {agg} {m} of the {pl}{post_opt}?", "List each {g} with the {agg} {m} of its {pl}{post_opt}.",
-                    "What is the {agg} {m} of {pl}{post_opt} by {g}?"]
+_GROUP_COUNT = [
+    "How many {pl}{post_opt} are there for each {g}?",
+    "Count the {pl}{post_opt} per {g}.",
+    "For each {g}, how many {pl}{post_opt} are there?",
+    "What is the number of {pl}{post_opt} in each {g}?",
+    "Show the number of {pl}{post_opt} by {g}.",
+    "How many {pl}{post_opt} does each {g} have?",
+]
+_GROUP_AGGREGATE = [
+    "What is the {agg} {m} of {pl}{post_opt} for each {g}?",
+    "Show the {agg} {m} of {pl}{post_opt} per {g}.",
+    "For each {g}, what is the {agg} {m} of the {pl}{post_opt}?",
+    "List each {g} with the {agg} {m} of its {pl}{post_opt}.",
+    "What is the {agg} {m} of {pl}{post_opt} by {g}?",
+]
 
 
 def group_count(draw: Draw) -> Candidate | None:
@@ -60,18 +68,37 @@ def group_aggregate(draw: Draw) -> Candidate | None:
     cond = optional(draw, t, 0.2, exclude=(g, m))
     tree = select([column(g.name), AGGREGATES[fn](this=column(m.name))], t, cond.sql() if cond else None)
     tree = tree.group_by(column(g.name))
-    slots: Slots = {**noun_slots(t), **with_post(draw, cond), "g": phrase_of(t, g), "m": phrase_of(t, m),
-                    "agg": draw.words_from(AGGREGATE_WORDS[fn], before=phrase_of(t, m))}
+    slots: Slots = {
+        **noun_slots(t),
+        **with_post(draw, cond),
+        "g": phrase_of(t, g),
+        "m": phrase_of(t, m),
+        "agg": draw.words_from(AGGREGATE_WORDS[fn], before=phrase_of(t, m)),
+    }
     return Candidate("group_aggregate", tree, questions(draw.rng, _GROUP_AGGREGATE, slots))
 
 
-_GROUP_MOST = {False: ["Which {g} has the most {pl}?", "What is the most common {g} among the {pl}?",
-                       "Which {g} appears most often among the {pl}?", "Which {g} has the largest number of {pl}?",
-                       "What {g} do most {pl} have?"],
-               True: ["Which {g} has the fewest {pl}?", "What is the least common {g} among the {pl}?",
-                      "Which {g} appears least often among the {pl}?", "Which {g} has the smallest number of {pl}?"]}
-_GROUP_MOST_AGGREGATE = ["Which {g} has the {most} {agg} {m}?", "What is the {g} whose {pl} have the {most} {agg} {m}?",
-                         "Find the {g} with the {most} {agg} {m}.", "For which {g} is the {agg} {m} the {most}?"]
+_GROUP_MOST = {
+    False: [
+        "Which {g} has the most {pl}?",
+        "What is the most common {g} among the {pl}?",
+        "Which {g} appears most often among the {pl}?",
+        "Which {g} has the largest number of {pl}?",
+        "What {g} do most {pl} have?",
+    ],
+    True: [
+        "Which {g} has the fewest {pl}?",
+        "What is the least common {g} among the {pl}?",
+        "Which {g} appears least often among the {pl}?",
+        "Which {g} has the smallest number of {pl}?",
+    ],
+}
+_GROUP_MOST_AGGREGATE = [
+    "Which {g} has the {most} {agg} {m}?",
+    "What is the {g} whose {pl} have the {most} {agg} {m}?",
+    "Find the {g} with the {most} {agg} {m}.",
+    "For which {g} is the {agg} {m} the {most}?",
+]
 
 
 def group_superlative(draw: Draw) -> Candidate | None:
@@ -90,15 +117,29 @@ def group_superlative(draw: Draw) -> Candidate | None:
         fn = rng.choice(("avg", "sum"))
         metric = AGGREGATES[fn](this=column(m.name))
         templates = _GROUP_MOST_AGGREGATE
-        slots.update({"m": phrase_of(t, m), "agg": draw.words_from(AGGREGATE_WORDS[fn], before=phrase_of(t, m)), "most": draw.words_from(MOST[ascending])})
+        slots.update(
+            {
+                "m": phrase_of(t, m),
+                "agg": draw.words_from(AGGREGATE_WORDS[fn], before=phrase_of(t, m)),
+                "most": draw.words_from(MOST[ascending]),
+            }
+        )
     tree = select([column(g.name)], t).group_by(column(g.name)).order_by(order(metric, not ascending)).limit(1)
     return Candidate("group_superlative", tree, questions(rng, templates, slots))
 
 
-_HAVING_COUNT = ["Which {g_pl} have {more} {n} {pl}?", "List the {g_pl} with {more} {n} {pl}.",
-                 "Which {g_pl} appear in {more} {n} {pl}?", "Show the {g_pl} that have {more} {n} {pl}."]
-_HAVING_AVERAGE = ["Which {g_pl} have an average {m} above {x}?", "List the {g_pl} whose average {m} is greater than {x}.",
-                   "For which {g_pl} is the average {m} higher than {x}?", "Show the {g_pl} with an average {m} over {x}."]
+_HAVING_COUNT = [
+    "Which {g_pl} have {more} {n} {pl}?",
+    "List the {g_pl} with {more} {n} {pl}.",
+    "Which {g_pl} appear in {more} {n} {pl}?",
+    "Show the {g_pl} that have {more} {n} {pl}.",
+]
+_HAVING_AVERAGE = [
+    "Which {g_pl} have an average {m} above {x}?",
+    "List the {g_pl} whose average {m} is greater than {x}.",
+    "For which {g_pl} is the average {m} higher than {x}?",
+    "Show the {g_pl} with an average {m} over {x}.",
+]
 
 
 def having(draw: Draw) -> Candidate | None:
@@ -127,16 +168,34 @@ def having(draw: Draw) -> Candidate | None:
 
 # --- comparisons with an average, set operations on one table ---------------------------------
 
-_ABOVE = {True: ["Which {pl} have {a_m} above average?", "List the {pl} whose {m} is higher than the average.",
-                 "Find the {pl} with {a_m} greater than the average {m}.", "Which {pl} have more than the average {m}?",
-                 "Show the {pl} whose {m} exceeds the average {m} of all {pl}."],
-          False: ["Which {pl} have {a_m} below average?", "List the {pl} whose {m} is lower than the average.",
-                  "Find the {pl} with {a_m} less than the average {m}.", "Which {pl} have less than the average {m}?",
-                  "Show the {pl} whose {m} is under the average {m} of all {pl}."]}
-_ABOVE_COUNT = {True: ["How many {pl} have {a_m} above average?", "Count the {pl} whose {m} is higher than the average {m}.",
-                       "What is the number of {pl} with {a_m} above the average?"],
-                False: ["How many {pl} have {a_m} below average?", "Count the {pl} whose {m} is lower than the average {m}.",
-                        "What is the number of {pl} with {a_m} below the average?"]}
+_ABOVE = {
+    True: [
+        "Which {pl} have {a_m} above average?",
+        "List the {pl} whose {m} is higher than the average.",
+        "Find the {pl} with {a_m} greater than the average {m}.",
+        "Which {pl} have more than the average {m}?",
+        "Show the {pl} whose {m} exceeds the average {m} of all {pl}.",
+    ],
+    False: [
+        "Which {pl} have {a_m} below average?",
+        "List the {pl} whose {m} is lower than the average.",
+        "Find the {pl} with {a_m} less than the average {m}.",
+        "Which {pl} have less than the average {m}?",
+        "Show the {pl} whose {m} is under the average {m} of all {pl}.",
+    ],
+}
+_ABOVE_COUNT = {
+    True: [
+        "How many {pl} have {a_m} above average?",
+        "Count the {pl} whose {m} is higher than the average {m}.",
+        "What is the number of {pl} with {a_m} above the average?",
+    ],
+    False: [
+        "How many {pl} have {a_m} below average?",
+        "Count the {pl} whose {m} is lower than the average {m}.",
+        "What is the number of {pl} with {a_m} below the average?",
+    ],
+}
 
 
 def above_average(draw: Draw) -> Candidate | None:
@@ -157,12 +216,24 @@ def above_average(draw: Draw) -> Candidate | None:
 
 
 _SET_WORDS = {
-    "union": ["Which {pl} {pred1} or {pred2}?", "List the {pl} {post_or}.", "Show all {pl} that either {pred1} or {pred2}.",
-              "Find the {pl} {post1}, together with those {post2}."],
-    "intersect": ["Which {pl} {pred1} and also {pred2}?", "List the {pl} {post_and}.", "Find the {pl} that both {pred1} and {pred2}.",
-                  "Show the {pl} {post1} that also {pred2}."],
-    "except": ["List the {pl} {post1}, excluding those {post2}.", "Which {pl} {pred1}, leaving out the ones {post2}?",
-               "Show the {pl} {post1} except for those {post2}.", "Find the {pl} {post1} but not those {post2}."],
+    "union": [
+        "Which {pl} {pred1} or {pred2}?",
+        "List the {pl} {post_or}.",
+        "Show all {pl} that either {pred1} or {pred2}.",
+        "Find the {pl} {post1}, together with those {post2}.",
+    ],
+    "intersect": [
+        "Which {pl} {pred1} and also {pred2}?",
+        "List the {pl} {post_and}.",
+        "Find the {pl} that both {pred1} and {pred2}.",
+        "Show the {pl} {post1} that also {pred2}.",
+    ],
+    "except": [
+        "List the {pl} {post1}, excluding those {post2}.",
+        "Which {pl} {pred1}, leaving out the ones {post2}?",
+        "Show the {pl} {post1} except for those {post2}.",
+        "Find the {pl} {post1} but not those {post2}.",
+    ],
 }
 _SET_BUILDERS = {"union": exp.union, "intersect": exp.intersect, "except": exp.except_}
 
@@ -181,8 +252,11 @@ def set_operation(draw: Draw, kind: str) -> Candidate | None:
     right = select([c.copy() for c in label], t, second.sql())
     rng = draw.rng
     slots: Slots = {
-        **noun_slots(t), **draw.post_slots(first, "1"), **draw.post_slots(second, "2"),
-        "post_or": lambda: post_pair(first, second, rng, "or"), "post_and": lambda: post_pair(first, second, rng, "and"),
+        **noun_slots(t),
+        **draw.post_slots(first, "1"),
+        **draw.post_slots(second, "2"),
+        "post_or": lambda: post_pair(first, second, rng, "or"),
+        "post_and": lambda: post_pair(first, second, rng, "and"),
     }
     return Candidate(kind, _SET_BUILDERS[kind](left, right), questions(rng, _SET_WORDS[kind], slots))
 

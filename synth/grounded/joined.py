@@ -13,6 +13,22 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
+from rag.describe import (
+    Column,
+    ForeignKey,
+    JoinPath,
+    Table,
+    key_stem,
+    quotable,
+)
+from rag.words import (
+    article,
+    count_word,
+    phrase_plural,
+    possessive,
+    quote_style,
+    quote_value,
+)
 from synth.grounded.build import column, join_on, order, star_count, table
 from synth.grounded.conditions import Condition, equality
 from synth.grounded.draw import (
@@ -26,23 +42,7 @@ from synth.grounded.draw import (
     phrases,
     with_post,
 )
-from rag.words import (
-    article,
-    count_word,
-    phrase_plural,
-    possessive,
-    quote_style,
-    quote_value,
-)
 from synth.grounded.phrasing import AGGREGATE_WORDS, MOST, Slots, post, questions
-from rag.describe import (
-    Column,
-    ForeignKey,
-    JoinPath,
-    Table,
-    key_stem,
-    quotable,
-)
 
 CHILD, PARENT, THIRD = "T1", "T2", "T3"
 
@@ -71,8 +71,14 @@ def _parent_key(fk: ForeignKey, parent: Table) -> list[exp.Expression]:
 
 def _link_slots(fk: ForeignKey, child: Table, parent: Table) -> dict[str, str]:
     said = role(fk, parent)
-    return {"child_pl": child.noun.plural, "child_sg": child.noun.singular, "child_a": article(child.noun.singular), "role": said,
-            "role_pl": phrase_plural(said), "role_pos": possessive(said)}
+    return {
+        "child_pl": child.noun.plural,
+        "child_sg": child.noun.singular,
+        "child_a": article(child.noun.singular),
+        "role": said,
+        "role_pl": phrase_plural(said),
+        "role_pos": possessive(said),
+    }
 
 
 def _name_value(draw: Draw, t: Table, alias: str) -> tuple[exp.Expression, Callable[[], str]] | None:
@@ -91,17 +97,37 @@ def _name_value(draw: Draw, t: Table, alias: str) -> tuple[exp.Expression, Calla
 
 # --- one hop ----------------------------------------------------------------------------------
 
-_OF_NAMED = ["Which {child_pl} belong to {role} {v}?", "List the {child_pl} of {role} {v}.", "What {child_pl} does {role} {v} have?",
-             "Show all {child_pl} for {role} {v}.", "Give me the {child_pl} linked to {role} {v}."]
-_OF_NAMED_COLUMNS = ["What are the {cs_pl} of the {child_pl} of {role} {v}?", "List the {cs_pl} of {child_pl} for {role} {v}.",
-                     "Show the {cs} of each {child_sg} of {role} {v}.", "For {role} {v}, list the {cs_pl} of their {child_pl}."]
-_OF_FILTERED = ["List the {child_pl} of {role_pl} {post}.", "Which {child_pl} belong to {role_pl} {post}?",
-                "Show the {cs_pl} of {child_pl} whose {role} {pred_sg}.", "What are the {cs_pl} of the {child_pl} for {role_pl} {post}?"]
-_PARENTS_OF = ["Which {role_pl} have {child_pl} {post}?", "List the {role_pl} of {child_pl} {post}.",
-               "Show the distinct {role_pl} with at least one {child_sg} {post_sg}.", "Find the {role_pl} that have {child_pl} {post}."]
-_PAIRS = ["List each {child_sg}{post_sg_opt} with its {role} {plabel}.", "Show every {child_sg}{post_sg_opt} together with the {plabel} of its {role}.",
-          "For each {child_sg}{post_sg_opt}, give the {clabel} and the {role_pos} {plabel}.",
-          "What is the {role_pos} {plabel} for each {child_sg}{post_sg_opt}?"]
+_OF_NAMED = [
+    "Which {child_pl} belong to {role} {v}?",
+    "List the {child_pl} of {role} {v}.",
+    "What {child_pl} does {role} {v} have?",
+    "Show all {child_pl} for {role} {v}.",
+    "Give me the {child_pl} linked to {role} {v}.",
+]
+_OF_NAMED_COLUMNS = [
+    "What are the {cs_pl} of the {child_pl} of {role} {v}?",
+    "List the {cs_pl} of {child_pl} for {role} {v}.",
+    "Show the {cs} of each {child_sg} of {role} {v}.",
+    "For {role} {v}, list the {cs_pl} of their {child_pl}.",
+]
+_OF_FILTERED = [
+    "List the {child_pl} of {role_pl} {post}.",
+    "Which {child_pl} belong to {role_pl} {post}?",
+    "Show the {cs_pl} of {child_pl} whose {role} {pred_sg}.",
+    "What are the {cs_pl} of the {child_pl} for {role_pl} {post}?",
+]
+_PARENTS_OF = [
+    "Which {role_pl} have {child_pl} {post}?",
+    "List the {role_pl} of {child_pl} {post}.",
+    "Show the distinct {role_pl} with at least one {child_sg} {post_sg}.",
+    "Find the {role_pl} that have {child_pl} {post}.",
+]
+_PAIRS = [
+    "List each {child_sg}{post_sg_opt} with its {role} {plabel}.",
+    "Show every {child_sg}{post_sg_opt} together with the {plabel} of its {role}.",
+    "For each {child_sg}{post_sg_opt}, give the {clabel} and the {role_pos} {plabel}.",
+    "What is the {role_pos} {plabel} for each {child_sg}{post_sg_opt}?",
+]
 
 
 def join(draw: Draw) -> Candidate | None:
@@ -140,20 +166,32 @@ def join(draw: Draw) -> Candidate | None:
         tree = _joined(fk, child, parent, cols(list(parent_label), PARENT)).where(cond.sql()).distinct()
         return Candidate("join", tree, questions(rng, _PARENTS_OF, slots))
     cond = draw.condition(child, CHILD) if rng.random() < 0.3 else None
-    slots.update({**with_post(draw, cond), "plabel": phrases(parent, list(parent_label), parent_label)[0],
-                  "clabel": phrases(child, list(child_label), child_label)[0]})
+    slots.update(
+        {
+            **with_post(draw, cond),
+            "plabel": phrases(parent, list(parent_label), parent_label)[0],
+            "clabel": phrases(child, list(child_label), child_label)[0],
+        }
+    )
     tree = _joined(fk, child, parent, cols(list(child_label), CHILD) + cols(list(parent_label), PARENT))
     if cond is not None:
         tree = tree.where(cond.sql())
     return Candidate("join", tree, questions(rng, _PAIRS, slots))
 
 
-_PER_PARENT = ["How many {child_pl} does each {role} have?", "For each {role}, count the {child_pl}.",
-               "Show the number of {child_pl} per {role}.", "List every {role} with its number of {child_pl}.",
-               "How many {child_pl} are there for each {role}?"]
-_PER_PARENT_AGGREGATE = ["What is the {agg} {m} of {child_pl} for each {role}?", "Show the {agg} {m} of the {child_pl} of each {role}.",
-                         "For each {role}, what is the {agg} {m} of their {child_pl}?",
-                         "List each {role} with the {agg} {m} of its {child_pl}."]
+_PER_PARENT = [
+    "How many {child_pl} does each {role} have?",
+    "For each {role}, count the {child_pl}.",
+    "Show the number of {child_pl} per {role}.",
+    "List every {role} with its number of {child_pl}.",
+    "How many {child_pl} are there for each {role}?",
+]
+_PER_PARENT_AGGREGATE = [
+    "What is the {agg} {m} of {child_pl} for each {role}?",
+    "Show the {agg} {m} of the {child_pl} of each {role}.",
+    "For each {role}, what is the {agg} {m} of their {child_pl}?",
+    "List each {role} with the {agg} {m} of its {child_pl}.",
+]
 
 
 def join_group(draw: Draw) -> Candidate | None:
@@ -177,14 +215,27 @@ def join_group(draw: Draw) -> Candidate | None:
     return Candidate("join_group", tree, questions(rng, templates, slots))
 
 
-_MOST_CHILDREN = ["Which {role} has the most {child_pl}?", "Which {role} has the largest number of {child_pl}?",
-                  "Find the {role} with the most {child_pl}.", "What is the {plabel} of the {role} with the most {child_pl}?"]
-_FEWEST_CHILDREN = ["Which {role} has the fewest {child_pl}?", "Find the {role} with the fewest {child_pl}.",
-                    "What is the {plabel} of the {role} with the smallest number of {child_pl}?"]
-_MOST_MEASURE = ["Which {role} has the {most} {agg} {m} of {child_pl}?", "Find the {role} whose {child_pl} have the {most} {agg} {m}.",
-                 "What is the {plabel} of the {role} with the {most} {agg} {m} of {child_pl}?"]
-_TOP_PARENTS = ["List the top {k} {role_pl} by number of {child_pl}.", "Which {k} {role_pl} have the most {child_pl}?",
-                "Show the {k} {role_pl} with the most {child_pl}."]
+_MOST_CHILDREN = [
+    "Which {role} has the most {child_pl}?",
+    "Which {role} has the largest number of {child_pl}?",
+    "Find the {role} with the most {child_pl}.",
+    "What is the {plabel} of the {role} with the most {child_pl}?",
+]
+_FEWEST_CHILDREN = [
+    "Which {role} has the fewest {child_pl}?",
+    "Find the {role} with the fewest {child_pl}.",
+    "What is the {plabel} of the {role} with the smallest number of {child_pl}?",
+]
+_MOST_MEASURE = [
+    "Which {role} has the {most} {agg} {m} of {child_pl}?",
+    "Find the {role} whose {child_pl} have the {most} {agg} {m}.",
+    "What is the {plabel} of the {role} with the {most} {agg} {m} of {child_pl}?",
+]
+_TOP_PARENTS = [
+    "List the top {k} {role_pl} by number of {child_pl}.",
+    "Which {k} {role_pl} have the most {child_pl}?",
+    "Show the {k} {role_pl} with the most {child_pl}.",
+]
 
 
 def join_superlative(draw: Draw) -> Candidate | None:
@@ -210,7 +261,13 @@ def join_superlative(draw: Draw) -> Candidate | None:
     else:
         fn = rng.choice(("sum", "avg"))
         metric = AGGREGATES[fn](this=column(m.name, CHILD))
-        slots.update({"m": _said(child, m), "agg": draw.words_from(AGGREGATE_WORDS[fn], before=_said(child, m)), "most": draw.words_from(MOST[ascending])})
+        slots.update(
+            {
+                "m": _said(child, m),
+                "agg": draw.words_from(AGGREGATE_WORDS[fn], before=_said(child, m)),
+                "most": draw.words_from(MOST[ascending]),
+            }
+        )
         templates = _MOST_MEASURE
     tree = _joined(fk, child, parent, cols(list(parent_label), PARENT)).group_by(*_parent_key(fk, parent))
     tree = tree.order_by(order(metric, not ascending)).limit(k)
@@ -223,10 +280,18 @@ def _said(t: Table, c: Column) -> str:
 
 # --- two hops ---------------------------------------------------------------------------------
 
-_THROUGH_NAMED = ["Which {far_pl} are linked to {near_sg} {v}?", "List the {far_pl} for {near_sg} {v}.",
-                  "What {far_pl} does {near_sg} {v} have?", "Show the {far_pl} associated with {near_sg} {v}."]
-_THROUGH_FILTERED = ["Which {far_pl} have {near_pl} {post}?", "List the {far_pl} connected to {near_pl} {post}.",
-                     "Show the {far_pl} of {near_pl} {post}.", "Find the distinct {far_pl} related to {near_pl} {post}."]
+_THROUGH_NAMED = [
+    "Which {far_pl} are linked to {near_sg} {v}?",
+    "List the {far_pl} for {near_sg} {v}.",
+    "What {far_pl} does {near_sg} {v} have?",
+    "Show the {far_pl} associated with {near_sg} {v}.",
+]
+_THROUGH_FILTERED = [
+    "Which {far_pl} have {near_pl} {post}?",
+    "List the {far_pl} connected to {near_pl} {post}.",
+    "Show the {far_pl} of {near_pl} {post}.",
+    "Find the distinct {far_pl} related to {near_pl} {post}.",
+]
 
 
 def _hop(link: ForeignKey, left: tuple[str, str], right: tuple[str, str]) -> exp.Expression:
@@ -272,17 +337,35 @@ def two_hop(draw: Draw) -> Candidate | None:
 
 # --- subqueries -------------------------------------------------------------------------------
 
-_IN_ANY = ["Which {role_pl} have at least one {child_sg}?", "List the {role_pl} that have {child_pl}.",
-           "Show the {role_pl} with any {child_pl}.", "Which {role_pl} appear in the {child_pl}?"]
-_IN_FILTERED = ["Which {role_pl} have {child_pl} {post}?", "List the {role_pl} that have at least one {child_sg} {post_sg}.",
-                "Find the {role_pl} with {child_pl} {post}.", "Show the {role_pl} of {child_pl} {post}."]
-_NOT_IN_ANY = ["Which {role_pl} have no {child_pl}?", "List the {role_pl} without any {child_pl}.",
-               "Find the {role_pl} that do not have a single {child_sg}.", "Which {role_pl} never appear in the {child_pl}?",
-               "Show the {role_pl} with no {child_pl}."]
-_NOT_IN_FILTERED = ["Which {role_pl} have no {child_pl} {post}?", "List the {role_pl} without any {child_sg} {post_sg}.",
-                    "Find the {role_pl} that have no {child_pl} {post}."]
-_NOT_IN_COUNT = ["How many {role_pl} have no {child_pl}?", "Count the {role_pl} without any {child_pl}.",
-                 "What is the number of {role_pl} that have no {child_pl}?"]
+_IN_ANY = [
+    "Which {role_pl} have at least one {child_sg}?",
+    "List the {role_pl} that have {child_pl}.",
+    "Show the {role_pl} with any {child_pl}.",
+    "Which {role_pl} appear in the {child_pl}?",
+]
+_IN_FILTERED = [
+    "Which {role_pl} have {child_pl} {post}?",
+    "List the {role_pl} that have at least one {child_sg} {post_sg}.",
+    "Find the {role_pl} with {child_pl} {post}.",
+    "Show the {role_pl} of {child_pl} {post}.",
+]
+_NOT_IN_ANY = [
+    "Which {role_pl} have no {child_pl}?",
+    "List the {role_pl} without any {child_pl}.",
+    "Find the {role_pl} that do not have a single {child_sg}.",
+    "Which {role_pl} never appear in the {child_pl}?",
+    "Show the {role_pl} with no {child_pl}.",
+]
+_NOT_IN_FILTERED = [
+    "Which {role_pl} have no {child_pl} {post}?",
+    "List the {role_pl} without any {child_sg} {post_sg}.",
+    "Find the {role_pl} that have no {child_pl} {post}.",
+]
+_NOT_IN_COUNT = [
+    "How many {role_pl} have no {child_pl}?",
+    "Count the {role_pl} without any {child_pl}.",
+    "What is the number of {role_pl} that have no {child_pl}?",
+]
 
 
 def _membership(draw: Draw, negated: bool) -> Candidate | None:
@@ -326,14 +409,20 @@ def not_in_subquery(draw: Draw) -> Candidate | None:
 # --- set operations across a join -------------------------------------------------------------
 
 _JOIN_SET_WORDS = {
-    "intersect": ["Which {role_pl} have both {child_pl} {post1} and {child_pl} {post2}?",
-                  "List the {role_pl} with {child_pl} {post1} as well as {child_pl} {post2}.",
-                  "Find the {role_pl} that have at least one {child_sg} {post_sg1} and at least one {post_sg2}."],
-    "except": ["Which {role_pl} have {child_pl} {post1} but none {post2}?",
-               "List the {role_pl} with {child_pl} {post1} but no {child_pl} {post2}.",
-               "Find the {role_pl} that have {child_pl} {post1}, excluding those with {child_pl} {post2}."],
-    "union": ["Which {role_pl} have {child_pl} {post1} or {child_pl} {post2}?",
-              "List the {role_pl} with {child_a} {post_sg1} or {child_a} {post_sg2}."],
+    "intersect": [
+        "Which {role_pl} have both {child_pl} {post1} and {child_pl} {post2}?",
+        "List the {role_pl} with {child_pl} {post1} as well as {child_pl} {post2}.",
+        "Find the {role_pl} that have at least one {child_sg} {post_sg1} and at least one {post_sg2}.",
+    ],
+    "except": [
+        "Which {role_pl} have {child_pl} {post1} but none {post2}?",
+        "List the {role_pl} with {child_pl} {post1} but no {child_pl} {post2}.",
+        "Find the {role_pl} that have {child_pl} {post1}, excluding those with {child_pl} {post2}.",
+    ],
+    "union": [
+        "Which {role_pl} have {child_pl} {post1} or {child_pl} {post2}?",
+        "List the {role_pl} with {child_a} {post_sg1} or {child_a} {post_sg2}.",
+    ],
 }
 _SET_BUILDERS = {"union": exp.union, "intersect": exp.intersect, "except": exp.except_}
 

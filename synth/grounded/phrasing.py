@@ -25,7 +25,6 @@ import re
 import string
 from collections.abc import Callable, Mapping, Sequence
 
-from synth.grounded.conditions import Condition
 from rag.words import (
     article,
     capitalize,
@@ -34,71 +33,119 @@ from rag.words import (
     quote_value,
     singular,
 )
+from synth.grounded.conditions import Condition
 
 Slots = Mapping[str, "str | Callable[[], str]"]
 STYLES = ("whose", "with", "where", "that")
 
 _POST: dict[str, dict[str, list[str]]] = {
-    "eq": {"whose": ["whose {c} is {v}", "whose {c} equals {v}"],
-           "with": ["with {c} {v}", "with {a_c} of {v}", "with {c} equal to {v}"],
-           "where": ["where {c} is {v}", "where the {c} is {v}", "where {c} = {v}"]},
-    "neq": {"whose": ["whose {c} is not {v}", "whose {c} isn't {v}"],
-            "with": ["with {a_c} other than {v}", "with {c} different from {v}"],
-            "where": ["where {c} is not {v}", "where {c} != {v}"]},
-    "in": {"whose": ["whose {c} is {vs_or}", "whose {c} is one of {vs_and}"],
-           "with": ["with {c} {vs_or}", "with {a_c} of {vs_or}"],
-           "where": ["where {c} is {vs_or}", "where {c} is any of {vs_and}"]},
-    "gt": {"whose": ["whose {c} is greater than {v}", "whose {c} is above {v}", "whose {c} exceeds {v}",
-                     "whose {c} is more than {v}", "whose {c} is over {v}"],
-           "with": ["with {c} greater than {v}", "with {a_c} above {v}", "with {c} over {v}",
-                    "with {a_c} of more than {v}", "with {c} higher than {v}"],
-           "where": ["where {c} > {v}", "where the {c} is higher than {v}", "where {c} is bigger than {v}"]},
-    "lt": {"whose": ["whose {c} is less than {v}", "whose {c} is below {v}", "whose {c} is under {v}",
-                     "whose {c} is lower than {v}"],
-           "with": ["with {c} less than {v}", "with {a_c} below {v}", "with {c} under {v}", "with {a_c} of less than {v}"],
-           "where": ["where {c} < {v}", "where the {c} is smaller than {v}"]},
-    "gte": {"whose": ["whose {c} is at least {v}", "whose {c} is {v} or more"],
-            "with": ["with {c} of at least {v}", "with {a_c} of {v} or more", "with {c} no less than {v}"],
-            "where": ["where {c} >= {v}", "where {c} is at least {v}"]},
-    "lte": {"whose": ["whose {c} is at most {v}", "whose {c} is {v} or less"],
-            "with": ["with {c} of at most {v}", "with {a_c} of {v} or less", "with {c} no more than {v}"],
-            "where": ["where {c} <= {v}", "where {c} is at most {v}"]},
-    "between": {"whose": ["whose {c} is between {a} and {b}", "whose {c} is from {a} to {b}"],
-                "with": ["with {c} between {a} and {b}", "with {a_c} from {a} to {b}", "with {a_c} in the range {a} to {b}"],
-                "where": ["where {c} is between {a} and {b}", "where {c} is in the range {a}-{b}"]},
-    "gt_date": {"whose": ["whose {c} is after {v}", "whose {c} is later than {v}"],
-                "with": ["with {a_c} after {v}", "with {c} later than {v}"],
-                "where": ["where {c} is after {v}", "where {c} > {v}"]},
-    "lt_date": {"whose": ["whose {c} is before {v}", "whose {c} is earlier than {v}"],
-                "with": ["with {a_c} before {v}", "with {c} earlier than {v}"],
-                "where": ["where {c} is before {v}", "where {c} < {v}"]},
-    "gte_date": {"whose": ["whose {c} is on or after {v}", "whose {c} is {v} or later"],
-                 "with": ["with {c} on or after {v}", "with {a_c} from {v} onwards"],
-                 "where": ["where {c} >= {v}", "where {c} is not before {v}"]},
-    "lte_date": {"whose": ["whose {c} is on or before {v}", "whose {c} is {v} or earlier"],
-                 "with": ["with {c} on or before {v}", "with {a_c} up to {v}"],
-                 "where": ["where {c} <= {v}", "where {c} is not after {v}"]},
-    "between_date": {"whose": ["whose {c} is between {a} and {b}", "whose {c} falls between {a} and {b}"],
-                     "with": ["with {c} between {a} and {b}", "with {a_c} from {a} to {b}"],
-                     "where": ["where {c} is between {a} and {b}"]},
-    "year": {"whose": ["whose {c} is in {v}", "whose {c} falls in {v}"],
-             "with": ["with {c} in {v}", "with {a_c} in the year {v}", "with {a_c} during {v}"],
-             "where": ["where {c} is in {v}", "where the year of {c} is {v}"]},
-    "contains": {"whose": ["whose {c} contains {v}", "whose {c} includes {v}", "whose {c} has {v} in it"],
-                 "with": ["with {v} in their {c}", "with {a_c} containing {v}"],
-                 "where": ["where {c} contains {v}", "where {c} includes the word {v}"]},
-    "prefix": {"whose": ["whose {c} starts with {v}", "whose {c} begins with {v}"],
-               "with": ["with {a_c} starting with {v}", "with {a_c} beginning with {v}"],
-               "where": ["where {c} starts with {v}", "where {c} begins with {v}"]},
-    "suffix": {"whose": ["whose {c} ends with {v}", "whose {c} ends in {v}"],
-               "with": ["with {a_c} ending in {v}", "with {a_c} ending with {v}"],
-               "where": ["where {c} ends with {v}"]},
-    "null": {"whose": ["whose {c} is missing", "whose {c} is not recorded", "whose {c} is empty", "whose {c} is null"],
-             "with": ["with no {c}", "without {a_c}", "with a missing {c}"],
-             "where": ["where {c} is null", "where {c} is not set", "where there is no {c}"]},
-    "not_null": {"whose": ["whose {c} is known", "whose {c} is filled in", "whose {c} is not null"],
-                 "with": ["with {a_c}", "with {a_c} recorded", "with a known {c}"],
-                 "where": ["where {c} is not null", "where {c} is set"]},
+    "eq": {
+        "whose": ["whose {c} is {v}", "whose {c} equals {v}"],
+        "with": ["with {c} {v}", "with {a_c} of {v}", "with {c} equal to {v}"],
+        "where": ["where {c} is {v}", "where the {c} is {v}", "where {c} = {v}"],
+    },
+    "neq": {
+        "whose": ["whose {c} is not {v}", "whose {c} isn't {v}"],
+        "with": ["with {a_c} other than {v}", "with {c} different from {v}"],
+        "where": ["where {c} is not {v}", "where {c} != {v}"],
+    },
+    "in": {
+        "whose": ["whose {c} is {vs_or}", "whose {c} is one of {vs_and}"],
+        "with": ["with {c} {vs_or}", "with {a_c} of {vs_or}"],
+        "where": ["where {c} is {vs_or}", "where {c} is any of {vs_and}"],
+    },
+    "gt": {
+        "whose": [
+            "whose {c} is greater than {v}",
+            "whose {c} is above {v}",
+            "whose {c} exceeds {v}",
+            "whose {c} is more than {v}",
+            "whose {c} is over {v}",
+        ],
+        "with": [
+            "with {c} greater than {v}",
+            "with {a_c} above {v}",
+            "with {c} over {v}",
+            "with {a_c} of more than {v}",
+            "with {c} higher than {v}",
+        ],
+        "where": ["where {c} > {v}", "where the {c} is higher than {v}", "where {c} is bigger than {v}"],
+    },
+    "lt": {
+        "whose": ["whose {c} is less than {v}", "whose {c} is below {v}", "whose {c} is under {v}", "whose {c} is lower than {v}"],
+        "with": ["with {c} less than {v}", "with {a_c} below {v}", "with {c} under {v}", "with {a_c} of less than {v}"],
+        "where": ["where {c} < {v}", "where the {c} is smaller than {v}"],
+    },
+    "gte": {
+        "whose": ["whose {c} is at least {v}", "whose {c} is {v} or more"],
+        "with": ["with {c} of at least {v}", "with {a_c} of {v} or more", "with {c} no less than {v}"],
+        "where": ["where {c} >= {v}", "where {c} is at least {v}"],
+    },
+    "lte": {
+        "whose": ["whose {c} is at most {v}", "whose {c} is {v} or less"],
+        "with": ["with {c} of at most {v}", "with {a_c} of {v} or less", "with {c} no more than {v}"],
+        "where": ["where {c} <= {v}", "where {c} is at most {v}"],
+    },
+    "between": {
+        "whose": ["whose {c} is between {a} and {b}", "whose {c} is from {a} to {b}"],
+        "with": ["with {c} between {a} and {b}", "with {a_c} from {a} to {b}", "with {a_c} in the range {a} to {b}"],
+        "where": ["where {c} is between {a} and {b}", "where {c} is in the range {a}-{b}"],
+    },
+    "gt_date": {
+        "whose": ["whose {c} is after {v}", "whose {c} is later than {v}"],
+        "with": ["with {a_c} after {v}", "with {c} later than {v}"],
+        "where": ["where {c} is after {v}", "where {c} > {v}"],
+    },
+    "lt_date": {
+        "whose": ["whose {c} is before {v}", "whose {c} is earlier than {v}"],
+        "with": ["with {a_c} before {v}", "with {c} earlier than {v}"],
+        "where": ["where {c} is before {v}", "where {c} < {v}"],
+    },
+    "gte_date": {
+        "whose": ["whose {c} is on or after {v}", "whose {c} is {v} or later"],
+        "with": ["with {c} on or after {v}", "with {a_c} from {v} onwards"],
+        "where": ["where {c} >= {v}", "where {c} is not before {v}"],
+    },
+    "lte_date": {
+        "whose": ["whose {c} is on or before {v}", "whose {c} is {v} or earlier"],
+        "with": ["with {c} on or before {v}", "with {a_c} up to {v}"],
+        "where": ["where {c} <= {v}", "where {c} is not after {v}"],
+    },
+    "between_date": {
+        "whose": ["whose {c} is between {a} and {b}", "whose {c} falls between {a} and {b}"],
+        "with": ["with {c} between {a} and {b}", "with {a_c} from {a} to {b}"],
+        "where": ["where {c} is between {a} and {b}"],
+    },
+    "year": {
+        "whose": ["whose {c} is in {v}", "whose {c} falls in {v}"],
+        "with": ["with {c} in {v}", "with {a_c} in the year {v}", "with {a_c} during {v}"],
+        "where": ["where {c} is in {v}", "where the year of {c} is {v}"],
+    },
+    "contains": {
+        "whose": ["whose {c} contains {v}", "whose {c} includes {v}", "whose {c} has {v} in it"],
+        "with": ["with {v} in their {c}", "with {a_c} containing {v}"],
+        "where": ["where {c} contains {v}", "where {c} includes the word {v}"],
+    },
+    "prefix": {
+        "whose": ["whose {c} starts with {v}", "whose {c} begins with {v}"],
+        "with": ["with {a_c} starting with {v}", "with {a_c} beginning with {v}"],
+        "where": ["where {c} starts with {v}", "where {c} begins with {v}"],
+    },
+    "suffix": {
+        "whose": ["whose {c} ends with {v}", "whose {c} ends in {v}"],
+        "with": ["with {a_c} ending in {v}", "with {a_c} ending with {v}"],
+        "where": ["where {c} ends with {v}"],
+    },
+    "null": {
+        "whose": ["whose {c} is missing", "whose {c} is not recorded", "whose {c} is empty", "whose {c} is null"],
+        "with": ["with no {c}", "without {a_c}", "with a missing {c}"],
+        "where": ["where {c} is null", "where {c} is not set", "where there is no {c}"],
+    },
+    "not_null": {
+        "whose": ["whose {c} is known", "whose {c} is filled in", "whose {c} is not null"],
+        "with": ["with {a_c}", "with {a_c} recorded", "with a known {c}"],
+        "where": ["where {c} is not null", "where {c} is set"],
+    },
 }
 _PRED: dict[str, list[str]] = {
     "eq": ["have {c} {v}", "have {a_c} of {v}", "have {v} as their {c}"],
@@ -123,23 +170,36 @@ _PRED: dict[str, list[str]] = {
 }
 # boolean columns: 'is_active' is said as a state, 'has_discount' as a possession, others as a flag
 _FLAG_POST = {
-    ("be", True): ["that are {w}", "which are {w}"], ("be", False): ["that are not {w}", "which are not {w}"],
-    ("have", True): ["with {w}", "that have {w}"], ("have", False): ["without {w}", "that do not have {w}"],
+    ("be", True): ["that are {w}", "which are {w}"],
+    ("be", False): ["that are not {w}", "which are not {w}"],
+    ("have", True): ["with {w}", "that have {w}"],
+    ("have", False): ["without {w}", "that do not have {w}"],
     ("flag", True): ["where {c} is true", "with {c} set", "whose {c} flag is set"],
     ("flag", False): ["where {c} is false", "with {c} not set", "whose {c} flag is not set"],
 }
 _FLAG_PRED = {
-    ("be", True): ["are {w}"], ("be", False): ["are not {w}"],
-    ("have", True): ["have {w}"], ("have", False): ["do not have {w}"],
-    ("flag", True): ["have {c} set", "have {c} set to true"], ("flag", False): ["do not have {c} set", "have {c} set to false"],
+    ("be", True): ["are {w}"],
+    ("be", False): ["are not {w}"],
+    ("have", True): ["have {w}"],
+    ("have", False): ["do not have {w}"],
+    ("flag", True): ["have {c} set", "have {c} set to true"],
+    ("flag", False): ["do not have {c} set", "have {c} set to false"],
 }
-_SINGULAR_VERBS = ((r"\bhave\b", "has"), (r"\bare\b", "is"), (r"\bdo not\b", "does not"), (r"\black\b", "lacks"),
-                   (r"\bmention\b", "mentions"), (r"\btheir\b", "its"))
+_SINGULAR_VERBS = (
+    (r"\bhave\b", "has"),
+    (r"\bare\b", "is"),
+    (r"\bdo not\b", "does not"),
+    (r"\black\b", "lacks"),
+    (r"\bmention\b", "mentions"),
+    (r"\btheir\b", "its"),
+)
 _FORMATTER = string.Formatter()
 
 AGGREGATE_WORDS = {
-    "avg": ["average", "mean"], "sum": ["total", "combined"],
-    "max": ["highest", "maximum", "largest"], "min": ["lowest", "minimum", "smallest"],
+    "avg": ["average", "mean"],
+    "sum": ["total", "combined"],
+    "max": ["highest", "maximum", "largest"],
+    "min": ["lowest", "minimum", "smallest"],
 }
 DATE_EXTREMES = {"max": ["latest", "most recent"], "min": ["earliest", "first"]}
 MOST = {False: ["highest", "largest", "greatest", "biggest"], True: ["lowest", "smallest"]}
@@ -226,7 +286,7 @@ def post_pair(first: Condition, second: Condition, rng: random.Random, conjuncti
     _, b = post(second, rng, singular=singular, style=style)
     lead = a.split()[0]
     if b.split()[0] == lead and lead != "that" and rng.random() < 0.7:
-        b = b[len(lead):].lstrip()
+        b = b[len(lead) :].lstrip()
     return f"{a} {conjunction} {b}"
 
 
@@ -235,7 +295,7 @@ def pred_pair(first: Condition, second: Condition, rng: random.Random, conjuncti
     a, b = pred(first, rng, singular=singular), pred(second, rng, singular=singular)
     verb = a.split()[0]
     if b.split()[0] == verb and verb in ("have", "has") and rng.random() < 0.6:
-        b = b[len(verb):].lstrip()
+        b = b[len(verb) :].lstrip()
     return f"{a} {conjunction} {b}"
 
 

@@ -15,6 +15,13 @@ import random
 
 from sqlglot import exp
 
+from rag.describe import Table, quotable
+from rag.words import (
+    count_word,
+    possessive,
+    quote_style,
+    quote_value,
+)
 from synth.grounded.build import column, order, star_count
 from synth.grounded.conditions import Condition, describable, equality, phrase_of
 from synth.grounded.draw import (
@@ -33,12 +40,6 @@ from synth.grounded.draw import (
     select,
     with_post,
     yearish,
-)
-from rag.words import (
-    count_word,
-    possessive,
-    quote_style,
-    quote_value,
 )
 from synth.grounded.grouping import (
     above_average,
@@ -60,20 +61,36 @@ from synth.grounded.phrasing import (
     pred_pair,
     questions,
 )
-from rag.describe import Table, quotable
 
 EQUALITY_OPS = ("eq", "in", "year", "true", "false", "null")
 
 
 # --- counting ---------------------------------------------------------------------------------
 
-_COUNT = ["How many {pl} are there?", "What is the total number of {pl}?", "Count the {pl}.", "How many {pl} do we have?",
-          "Give me the number of {pl}.", "What's the count of {pl}?", "Number of {pl}?"]
-_COUNT_FILTER = ["How many {pl} {pred}?", "How many {pl} are there {post}?", "Count the {pl} {post}.",
-                 "What is the number of {pl} {post}?", "Tell me how many {pl} {pred}.", "Find the number of {pl} {post}."]
-_COUNT_DISTINCT = ["How many different {c_pl} are there among the {pl}?", "How many distinct {c_pl} do the {pl} have?",
-                   "Count the distinct {c_pl} of the {pl}.", "What is the number of unique {c_pl} among {pl}?",
-                   "How many different {c_pl} appear in the {pl}?"]
+_COUNT = [
+    "How many {pl} are there?",
+    "What is the total number of {pl}?",
+    "Count the {pl}.",
+    "How many {pl} do we have?",
+    "Give me the number of {pl}.",
+    "What's the count of {pl}?",
+    "Number of {pl}?",
+]
+_COUNT_FILTER = [
+    "How many {pl} {pred}?",
+    "How many {pl} are there {post}?",
+    "Count the {pl} {post}.",
+    "What is the number of {pl} {post}?",
+    "Tell me how many {pl} {pred}.",
+    "Find the number of {pl} {post}.",
+]
+_COUNT_DISTINCT = [
+    "How many different {c_pl} are there among the {pl}?",
+    "How many distinct {c_pl} do the {pl} have?",
+    "Count the distinct {c_pl} of the {pl}.",
+    "What is the number of unique {c_pl} among {pl}?",
+    "How many different {c_pl} appear in the {pl}?",
+]
 
 
 def count_rows(draw: Draw) -> Candidate | None:
@@ -103,14 +120,35 @@ def count_distinct(draw: Draw) -> Candidate | None:
 
 # --- projections and filters ------------------------------------------------------------------
 
-_LIST_LABEL = ["List all {pl}.", "Show every {sg}.", "What are the {c_pl} of all {pl}?", "Give me the {c_pl} of the {pl}.",
-               "List the {c_pl} of every {sg}."]
-_LIST_COLUMNS = ["List the {cs_pl} of all {pl}.", "What are the {cs_pl} of the {pl}?", "Show each {sg_pos} {cs}.",
-                 "For every {sg}, give the {cs}.", "Show the {cs} of each {sg}."]
-_FILTER_LABEL = ["Which {pl} {pred}?", "List the {pl} {post}.", "Show all {pl} {post}.", "What are the {c_pl} of the {pl} {post}?",
-                 "Find the {pl} {post}.", "Give me every {sg} {post_sg}."]
-_FILTER_COLUMNS = ["What are the {cs_pl} of {pl} {post}?", "List the {cs_pl} of the {pl} {post}.",
-                   "Show the {cs} of every {sg} {post_sg}.", "For {pl} {post}, list the {cs_pl}.", "Give the {cs_pl} of all {pl} {post}."]
+_LIST_LABEL = [
+    "List all {pl}.",
+    "Show every {sg}.",
+    "What are the {c_pl} of all {pl}?",
+    "Give me the {c_pl} of the {pl}.",
+    "List the {c_pl} of every {sg}.",
+]
+_LIST_COLUMNS = [
+    "List the {cs_pl} of all {pl}.",
+    "What are the {cs_pl} of the {pl}?",
+    "Show each {sg_pos} {cs}.",
+    "For every {sg}, give the {cs}.",
+    "Show the {cs} of each {sg}.",
+]
+_FILTER_LABEL = [
+    "Which {pl} {pred}?",
+    "List the {pl} {post}.",
+    "Show all {pl} {post}.",
+    "What are the {c_pl} of the {pl} {post}?",
+    "Find the {pl} {post}.",
+    "Give me every {sg} {post_sg}.",
+]
+_FILTER_COLUMNS = [
+    "What are the {cs_pl} of {pl} {post}?",
+    "List the {cs_pl} of the {pl} {post}.",
+    "Show the {cs} of every {sg} {post_sg}.",
+    "For {pl} {post}, list the {cs_pl}.",
+    "Give the {cs_pl} of all {pl} {post}.",
+]
 
 
 def _size(rng: random.Random) -> int:
@@ -186,14 +224,21 @@ def and_or(draw: Draw) -> Candidate | None:
     return Candidate("and_or", select(cols(chosen), t, where), questions(rng, templates, {**slots, **column_slots(t, chosen, label)}))
 
 
-_LOOKUP = ["What is the {cs} of {sg} {v}?", "What is {v_pos} {cs}?", "Find the {cs} of the {sg} {named} {v}.",
-           "Show the {cs} for {sg} {v}.", "What {cs} does {sg} {v} have?", "Tell me the {cs} of {v}."]
+_LOOKUP = [
+    "What is the {cs} of {sg} {v}?",
+    "What is {v_pos} {cs}?",
+    "Find the {cs} of the {sg} {named} {v}.",
+    "Show the {cs} for {sg} {v}.",
+    "What {cs} does {sg} {v} have?",
+    "Tell me the {cs} of {v}.",
+]
 
 
 def lookup(draw: Draw) -> Candidate | None:
     """One row's other columns, found by its name: "What is the city of customer 'Ana Lima'?"."""
-    t = draw.table(lambda t: bool(t.sample) and bool(draw.label(t))
-                   and all(c.kind == "text" and c.distinct >= 0.8 * c.sampled for c in draw.label(t)))
+    t = draw.table(
+        lambda t: bool(t.sample) and bool(draw.label(t)) and all(c.kind == "text" and c.distinct >= 0.8 * c.sampled for c in draw.label(t))
+    )
     if t is None:
         return None
     label = draw.label(t)
@@ -207,7 +252,8 @@ def lookup(draw: Draw) -> Candidate | None:
     label_words = " ".join(phrases(t, list(label), label))
     rng = draw.rng
     slots: Slots = {
-        **noun_slots(t), **column_slots(t, chosen, label),
+        **noun_slots(t),
+        **column_slots(t, chosen, label),
         "v": lambda: quote_value(name, quote_style(rng)),
         "v_pos": lambda: possessive(quote_value(name, quote_style(rng))),
         "named": "titled" if "title" in label_words else "named" if "name" in label_words else "with " + label_words,
@@ -217,11 +263,18 @@ def lookup(draw: Draw) -> Candidate | None:
 
 # --- aggregates, superlatives, ordering -------------------------------------------------------
 
-_AGGREGATE = ["What is the {agg} {c} of {pl}{post_opt}?", "What's the {agg} {c} across all {pl}{post_opt}?",
-              "Find the {agg} {c} of the {pl}{post_opt}.", "Give me the {agg} {c} among {pl}{post_opt}.",
-              "Show the {agg} {c} for {pl}{post_opt}."]
-_RANGE = ["What are the lowest and highest {c} of {pl}{post_opt}?", "Show the minimum and maximum {c} among {pl}{post_opt}.",
-          "What is the smallest and the largest {c} of the {pl}{post_opt}?"]
+_AGGREGATE = [
+    "What is the {agg} {c} of {pl}{post_opt}?",
+    "What's the {agg} {c} across all {pl}{post_opt}?",
+    "Find the {agg} {c} of the {pl}{post_opt}.",
+    "Give me the {agg} {c} among {pl}{post_opt}.",
+    "Show the {agg} {c} for {pl}{post_opt}.",
+]
+_RANGE = [
+    "What are the lowest and highest {c} of {pl}{post_opt}?",
+    "Show the minimum and maximum {c} among {pl}{post_opt}.",
+    "What is the smallest and the largest {c} of the {pl}{post_opt}?",
+]
 
 
 def aggregate(draw: Draw) -> Candidate | None:
@@ -242,12 +295,20 @@ def aggregate(draw: Draw) -> Candidate | None:
     return Candidate("aggregate", tree, questions(draw.rng, _AGGREGATE, slots))
 
 
-_SUPERLATIVE = ["Which {sg}{post_sg_opt} has the {most} {c}?", "What is the {label} of the {sg}{post_sg_opt} with the {most} {c}?",
-                "Find the {sg}{post_sg_opt} with the {most} {c}.", "Name the {sg}{post_sg_opt} with the {most} {c}.",
-                "Among the {pl}{post_opt}, which one has the {most} {c}?"]
-_TOP_K = ["List the {k} {pl}{post_opt} with the {most} {c}.", "What are the {k} {pl}{post_opt} with the {most} {c}?",
-          "Show the {k} {pl} with the {most} {c}{post_opt}.", "Which {k} {pl}{post_opt} have the {most} {c}?",
-          "Give me the {k} {pl}{post_opt} with the {most} {c}."]
+_SUPERLATIVE = [
+    "Which {sg}{post_sg_opt} has the {most} {c}?",
+    "What is the {label} of the {sg}{post_sg_opt} with the {most} {c}?",
+    "Find the {sg}{post_sg_opt} with the {most} {c}.",
+    "Name the {sg}{post_sg_opt} with the {most} {c}.",
+    "Among the {pl}{post_opt}, which one has the {most} {c}?",
+]
+_TOP_K = [
+    "List the {k} {pl}{post_opt} with the {most} {c}.",
+    "What are the {k} {pl}{post_opt} with the {most} {c}?",
+    "Show the {k} {pl} with the {most} {c}{post_opt}.",
+    "Which {k} {pl}{post_opt} have the {most} {c}?",
+    "Give me the {k} {pl}{post_opt} with the {most} {c}.",
+]
 _TOP_K_DESC = ["List the top {k} {pl}{post_opt} by {c}.", "Top {k} {pl}{post_opt} by {c}?"]
 
 
@@ -268,9 +329,14 @@ def ranked(draw: Draw, k: int) -> Candidate | None:
     tree = select(cols(chosen), t, exp.and_(*where) if where else None)
     tree = tree.order_by(order(column(m.name), not ascending)).limit(k)
     most = (MOST_DATE if m.kind == "date" or yearish(m) else MOST)[ascending]
-    slots: Slots = {**noun_slots(t), **column_slots(t, [m], ()), **with_post(draw, cond),
-                    "most": draw.words_from(most), "label": phrases(t, list(label), label)[0],
-                    "k": lambda: count_word(k, rng)}
+    slots: Slots = {
+        **noun_slots(t),
+        **column_slots(t, [m], ()),
+        **with_post(draw, cond),
+        "most": draw.words_from(most),
+        "label": phrases(t, list(label), label)[0],
+        "k": lambda: count_word(k, rng),
+    }
     if k == 1:
         return Candidate("superlative", tree, questions(rng, _SUPERLATIVE, slots))
     return Candidate("top_k", tree, questions(rng, _TOP_K + ([] if ascending else _TOP_K_DESC), slots))
@@ -284,11 +350,17 @@ def top_k(draw: Draw) -> Candidate | None:
     return ranked(draw, draw.rng.choice((3, 3, 5, 5, 10, 2, 4)))
 
 
-_ORDERED = ["List the {pl}{post_opt} sorted by {c}{direction}.", "Show all {pl}{post_opt} ordered by {c}{direction}.",
-            "List the {cs_pl} of every {sg}{post_sg_opt}, ordered by {c}{direction}.", "Sort the {pl}{post_opt} by {c}{direction}.",
-            "Show the {cs_pl} of the {pl}{post_opt}, by {c}{direction}."]
-_DIRECTIONS = {False: ["", " ascending", " in ascending order", " from lowest to highest"],
-               True: [" descending", " in descending order", " from highest to lowest"]}
+_ORDERED = [
+    "List the {pl}{post_opt} sorted by {c}{direction}.",
+    "Show all {pl}{post_opt} ordered by {c}{direction}.",
+    "List the {cs_pl} of every {sg}{post_sg_opt}, ordered by {c}{direction}.",
+    "Sort the {pl}{post_opt} by {c}{direction}.",
+    "Show the {cs_pl} of the {pl}{post_opt}, by {c}{direction}.",
+]
+_DIRECTIONS = {
+    False: ["", " ascending", " in ascending order", " from lowest to highest"],
+    True: [" descending", " in descending order", " from highest to lowest"],
+}
 
 
 def ordered(draw: Draw) -> Candidate | None:
@@ -301,14 +373,23 @@ def ordered(draw: Draw) -> Candidate | None:
     chosen = list(label) + ([m] if m not in label else [])
     cond = optional(draw, t, 0.3, exclude=(m, *label))
     tree = select(cols(chosen), t, cond.sql() if cond else None).order_by(order(column(m.name), descending))
-    slots: Slots = {**noun_slots(t), **column_slots(t, chosen, label), **with_post(draw, cond),
-                    "c": phrase_of(t, m), "direction": draw.words_from(_DIRECTIONS[descending])}
+    slots: Slots = {
+        **noun_slots(t),
+        **column_slots(t, chosen, label),
+        **with_post(draw, cond),
+        "c": phrase_of(t, m),
+        "direction": draw.words_from(_DIRECTIONS[descending]),
+    }
     return Candidate("order_by", tree, questions(draw.rng, _ORDERED, slots))
 
 
-_DISTINCT = ["What are the different {c_pl} of the {pl}{post_opt}?", "List the distinct {c_pl} of {pl}{post_opt}.",
-             "Which {c_pl} do the {pl}{post_opt} have?", "Show all unique {c_pl} among {pl}{post_opt}.",
-             "What {c_pl} appear among the {pl}{post_opt}?"]
+_DISTINCT = [
+    "What are the different {c_pl} of the {pl}{post_opt}?",
+    "List the distinct {c_pl} of {pl}{post_opt}.",
+    "Which {c_pl} do the {pl}{post_opt} have?",
+    "Show all unique {c_pl} among {pl}{post_opt}.",
+    "What {c_pl} appear among the {pl}{post_opt}?",
+]
 
 
 def distinct(draw: Draw) -> Candidate | None:

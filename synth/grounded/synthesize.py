@@ -24,6 +24,7 @@ from typing import Any
 from sqlglot import exp
 from tqdm.auto import tqdm
 
+from rag.describe import DatabaseSchema, introspect
 from rag.engines import open_location
 from rag.errors import SQLError
 from rag.execution import has_top_level_order_by, results_match
@@ -38,7 +39,6 @@ from synth.grounded.checks import (
 )
 from synth.grounded.draw import Candidate, Draw, Shape
 from synth.grounded.joined import MULTI_TABLE_SHAPES
-from rag.describe import DatabaseSchema, introspect
 from synth.grounded.shapes import SINGLE_TABLE_SHAPES
 from synth.sql.syntax import parse_query, render
 
@@ -58,8 +58,13 @@ class GroundedExample:
     rows_preview: list[tuple[Any, ...]]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sql": self.sql, "questions": self.questions, "shape": self.shape, "columns": self.columns,
-                "rows_preview": [list(r) for r in self.rows_preview]}
+        return {
+            "sql": self.sql,
+            "questions": self.questions,
+            "shape": self.shape,
+            "columns": self.columns,
+            "rows_preview": [list(r) for r in self.rows_preview],
+        }
 
 
 @dataclass
@@ -80,9 +85,11 @@ class SynthesisStats:
         """A few lines for display."""
         shapes = ", ".join(f"{name} {n}" for name, n in sorted(self.by_shape.items(), key=lambda kv: -kv[1]))
         reasons = ", ".join(f"{name} {n}" for name, n in sorted(self.rejected.items(), key=lambda kv: -kv[1]))
-        return (f"{self.kept} examples, {self.questions} questions in {self.seconds:.1f} s "
-                f"(schema {self.introspect_seconds:.2f} s; stopped: {self.stopped})\n"
-                f"  by shape: {shapes}\n  tried {self.tried}, merged {self.merged}, rejected: {reasons or 'none'}")
+        return (
+            f"{self.kept} examples, {self.questions} questions in {self.seconds:.1f} s "
+            f"(schema {self.introspect_seconds:.2f} s; stopped: {self.stopped})\n"
+            f"  by shape: {shapes}\n  tried {self.tried}, merged {self.merged}, rejected: {reasons or 'none'}"
+        )
 
 
 @dataclass
@@ -184,8 +191,9 @@ class Synthesizer:
         if len(fresh) < 2:
             return self.reject("question_clash")
         index = len(self.kept)
-        example = GroundedExample(sql=sql, questions=fresh, shape=candidate.shape, columns=list(result.columns),
-                                  rows_preview=list(result.rows[:PREVIEW_ROWS]))
+        example = GroundedExample(
+            sql=sql, questions=fresh, shape=candidate.shape, columns=list(result.columns), rows_preview=list(result.rows[:PREVIEW_ROWS])
+        )
         self.kept.append(_Kept(example, result if mergeable else QueryResult(result.columns, []), tables, ordered))
         if mergeable:
             self.buckets.setdefault(key, []).append(index)
@@ -239,8 +247,10 @@ def synthesize_examples(
     ran_misses: Counter[str] = Counter()
     active = list(SHAPES)
     deadline = started + time_budget_s
-    with open_location(path, timeout_s=timeout_s, max_rows=max_rows, allow_privileged_role=allow_privileged_role) as db, \
-            tqdm(total=max_examples, desc="synthesizing examples", unit="ex", disable=not show_progress) as bar:
+    with (
+        open_location(path, timeout_s=timeout_s, max_rows=max_rows, allow_privileged_role=allow_privileged_role) as db,
+        tqdm(total=max_examples, desc="synthesizing examples", unit="ex", disable=not show_progress) as bar,
+    ):
         synthesizer = Synthesizer(db, stats)
         stats.stopped = "cap"
         while len(synthesizer.kept) < max_examples:

@@ -158,7 +158,9 @@ def _edit_filter(context: SqlContext) -> Change | None:
         return None
     table = found[0]
     filtered_already = {c.name for c in (tree.args.get("where") or exp.Where()).find_all(exp.Column)}
-    text_columns = [c for c, kind in context.schema.get(table.name, {}).items() if ("CHAR" in kind or "TEXT" in kind) and c not in filtered_already]
+    text_columns = [
+        c for c, kind in context.schema.get(table.name, {}).items() if ("CHAR" in kind or "TEXT" in kind) and c not in filtered_already
+    ]
     rng.shuffle(text_columns)
     for column in text_columns[:4]:
         probe = (
@@ -171,7 +173,7 @@ def _edit_filter(context: SqlContext) -> Change | None:
         value = str(rng.choice(values.rows)[0])
         qualifier = table.alias or (table.name if joins(tree) else None)
 
-        def filtered(op: type) -> str:
+        def filtered(op: type, column: str = column, qualifier: str | None = qualifier, value: str = value) -> str:
             copy = tree.copy()
             cond = op(this=exp.column(column, table=qualifier), expression=exp.Literal.string(value))
             where = copy.args.get("where")

@@ -81,7 +81,9 @@ def _qualify_columns(tree: exp.Expression, schema: Schema) -> exp.Expression | N
     if not schema or not any(not c.table for c in tree.find_all(exp.Column)):
         return None
     try:
-        qualified = qualify(tree.copy(), schema=schema, dialect="sqlite", quote_identifiers=False, validate_qualify_columns=False, expand_stars=False)
+        qualified = qualify(
+            tree.copy(), schema=schema, dialect="sqlite", quote_identifiers=False, validate_qualify_columns=False, expand_stars=False
+        )
     except (SqlglotError, KeyError, ValueError):
         return None
     for alias in list(qualified.find_all(exp.Alias)):
@@ -117,10 +119,14 @@ def _expand_between(tree: exp.Expression, schema: Schema) -> exp.Expression | No
         if isinstance(between.parent, exp.Not):
             continue
         target = between.this
-        between.replace(exp.Paren(this=exp.And(
-            this=exp.GTE(this=target.copy(), expression=between.args["low"].copy()),
-            expression=exp.LTE(this=target.copy(), expression=between.args["high"].copy()),
-        )))
+        between.replace(
+            exp.Paren(
+                this=exp.And(
+                    this=exp.GTE(this=target.copy(), expression=between.args["low"].copy()),
+                    expression=exp.LTE(this=target.copy(), expression=between.args["high"].copy()),
+                )
+            )
+        )
         found = True
     return _unwrap_where_parens(copy) if found else None
 
@@ -283,23 +289,57 @@ def _reorder_conditions(tree: exp.Expression, schema: Schema) -> exp.Expression 
 
 
 REWRITES: tuple[Rewrite, ...] = (
-    Rewrite("aliases_to_names", _aliases_to_names, "Refactor this query to use the full table names instead of table aliases.",
-            "uses the full table names instead of table aliases"),
-    Rewrite("names_to_aliases", _names_to_aliases, "Refactor this query to give every table a short alias and use it for every column.",
-            "gives every table a short alias"),
-    Rewrite("qualify_columns", _qualify_columns, "Refactor this query so that every column is qualified with its table name or alias.",
-            "qualifies every column with its table"),
-    Rewrite("expand_between", _expand_between, "Refactor this query to replace BETWEEN with two explicit comparisons.",
-            "writes the BETWEEN range as two comparisons"),
-    Rewrite("in_list_to_or", _in_list_to_or, "Refactor this query to write the IN list as OR-ed equality tests.",
-            "writes the IN list as OR-ed equality tests"),
-    Rewrite("subquery_to_cte", _subquery_to_cte, "Refactor this query so that the nested subquery becomes a common table expression (WITH clause).",
-            "moves the subquery into a common table expression"),
-    Rewrite("cte_to_subquery", _cte_to_subquery, "Refactor this query to inline the common table expression as a subquery in the FROM clause.",
-            "inlines the common table expression as a subquery"),
-    Rewrite("anti_join_to_not_exists", _anti_join_to_not_exists, "Refactor this query to replace the LEFT JOIN … IS NULL pattern with NOT EXISTS.",
-            "uses NOT EXISTS instead of a LEFT JOIN with an IS NULL test"),
-    Rewrite("joins_to_commas", _joins_to_commas, "", "lists the tables with commas and moves the join conditions into WHERE", refactor=False),
+    Rewrite(
+        "aliases_to_names",
+        _aliases_to_names,
+        "Refactor this query to use the full table names instead of table aliases.",
+        "uses the full table names instead of table aliases",
+    ),
+    Rewrite(
+        "names_to_aliases",
+        _names_to_aliases,
+        "Refactor this query to give every table a short alias and use it for every column.",
+        "gives every table a short alias",
+    ),
+    Rewrite(
+        "qualify_columns",
+        _qualify_columns,
+        "Refactor this query so that every column is qualified with its table name or alias.",
+        "qualifies every column with its table",
+    ),
+    Rewrite(
+        "expand_between",
+        _expand_between,
+        "Refactor this query to replace BETWEEN with two explicit comparisons.",
+        "writes the BETWEEN range as two comparisons",
+    ),
+    Rewrite(
+        "in_list_to_or",
+        _in_list_to_or,
+        "Refactor this query to write the IN list as OR-ed equality tests.",
+        "writes the IN list as OR-ed equality tests",
+    ),
+    Rewrite(
+        "subquery_to_cte",
+        _subquery_to_cte,
+        "Refactor this query so that the nested subquery becomes a common table expression (WITH clause).",
+        "moves the subquery into a common table expression",
+    ),
+    Rewrite(
+        "cte_to_subquery",
+        _cte_to_subquery,
+        "Refactor this query to inline the common table expression as a subquery in the FROM clause.",
+        "inlines the common table expression as a subquery",
+    ),
+    Rewrite(
+        "anti_join_to_not_exists",
+        _anti_join_to_not_exists,
+        "Refactor this query to replace the LEFT JOIN … IS NULL pattern with NOT EXISTS.",
+        "uses NOT EXISTS instead of a LEFT JOIN with an IS NULL test",
+    ),
+    Rewrite(
+        "joins_to_commas", _joins_to_commas, "", "lists the tables with commas and moves the join conditions into WHERE", refactor=False
+    ),
     Rewrite("reorder_conditions", _reorder_conditions, "", "lists the WHERE conditions in another order", refactor=False),
 )
 
@@ -307,8 +347,9 @@ REWRITES: tuple[Rewrite, ...] = (
 FALLBACK_REWRITES = frozenset({"qualify_columns", "reorder_conditions"})
 
 
-def find_rewrites(context: SqlContext, limit: int = 1, *, refactor_only: bool = False,
-                  memo: dict[str, exp.Expression | None] | None = None) -> tuple[list[Change], bool]:
+def find_rewrites(
+    context: SqlContext, limit: int = 1, *, refactor_only: bool = False, memo: dict[str, exp.Expression | None] | None = None
+) -> tuple[list[Change], bool]:
     """Up to `limit` rewrites, tried in random order, each kept only when it returns the same rows
     (when the query runs on its database). Returns (rewrites, checked by execution). `memo`
     (rewrite name → result) lets several calls on one query share the work."""

@@ -11,7 +11,9 @@ from synth.triplets import Triplet, load_triplets
 
 ROWS = [
     Triplet("Which crops were planted after 2020?", "SELECT name FROM crops WHERE year > 2020", "SELECT COUNT(*) FROM crops", "text2code"),
-    Triplet("Which flights left after noon?", "SELECT code FROM flights WHERE hour > 12", "SELECT code FROM flights WHERE hour > 9", "text2code"),
+    Triplet(
+        "Which flights left after noon?", "SELECT code FROM flights WHERE hour > 12", "SELECT code FROM flights WHERE hour > 9", "text2code"
+    ),
     Triplet("SELECT code FROM flights", "list every flight code", "", "code2text"),
 ]
 

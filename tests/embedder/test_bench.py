@@ -53,7 +53,9 @@ def test_other_backends_are_measured_against_torch(settings) -> None:
     torch, rotated, random = rows["torch"], rows["rotated"], rows["random"]
     assert torch["min_cosine_vs_torch"] == pytest.approx(1.0, abs=1e-5) and torch["top3_agreement"] == 1.0
     assert rotated["min_cosine_vs_torch"] < 0.5 and rotated["top3_agreement"] >= 0.99
-    assert rotated["recall@3"] == pytest.approx(torch["recall@3"], abs=0.01) and rotated["mrr@10"] == pytest.approx(torch["mrr@10"], abs=0.01)
+    assert rotated["recall@3"] == pytest.approx(torch["recall@3"], abs=0.01) and rotated["mrr@10"] == pytest.approx(
+        torch["mrr@10"], abs=0.01
+    )
     assert abs(random["mean_cosine_vs_torch"]) < 0.1 and random["top3_agreement"] < 0.1
     assert random["mrr@10"] < torch["mrr@10"] / 2
 
@@ -63,7 +65,9 @@ def test_bench_cli_reports_every_backend_of_an_export(coderag, tiny_model: Path,
     shutil.copytree(tiny_model, model)
     export_onnx(str(model), quantize=True, check_parity=False)
     report_path = tmp_path / "bench.json"
-    code, stdout, stderr = coderag("embedder", "bench", "--model", str(model), "--rounds", "1", "--threads", "1", "--json-out", str(report_path))
+    code, stdout, stderr = coderag(
+        "embedder", "bench", "--model", str(model), "--rounds", "1", "--threads", "1", "--json-out", str(report_path)
+    )
     assert code == 0, stderr
     report = json.loads(report_path.read_text())
     rows = {row["backend"]: row for row in report["results"]}

@@ -83,7 +83,9 @@ def test_old_train_name_runs_finetune_and_is_hidden(coderag, tmp_path: Path) -> 
 def test_long_texts_are_counted_as_truncated(settings, tmp_path: Path, tiny_model: Path) -> None:
     result = finetune(
         settings,
-        FinetuneConfig(data=TRIPLETS, out=tmp_path / "m", base=str(tiny_model), epochs=1, max_seq_length=16, evaluate=False, show_progress=False),
+        FinetuneConfig(
+            data=TRIPLETS, out=tmp_path / "m", base=str(tiny_model), epochs=1, max_seq_length=16, evaluate=False, show_progress=False
+        ),
         log=lambda _: None,
     )
     assert result.metadata["data"]["truncated_texts"] > 0
@@ -115,7 +117,9 @@ class NaNAfter:
         return Wrapped()
 
 
-def test_nan_loss_stops_with_a_clear_error_then_resume_finishes(settings, tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nan_loss_stops_with_a_clear_error_then_resume_finishes(
+    settings, tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "m"
     config = dict(data=TRIPLETS, out=out, base=str(tiny_model), epochs=3, batch_size=8, evaluate=False, save_steps=1, show_progress=False)
     monkeypatch.setattr(finetune_module, "build_loss", NaNAfter(finetune_module.build_loss, start=3))
@@ -139,7 +143,9 @@ def test_resume_without_an_interrupted_run_is_refused(settings, tmp_path: Path) 
 def test_eval_data_metrics_before_and_after(settings, tmp_path: Path, tiny_model: Path) -> None:
     result = finetune(
         settings,
-        FinetuneConfig(data=TRIPLETS, out=tmp_path / "m", base=str(tiny_model), epochs=1, evaluate=False, eval_data=TRIPLETS, show_progress=False),
+        FinetuneConfig(
+            data=TRIPLETS, out=tmp_path / "m", base=str(tiny_model), epochs=1, evaluate=False, eval_data=TRIPLETS, show_progress=False
+        ),
         log=lambda _: None,
     )
     before, after = result.before["eval_data"], result.after["eval_data"]

@@ -116,7 +116,10 @@ def _linear_graph(path: Path, weights: list[np.ndarray]) -> None:
     graph = helper.make_graph(
         nodes,
         "linear",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", "s", weights[0].shape[0]]), helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["b", "s"])],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", "s", weights[0].shape[0]]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["b", "s"]),
+        ],
         [helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, None) for i in range(len(weights))],
         [numpy_helper.from_array(w, f"w{i}") for i, w in enumerate(weights)],
     )
@@ -137,7 +140,9 @@ def test_per_token_int8_matches_a_numpy_reference(tmp_path: Path) -> None:
     x[:, :, 3] *= 10  # one outlier channel (what smoothing moves into the weights)
     _linear_graph(tmp_path / "f.onnx", weights)
     assert per_token_int8(tmp_path / "f.onnx", tmp_path / "q.onnx") == 1  # three MatMuls on one input → one
-    outputs = ort.InferenceSession(str(tmp_path / "q.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x, "attention_mask": np.ones((3, 5), np.int64)})
+    outputs = ort.InferenceSession(str(tmp_path / "q.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x, "attention_mask": np.ones((3, 5), np.int64)}
+    )
 
     rows = x.reshape(-1, 16)
     row_scale = np.abs(rows).max(axis=1, keepdims=True) / 127
@@ -221,7 +226,10 @@ def test_encode_many_in_worker_processes_matches_one_process(tiny_export: Path) 
     from rag.encoders import POOL_CHUNK, encode_many
 
     encoder = load_encoder(str(tiny_export), backend="onnx-int8")
-    texts = [f"QUESTION: how many rows in table_{i}?\nSQL QUERY: SELECT count(*) FROM t{i} WHERE a > {i % 97}" + " x" * (i % 13) for i in range(4 * POOL_CHUNK + 7)]
+    texts = [
+        f"QUESTION: how many rows in table_{i}?\nSQL QUERY: SELECT count(*) FROM t{i} WHERE a > {i % 97}" + " x" * (i % 13)
+        for i in range(4 * POOL_CHUNK + 7)
+    ]
     pooled = encode_many(encoder, texts, workers=2)
     assert pooled.shape == (len(texts), encoder.dimension)
     assert np.allclose(pooled, encoder.encode(texts), atol=1e-5)

@@ -34,13 +34,22 @@ def packed(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, coderag_h
     shutil.copytree(tiny_model, model)
     export_onnx(str(model), quantize=True)
     assert half_lookup_tables(model / "onnx" / INT8_FILE, min_elements=1)  # the tiny tables are under the default size
-    record = pack_model(load_settings(home=coderag_home), model, work / "shipped", name="tiny-shipped", commands=["make model"], log=lambda _: None)
+    record = pack_model(
+        load_settings(home=coderag_home), model, work / "shipped", name="tiny-shipped", commands=["make model"], log=lambda _: None
+    )
     return model, work / "shipped", record
 
 
 def test_pack_writes_the_serving_files_weights_and_record(packed: tuple[Path, Path, dict]) -> None:
     model, shipped, record = packed
-    assert {p.name for p in shipped.iterdir()} == {"model.int8.onnx", "tokenizer.json", "export.json", "model.json", "training.json", "weights"}
+    assert {p.name for p in shipped.iterdir()} == {
+        "model.int8.onnx",
+        "tokenizer.json",
+        "export.json",
+        "model.json",
+        "training.json",
+        "weights",
+    }
     assert (shipped / WEIGHTS_DIR / FP16_WEIGHTS_FILE).is_file() and not (shipped / WEIGHTS_DIR / "model.safetensors").exists()
     assert record == json.loads((shipped / "model.json").read_text())
     assert record["commands"] == ["make model"] and record["data"]["fingerprint"] and record["shared_table"]

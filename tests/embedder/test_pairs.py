@@ -12,11 +12,45 @@ from embedder.pairs import SOURCES, iter_pairs, write_pairs
 from rag.errors import ConfigError, DataError
 
 ROWS = {
-    "codexglue": {"id": 0, "repo": "r", "path": "p.py", "func_name": "add", "language": "python", "code": "def add(a, b):\n    return a + b", "docstring": "Add two numbers."},
-    "mbpp": {"task_id": 2, "text": "Write a function to add two numbers.", "code": "def add(a, b):\n    return a + b", "test_list": ["assert add(1, 2) == 3"]},
-    "humaneval": {"task_id": "HumanEval/0", "prompt": 'def add(a, b):\n    """Add two numbers."""\n', "canonical_solution": "    return a + b\n", "test": "", "entry_point": "add"},
-    "leetcode": {"id": 1, "slug": "two-sum", "title": "Two Sum", "difficulty": "Easy", "content": "Given an array of integers...", "python": "```python\ndef two_sum(nums, target): ...\n```", "java": "", "c++": "", "javascript": ""},
-    "code-rag-bench": {"task_id": 2, "text": "Write a function to add two numbers.", "code": "def add(a, b): return a + b", "docs": [{"title": "add", "text": "# add\ndef add(a, b): return a + b"}]},
+    "codexglue": {
+        "id": 0,
+        "repo": "r",
+        "path": "p.py",
+        "func_name": "add",
+        "language": "python",
+        "code": "def add(a, b):\n    return a + b",
+        "docstring": "Add two numbers.",
+    },
+    "mbpp": {
+        "task_id": 2,
+        "text": "Write a function to add two numbers.",
+        "code": "def add(a, b):\n    return a + b",
+        "test_list": ["assert add(1, 2) == 3"],
+    },
+    "humaneval": {
+        "task_id": "HumanEval/0",
+        "prompt": 'def add(a, b):\n    """Add two numbers."""\n',
+        "canonical_solution": "    return a + b\n",
+        "test": "",
+        "entry_point": "add",
+    },
+    "leetcode": {
+        "id": 1,
+        "slug": "two-sum",
+        "title": "Two Sum",
+        "difficulty": "Easy",
+        "content": "Given an array of integers...",
+        "python": "```python\ndef two_sum(nums, target): ...\n```",
+        "java": "",
+        "c++": "",
+        "javascript": "",
+    },
+    "code-rag-bench": {
+        "task_id": 2,
+        "text": "Write a function to add two numbers.",
+        "code": "def add(a, b): return a + b",
+        "docs": [{"title": "add", "text": "# add\ndef add(a, b): return a + b"}],
+    },
 }
 
 

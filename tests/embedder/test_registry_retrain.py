@@ -97,7 +97,9 @@ def test_retrain_forced_registers_switches_and_rebuilds_the_index(coderag, home:
     assert not [p for p in (home / "models").iterdir() if p.name.startswith(".")]  # no candidate left behind
 
 
-def test_retrain_keeps_the_current_model_when_the_candidate_is_not_better(coderag, home: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_retrain_keeps_the_current_model_when_the_candidate_is_not_better(
+    coderag, home: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _register_tiny(home, tiny_model)
     monkeypatch.setattr(retrain_module, "is_better", lambda candidate, current: False)
     code, stdout, stderr = coderag("retrain", "--data", str(TRIPLETS), "--epochs", "1")

@@ -45,7 +45,9 @@ def test_tokenizer_cli_reads_files_and_refuses_to_overwrite(coderag, tmp_path: P
     (source / "a.py").write_text("def add(a, b):\n    return a + b\n" * 20)
     (source / "q.sql").write_text("SELECT id FROM users WHERE id > 3;\n" * 20)
     out = tmp_path / "tok"
-    code, stdout, stderr = coderag("embedder", "tokenizer", "--input", str(source), "--input", str(TRIPLETS), "--vocab-size", "300", "--out", str(out))
+    code, stdout, stderr = coderag(
+        "embedder", "tokenizer", "--input", str(source), "--input", str(TRIPLETS), "--vocab-size", "300", "--out", str(out)
+    )
     assert code == 0, stderr
     assert "saved tokenizer" in stdout
     assert (out / "tokenizer.json").is_file()
@@ -109,14 +111,24 @@ def test_tiny_model_trains_and_loads_as_an_encoder(tiny_model: Path) -> None:
 
 def _config(tmp_path: Path, tokenizer: Path, **overrides) -> ScratchTrainConfig:
     values = dict(
-        data=[TRIPLETS], tokenizer=tokenizer, out=tmp_path / "m", model=ScratchConfig(**TINY_SHAPE), batch_size=8,
-        warmup_steps=2, max_steps=6, save_every=2, eval_every=0, show_progress=False,
+        data=[TRIPLETS],
+        tokenizer=tokenizer,
+        out=tmp_path / "m",
+        model=ScratchConfig(**TINY_SHAPE),
+        batch_size=8,
+        warmup_steps=2,
+        max_steps=6,
+        save_every=2,
+        eval_every=0,
+        show_progress=False,
     )
     return ScratchTrainConfig(**{**values, **overrides})
 
 
 @pytest.mark.slow  # trains a small model with torch, twice
-def test_nan_loss_keeps_the_checkpoint_and_resume_finishes(settings, tmp_path: Path, tiny_tokenizer: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nan_loss_keeps_the_checkpoint_and_resume_finishes(
+    settings, tmp_path: Path, tiny_tokenizer: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real_loss, calls = train_scratch.contrastive_loss, []
 
     def nan_from_step_5(*args, **kwargs):
@@ -169,9 +181,36 @@ def test_cli_needs_a_tokenizer_and_runs_tiny(coderag, tmp_path: Path, tiny_token
     assert code == 2 and "--tokenizer" in one_error_line(stderr)
     out = tmp_path / "cli"
     code, stdout, stderr = coderag(
-        "embedder", "train-scratch", "--tokenizer", str(tiny_tokenizer), "--data", str(TRIPLETS), "--data", str(TRIPLETS),
-        "--hidden", "32", "--layers", "1", "--heads", "2", "--ffn", "64", "--max-length", "48", "--dim", "16",
-        "--batch-size", "8", "--max-steps", "3", "--warmup-steps", "1", "--no-eval", "--out", str(out), "--json",
+        "embedder",
+        "train-scratch",
+        "--tokenizer",
+        str(tiny_tokenizer),
+        "--data",
+        str(TRIPLETS),
+        "--data",
+        str(TRIPLETS),
+        "--hidden",
+        "32",
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--ffn",
+        "64",
+        "--max-length",
+        "48",
+        "--dim",
+        "16",
+        "--batch-size",
+        "8",
+        "--max-steps",
+        "3",
+        "--warmup-steps",
+        "1",
+        "--no-eval",
+        "--out",
+        str(out),
+        "--json",
     )
     assert code == 0, stderr
     meta = json.loads(stdout)
@@ -189,8 +228,28 @@ def test_cli_options_reach_the_training_config(coderag, tmp_path: Path, monkeypa
     seen: list[ScratchTrainConfig] = []
     monkeypatch.setattr(train_scratch, "train", lambda settings, config, log: seen.append(config) or {})
     code, _, stderr = coderag(
-        "embedder", "train-scratch", "--data", "a.csv", "--data", "b.jsonl", "--tokenizer", "tok", "--out", str(tmp_path / "m"),
-        "--hidden", "64", "--max-steps", "7", "--save-steps", "3", "--seed", "5", "--weight-decay", "0", "--compile", "--resume",
+        "embedder",
+        "train-scratch",
+        "--data",
+        "a.csv",
+        "--data",
+        "b.jsonl",
+        "--tokenizer",
+        "tok",
+        "--out",
+        str(tmp_path / "m"),
+        "--hidden",
+        "64",
+        "--max-steps",
+        "7",
+        "--save-steps",
+        "3",
+        "--seed",
+        "5",
+        "--weight-decay",
+        "0",
+        "--compile",
+        "--resume",
     )
     assert code == 0, stderr
     (config,) = seen

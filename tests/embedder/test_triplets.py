@@ -50,12 +50,16 @@ def test_too_few_usable_rows(tmp_path: Path) -> None:
 
 def test_pair_files_use_anchor_positive(tmp_path: Path) -> None:
     path = tmp_path / "pairs.jsonl"
-    path.write_text("".join(json.dumps({"anchor": f"a{i}", "positive": f"p{i}", "source": "mbpp", "split": "train"}) + "\n" for i in range(3)))
+    path.write_text(
+        "".join(json.dumps({"anchor": f"a{i}", "positive": f"p{i}", "source": "mbpp", "split": "train"}) + "\n" for i in range(3))
+    )
     triplets = load_triplets(path)
     assert [(r.query, r.pos, r.neg) for r in triplets.rows] == [("a0", "p0", ""), ("a1", "p1", ""), ("a2", "p2", "")]
 
 
-@pytest.mark.parametrize("name, content, message", [("t.txt", "x", "unsupported"), ("missing.csv", None, "not found"), ("e.csv", "", "no rows")])
+@pytest.mark.parametrize(
+    "name, content, message", [("t.txt", "x", "unsupported"), ("missing.csv", None, "not found"), ("e.csv", "", "no rows")]
+)
 def test_bad_files(tmp_path: Path, name: str, content: str | None, message: str) -> None:
     path = tmp_path / name
     if content is not None:

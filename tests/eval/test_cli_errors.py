@@ -88,7 +88,15 @@ def write_jsonl_corpus(path: Path, rows: list[dict]) -> Path:
         (["--corpus", "spider:/nonexistent/spider"], "Spider directory not found"),
         (["--resume"], "--resume needs the --out directory"),
     ],
-    ids=["unknown-generator", "llm-without-model", "missing-gguf", "unknown-template", "unknown-corpus", "missing-spider", "resume-without-out"],
+    ids=[
+        "unknown-generator",
+        "llm-without-model",
+        "missing-gguf",
+        "unknown-template",
+        "unknown-corpus",
+        "missing-spider",
+        "resume-without-out",
+    ],
 )
 def test_bad_run_arguments(coderag, tmp_path, args, needle):
     out = tmp_path / "run"

@@ -60,7 +60,10 @@ def examples(tmp_path: Path) -> list[Example]:
             connection.executescript(script)
         connection.close()
         paths[name] = str(path)
-    return [Example(id=f"{db}-{i}", question=q, sql=s, db_id=db, context="", db_path=paths[db], split="test") for i, (db, q, s) in enumerate(ROWS)]
+    return [
+        Example(id=f"{db}-{i}", question=q, sql=s, db_id=db, context="", db_path=paths[db], split="test")
+        for i, (db, q, s) in enumerate(ROWS)
+    ]
 
 
 def test_doctests():
@@ -72,13 +75,17 @@ def test_leave_one_database_out(examples):
     evaluation = CrossDbEvaluation.prepare(examples)
     assert evaluation.stats["databases"] == 3 and evaluation.stats["vocabulary_failures"] == 0
     encoder = BagOfWords()
-    for ranking, query_group in zip(evaluation.rankings(encoder, [e.question for e in examples], [e.question for e in examples]), evaluation.query_groups):
+    for ranking, query_group in zip(
+        evaluation.rankings(encoder, [e.question for e in examples], [e.question for e in examples]), evaluation.query_groups
+    ):
         assert ranking and all(evaluation.pool_groups[int(p)] != query_group for p in ranking)
         assert len(ranking) == 4  # the two examples of each other database
     # relevance: the same skeleton, in another database only
     assert evaluation.relevant[0] == {"3", "4"}
     assert evaluation.relevant[1] == {"2", "5"}
-    assert all(sql_skeleton(examples[int(p)].sql) == sql_skeleton(examples[q].sql) for q, rel in enumerate(evaluation.relevant) for p in rel)
+    assert all(
+        sql_skeleton(examples[int(p)].sql) == sql_skeleton(examples[q].sql) for q, rel in enumerate(evaluation.relevant) for p in rel
+    )
 
 
 def test_masked_variant_compares_structure(examples):
@@ -103,7 +110,12 @@ def test_fusion_ranks_by_reciprocal_rank():
 
 def test_groups_join_schemas_that_share_tables():
     rows = [Example(id=str(i), question="q", sql="SELECT 1", db_id=f"gretel-{i}", context="") for i in range(4)]
-    vocabularies = [Vocabulary(tables=("Orders",)), Vocabulary(tables=("customers", "orders")), Vocabulary(tables=("customers",)), Vocabulary(tables=("planets",))]
+    vocabularies = [
+        Vocabulary(tables=("Orders",)),
+        Vocabulary(tables=("customers", "orders")),
+        Vocabulary(tables=("customers",)),
+        Vocabulary(tables=("planets",)),
+    ]
     assert database_groups(rows, vocabularies) == [0, 0, 0, 1]  # auto: no database files, so shared tables join
     assert database_groups(rows, vocabularies, "db") == [0, 1, 2, 3]
 
@@ -114,7 +126,10 @@ def test_context_rows_are_grouped_by_shared_tables():
         "CREATE TABLE orders (id INT, placed TEXT); INSERT INTO orders VALUES (1, '2024-01-02');",
         "CREATE TABLE planets (name TEXT, moons INT); INSERT INTO planets VALUES ('Mars', 2);",
     ]
-    rows = [Example(id=str(i), question="How many rows?", sql="SELECT COUNT(*) FROM t", db_id=f"g-{i}", context=s) for i, s in enumerate(scripts)]
+    rows = [
+        Example(id=str(i), question="How many rows?", sql="SELECT COUNT(*) FROM t", db_id=f"g-{i}", context=s)
+        for i, s in enumerate(scripts)
+    ]
     evaluation = CrossDbEvaluation.prepare(rows)
     assert evaluation.query_groups == [0, 0, 1]
     assert evaluation.relevant == [{"2"}, {"2"}, {"0", "1"}]
@@ -123,7 +138,11 @@ def test_context_rows_are_grouped_by_shared_tables():
 def test_spider_directory_with_only_dev_json(tmp_path):
     dev = [
         {"db_id": "pets", "question": "How many pets are older than 3?", "query": "SELECT count(*) FROM pets WHERE age > 3"},
-        {"db_id": "ships", "question": "How many vessels have a tonnage above 5000?", "query": "SELECT count(*) FROM vessels WHERE tonnage > 5000"},
+        {
+            "db_id": "ships",
+            "question": "How many vessels have a tonnage above 5000?",
+            "query": "SELECT count(*) FROM vessels WHERE tonnage > 5000",
+        },
         {"db_id": "ships", "question": "List vessels named 'Aurora'", "query": "SELECT id FROM vessels WHERE name = 'Aurora'"},
     ]
     (tmp_path / "dev.json").write_text(json.dumps(dev), encoding="utf-8")
@@ -135,7 +154,10 @@ def test_spider_directory_with_only_dev_json(tmp_path):
     queries, pool, names = load_cross_db(f"spider:{tmp_path}", "test")
     assert len(queries) == len(pool) == 3 and set(names) == {"pets", "ships"}
     evaluation = CrossDbEvaluation.prepare(queries, pool, vocabularies=names)
-    assert evaluation.masked_queries[:2] == ["How many <table> are older than <number>?", "How many <table> have a <column> above <number>?"]
+    assert evaluation.masked_queries[:2] == [
+        "How many <table> are older than <number>?",
+        "How many <table> have a <column> above <number>?",
+    ]
     assert evaluation.masked_queries[2] == "List <table> named <value>"
     assert evaluation.relevant == [{"1"}, {"0"}, set()]
     results = evaluation.evaluate(BagOfWords())

@@ -47,16 +47,32 @@ def test_ex_is_computed_on_the_engine_and_the_copies_are_dropped(engine_url: str
     bookshop = str(demo_db_path("bookshop", coderag_home))
     script = "CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT, age INTEGER); INSERT INTO pets VALUES (1, 'Rex', 3), (2, 'Tom', 7), (3, 'Kit', 1);"
     examples = [
-        Example(id="a", question="How many customers?", sql="SELECT COUNT(*) FROM customers", db_id="bookshop", context="", db_path=bookshop),
+        Example(
+            id="a", question="How many customers?", sql="SELECT COUNT(*) FROM customers", db_id="bookshop", context="", db_path=bookshop
+        ),
         Example(id="b", question="Names by age", sql="SELECT name FROM pets ORDER BY age", db_id="pets", context=script),
-        Example(id="c", question="Older than 2, as text", sql="SELECT name || ':' || age FROM pets WHERE age > 2", db_id="pets", context=script),
+        Example(
+            id="c", question="Older than 2, as text", sql="SELECT name || ':' || age FROM pets WHERE age > 2", db_id="pets", context=script
+        ),
     ]
     records: list[dict[str, Any]] = [
-        {"id": "a", "rag": {"sql": "SELECT COUNT(*) FROM customers", "ex": True}, "no_rag": {"sql": "SELECT COUNT(*) FROM orders", "ex": False}},
+        {
+            "id": "a",
+            "rag": {"sql": "SELECT COUNT(*) FROM customers", "ex": True},
+            "no_rag": {"sql": "SELECT COUNT(*) FROM orders", "ex": False},
+        },
         # the right rows in the wrong order: ORDER BY in the gold query makes order count, there as here
-        {"id": "b", "rag": {"sql": "SELECT name FROM pets ORDER BY age DESC", "ex": False}, "no_rag": {"sql": "SELECT name FROM pets ORDER BY age", "ex": True}},
+        {
+            "id": "b",
+            "rag": {"sql": "SELECT name FROM pets ORDER BY age DESC", "ex": False},
+            "no_rag": {"sql": "SELECT name FROM pets ORDER BY age", "ex": True},
+        },
         # SQLite's || is transpiled (CONCAT / ||, per dialect); a query that does not run there is wrong there
-        {"id": "c", "rag": {"sql": "SELECT name || ':' || age FROM pets WHERE age >= 3", "ex": True}, "no_rag": {"sql": "SELECT nope FROM pets", "ex": False}},
+        {
+            "id": "c",
+            "rag": {"sql": "SELECT name || ':' || age FROM pets WHERE age >= 3", "ex": True},
+            "no_rag": {"sql": "SELECT nope FROM pets", "ex": False},
+        },
     ]
     engine = score_on_engine(records, examples, parse_engine_url(engine_url), show_progress=False)
     assert (engine["databases"], engine["scored"], engine["gold_failed"], engine["not_loaded"]) == (2, 3, 0, 0), engine
@@ -75,7 +91,9 @@ def test_eval_run_engine_url_reports_ex_there(engine_url: str, coderag_home: Pat
     out = tmp_path / "run"
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(rag.encoders, "load_encoder", lambda *args, **kwargs: encoder)
-        code = invoke_main(["eval", "run", "--generator", "knn", "--limit", "12", "--engine-url", engine_url, "--out", str(out), "--no-progress"])
+        code = invoke_main(
+            ["eval", "run", "--generator", "knn", "--limit", "12", "--engine-url", engine_url, "--out", str(out), "--no-progress"]
+        )
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     engine = metrics["engine"]

@@ -75,7 +75,14 @@ def test_cache_closes_least_recently_used_databases():
 
 @pytest.mark.parametrize(
     "declared, affinity",
-    [("INT", "INTEGER"), ("VARCHAR(50)", "TEXT"), ("DOUBLE PRECISION", "REAL"), ("DECIMAL(10, 2)", "NUMERIC"), ("", "BLOB"), ("ENUM('a')", "NUMERIC")],
+    [
+        ("INT", "INTEGER"),
+        ("VARCHAR(50)", "TEXT"),
+        ("DOUBLE PRECISION", "REAL"),
+        ("DECIMAL(10, 2)", "NUMERIC"),
+        ("", "BLOB"),
+        ("ENUM('a')", "NUMERIC"),
+    ],
 )
 def test_sqlite_affinity(declared, affinity):
     assert sqlite_affinity(declared) == affinity

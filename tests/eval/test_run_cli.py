@@ -205,7 +205,9 @@ def test_spider_layout_run_and_score_agree(tmp_path: Path, coderag):
     pred = tmp_path / "pred.sql"
     pred.write_text("".join(f"{r['rag']['sql'] or ''}\n" for r in records))
     results = tmp_path / "results.jsonl"
-    code, _, err = coderag("eval", "score", "--gold", str(gold), "--pred", str(pred), "--db-dir", str(root / "database"), "--out", str(results))
+    code, _, err = coderag(
+        "eval", "score", "--gold", str(gold), "--pred", str(pred), "--db-dir", str(root / "database"), "--out", str(results)
+    )
     assert code == 0, err
     assert [line["pred"]["error_category"] for line in read_jsonl(results)] == [r["rag"]["error_category"] for r in records]
 
@@ -218,7 +220,10 @@ def test_store_synth_retrieves_from_each_databases_synthesized_store(tmp_path: P
     root = tmp_path / "spider"
     scripts = {
         "shop": "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL, colour TEXT);"
-        + "".join(f"INSERT INTO items (name, price, colour) VALUES ('item{i}', {i * 1.5}, '{('red', 'blue', 'green')[i % 3]}');" for i in range(30)),
+        + "".join(
+            f"INSERT INTO items (name, price, colour) VALUES ('item{i}', {i * 1.5}, '{('red', 'blue', 'green')[i % 3]}');"
+            for i in range(30)
+        ),
     }
     for db_id, script in scripts.items():
         (root / "database" / db_id).mkdir(parents=True)
@@ -235,7 +240,9 @@ def test_store_synth_retrieves_from_each_databases_synthesized_store(tmp_path: P
     (root / "dev.json").write_text(json.dumps(dev))
 
     out = tmp_path / "run"
-    code, _, err = coderag("eval", "run", "--corpus", f"spider:{root}", "--store", "synth", "--store-examples", "150", "--out", str(out), "--no-progress")
+    code, _, err = coderag(
+        "eval", "run", "--corpus", f"spider:{root}", "--store", "synth", "--store-examples", "150", "--out", str(out), "--no-progress"
+    )
     assert code == 0, err
     metrics = json.loads((out / METRICS).read_text())
     records = read_jsonl(out / PREDICTIONS)

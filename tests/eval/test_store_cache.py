@@ -7,9 +7,10 @@ import json
 import sqlite3
 from pathlib import Path
 
+from fixtures.store_eval.layout import build_layout
+
 from eval.runner import METRICS, PREDICTIONS
 from eval.stores import data_fingerprint, synthesized_store
-from fixtures.store_eval.layout import build_layout
 
 
 def comparable(metrics: dict) -> dict:
@@ -31,8 +32,21 @@ def test_cached_run_gives_the_uncached_runs_metrics_on_two_databases(tmp_path: P
     runs = {}
     for name, home in (("uncached", "home-a"), ("cached", "home-a"), ("fresh home", "home-b")):
         out = tmp_path / name.replace(" ", "-")
-        code, _, err = coderag("eval", "run", "--corpus", f"spider:{layout}", "--store", "synth", "--store-examples", "40",
-                               "--out", str(out), "--no-progress", "--overwrite", env={"CODERAG_HOME": str(tmp_path / home)})
+        code, _, err = coderag(
+            "eval",
+            "run",
+            "--corpus",
+            f"spider:{layout}",
+            "--store",
+            "synth",
+            "--store-examples",
+            "40",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--overwrite",
+            env={"CODERAG_HOME": str(tmp_path / home)},
+        )
         assert code == 0, err
         runs[name] = (json.loads((out / METRICS).read_text(encoding="utf-8")), predictions(out))
         if name == "uncached":

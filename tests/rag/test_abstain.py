@@ -92,7 +92,11 @@ def test_a_question_about_a_column_the_sql_never_reads_is_weaker() -> None:
         ("What is the average GPA of students?", "SELECT city, AVG(gpa) FROM students GROUP BY city", 0.5),  # grouped, not asked
         ("Which supplier has the highest rating?", "SELECT MAX(rating) FROM suppliers", 0.0),  # a value, not the row asked for
         ("What is the total capacity of all bins?", "SELECT DISTINCT capacity FROM bins", 0.0),
-        ("Which customers requested a better interest rate?", "SELECT name FROM customers WHERE note = 'how many'", 1.0),  # quoted text is no operation
+        (
+            "Which customers requested a better interest rate?",
+            "SELECT name FROM customers WHERE note = 'how many'",
+            1.0,
+        ),  # quoted text is no operation
     ],
 )
 def test_the_sql_does_what_the_wording_asks(question: str, sql: str, agreement: float) -> None:

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures.grounded.databases import make_big, make_odd, make_school, make_warehouse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fixtures.grounded.databases import make_big, make_odd, make_school, make_warehouse
 from rag.adapt import AdaptLimits, adapt, candidates
 from rag.documents import Document
 from rag.execution import results_match
@@ -47,24 +47,35 @@ def same_result(database: ReadOnlyDatabase, sql: str, gold: str) -> bool:
 
 CASES = [
     # (question, the stored example's SQL, the SQL that answers the question, the edit kind expected)
-    ("How many students live in Porto?", "SELECT COUNT(*) FROM students WHERE city = 'Lisbon'",
-     "SELECT COUNT(*) FROM students WHERE city = 'Porto'", "value"),
-    ("How many students are there?", "SELECT COUNT(*) FROM students WHERE city = 'Lisbon'",
-     "SELECT COUNT(*) FROM students", "filter"),
-    ("How many students live in Osaka?", "SELECT COUNT(*) FROM students",
-     "SELECT COUNT(*) FROM students WHERE city = 'Osaka'", "filter"),
-    ("How many students enrolled after 2021?", "SELECT COUNT(*) FROM students WHERE enrollment_year > 2019",
-     "SELECT COUNT(*) FROM students WHERE enrollment_year > 2021", "value"),
-    ("What is the average gpa of the students?", "SELECT MAX(gpa) FROM students",
-     "SELECT AVG(gpa) FROM students", "aggregate"),
-    ("What is the highest salary of a teacher?", "SELECT AVG(salary) FROM teachers",
-     "SELECT MAX(salary) FROM teachers", "aggregate"),
-    ("How many teachers are there?", "SELECT COUNT(*) FROM students",
-     "SELECT COUNT(*) FROM teachers", "table"),
-    ("Which student has the lowest gpa?", "SELECT full_name FROM students ORDER BY gpa DESC LIMIT 1",
-     "SELECT full_name FROM students ORDER BY gpa ASC LIMIT 1", "order"),
-    ("What is the average budget of the departments?", "SELECT AVG(founded) FROM departments",
-     "SELECT AVG(budget) FROM departments", "column"),
+    (
+        "How many students live in Porto?",
+        "SELECT COUNT(*) FROM students WHERE city = 'Lisbon'",
+        "SELECT COUNT(*) FROM students WHERE city = 'Porto'",
+        "value",
+    ),
+    ("How many students are there?", "SELECT COUNT(*) FROM students WHERE city = 'Lisbon'", "SELECT COUNT(*) FROM students", "filter"),
+    ("How many students live in Osaka?", "SELECT COUNT(*) FROM students", "SELECT COUNT(*) FROM students WHERE city = 'Osaka'", "filter"),
+    (
+        "How many students enrolled after 2021?",
+        "SELECT COUNT(*) FROM students WHERE enrollment_year > 2019",
+        "SELECT COUNT(*) FROM students WHERE enrollment_year > 2021",
+        "value",
+    ),
+    ("What is the average gpa of the students?", "SELECT MAX(gpa) FROM students", "SELECT AVG(gpa) FROM students", "aggregate"),
+    ("What is the highest salary of a teacher?", "SELECT AVG(salary) FROM teachers", "SELECT MAX(salary) FROM teachers", "aggregate"),
+    ("How many teachers are there?", "SELECT COUNT(*) FROM students", "SELECT COUNT(*) FROM teachers", "table"),
+    (
+        "Which student has the lowest gpa?",
+        "SELECT full_name FROM students ORDER BY gpa DESC LIMIT 1",
+        "SELECT full_name FROM students ORDER BY gpa ASC LIMIT 1",
+        "order",
+    ),
+    (
+        "What is the average budget of the departments?",
+        "SELECT AVG(founded) FROM departments",
+        "SELECT AVG(budget) FROM departments",
+        "column",
+    ),
 ]
 
 
@@ -88,7 +99,7 @@ def test_a_right_sketch_is_kept_as_it_is(school) -> None:
 
 
 def test_a_value_the_database_does_not_hold_is_not_invented(school) -> None:
-    """"Atlantis" is no city of this database: no filter on it, and nothing written into the SQL."""
+    """ "Atlantis" is no city of this database: no filter on it, and nothing written into the SQL."""
     database, vocabulary = school
     sketch = "SELECT COUNT(*) FROM students"
     for sql, edits in candidates("How many students live in Atlantis?", sketch, vocabulary):
@@ -107,8 +118,10 @@ def test_an_adaptation_with_an_empty_result_is_not_chosen(warehouse) -> None:
 
 def test_later_sketches_compete_only_through_their_adaptations(school) -> None:
     database, vocabulary = school
-    hits = [hit("SELECT COUNT(*) FROM teachers", "How many teachers are there?", 0.9, 0, "a"),
-            hit("SELECT COUNT(*) FROM students WHERE city = 'Lisbon'", "How many students live in Lisbon?", 0.85, 1, "b")]
+    hits = [
+        hit("SELECT COUNT(*) FROM teachers", "How many teachers are there?", 0.9, 0, "a"),
+        hit("SELECT COUNT(*) FROM students WHERE city = 'Lisbon'", "How many students live in Lisbon?", 0.85, 1, "b"),
+    ]
     chosen = adapt("How many students live in Quito?", hits, database, vocabulary)
     assert chosen is not None
     assert same_result(database, chosen.sql, "SELECT COUNT(*) FROM students WHERE city = 'Quito'")
@@ -118,11 +131,19 @@ def test_odd_names_quotes_spaces_and_unicode(tmp_path: Path) -> None:
     path = make_odd(tmp_path / "odd.sqlite")
     with ReadOnlyDatabase.open(path) as database:
         vocabulary = vocabulary_of(database)
-        sketches = ['SELECT COUNT(*) FROM "Order Details"', 'SELECT AVG("Unit Price") FROM "Order Details"',
-                    'SELECT "prénom" FROM "Größe" WHERE "città" = \'Roma\'', 'SELECT COUNT(*) FROM "order"']
+        sketches = [
+            'SELECT COUNT(*) FROM "Order Details"',
+            'SELECT AVG("Unit Price") FROM "Order Details"',
+            'SELECT "prénom" FROM "Größe" WHERE "città" = \'Roma\'',
+            'SELECT COUNT(*) FROM "order"',
+        ]
         for sketch in sketches:
-            for question in ("What is the average Qty of the order details?", "How many Größe are there?",
-                             "List the prénom of Größe in Milano", "How many 'order' rows have \"hi\"?"):
+            for question in (
+                "What is the average Qty of the order details?",
+                "How many Größe are there?",
+                "List the prénom of Größe in Milano",
+                "How many 'order' rows have \"hi\"?",
+            ):
                 started = time.monotonic()
                 chosen = adapt(question, [hit(sketch)], database, vocabulary)
                 assert time.monotonic() - started < 5
@@ -137,14 +158,21 @@ def test_thousands_of_distinct_values_stay_within_the_budget(tmp_path: Path) -> 
     with ReadOnlyDatabase.open(path, timeout_s=5.0) as database:
         vocabulary = vocabulary_of(database)
         started = time.monotonic()
-        chosen = adapt("How many events of holder 777 in Chile are there above 12345?", [hit("SELECT COUNT(*) FROM events WHERE kind = 'view'")],
-                       database, vocabulary, AdaptLimits(budget_s=1.0))
+        chosen = adapt(
+            "How many events of holder 777 in Chile are there above 12345?",
+            [hit("SELECT COUNT(*) FROM events WHERE kind = 'view'")],
+            database,
+            vocabulary,
+            AdaptLimits(budget_s=1.0),
+        )
         assert time.monotonic() - started < 5
         assert chosen is not None
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(question=st.text(min_size=1, max_size=120), sketch=st.sampled_from([c[1] for c in CASES] + ["SELEC nonsense", "SELECT 1; DROP TABLE x"]))
+@given(
+    question=st.text(min_size=1, max_size=120), sketch=st.sampled_from([c[1] for c in CASES] + ["SELEC nonsense", "SELECT 1; DROP TABLE x"])
+)
 def test_candidates_never_raise_and_always_parse(school, question: str, sketch: str) -> None:
     _, vocabulary = school
     out = candidates(question, sketch, vocabulary)

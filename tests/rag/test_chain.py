@@ -89,7 +89,9 @@ def test_prompt_contains_schema_examples_and_question(settings, default_index, e
             service.ask("And in 2023?", database, db_key="bookshop", conversation="-- Q: How many orders in 2024?\n-- SQL: SELECT 1")
         text = seen["text"]
         assert text.index("Similar solved examples") < text.index("### Earlier in this conversation") < text.index("### Question")
-        assert "-- Q: How many orders in 2024?" in text and text.index("### Database schema") < text.index("CREATE TABLE") < text.index("Similar solved")
+        assert "-- Q: How many orders in 2024?" in text and text.index("### Database schema") < text.index("CREATE TABLE") < text.index(
+            "Similar solved"
+        )
 
 
 def test_question_checks():
@@ -123,7 +125,19 @@ def llama_server(tiny_gguf):
     """llama.cpp's OpenAI-compatible server on loopback, serving the tiny GGUF."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_gguf), "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"],
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(tiny_gguf),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "4096",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -215,7 +229,10 @@ def test_llama_cpp_uses_the_grammar_of_the_databases_dialect(settings, default_i
     generator, _ = make_generator("llm", settings, model_path=tiny_gguf)
     grammars = []
     stream = generator.chat_model.stream
-    generator.chat_model.__dict__["stream"] = lambda prompt, **options: (grammars.append(options.get("grammar")), stream(prompt, **options))[1]
+    generator.chat_model.__dict__["stream"] = lambda prompt, **options: (
+        grammars.append(options.get("grammar")),
+        stream(prompt, **options),
+    )[1]
     with _service(settings, default_index, encoder, generator) as service:
         answer = service.ask_database("How many customers are there?", resolve_db(url, settings.home), execute=False)
         assert grammars == [generator.grammar_for("duckdb")] and grammars[0] is not None

@@ -51,8 +51,25 @@ def test_ask_json_shape_in_a_real_process(default_index):
     proc = real_process("ask", FIRST_EXAMPLE["question"], "--json")
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
-    assert set(payload) == {"question", "db", "generator", "k", "retrieved", "sql", "columns", "rows", "error", "timings_ms", "notice", "confidence", "adapted",
-                            "link", "composed", "prompt_chars", "repaired"}
+    assert set(payload) == {
+        "question",
+        "db",
+        "generator",
+        "k",
+        "retrieved",
+        "sql",
+        "columns",
+        "rows",
+        "error",
+        "timings_ms",
+        "notice",
+        "confidence",
+        "adapted",
+        "link",
+        "composed",
+        "prompt_chars",
+        "repaired",
+    }
     assert {"authors", "books"} <= set(payload["link"]["named_tables"])  # what the question was linked to
     assert payload["generator"] == "knn" and payload["db"] == "bookshop" and payload["k"] == 3
     assert set(payload["retrieved"][0]) == {"id", "score", "question", "sql", "db"}
@@ -65,8 +82,12 @@ def test_ask_json_shape_in_a_real_process(default_index):
     [
         ("bookshop", "How many customers are there?", "SELECT COUNT(*) FROM customers", ()),
         # issue 25's done-when: one row per publisher, shown by its name (not its id)
-        ("bookshop", "How many books does each publisher have?",
-         "SELECT p.name, COUNT(*) FROM books b JOIN publishers p ON b.publisher_id = p.publisher_id GROUP BY p.publisher_id", ()),
+        (
+            "bookshop",
+            "How many books does each publisher have?",
+            "SELECT p.name, COUNT(*) FROM books b JOIN publishers p ON b.publisher_id = p.publisher_id GROUP BY p.publisher_id",
+            (),
+        ),
     ],
 )
 def test_the_demo_answers_everyday_questions_offline(coderag, default_index, db, question, expected, flags):
@@ -177,7 +198,14 @@ def test_sql_command_refuses_writes_and_leaves_db_unchanged(coderag, sqlite_file
 
 
 def test_runaway_query_is_stopped(coderag, sqlite_file):
-    proc = coderag("sql", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c", "--db", str(sqlite_file), "--timeout", "0.5")
+    proc = coderag(
+        "sql",
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c",
+        "--db",
+        str(sqlite_file),
+        "--timeout",
+        "0.5",
+    )
     assert_one_line_error(proc, 7, "time limit")
 
 

@@ -50,7 +50,6 @@ def test_a_list_that_only_echoes_its_filter_is_not_composed(linker: Linker) -> N
     link = linker.link("List the jazz genres.")
     assert [(v.table, v.column, v.value) for v in link.values] == [("genres", "name", "Jazz")]
     for candidate in compose(link):  # without the check: SELECT T1."name" FROM "genres" AS T1 WHERE T1."name" = 'Jazz'
-
         head, _, rest = candidate.sql.partition(" FROM ")
         assert not (head.endswith('"name"') and "'Jazz'" in rest and "JOIN" not in rest), candidate.sql
 

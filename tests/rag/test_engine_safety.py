@@ -81,8 +81,13 @@ def test_forbidden_functions_are_refused_however_spelled(case: tuple[str, str]) 
 
 @pytest.mark.parametrize(
     ("dialect", "sql"),
-    [("postgres", "SELECT lower(name), 'pg_read_file(x)' AS note FROM t"), ("postgres", "SELECT * FROM lo_cal"),
-     ("mysql", "SELECT name FROM t WHERE sleepy = 1"), ("duckdb", "SELECT query_count FROM t"), ("postgres", "SELECT 1 AS a, 2 AS a")],
+    [
+        ("postgres", "SELECT lower(name), 'pg_read_file(x)' AS note FROM t"),
+        ("postgres", "SELECT * FROM lo_cal"),
+        ("mysql", "SELECT name FROM t WHERE sleepy = 1"),
+        ("duckdb", "SELECT query_count FROM t"),
+        ("postgres", "SELECT 1 AS a, 2 AS a"),
+    ],
 )
 def test_ordinary_queries_pass(dialect: str, sql: str) -> None:
     from rag.sqltools import refuse_forbidden_functions
@@ -92,9 +97,13 @@ def test_ordinary_queries_pass(dialect: str, sql: str) -> None:
 
 @pytest.mark.parametrize(
     ("dialect", "sql"),
-    [("postgres", "SELECT U&\"pg\\005fread_file\"('/etc/passwd')"), ("postgres", "SELECT U&\"pg!005fread_file\" UESCAPE '!' ('/etc/passwd')"),
-     ("mysql", "SELECT 1 /*! , LOAD_FILE('/etc/passwd') */"), ("mysql", "SELECT '\\'' /*!, LOAD_FILE('/etc/passwd') */, '"),
-     ("postgres", "SELECT * FROM ROWS FROM (pg_ls_dir('/')) WITH ORDINALITY")],
+    [
+        ("postgres", "SELECT U&\"pg\\005fread_file\"('/etc/passwd')"),
+        ("postgres", "SELECT U&\"pg!005fread_file\" UESCAPE '!' ('/etc/passwd')"),
+        ("mysql", "SELECT 1 /*! , LOAD_FILE('/etc/passwd') */"),
+        ("mysql", "SELECT '\\'' /*!, LOAD_FILE('/etc/passwd') */, '"),
+        ("postgres", "SELECT * FROM ROWS FROM (pg_ls_dir('/')) WITH ORDINALITY"),
+    ],
 )
 def test_escapes_and_comments_do_not_hide_a_call(dialect: str, sql: str) -> None:
     from rag.errors import SQLError
@@ -120,13 +129,15 @@ _PASSWORD_CHARS = st.characters(min_codepoint=33, max_codepoint=126, blacklist_c
 )
 def test_passwords_are_masked_on_every_path(scheme: str, user: str, tail: str, host: str, database: str) -> None:
     """Any password (unencoded / # ? @ : included) is masked whole by `mask`, in a parse error and in the parsed URL."""
-    from rag.urls import DatabaseURL, mask
     from rag.errors import ConfigError
+    from rag.urls import DatabaseURL, mask
 
     password = f"Zq9{tail}"  # a marker no other part of the URL or message holds
     text = f"{scheme}://{user}:{password}@{host}/{database}"
     assert mask(text) == f"{scheme}://{user}:***@{host}/{database}"
-    assert mask(f"error: cannot connect to {text} (refused)") == f"error: cannot connect to {scheme}://{user}:***@{host}/{database} (refused)"
+    assert (
+        mask(f"error: cannot connect to {text} (refused)") == f"error: cannot connect to {scheme}://{user}:***@{host}/{database} (refused)"
+    )
     try:
         url = DatabaseURL.parse(text)
     except ConfigError as exc:  # a parse error quotes the URL masked
@@ -158,18 +169,30 @@ def pg_super(postgres_server: Any) -> str:
 
 @pytest.fixture(scope="module")
 def my_super(mariadb_server: Any) -> str:
-    mariadb_server.mysql(f"CREATE USER IF NOT EXISTS 'coderag_su'@'127.0.0.1' IDENTIFIED BY '{SUPER_PASSWORD}'; "
-                         "GRANT ALL PRIVILEGES ON *.* TO 'coderag_su'@'127.0.0.1' WITH GRANT OPTION")
+    mariadb_server.mysql(
+        f"CREATE USER IF NOT EXISTS 'coderag_su'@'127.0.0.1' IDENTIFIED BY '{SUPER_PASSWORD}'; "
+        "GRANT ALL PRIVILEGES ON *.* TO 'coderag_su'@'127.0.0.1' WITH GRANT OPTION"
+    )
     return mariadb_server.url("coderag_su", password=SUPER_PASSWORD)
 
 
 def test_superuser_reads_no_server_file(pg_super: str, coderag: Any) -> None:
     """The issue's case: without the flag the role is refused with the recipe; with it, pg_read_file exits 7 in one line."""
-    refused = _one_line(coderag("sql", "--db", pg_super, "SELECT pg_read_file('/etc/passwd')"), 4, "is a superuser", "CREATE ROLE coderag_reader",
-                        "temp_file_limit", "--allow-privileged-role")
+    refused = _one_line(
+        coderag("sql", "--db", pg_super, "SELECT pg_read_file('/etc/passwd')"),
+        4,
+        "is a superuser",
+        "CREATE ROLE coderag_reader",
+        "temp_file_limit",
+        "--allow-privileged-role",
+    )
     assert SUPER_PASSWORD not in refused
-    for sql in ("SELECT pg_read_file('/etc/passwd')", "SELECT \"pg_catalog\".\"PG_READ_FILE\"('/etc/passwd')",
-                "SELECT x FROM (SELECT lo_import('/etc/passwd') AS x) s", "SELECT set_config('work_mem', '1GB', false)"):
+    for sql in (
+        "SELECT pg_read_file('/etc/passwd')",
+        'SELECT "pg_catalog"."PG_READ_FILE"(\'/etc/passwd\')',
+        "SELECT x FROM (SELECT lo_import('/etc/passwd') AS x) s",
+        "SELECT set_config('work_mem', '1GB', false)",
+    ):
         result = coderag("sql", "--db", pg_super, "--allow-privileged-role", sql)
         _one_line(result, 7, "refused")
         assert "root:" not in result.stdout + result.stderr
@@ -198,11 +221,19 @@ def test_a_reader_cannot_end_other_sessions(postgres_server: Any, coderag: Any) 
 def _peak_sql(url: str, sql: str, env: dict[str, str], home: Path) -> tuple[subprocess.CompletedProcess, float, float]:
     """`coderag sql` as its own process: (the result, its own peak RSS in MB, seconds)."""
     # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child of a big pytest process would report pytest's
-    code = ("import sys, atexit; atexit.register(lambda: sys.stderr.write('PEAK %s\\n' % [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])); "
-            f"sys.argv = ['coderag', 'sql', '--db', {url!r}, '--json', '--', {sql!r}]; from ui.cli import main; main()")
+    code = (
+        "import sys, atexit; atexit.register(lambda: sys.stderr.write('PEAK %s\\n' % [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])); "
+        f"sys.argv = ['coderag', 'sql', '--db', {url!r}, '--json', '--', {sql!r}]; from ui.cli import main; main()"
+    )
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": f"{ROOT}:{os.environ.get('PYTHONPATH', '')}", "CODERAG_HOME": str(home), **env})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": f"{ROOT}:{os.environ.get('PYTHONPATH', '')}", "CODERAG_HOME": str(home), **env},
+    )
     elapsed = time.monotonic() - started
     peak = [int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("PEAK ")]
     assert peak, done.stderr[-2000:]

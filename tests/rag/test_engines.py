@@ -29,8 +29,16 @@ from fixtures.hostile_corpus import CORPUS, SIDE_FILE, SQL_LIMIT_S, cli_problems
 from fixtures.servers import OWNER, OWNER_PASSWORD, READER, READER_PASSWORD
 
 ENGINES = ("duckdb", "postgresql", "mysql")
-ENGINE_CORPUS = [json.loads(line) for line in (Path(__file__).resolve().parents[1] / "fixtures" / "hostile_engines.jsonl").read_text().splitlines() if line.strip()]
-LIMITS = {"CODERAG_EXECUTION__TIMEOUT_S": str(SQL_LIMIT_S), "CODERAG_EXECUTION__MAX_MEMORY_MB": "64", "CODERAG_EXECUTION__MAX_RESULT_MB": "8"}
+ENGINE_CORPUS = [
+    json.loads(line)
+    for line in (Path(__file__).resolve().parents[1] / "fixtures" / "hostile_engines.jsonl").read_text().splitlines()
+    if line.strip()
+]
+LIMITS = {
+    "CODERAG_EXECUTION__TIMEOUT_S": str(SQL_LIMIT_S),
+    "CODERAG_EXECUTION__MAX_MEMORY_MB": "64",
+    "CODERAG_EXECUTION__MAX_RESULT_MB": "8",
+}
 
 
 @dataclass
@@ -80,8 +88,15 @@ def engine_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         server = request.getfixturevalue("mariadb_server")
         _load(server.url(OWNER), OWNER_PASSWORD)
         files = server.files
-    return EngineDB(request.param, server.url(OWNER), server.url(READER), {"CODERAG_DB_PASSWORD": OWNER_PASSWORD},
-                    {"CODERAG_DB_PASSWORD": READER_PASSWORD}, server.checksums, files)
+    return EngineDB(
+        request.param,
+        server.url(OWNER),
+        server.url(READER),
+        {"CODERAG_DB_PASSWORD": OWNER_PASSWORD},
+        {"CODERAG_DB_PASSWORD": READER_PASSWORD},
+        server.checksums,
+        files,
+    )
 
 
 def _hostile(engine: str) -> list[dict[str, Any]]:
@@ -117,8 +132,10 @@ def superuser_db(request: pytest.FixtureRequest, engine_db_loaded: None) -> Engi
         user, files = server.superuser, None
     else:
         server = request.getfixturevalue("mariadb_server")
-        server.mysql(f"CREATE USER IF NOT EXISTS 'coderag_root'@'127.0.0.1' IDENTIFIED BY '{SUPER_PASSWORD}'; "
-                     "GRANT ALL PRIVILEGES ON *.* TO 'coderag_root'@'127.0.0.1' WITH GRANT OPTION")
+        server.mysql(
+            f"CREATE USER IF NOT EXISTS 'coderag_root'@'127.0.0.1' IDENTIFIED BY '{SUPER_PASSWORD}'; "
+            "GRANT ALL PRIVILEGES ON *.* TO 'coderag_root'@'127.0.0.1' WITH GRANT OPTION"
+        )
         user, files = "coderag_root", server.files
     env = {"CODERAG_DB_PASSWORD": SUPER_PASSWORD}
     return EngineDB(request.param, server.url(user), server.url(user), env, env, server.checksums, files)
@@ -133,7 +150,9 @@ def engine_db_loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
         _load(server.url(OWNER), OWNER_PASSWORD)
 
 
-SUPER_CASES = [pytest.param(engine, entry, id=f"{engine}-super-{entry['id']}") for engine in ("postgresql", "mysql") for entry in _hostile(engine)]
+SUPER_CASES = [
+    pytest.param(engine, entry, id=f"{engine}-super-{entry['id']}") for engine in ("postgresql", "mysql") for entry in _hostile(engine)
+]
 
 
 @pytest.mark.parametrize(("superuser_db", "entry"), SUPER_CASES, indirect=["superuser_db"])
@@ -164,7 +183,12 @@ def _check_hostile(db: EngineDB, entry: dict[str, Any], coderag: Any) -> None:
     assert db.files() == files and not SIDE_FILE.exists(), "a file was written"
 
 
-DIRECT = [pytest.param(engine, entry, id=f"{engine}-{entry['id']}") for engine in ENGINES for entry in _hostile(engine) if entry["expect"] == "refused"]
+DIRECT = [
+    pytest.param(engine, entry, id=f"{engine}-{entry['id']}")
+    for engine in ENGINES
+    for entry in _hostile(engine)
+    if entry["expect"] == "refused"
+]
 # What an engine accepts on a read-only database without changing it: DuckDB's VACUUM, ANALYZE and
 # CHECKPOINT are no-ops there; DuckDB and MySQL allow temporary tables in a read-only transaction;
 # MySQL runs session statements (SET SESSION …, SAVEPOINT, HANDLER … OPEN) whose effect ends with the
@@ -213,7 +237,9 @@ def test_same_rows_as_sqlite(engine_db: EngineDB, coderag: Any) -> None:
     assert sqlite.returncode == other.returncode == 0, other.stderr
     a, b = json.loads(sqlite.stdout), json.loads(other.stdout)
     assert len(a["rows"]) > 3
-    assert results_match(QueryResult(a["columns"], [tuple(r) for r in a["rows"]]), QueryResult(b["columns"], [tuple(r) for r in b["rows"]]), ordered=True)
+    assert results_match(
+        QueryResult(a["columns"], [tuple(r) for r in a["rows"]]), QueryResult(b["columns"], [tuple(r) for r in b["rows"]]), ordered=True
+    )
 
 
 TEN_MILLION = {
@@ -287,7 +313,9 @@ def test_wrong_password_and_unknown_database(fixture: str, request: pytest.Fixtu
     assert "not-the-password-42" not in wrong.stderr + wrong.stdout
     from_env = coderag("sql", "--db", server.url(READER), "SELECT 1", env={"CODERAG_DB_PASSWORD": "not-the-password-42"})
     _one_line_error(from_env, 4, "cannot connect to")
-    _one_line_error(coderag("sql", "--db", server.url(READER, database="no_such_db"), "SELECT 1", env=server.password_env(READER)), 4, "no_such_db")
+    _one_line_error(
+        coderag("sql", "--db", server.url(READER, database="no_such_db"), "SELECT 1", env=server.password_env(READER)), 4, "no_such_db"
+    )
 
 
 def test_password_from_a_pgpass_file(postgres_server: Any, coderag: Any, tmp_path: Path) -> None:
@@ -301,7 +329,9 @@ def test_password_from_a_pgpass_file(postgres_server: Any, coderag: Any, tmp_pat
 def test_missing_driver_names_the_extra(tmp_path: Path) -> None:
     """Without psycopg (hidden from this process) the error names the extra to install, in one line."""
     code = "import sys; sys.modules['psycopg'] = None; sys.argv = ['coderag', 'sql', '--db', 'postgresql://me@127.0.0.1/x', 'SELECT 1']; from ui.cli import main; main()"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={**os.environ, "CODERAG_HOME": str(tmp_path)})
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={**os.environ, "CODERAG_HOME": str(tmp_path)}
+    )
     lines = [line for line in done.stderr.splitlines() if line.strip() and "Warning" not in line and "warn" not in line]
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert "pip install 'coderag[postgres]'" in lines[0] and "psycopg" in lines[0]
@@ -309,6 +339,7 @@ def test_missing_driver_names_the_extra(tmp_path: Path) -> None:
 
 def test_connection_dropped_mid_query(postgres_server: Any, coderag: Any) -> None:
     """The server ends the session while a query runs: one line, no traceback, well within the limit."""
+
     def terminate() -> None:  # as soon as the query runs
         deadline = time.monotonic() + 8
         query = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'coderag' AND state = 'active'"
@@ -318,8 +349,15 @@ def test_connection_dropped_mid_query(postgres_server: Any, coderag: Any) -> Non
     killer = threading.Thread(target=terminate)
     killer.start()
     started = time.monotonic()
-    result = coderag("sql", "--db", postgres_server.url(READER), "--timeout", "20", "SELECT count(*) FROM generate_series(1, 2000000000)",
-                     env=postgres_server.password_env(READER))
+    result = coderag(
+        "sql",
+        "--db",
+        postgres_server.url(READER),
+        "--timeout",
+        "20",
+        "SELECT count(*) FROM generate_series(1, 2000000000)",
+        env=postgres_server.password_env(READER),
+    )
     killer.join()
     _one_line_error(result, 4, "lost")
     assert time.monotonic() - started < 8
@@ -332,8 +370,11 @@ def test_thousands_of_tables_stay_bounded(postgres_server: Any, coderag: Any) ->
 
     postgres_server.create_database("coderag_wide")
     for start in range(1, 2001, 250):  # a transaction's locks are bounded: 250 tables at a time
-        postgres_server.psql(f"SET ROLE {OWNER}; DO $$ BEGIN FOR i IN {start}..{start + 249} LOOP "
-                             "EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, name text)', i); END LOOP; END $$", "coderag_wide")
+        postgres_server.psql(
+            f"SET ROLE {OWNER}; DO $$ BEGIN FOR i IN {start}..{start + 249} LOOP "
+            "EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, name text)', i); END LOOP; END $$",
+            "coderag_wide",
+        )
     url = postgres_server.url(READER, database="coderag_wide")
     started = time.monotonic()
     result = coderag("sql", "--db", url, "--json", "SELECT count(*) FROM t1999", env=postgres_server.password_env(READER))
@@ -355,7 +396,9 @@ def test_db_add_synthesizes_on_the_engine(engine_db: EngineDB, coderag: Any, cod
     from rag.registry import ExampleStore
 
     name = f"added-{engine_db.engine}"
-    result = coderag("db", "add", engine_db.reader_url, "--name", name, "--examples", "30", "--quiet", "--replace", env=engine_db.reader_env)
+    result = coderag(
+        "db", "add", engine_db.reader_url, "--name", name, "--examples", "30", "--quiet", "--replace", env=engine_db.reader_env
+    )
     assert result.returncode == 0, result.stderr
     stored = [e for e in ExampleStore(coderag_home).load(name) if e.origin == "synth"]
     assert len(stored) >= 20
@@ -419,8 +462,13 @@ def test_examples_are_transpiled_to_the_dialect(dialect: str, sqlite_sql: str, e
 
 @pytest.mark.parametrize(
     ("dialect", "sql"),
-    [("postgres", "SELECT * INTO stolen FROM books"), ("postgres", "COPY books TO '/tmp/x'"), ("mysql", "SELECT 1 INTO OUTFILE '/tmp/x'"),
-     ("postgres", "WITH d AS (DELETE FROM books RETURNING *) SELECT * FROM d"), ("duckdb", "ATTACH '/tmp/x' AS e")],
+    [
+        ("postgres", "SELECT * INTO stolen FROM books"),
+        ("postgres", "COPY books TO '/tmp/x'"),
+        ("mysql", "SELECT 1 INTO OUTFILE '/tmp/x'"),
+        ("postgres", "WITH d AS (DELETE FROM books RETURNING *) SELECT * FROM d"),
+        ("duckdb", "ATTACH '/tmp/x' AS e"),
+    ],
 )
 def test_the_parser_refuses_server_writes(dialect: str, sql: str) -> None:
     from rag.errors import SQLError

@@ -24,22 +24,60 @@ SHARED = [  # every dialect
     "SELECT ROUND(AVG(price)), MAX(x) FROM t WHERE name LIKE '%a%' AND x BETWEEN 1 AND 3 GROUP BY city ORDER BY MAX(x) DESC LIMIT 5",
 ]
 OWN = {
-    "sqlite": ["SELECT strftime('%Y', created_at) FROM t", "SELECT GROUP_CONCAT(name, ', ') FROM t", "SELECT a || b FROM t", 'SELECT "order" FROM t',
-               "SELECT TOTAL(x), IFNULL(a, 0) FROM t", "SELECT ROUND(AVG(price), 2) FROM t"],
-    "postgres": ["SELECT TO_CHAR(created_at, 'YYYY') FROM t", "SELECT EXTRACT(YEAR FROM created_at) FROM t", "SELECT DATE_TRUNC('month', created_at) FROM t",
-                 "SELECT STRING_AGG(name, ', ') FROM t", "SELECT a || b FROM t", 'SELECT "order" FROM t', "SELECT STRPOS(name, 'a') FROM t",
-                 "SELECT ROUND(CAST(AVG(price) AS NUMERIC), 2) FROM t"],
-    "mysql": ["SELECT DATE_FORMAT(created_at, '%Y') FROM t", "SELECT YEAR(created_at) FROM t", "SELECT GROUP_CONCAT(name SEPARATOR ', ') FROM t",
-              "SELECT CONCAT(a, b) FROM t", "SELECT `order` FROM t", "SELECT CAST(x AS SIGNED) FROM t", "SELECT IFNULL(a, 0) FROM t",
-              "SELECT ROUND(AVG(price), 2) FROM t"],
-    "duckdb": ["SELECT strftime(created_at, '%Y') FROM t", "SELECT date_part('year', created_at) FROM t", "SELECT STRING_AGG(name, ', ') FROM t",
-               "SELECT a || b FROM t", 'SELECT "order" FROM t', "SELECT YEAR(created_at) FROM t", "SELECT ROUND(AVG(price), 2) FROM t"],
+    "sqlite": [
+        "SELECT strftime('%Y', created_at) FROM t",
+        "SELECT GROUP_CONCAT(name, ', ') FROM t",
+        "SELECT a || b FROM t",
+        'SELECT "order" FROM t',
+        "SELECT TOTAL(x), IFNULL(a, 0) FROM t",
+        "SELECT ROUND(AVG(price), 2) FROM t",
+    ],
+    "postgres": [
+        "SELECT TO_CHAR(created_at, 'YYYY') FROM t",
+        "SELECT EXTRACT(YEAR FROM created_at) FROM t",
+        "SELECT DATE_TRUNC('month', created_at) FROM t",
+        "SELECT STRING_AGG(name, ', ') FROM t",
+        "SELECT a || b FROM t",
+        'SELECT "order" FROM t',
+        "SELECT STRPOS(name, 'a') FROM t",
+        "SELECT ROUND(CAST(AVG(price) AS NUMERIC), 2) FROM t",
+    ],
+    "mysql": [
+        "SELECT DATE_FORMAT(created_at, '%Y') FROM t",
+        "SELECT YEAR(created_at) FROM t",
+        "SELECT GROUP_CONCAT(name SEPARATOR ', ') FROM t",
+        "SELECT CONCAT(a, b) FROM t",
+        "SELECT `order` FROM t",
+        "SELECT CAST(x AS SIGNED) FROM t",
+        "SELECT IFNULL(a, 0) FROM t",
+        "SELECT ROUND(AVG(price), 2) FROM t",
+    ],
+    "duckdb": [
+        "SELECT strftime(created_at, '%Y') FROM t",
+        "SELECT date_part('year', created_at) FROM t",
+        "SELECT STRING_AGG(name, ', ') FROM t",
+        "SELECT a || b FROM t",
+        'SELECT "order" FROM t',
+        "SELECT YEAR(created_at) FROM t",
+        "SELECT ROUND(AVG(price), 2) FROM t",
+    ],
 }
 NOT_THERE = {  # forms of another dialect (or SQLite) that would fail or mean something else on this engine
-    "postgres": ["SELECT strftime('%Y', created_at) FROM t", "SELECT GROUP_CONCAT(name, ', ') FROM t", "SELECT IFNULL(a, 0) FROM t", "SELECT TOTAL(x) FROM t",
-                 "SELECT `order` FROM t", "SELECT ROUND(AVG(price), 2) FROM t"],
-    "mysql": ['SELECT "order" FROM t', "SELECT a || b FROM t", "SELECT GROUP_CONCAT(name, ', ') FROM t", "SELECT strftime('%Y', created_at) FROM t",
-              "SELECT CAST(x AS TEXT) FROM t"],
+    "postgres": [
+        "SELECT strftime('%Y', created_at) FROM t",
+        "SELECT GROUP_CONCAT(name, ', ') FROM t",
+        "SELECT IFNULL(a, 0) FROM t",
+        "SELECT TOTAL(x) FROM t",
+        "SELECT `order` FROM t",
+        "SELECT ROUND(AVG(price), 2) FROM t",
+    ],
+    "mysql": [
+        'SELECT "order" FROM t',
+        "SELECT a || b FROM t",
+        "SELECT GROUP_CONCAT(name, ', ') FROM t",
+        "SELECT strftime('%Y', created_at) FROM t",
+        "SELECT CAST(x AS TEXT) FROM t",
+    ],
     "duckdb": ["SELECT TOTAL(x) FROM t", "SELECT GROUP_CONCAT(name SEPARATOR ', ') FROM t"],
 }
 # MySQL runs these with another meaning: "order" is a string, || is OR, GROUP_CONCAT(a, b) joins a and b
@@ -61,7 +99,7 @@ def test_sqlite_is_the_shipped_file_and_every_dialect_loads_in_llama_cpp() -> No
 
 
 def test_replace_rules_swaps_whole_rules_and_adds_missing_ones() -> None:
-    text = "a ::= b c\n  | d\n# note\nb ::= \"x\"\n"
+    text = 'a ::= b c\n  | d\n# note\nb ::= "x"\n'
     assert replace_rules(text, {"a": '"y"', "z": '"w"'}) == 'a           ::= "y"\n# note\nb ::= "x"\nz           ::= "w"\n'
 
 
@@ -86,7 +124,7 @@ def test_what_the_duckdb_grammar_admits_duckdb_parses() -> None:
     """DuckDB itself on a table with every column: its forms run, the refused ones fail there."""
     duckdb = pytest.importorskip("duckdb")
     con = duckdb.connect(":memory:")
-    con.execute("CREATE TABLE t (a TEXT, b TEXT, x INTEGER, name TEXT, city TEXT, price REAL, created_at TIMESTAMP, \"order\" INTEGER)")
+    con.execute('CREATE TABLE t (a TEXT, b TEXT, x INTEGER, name TEXT, city TEXT, price REAL, created_at TIMESTAMP, "order" INTEGER)')
     for sql in [s for s in SHARED + OWN["duckdb"] if s.endswith(" t")]:
         con.execute(sql).fetchall()
     for sql in NOT_THERE["duckdb"]:

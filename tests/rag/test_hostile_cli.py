@@ -80,7 +80,9 @@ def test_sql_command(entry: dict[str, Any], coderag: Any, hostile_db: Path, base
 
 
 @pytest.mark.parametrize("entry", entries("ask"), ids=lambda e: e["id"])
-def test_ask_against_a_hostile_server(entry: dict[str, Any], coderag: Any, hostile_db: Path, hostile_llm: HostileLLM, baselines: dict[str, float], default_index: Any) -> None:
+def test_ask_against_a_hostile_server(
+    entry: dict[str, Any], coderag: Any, hostile_db: Path, hostile_llm: HostileLLM, baselines: dict[str, float], default_index: Any
+) -> None:
     argv = ("ask", QUESTION, "--db", str(hostile_db), "--generator", "openai", "--openai-base-url", hostile_llm.url)
 
     def ask(behaviour: str) -> tuple[Any, float]:
@@ -100,7 +102,9 @@ def test_ask_against_a_hostile_server(entry: dict[str, Any], coderag: Any, hosti
 
 
 @pytest.mark.parametrize("entry", [e for e in entries("cli") if not e.get("process")], ids=lambda e: e["id"])
-def test_arguments_settings_and_paths(entry: dict[str, Any], coderag: Any, hostile_db: Path, tmp_path: Path, baselines: dict[str, float]) -> None:
+def test_arguments_settings_and_paths(
+    entry: dict[str, Any], coderag: Any, hostile_db: Path, tmp_path: Path, baselines: dict[str, float]
+) -> None:
     argv, env = _fill(entry, hostile_db, tmp_path)
     base = _baseline(baselines, "cli", lambda: _timed(coderag, "sql", "--db", str(hostile_db), "SELECT 1"))
     before = digest(hostile_db)
@@ -128,7 +132,9 @@ def test_real_process_bomb_and_usage_error_are_one_line(hostile_db: Path, codera
     baseline = time.monotonic() - started
     assert done.returncode == 0, done.stderr
     started = time.monotonic()
-    bomb = subprocess.run([*command, "SELECT length(printf('%.*c', 2147483647, 'x'))"], env=environment, capture_output=True, text=True, timeout=120)
+    bomb = subprocess.run(
+        [*command, "SELECT length(printf('%.*c', 2147483647, 'x'))"], env=environment, capture_output=True, text=True, timeout=120
+    )
     assert time.monotonic() - started <= baseline + 1 + 1
     assert bomb.returncode == 7 and bomb.stderr.strip().splitlines() == ["error: query stopped after the 1 s time limit"]
     usage = subprocess.run([*command, "--bogus"], env=environment, capture_output=True, text=True, timeout=120)

@@ -60,7 +60,9 @@ def test_save_load_roundtrip_is_atomic(small_index, encoder, tmp_path):
 
 def test_add_without_rebuild(encoder, tmp_path):
     index = VectorIndex.build(_examples(), encoder, "question_sql", show_progress=False)
-    [doc] = index.add([Example(id="a3", question="Show the cheapest book", sql="SELECT min(price) FROM books", db_id="shop", context="")], encoder)
+    [doc] = index.add(
+        [Example(id="a3", question="Show the cheapest book", sql="SELECT min(price) FROM books", db_id="shop", context="")], encoder
+    )
     assert index.index.ntotal == 5 and index.manifest["count"] == 5
     [hits] = index.search(encoder.encode(["show the cheapest book"]), 1, db="shop")
     assert hits[0].document.id == "a3"
@@ -130,7 +132,9 @@ class _CountingEncoder:
 def test_a_rebuild_embeds_only_new_documents(small_index, encoder):
     """Documents are keyed by their text's hash: unchanged ones keep their vectors from the previous index."""
     counting = _CountingEncoder(encoder, [])
-    grown = _examples() + [Example(id="a3", question="Show the cheapest book", sql="SELECT min(price) FROM books", db_id="shop", context="")]
+    grown = _examples() + [
+        Example(id="a3", question="Show the cheapest book", sql="SELECT min(price) FROM books", db_id="shop", context="")
+    ]
     rebuilt = VectorIndex.build(grown, counting, "question_sql", show_progress=False, previous=small_index)
     assert len(counting.seen) == 1 and counting.seen[0].startswith("QUESTION: Show the cheapest book")
     assert rebuilt.manifest["embedded"] == 1 and rebuilt.manifest["count"] == 5
@@ -165,10 +169,15 @@ def test_auto_kind_is_flat_for_small_corpora(small_index):
 def test_a_question_asked_before_is_retrieved_first(encoder):
     from rag.retriever import ExampleRetriever
 
-    long_sql = "WITH s AS (SELECT b.title, SUM(i.qty) AS sold FROM items i JOIN books b ON b.id = i.book_id GROUP BY b.id) " * 3 + "SELECT * FROM s"
+    long_sql = (
+        "WITH s AS (SELECT b.title, SUM(i.qty) AS sold FROM items i JOIN books b ON b.id = i.book_id GROUP BY b.id) " * 3
+        + "SELECT * FROM s"
+    )
     rows = [
         Example(id="long", question="What is the best-selling book?", sql=long_sql, db_id="shop", context=""),
-        Example(id="short", question="What are the best-selling books of all time?", sql="SELECT title FROM books", db_id="shop", context=""),
+        Example(
+            id="short", question="What are the best-selling books of all time?", sql="SELECT title FROM books", db_id="shop", context=""
+        ),
         Example(id="other", question="What is the best-selling book?", sql="SELECT 1", db_id="elsewhere", context=""),
     ]
     index = VectorIndex.build(rows, encoder, "question_sql", corpus="test", show_progress=False)

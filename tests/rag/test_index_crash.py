@@ -35,8 +35,16 @@ def tiny_index(count: int, template: str = "question_sql", corpus: str = "test")
     index = faiss.IndexFlatIP(DIMENSION)
     index.add(vectors)
     documents = [Document(f"d{i}", f"text {i}", f"question {i}", "SELECT 1", "shop", "", {}) for i in range(count)]
-    manifest = {"format_version": 1, "embedder": "test", "embedder_fingerprint": "f" * 16, "dimension": DIMENSION,
-                "template": template, "corpus": corpus, "corpus_fingerprint": str(count), "count": count}
+    manifest = {
+        "format_version": 1,
+        "embedder": "test",
+        "embedder_fingerprint": "f" * 16,
+        "dimension": DIMENSION,
+        "template": template,
+        "corpus": corpus,
+        "corpus_fingerprint": str(count),
+        "count": count,
+    }
     return VectorIndex(index=index, documents=documents, manifest=manifest)
 
 
@@ -64,7 +72,8 @@ def _save_and_kill(directory: Path, step: str, count: int) -> None:
     """Save an index of `count` documents in another process and SIGKILL it at `step`."""
     child = subprocess.Popen(
         [sys.executable, "-c", SAVE_IN_A_CHILD, str(directory), step, str(count), str(Path(__file__).parent)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert child.stdout.readline().strip() == step
@@ -109,7 +118,12 @@ def test_saves_queue_on_a_lock_and_a_stuck_one_is_one_line(tmp_path: Path, monke
         with pytest.raises(IndexStoreError, match="another process has been saving"):
             tiny_index(3).save(directory)
     children = [
-        subprocess.Popen([sys.executable, "-c", SAVE_IN_A_CHILD, str(directory), "never", str(n), str(Path(__file__).parent)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", SAVE_IN_A_CHILD, str(directory), "never", str(n), str(Path(__file__).parent)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for n in (3, 4, 5, 6)
     ]
     for child in children:

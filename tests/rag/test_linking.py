@@ -76,9 +76,15 @@ def test_link_names_tables_joins_and_labels(linker: Linker) -> None:
 @pytest.mark.parametrize(
     ("question", "gold"),
     [
-        ("How many tracks are in the jazz genre?", "SELECT COUNT(*) FROM tracks t JOIN genres g ON t.genre_id = g.genre_id WHERE g.name = 'Jazz'"),
+        (
+            "How many tracks are in the jazz genre?",
+            "SELECT COUNT(*) FROM tracks t JOIN genres g ON t.genre_id = g.genre_id WHERE g.name = 'Jazz'",
+        ),
         ("How many tracks per genre?", "SELECT g.name, COUNT(*) FROM tracks t JOIN genres g ON t.genre_id = g.genre_id GROUP BY g.name"),
-        ("List the albums of Mils Davis", "SELECT al.title FROM albums al JOIN artists ar ON al.artist_id = ar.artist_id WHERE ar.name = 'Miles Davis'"),
+        (
+            "List the albums of Mils Davis",
+            "SELECT al.title FROM albums al JOIN artists ar ON al.artist_id = ar.artist_id WHERE ar.name = 'Miles Davis'",
+        ),
         ("How many tracks are longer than 5 minutes?", "SELECT COUNT(*) FROM tracks WHERE milliseconds > 300000"),
         ("How many customers per city?", "SELECT city, COUNT(*) FROM customers GROUP BY city"),
     ],
@@ -110,8 +116,9 @@ def test_prompt_names_the_engine_and_keeps_the_linked_tables_within_budget(linke
     text = prompt.to_string()
     assert "PostgreSQL" in text and "SQLite" not in text
     assert "genres.name = 'Jazz'" in text  # the matched value, as stored
-    with_candidate = build_prompt("How many tracks per genre?", "", [], link=link, dialect="sqlite", max_schema_chars=2000,
-                                  candidates=[compose(link)[0].sql]).to_string()
+    with_candidate = build_prompt(
+        "How many tracks per genre?", "", [], link=link, dialect="sqlite", max_schema_chars=2000, candidates=[compose(link)[0].sql]
+    ).to_string()
     assert "Queries composed from the names" in with_candidate and 'FROM "tracks"' in with_candidate
 
 
@@ -177,8 +184,17 @@ def test_an_llm_query_that_fails_gets_one_repair_turn_showing_the_error(coderag,
     hostile_llm.behaviour = "SELECT nope FROM customers"
     hostile_llm.by_question = {"Running that query failed": "SELECT COUNT(*) FROM customers"}
     try:
-        result = coderag("ask", "How many customers are there?", "--db", "bookshop", "--generator", "openai",
-                         "--openai-base-url", hostile_llm.url, "--json")
+        result = coderag(
+            "ask",
+            "How many customers are there?",
+            "--db",
+            "bookshop",
+            "--generator",
+            "openai",
+            "--openai-base-url",
+            hostile_llm.url,
+            "--json",
+        )
     finally:
         hostile_llm.behaviour, hostile_llm.by_question = "SELECT 1", {}
     assert result.returncode == 0, result.stderr

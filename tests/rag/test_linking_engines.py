@@ -56,7 +56,9 @@ def _answers(database) -> list[tuple[str, object]]:
     return out
 
 
-def test_the_same_questions_get_the_same_answers_on_every_engine(engine: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_same_questions_get_the_same_answers_on_every_engine(
+    engine: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     owner_url, reader_url = engine
     path = make_music(tmp_path / "music.sqlite")
     with ReadOnlyDatabase.open(path) as sqlite:

@@ -29,7 +29,10 @@ def test_only_the_masked_template_masks_and_each_example_uses_its_own_database()
     examples = [_example(1, "How many pets are older than 5?"), _example(2, "How many dog pets are there?")]
     assert with_masked_questions(examples, "question_sql") is examples
     masked = with_masked_questions(examples, MASKED_TEMPLATE)
-    assert [e.meta["masked_question"] for e in masked] == ["How many <table> are older than <number>?", "How many <value> <table> are there?"]
+    assert [e.meta["masked_question"] for e in masked] == [
+        "How many <table> are older than <number>?",
+        "How many <value> <table> are there?",
+    ]
     assert [e.question for e in masked] == [e.question for e in examples]  # what the user sees is unchanged
     assert with_masked_questions(masked, MASKED_TEMPLATE) == masked  # already masked: left alone
 
@@ -39,7 +42,9 @@ def school(tmp_path: Path) -> Path:
     return make_school(tmp_path / "school.sqlite")
 
 
-def test_the_companion_is_built_once_saved_and_grows_with_the_plain_index(settings, encoder, default_index: VectorIndex, monkeypatch) -> None:
+def test_the_companion_is_built_once_saved_and_grows_with_the_plain_index(
+    settings, encoder, default_index: VectorIndex, monkeypatch
+) -> None:
     first = masked_companion(settings, encoder, default_index)
     assert first.manifest["template"] == MASKED_TEMPLATE and len(first.documents) == len(default_index.documents)
     assert [d.id for d in first.documents] == [d.id for d in default_index.documents]
@@ -56,14 +61,18 @@ def test_the_companion_is_built_once_saved_and_grows_with_the_plain_index(settin
     again = masked_companion(settings, encoder, default_index)
     assert builds == [] and len(again.documents) == len(first.documents)  # loaded from disk
 
-    grown = VectorIndex(index=faiss.IndexFlatIP(default_index.index.d), documents=list(default_index.documents), manifest=dict(default_index.manifest))
+    grown = VectorIndex(
+        index=faiss.IndexFlatIP(default_index.index.d), documents=list(default_index.documents), manifest=dict(default_index.manifest)
+    )
     grown.index.add(stored_vectors(default_index.index))
     grown.add([_example(9, "Which pets like to sleep by the warm window after 7?", "SELECT * FROM pets WHERE age > 7")], encoder)
     bigger = masked_companion(settings, encoder, grown)
     assert builds == [len(grown.documents)] and bigger.manifest["embedded"] == 1  # only the new document is embedded
 
 
-def test_a_question_about_a_database_without_examples_retrieves_by_masked_question(settings, encoder, default_index: VectorIndex, school: Path) -> None:
+def test_a_question_about_a_database_without_examples_retrieves_by_masked_question(
+    settings, encoder, default_index: VectorIndex, school: Path
+) -> None:
     question = "How many students are older than 20?"
     with ReadOnlyDatabase.open(school) as database:
         chain = TextToSQL(settings, default_index, encoder, KnnGenerator())

@@ -84,14 +84,24 @@ def test_sampled_values_and_names(vocabularies):
 
 @pytest.mark.parametrize(
     ("name", "words"),
-    [("appt_date", ["appt", "date"]), ("patientVisits", ["patient", "Visits"]), ("XMLHttpRequest", ["XML", "Http", "Request"]),
-     ("e-mail", ["e", "mail"]), ("amount (EUR)", ["amount", "EUR"]), ("Straße_2", ["Straße", "2"]), ("__", [])],
+    [
+        ("appt_date", ["appt", "date"]),
+        ("patientVisits", ["patient", "Visits"]),
+        ("XMLHttpRequest", ["XML", "Http", "Request"]),
+        ("e-mail", ["e", "mail"]),
+        ("amount (EUR)", ["amount", "EUR"]),
+        ("Straße_2", ["Straße", "2"]),
+        ("__", []),
+    ],
 )
 def test_split_identifier(name, words):
     assert split_identifier(name) == words
 
 
-@pytest.mark.parametrize(("plural", "single"), [("categories", "category"), ("addresses", "address"), ("buses", "bus"), ("glasses", "glass"), ("status", "status"), ("sales", "sale")])
+@pytest.mark.parametrize(
+    ("plural", "single"),
+    [("categories", "category"), ("addresses", "address"), ("buses", "bus"), ("glasses", "glass"), ("status", "status"), ("sales", "sale")],
+)
 def test_plural_meets_singular(plural, single):
     assert normalize_word(plural) == normalize_word(single) or normalize_word(plural) == single
 
@@ -196,6 +206,11 @@ def test_sources_that_do_not_load_mask_without_a_vocabulary(tmp_path):
 
 def test_context_scripts_give_names_and_values():
     cache = VocabularyCache()
-    vocab = cache.get(DatabaseSource(context="CREATE TABLE flights (flight_no TEXT, origin TEXT); INSERT INTO flights VALUES ('XY12', 'Oslo');"))
-    assert mask_question("Which flights leave from oslo with flight no XY12?", vocab) == "Which <table> leave from <value> with <column> <value>?"
+    vocab = cache.get(
+        DatabaseSource(context="CREATE TABLE flights (flight_no TEXT, origin TEXT); INSERT INTO flights VALUES ('XY12', 'Oslo');")
+    )
+    assert (
+        mask_question("Which flights leave from oslo with flight no XY12?", vocab)
+        == "Which <table> leave from <value> with <column> <value>?"
+    )
     assert set(PLACEHOLDERS) == {"table", "column", "value", "number"}

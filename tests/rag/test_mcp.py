@@ -76,7 +76,12 @@ def test_stdio_tools_answer_and_refuse(home: Path) -> None:
         assert still.structuredContent["rows"] == [[60]]
 
         demo_file = home / "demo"
-        for outside in ("/etc/passwd", str(next(demo_file.glob("*.sqlite"), demo_file)), "sqlite:////etc/passwd", "postgresql://x@127.0.0.1/db"):
+        for outside in (
+            "/etc/passwd",
+            str(next(demo_file.glob("*.sqlite"), demo_file)),
+            "sqlite:////etc/passwd",
+            "postgresql://x@127.0.0.1/db",
+        ):
             refused = await session.call_tool("run_sql", {"sql": "SELECT 1", "database": outside})
             assert refused.isError and "unknown database" in _text(refused), _text(refused)
 
@@ -86,7 +91,12 @@ def test_stdio_tools_answer_and_refuse(home: Path) -> None:
         bad = await session.call_tool("teach_example", {"question": "Remove the books", "sql": "DROP TABLE books", "database": "bookshop"})
         assert bad.isError and "\n" not in _text(bad)
         taught = await session.call_tool(
-            "teach_example", {"question": "Which customers live in Lisbon?", "sql": "SELECT first_name FROM customers WHERE city = 'Lisbon'", "database": "bookshop"}
+            "teach_example",
+            {
+                "question": "Which customers live in Lisbon?",
+                "sql": "SELECT first_name FROM customers WHERE city = 'Lisbon'",
+                "database": "bookshop",
+            },
         )
         assert not taught.isError and taught.structuredContent["new"] is True
 
@@ -109,8 +119,13 @@ def http_server(home: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     login = getattr(request, "param", None)
     extra = {"CODERAG_UI__USERNAME": login[0], "CODERAG_UI__PASSWORD": login[1]} if login else {}
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "ui.cli", "mcp", "--http", "--port", str(port)], env=_env(home, **extra), cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ui.cli", "mcp", "--http", "--port", str(port)],
+        env=_env(home, **extra),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -143,7 +158,9 @@ def test_http_answers_and_teaching_needs_a_login(http_server: str) -> None:
         assert answer.structuredContent["rows"] == [[60]]
         too_long = await session.call_tool("ask", {"question": "x" * 100_000, "database": "bookshop"})
         assert too_long.isError and "limit is 2,000" in _text(too_long)
-        teach = await session.call_tool("teach_example", {"question": "How many books?", "sql": "SELECT count(*) FROM books", "database": "bookshop"})
+        teach = await session.call_tool(
+            "teach_example", {"question": "How many books?", "sql": "SELECT count(*) FROM books", "database": "bookshop"}
+        )
         assert teach.isError and "needs a login" in _text(teach)
 
     asyncio.run(_http_session(http_server, body))
@@ -154,13 +171,18 @@ def test_http_login(http_server: str, home: Path) -> None:
     import httpx
 
     for auth in (None, ("owner", "wrong")):
-        refused = httpx.post(http_server, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, auth=auth,
-                             headers={"Accept": "application/json, text/event-stream"})
+        refused = httpx.post(
+            http_server,
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            auth=auth,
+            headers={"Accept": "application/json, text/event-stream"},
+        )
         assert refused.status_code == 401
 
     async def body(session: ClientSession) -> None:
         taught = await session.call_tool(
-            "teach_example", {"question": "Which books cost more than 30?", "sql": "SELECT title FROM books WHERE price > 30", "database": "bookshop"}
+            "teach_example",
+            {"question": "Which books cost more than 30?", "sql": "SELECT title FROM books WHERE price > 30", "database": "bookshop"},
         )
         assert not taught.isError, _text(taught)
 

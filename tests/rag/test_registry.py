@@ -21,7 +21,9 @@ from rag.sandbox import ReadOnlyDatabase
 
 def _db(path: Path, extra: str = "") -> Path:
     conn = sqlite3.connect(path)
-    conn.executescript(f"CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT, species TEXT{extra}); INSERT INTO pets (name, species) VALUES ('Rex', 'dog'), ('Tom', 'cat');")
+    conn.executescript(
+        f"CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT, species TEXT{extra}); INSERT INTO pets (name, species) VALUES ('Rex', 'dog'), ('Tom', 'cat');"
+    )
     conn.commit()
     conn.close()
     return path
@@ -33,7 +35,9 @@ def _stored(key: str, n: int, origin: str = "person") -> StoredExample:
 
 def test_appends_from_many_threads_never_interleave(tmp_path: Path) -> None:
     store = ExampleStore(tmp_path)
-    threads = [threading.Thread(target=lambda t=t: [store.add("pets", [_stored("pets", t * 100 + n)]) for n in range(10)]) for t in range(8)]
+    threads = [
+        threading.Thread(target=lambda t=t: [store.add("pets", [_stored("pets", t * 100 + n)]) for n in range(10)]) for t in range(8)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -57,7 +61,9 @@ def test_resynthesis_keeps_what_people_wrote_and_saved(tmp_path: Path) -> None:
     store.add("pets", [_stored("pets", 1, "person"), _stored("pets", 2, "saved"), _stored("pets", 3, "synth")])
     assert store.replace_synthesized("pets", [_stored("pets", 4, "synth"), _stored("pets", 1, "synth")]) == 1
     assert sorted((e.question, e.origin) for e in store.load("pets")) == [
-        ("question 1?", "person"), ("question 2?", "saved"), ("question 4?", "synth")
+        ("question 1?", "person"),
+        ("question 2?", "saved"),
+        ("question 4?", "synth"),
     ]
     assert store.remove("pets", origins={"synth"}) == 1 and len(store.load("pets")) == 2
 
@@ -65,7 +71,12 @@ def test_resynthesis_keeps_what_people_wrote_and_saved(tmp_path: Path) -> None:
 def test_stores_of_earlier_versions_are_still_read(tmp_path: Path) -> None:
     legacy = tmp_path / "examples" / "bookshop.jsonl"
     legacy.parent.mkdir()
-    legacy.write_text(json.dumps({"id": "ui-bookshop-1", "question": "Old?", "sql": "SELECT 1", "db_id": "bookshop", "context": "", "meta": {"saved_at": "2026"}}) + "\n")
+    legacy.write_text(
+        json.dumps(
+            {"id": "ui-bookshop-1", "question": "Old?", "sql": "SELECT 1", "db_id": "bookshop", "context": "", "meta": {"saved_at": "2026"}}
+        )
+        + "\n"
+    )
     store = ExampleStore(tmp_path)
     assert store.keys() == ["bookshop"]
     (old,) = store.load("bookshop")

@@ -17,8 +17,8 @@ from fixtures.hostile_corpus import CORPUS, expand
 
 from rag.errors import DatabaseError, SQLError
 from rag.sandbox import MB, Limits, ReadOnlyDatabase, build_database_file
-from rag.workers import GRACE_S
 from rag.sqlworker import READ_PRAGMAS, harden
+from rag.workers import GRACE_S
 
 SMALL = Limits(memory_mb=64, value_mb=4, result_mb=8)
 BOMBS = [e for e in CORPUS if e["category"] in ("heavy function", "size", "rendering") and "sql" in e and "sql" in e["channels"]]
@@ -132,10 +132,16 @@ def test_the_corpus_bombs_stay_within_the_memory_bound(shop: Path, tmp_path: Pat
 def test_a_pasted_script_is_built_within_its_limits(tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(DatabaseError, match="limit|does not load"):
-        build_database_file(tmp_path / "a.sqlite", "CREATE TABLE t AS SELECT randomblob(900000000) AS b;", timeout_s=2, max_bytes=MB, limits=SMALL)
+        build_database_file(
+            tmp_path / "a.sqlite", "CREATE TABLE t AS SELECT randomblob(900000000) AS b;", timeout_s=2, max_bytes=MB, limits=SMALL
+        )
     with pytest.raises(DatabaseError, match="longer than"):
         build_database_file(
-            tmp_path / "b.sqlite", "CREATE TABLE t (a); INSERT INTO t SELECT printf('%.*c', 2147483647, 'x');", timeout_s=1, max_bytes=100 * MB, limits=SMALL
+            tmp_path / "b.sqlite",
+            "CREATE TABLE t (a); INSERT INTO t SELECT printf('%.*c', 2147483647, 'x');",
+            timeout_s=1,
+            max_bytes=100 * MB,
+            limits=SMALL,
         )
     assert time.monotonic() - started < 2 + 1 + 2 * GRACE_S + 1
     assert not (tmp_path / "a.sqlite").exists() and not (tmp_path / "b.sqlite").exists()

@@ -37,7 +37,9 @@ def _imports(tmp_path: Path, home: Path, *argv: str) -> tuple[int, set[str], str
     listing = tmp_path / "modules.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODERAG_")}
     env.update(CODERAG_HOME=str(home), HF_HUB_OFFLINE="1")
-    done = subprocess.run([sys.executable, "-c", RUN_AND_LIST, str(listing), *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_AND_LIST, str(listing), *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
     result = json.loads(listing.read_text())
     return result["code"] or 0, set(result["modules"]), done.stderr
 
@@ -46,7 +48,9 @@ def _imports(tmp_path: Path, home: Path, *argv: str) -> tuple[int, set[str], str
 def test_ask_with_the_default_settings_imports_no_training_stack(tmp_path: Path, coderag_home: Path) -> None:
     """The shipped int8 retriever on onnxruntime + tokenizers answers (index built on first use, then loaded)."""
     for _ in range(2):  # the first run builds the index, the second only loads it
-        code, modules, stderr = _imports(tmp_path, coderag_home, "ask", "Which 5 authors sold the most books in 2024?", "--db", "bookshop", "--json")
+        code, modules, stderr = _imports(
+            tmp_path, coderag_home, "ask", "Which 5 authors sold the most books in 2024?", "--db", "bookshop", "--json"
+        )
         assert code == 0, stderr
         assert not modules & set(SERVING_HEAVY), sorted(modules & set(SERVING_HEAVY))
         assert {"onnxruntime", "tokenizers", "faiss"} <= modules
@@ -58,7 +62,9 @@ def test_eval_with_knn_and_plain_sql_import_no_training_stack(tmp_path: Path, co
     assert code == 0, stderr
     assert not modules & set(SERVING_HEAVY)
     out = tmp_path / "eval"
-    code, modules, stderr = _imports(tmp_path, coderag_home, "eval", "run", "--generator", "knn", "--limit", "3", "--no-baseline", "--out", str(out), "--no-progress")
+    code, modules, stderr = _imports(
+        tmp_path, coderag_home, "eval", "run", "--generator", "knn", "--limit", "3", "--no-baseline", "--out", str(out), "--no-progress"
+    )
     assert code == 0, stderr
     assert not modules & set(TRAINING), sorted(modules & set(TRAINING))
 

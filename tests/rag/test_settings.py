@@ -81,7 +81,12 @@ def test_unknown_yaml_keys_at_any_depth_are_errors(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize(
     ("username", "password", "message"),
-    [("", "secret", "must not be empty"), ("  ", "secret", "must not be empty"), ("me", " ", "must not be empty"), ("me", None, "set both")],
+    [
+        ("", "secret", "must not be empty"),
+        ("  ", "secret", "must not be empty"),
+        ("me", " ", "must not be empty"),
+        ("me", None, "set both"),
+    ],
 )
 def test_a_blank_or_half_login_refuses(username, password, message):
     ui = load_settings(ui={"username": username, "password": password}).ui

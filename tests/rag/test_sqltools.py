@@ -118,7 +118,19 @@ def test_random_and_huge_sql_text_costs_milliseconds(text: str, repeat: int) -> 
         "CREATE TRIGGER t BEGIN " + "SELECT 1; " * 1_900,
         "SELECT 1\nAnswer:" * 1_100,
     ],
-    ids=["spaces", "newlines", "comment-lines", "open-comments", "quotes", "selects", "updates", "withs", "fences", "trigger", "stop-lines"],
+    ids=[
+        "spaces",
+        "newlines",
+        "comment-lines",
+        "open-comments",
+        "quotes",
+        "selects",
+        "updates",
+        "withs",
+        "fences",
+        "trigger",
+        "stop-lines",
+    ],
 )
 def test_pathological_text_for_the_regexes(sql: str) -> None:
     # milliseconds when linear; a quadratic regex takes minutes. The faster of two runs, so a busy

@@ -22,7 +22,12 @@ SHOP = (
 
 def shop_example(i: int, question: str, sql: str, explanation: str = "") -> Example:
     return Example(
-        id=str(i), question=question, sql=sql, db_id=f"shop-{i}", context=SHOP, source="test",
+        id=str(i),
+        question=question,
+        sql=sql,
+        db_id=f"shop-{i}",
+        context=SHOP,
+        source="test",
         meta={"sql_explanation": explanation, "domain": "retail"},
     )
 

@@ -73,13 +73,19 @@ def test_an_unrelated_question_abstains(coderag, added) -> None:
 def test_teach_validates_every_row_and_keeps_taught_examples(coderag, added, coderag_home: Path, school: Path, tmp_path: Path) -> None:
     before = _digest(school)
     rows = tmp_path / "rows.jsonl"
-    rows.write_text("\n".join(json.dumps(r) for r in [
-        {"question": "Which students are there?", "sql": "SELECT * FROM students"},
-        {"question": "Delete them all", "sql": "DELETE FROM students"},
-        {"question": "Nonsense", "sql": "SELECT nope FROM students"},
-        {"question": "", "sql": "SELECT 1"},
-        {"question": "Forever", "sql": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c"},
-    ]) + "\n")
+    rows.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"question": "Which students are there?", "sql": "SELECT * FROM students"},
+                {"question": "Delete them all", "sql": "DELETE FROM students"},
+                {"question": "Nonsense", "sql": "SELECT nope FROM students"},
+                {"question": "", "sql": "SELECT 1"},
+                {"question": "Forever", "sql": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c"},
+            ]
+        )
+        + "\n"
+    )
     taught = coderag("db", "teach", "school", "--file", str(rows), env={"CODERAG_EXECUTION__TIMEOUT_S": "0.5"})
     assert taught.returncode == 0, taught.stderr
     assert "taught 1 example" in taught.stdout
@@ -163,7 +169,15 @@ def test_a_db_add_that_fails_leaves_nothing_registered(coderag, coderag_home: Pa
 def test_teach_checks_as_the_api_and_the_ui_do(coderag) -> None:
     """One check of a taught example (rag.api.check_example): `db teach` holds the SQL to the configured size, as the UI and the API do."""
     sql = "SELECT count(*) FROM books WHERE " + " OR ".join(f"book_id = {n}" for n in range(30))
-    refused = coderag("db", "teach", "bookshop", "--question", "How many of these books are there?", "--sql", sql,
-                      env={"CODERAG_EXECUTION__MAX_SQL_CHARS": "100"})
+    refused = coderag(
+        "db",
+        "teach",
+        "bookshop",
+        "--question",
+        "How many of these books are there?",
+        "--sql",
+        sql,
+        env={"CODERAG_EXECUTION__MAX_SQL_CHARS": "100"},
+    )
     assert refused.returncode != 0 and "no example was taught" in refused.stderr
     assert f"skipped row 1: the SQL is {len(sql):,} characters; the limit is 100" in " ".join(refused.stderr.split())

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from fixtures.servers import OWNER, READER
 
 
@@ -24,9 +23,13 @@ def shop_file(tmp_path: Path) -> Path:
             CREATE TABLE gadgets (gadget_id INTEGER PRIMARY KEY, name TEXT NOT NULL, price REAL, maker_id INTEGER REFERENCES makers(maker_id));
             """
         )
-        conn.executemany("INSERT INTO makers VALUES (?, ?, ?)", [(i, f"Maker {i}", ["Norway", "Chile", "Kenya"][i % 3]) for i in range(1, 13)])
-        conn.executemany("INSERT INTO gadgets VALUES (?, ?, ?, ?)",
-                         [(i, f"Gadget {i}", round(9.99 + i * 1.25, 2) if i % 7 else None, 1 + i % 12) for i in range(1, 81)])
+        conn.executemany(
+            "INSERT INTO makers VALUES (?, ?, ?)", [(i, f"Maker {i}", ["Norway", "Chile", "Kenya"][i % 3]) for i in range(1, 13)]
+        )
+        conn.executemany(
+            "INSERT INTO gadgets VALUES (?, ?, ?, ?)",
+            [(i, f"Gadget {i}", round(9.99 + i * 1.25, 2) if i % 7 else None, 1 + i % 12) for i in range(1, 81)],
+        )
     return path
 
 
@@ -48,9 +51,13 @@ def test_copy_into_postgres_then_ask(coderag: Any, postgres_server: Any, shop_fi
     assert "2 tables, 92 rows" in copied.stdout and "registered 'little-pg'" in copied.stdout
     keys = postgres_server.psql(
         "SELECT tc.table_name, tc.constraint_type FROM information_schema.table_constraints tc "
-        "WHERE tc.table_schema = 'public' AND tc.constraint_type IN ('PRIMARY KEY', 'FOREIGN KEY') ORDER BY 1, 2", "copy_target")
+        "WHERE tc.table_schema = 'public' AND tc.constraint_type IN ('PRIMARY KEY', 'FOREIGN KEY') ORDER BY 1, 2",
+        "copy_target",
+    )
     assert keys.split() == ["gadgets|FOREIGN", "KEY", "gadgets|PRIMARY", "KEY", "makers|PRIMARY", "KEY"]
-    types = postgres_server.psql("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'gadgets' ORDER BY 1", "copy_target")
+    types = postgres_server.psql(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'gadgets' ORDER BY 1", "copy_target"
+    )
     assert "price|double precision" in types and "name|text" in types and "gadget_id|bigint" in types
 
     answer = coderag("ask", "--db", reader_url, "--json", "How many gadgets are there?", env=postgres_server.password_env(READER))
@@ -66,7 +73,9 @@ def test_not_sqlite_writes_nothing(coderag: Any, postgres_server: Any, tmp_path:
     postgres_server.create_database("copy_empty")
     not_sqlite = tmp_path / "notes.sqlite"
     not_sqlite.write_text("these are my notes, not a database\n")
-    result = coderag("db", "copy", str(not_sqlite), postgres_server.url(OWNER, database="copy_empty"), env=postgres_server.password_env(OWNER))
+    result = coderag(
+        "db", "copy", str(not_sqlite), postgres_server.url(OWNER, database="copy_empty"), env=postgres_server.password_env(OWNER)
+    )
     _one_line(result, "not a SQLite database")
     tables = postgres_server.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", "copy_empty")
     assert tables.strip() == "0"
@@ -74,7 +83,13 @@ def test_not_sqlite_writes_nothing(coderag: Any, postgres_server: Any, tmp_path:
 
 def test_a_user_without_rights_writes_nothing(coderag: Any, postgres_server: Any, shop_file: Path) -> None:
     postgres_server.create_database("copy_locked")
-    result = coderag("db", "copy", str(shop_file), postgres_server.url(READER, database="copy_locked"), "--quiet",
-                     env=postgres_server.password_env(READER))
+    result = coderag(
+        "db",
+        "copy",
+        str(shop_file),
+        postgres_server.url(READER, database="copy_locked"),
+        "--quiet",
+        env=postgres_server.password_env(READER),
+    )
     _one_line(result, "cannot load into", "permission denied")
     assert postgres_server.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", "copy_locked").strip() == "0"

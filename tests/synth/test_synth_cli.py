@@ -45,8 +45,12 @@ def test_synth_writes_the_default_path_and_leaves_the_shipped_set_alone(app, enc
 
 
 def test_bad_option_is_one_line_and_a_nonzero_exit(tmp_path):
-    done = subprocess.run([sys.executable, "-c", "from ui.cli import main; main()", "synth", "--generator", "bogus"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", "from ui.cli import main; main()", "synth", "--generator", "bogus"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["error: invalid option generator: Input should be 'rules', 'llm' or 'openai'"]
     assert "Traceback" not in done.stderr
@@ -56,7 +60,9 @@ def review_file(tmp_path):
     rows = []
     for category in ("text2code", "hybrid"):
         for i in range(3):
-            rows.append(Triplet(query=f"{category} q{i}", pos=f"SELECT {i}", category=category, task_type="t", source=f"s{i}", neg="SELECT -1"))
+            rows.append(
+                Triplet(query=f"{category} q{i}", pos=f"SELECT {i}", category=category, task_type="t", source=f"s{i}", neg="SELECT -1")
+            )
     path, _ = write_triplets(rows, tmp_path / "cand.csv")
     return path
 

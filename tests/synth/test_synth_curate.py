@@ -22,8 +22,13 @@ def t(query: str, pos: str, category: str = "text2code", task: str = "text2sql",
 
 
 def test_deduplicate_counts_per_category():
-    rows = [t("How many?", "SELECT 1"), t("how   many?", "select 1;"), t("How many?", "SELECT 2"), t("Same", "same"),
-            t("How many?", "SELECT 1", category="code2text", task="sql_explanation")]
+    rows = [
+        t("How many?", "SELECT 1"),
+        t("how   many?", "select 1;"),
+        t("How many?", "SELECT 2"),
+        t("Same", "same"),
+        t("How many?", "SELECT 1", category="code2text", task="sql_explanation"),
+    ]
     stats = SynthStats()
     kept = deduplicate(rows, stats)
     assert [(r.query, r.pos) for r in kept] == [("How many?", "SELECT 1")]
@@ -50,11 +55,15 @@ def test_consistency_filter_keeps_pairs_whose_positive_ranks_high(toy_encoder):
     others = [t(f"x{i}", f"SELECT channel, COUNT(*) FROM orders WHERE channel = 'c{i}' GROUP BY channel", source=f"o{i}") for i in range(6)]
     pools = pools_by_task(rows + others, 0, 0)
     stats = SynthStats()
-    kept = consistency_filter(rows, pools, EmbeddingCache(toy_encoder, show_progress=False), ConsistencyConfig(top_k=2, threshold=0.2), stats)
+    kept = consistency_filter(
+        rows, pools, EmbeddingCache(toy_encoder, show_progress=False), ConsistencyConfig(top_k=2, threshold=0.2), stats
+    )
     assert [r.source for r in kept] == ["1", "3"]
     assert stats.stages["inconsistent"]["text2code"] == 1
     assert kept[0].meta["consistency_rank"] == 0 and kept[0].meta["consistency_top_k"] == 2
-    strict = consistency_filter(rows, pools, EmbeddingCache(toy_encoder, show_progress=False), ConsistencyConfig(top_k=2, threshold=0.99), SynthStats())
+    strict = consistency_filter(
+        rows, pools, EmbeddingCache(toy_encoder, show_progress=False), ConsistencyConfig(top_k=2, threshold=0.99), SynthStats()
+    )
     assert strict == []
 
 

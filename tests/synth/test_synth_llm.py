@@ -49,7 +49,9 @@ def test_text2sql_query_is_generated_and_judged():
     assert stats.stages["made"]["text2code"] == 1
 
 
-@pytest.mark.parametrize(("answer", "stage"), [("2", "judged_out"), ("0", "judged_out"), ("10", "failures"), ("1.", "failures"), ("I'd say 1", "failures")])
+@pytest.mark.parametrize(
+    ("answer", "stage"), [("2", "judged_out"), ("0", "judged_out"), ("10", "failures"), ("1.", "failures"), ("I'd say 1", "failures")]
+)
 def test_judge_verdicts_are_parsed_strictly(answer, stage):
     stats = SynthStats()
     assert scripted("Which products are expensive?", answer).run_one(Job(TASKS["text2sql"], sql_snippet()), stats) is None
@@ -83,7 +85,9 @@ def test_model_errors_are_counted_not_raised():
 
 def test_bug_description_is_two_steps_with_the_buggy_code_as_negative():
     stats = SynthStats()
-    generator = scripted("SELECT name FROM products WHERE price < 50", "The comparison on price is reversed, so cheap products come back.", "1")
+    generator = scripted(
+        "SELECT name FROM products WHERE price < 50", "The comparison on price is reversed, so cheap products come back.", "1"
+    )
     triplet = generator.run_one(Job(TASKS["sql_bug_description"], sql_snippet()), stats)
     assert triplet.query == "The comparison on price is reversed, so cheap products come back."
     assert triplet.pos == SQL
@@ -94,8 +98,11 @@ def test_modification_and_comparison_use_the_similar_snippet():
     stats = SynthStats()
     similar = sql_snippet(OTHER, "t:2")
     triplet = scripted("The output sorts by price, highest first.", "Sort the products by price, highest first.", "1").run_one(
-        Job(TASKS["code_modification"], Snippet(text="a = 1\nb = 2", language="python", origin="m.py:1"),
-            Snippet(text="a = 1\nb = 3", language="python", origin="m.py:2")),
+        Job(
+            TASKS["code_modification"],
+            Snippet(text="a = 1\nb = 2", language="python", origin="m.py:1"),
+            Snippet(text="a = 1\nb = 3", language="python", origin="m.py:2"),
+        ),
         stats,
     )
     assert triplet.query == "Sort the products by price, highest first.\na = 1\nb = 2"
@@ -118,8 +125,10 @@ def test_instruction_then_code():
 
 
 def test_examples_and_debug_traces():
-    pool = [{"task": "text2sql", "input": "SELECT COUNT(*) FROM orders", "output": "How many orders are there?"},
-            {"task": "sql_explanation", "input": "x", "output": "y"}]
+    pool = [
+        {"task": "text2sql", "input": "SELECT COUNT(*) FROM orders", "output": "How many orders are there?"},
+        {"task": "sql_explanation", "input": "x", "output": "y"},
+    ]
     generator = scripted("Which products cost more than 50?", "1", examples_pool=pool, num_examples=3, debug=True)
     triplet = generator.run_one(Job(TASKS["text2sql"], sql_snippet()), SynthStats())
     prompt, judge = triplet.meta["debug"]
@@ -164,8 +173,14 @@ def test_corrupt_cache_file_is_regenerated(tmp_path):
 
 
 def test_llm_hard_negatives_are_deduplicated_and_cached(tmp_path):
-    answers = ["Which products cost more than 50?", "1", "SELECT name FROM products", "SELECT name FROM products ",
-               SQL, "SELECT price FROM products"]
+    answers = [
+        "Which products cost more than 50?",
+        "1",
+        "SELECT name FROM products",
+        "SELECT name FROM products ",
+        SQL,
+        "SELECT price FROM products",
+    ]
     generator = scripted(*answers, cache_dir=tmp_path)
     triplet = generator.run_one(Job(TASKS["text2sql"], sql_snippet()), SynthStats(), num_negatives=4)
     assert triplet.negatives == ["SELECT name FROM products", "SELECT price FROM products"]
@@ -196,11 +211,17 @@ def test_thread_pool_keeps_job_order():
 
 
 def test_similar_snippets_and_examples_pool():
-    snippets = [sql_snippet("SELECT name FROM products WHERE price > 5", "a"), sql_snippet("SELECT name FROM products WHERE price < 5", "b"),
-                sql_snippet("SELECT channel FROM orders", "c"), Snippet(text="def f():\n    return products", language="python", origin="d")]
+    snippets = [
+        sql_snippet("SELECT name FROM products WHERE price > 5", "a"),
+        sql_snippet("SELECT name FROM products WHERE price < 5", "b"),
+        sql_snippet("SELECT channel FROM orders", "c"),
+        Snippet(text="def f():\n    return products", language="python", origin="d"),
+    ]
     assert similar_snippets(snippets, max_df=1.0) == {0: 1, 1: 0, 2: 0}
-    rows = [Triplet(query="Q?", pos="SELECT 1", category="text2code", task_type="text2sql", source="s", meta={"check": "gold"}),
-            Triplet(query="SELECT 1", pos="one", category="code2text", task_type="sql_explanation", source="s", meta={"check": "parsed"})]
+    rows = [
+        Triplet(query="Q?", pos="SELECT 1", category="text2code", task_type="text2sql", source="s", meta={"check": "gold"}),
+        Triplet(query="SELECT 1", pos="one", category="code2text", task_type="sql_explanation", source="s", meta={"check": "parsed"}),
+    ]
     assert examples_from_triplets(rows) == [{"task": "text2sql", "input": "SELECT 1", "output": "Q?"}]
 
 

@@ -35,7 +35,9 @@ QUERY = "Which furniture products have a price above 50? Show name and price."
 
 
 def row(query: str, pos: str, task: str = "text2sql") -> Triplet:
-    return Triplet(query=query, pos=pos, category="text2code", task_type=task, source="t", work={"sqlite": pos, "context": SHOP, "db_path": None})
+    return Triplet(
+        query=query, pos=pos, category="text2code", task_type=task, source="t", work={"sqlite": pos, "context": SHOP, "db_path": None}
+    )
 
 
 def test_config_is_validated():
@@ -83,8 +85,9 @@ def test_sampling_is_seeded(toy_encoder):
 
 
 def test_mine_hard_negatives_one_call(toy_encoder):
-    mined = mine_hard_negatives(toy_encoder, [QUERY, "average price per category"], [POSITIVE, POOL[6]], POOL,
-                                config=MiningConfig(num_negatives=2, margin=0.0))
+    mined = mine_hard_negatives(
+        toy_encoder, [QUERY, "average price per category"], [POSITIVE, POOL[6]], POOL, config=MiningConfig(num_negatives=2, margin=0.0)
+    )
     assert [len(m) for m in mined] == [2, 2]
     assert POOL[6] not in [m.text for m in mined[1]]
 
@@ -103,7 +106,9 @@ def test_pipeline_mining_never_returns_an_equivalent_query(encoder):
     rows = [row(QUERY, POSITIVE)]
     pool = [row(f"q{i}", text) for i, text in enumerate(POOL)]
     stats = SynthStats()
-    add_mined_negatives(rows, {"text2sql": pool}, EmbeddingCache(encoder, show_progress=False), MiningConfig(num_negatives=7, margin=0.0), stats)
+    add_mined_negatives(
+        rows, {"text2sql": pool}, EmbeddingCache(encoder, show_progress=False), MiningConfig(num_negatives=7, margin=0.0), stats
+    )
     negatives = rows[0].negatives
     assert negatives and rows[0].meta["neg_origin"] == "mined"
     assert POSITIVE not in negatives and POSITIVE + ";" not in negatives and EQUIVALENT not in negatives
@@ -119,6 +124,12 @@ def test_rule_negatives_come_first():
     pool = [row(f"q{i}", text) for i, text in enumerate(POOL)]
     from synth_fixtures import ToyEncoder
 
-    add_mined_negatives([first], {"text2sql": pool}, EmbeddingCache(ToyEncoder(), show_progress=False), MiningConfig(num_negatives=3, margin=0.0), SynthStats())
+    add_mined_negatives(
+        [first],
+        {"text2sql": pool},
+        EmbeddingCache(ToyEncoder(), show_progress=False),
+        MiningConfig(num_negatives=3, margin=0.0),
+        SynthStats(),
+    )
     assert first.negatives[0] == POOL[3] and len(first.negatives) == 3
     assert first.meta["neg_origin"] == "rule" and first.meta["mined"] == 2

@@ -95,8 +95,18 @@ def test_llm_path_end_to_end_with_the_tiny_gguf(tiny_gguf, tmp_path, no_encoder)
     from rag.settings import load_settings
 
     settings = load_settings(home=tmp_path / "home", llm={"max_tokens": 16, "n_threads": 1})
-    config = SynthConfig(generator="llm", llm_model_path=tiny_gguf, tasks=["text2sql", "code_context"], limit=2, all=True,
-                         consistency=False, hard_negatives="none", num_examples=1, cache_dir=tmp_path / "cache", out=tmp_path / "llm.csv")
+    config = SynthConfig(
+        generator="llm",
+        llm_model_path=tiny_gguf,
+        tasks=["text2sql", "code_context"],
+        limit=2,
+        all=True,
+        consistency=False,
+        hard_negatives="none",
+        num_examples=1,
+        cache_dir=tmp_path / "cache",
+        out=tmp_path / "llm.csv",
+    )
     first = run_synthesis(config, settings, show_progress=False)
     stats = first.stats
     llm_outcomes = stats.stages["made"]["text2code"] + stats.total("judged_out") + stats.stages["failures"]["text2code"]
@@ -107,7 +117,9 @@ def test_llm_path_end_to_end_with_the_tiny_gguf(tiny_gguf, tmp_path, no_encoder)
     assert len(list((tmp_path / "cache").glob("*.json"))) == cached
     second = run_synthesis(config, settings, show_progress=False)
     assert second.stats.notes["cache: hit"] == cached
-    assert [t.to_json() for t in second.triplets if t.category == "text2code"] == [t.to_json() for t in first.triplets if t.category == "text2code"]
+    assert [t.to_json() for t in second.triplets if t.category == "text2code"] == [
+        t.to_json() for t in first.triplets if t.category == "text2code"
+    ]
 
 
 def test_no_surviving_rows_is_an_error_that_carries_the_counts(settings, tmp_path, no_encoder):

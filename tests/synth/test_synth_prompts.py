@@ -25,9 +25,23 @@ def test_module_doctests():
 @pytest.mark.parametrize(
     ("answer", "verdict"),
     [
-        ("1", 1), ("0", 0), ("2", 2), (" 2\n", 2), ('"1"', 1), ("```\n1\n```", 1), ("<think>maybe 2</think>\n1", 1),
-        ("10", None), ("1.", None), ("I'd say 1", None), ("1 or 2", None), ("", None), (None, None), ("one", None), ("3", None),
-        ("Verdict: 1", None), ("1\n2", None),
+        ("1", 1),
+        ("0", 0),
+        ("2", 2),
+        (" 2\n", 2),
+        ('"1"', 1),
+        ("```\n1\n```", 1),
+        ("<think>maybe 2</think>\n1", 1),
+        ("10", None),
+        ("1.", None),
+        ("I'd say 1", None),
+        ("1 or 2", None),
+        ("", None),
+        (None, None),
+        ("one", None),
+        ("3", None),
+        ("Verdict: 1", None),
+        ("1\n2", None),
     ],
 )
 def test_parse_verdict_is_strict(answer, verdict):

@@ -28,19 +28,27 @@ def test_sql_rules_golden(snippets):
     sql1 = "SELECT name, price FROM products WHERE category = 'furniture' AND price > 50"
     sql2 = "SELECT category, AVG(price) AS avg_price FROM products GROUP BY category"
 
-    assert (first["text2sql"].query, first["text2sql"].pos, first["text2sql"].neg) == ("Which furniture products cost more than 50?", sql1, "")
+    assert (first["text2sql"].query, first["text2sql"].pos, first["text2sql"].neg) == (
+        "Which furniture products cost more than 50?",
+        sql1,
+        "",
+    )
     assert first["sql_explanation"].pos == "Filters products to furniture priced above 50 and returns name and price."
     assert first["sql_to_question"].query == sql1
 
     bug = first["sql_bug_description"]
-    assert bug.query == ('The query for "Which furniture products cost more than 50?" is missing the condition that price is greater '
-                         "than 50, so rows that should be filtered out are returned.")
+    assert bug.query == (
+        'The query for "Which furniture products cost more than 50?" is missing the condition that price is greater '
+        "than 50, so rows that should be filtered out are returned."
+    )
     assert (bug.pos, bug.neg) == (sql1, "SELECT name, price FROM products WHERE category = 'furniture'")
     assert bug.meta["check"] == "executed" and bug.meta["neg_origin"] == "rule"
 
     fix = first["sql_bug_fix"]
-    assert fix.query == ('This query should answer "Which furniture products cost more than 50?", but it keeps rows where price is less '
-                         "than 50 instead of greater than 50. Fix it:\nSELECT name, price FROM products WHERE category = 'furniture' AND price < 50")
+    assert fix.query == (
+        'This query should answer "Which furniture products cost more than 50?", but it keeps rows where price is less '
+        "than 50 instead of greater than 50. Fix it:\nSELECT name, price FROM products WHERE category = 'furniture' AND price < 50"
+    )
     assert fix.pos == sql1
 
     modification = second["sql_modification"]
@@ -59,10 +67,17 @@ def test_sql_rules_golden(snippets):
         "The second query computes the maximum of price instead of the average; otherwise the two queries are the same.",
     ]
 
-    assert (second["code_context"].query, second["code_context"].pos) == ("SELECT category, AVG(price) AS avg_price", "FROM products GROUP BY category")
+    assert (second["code_context"].query, second["code_context"].pos) == (
+        "SELECT category, AVG(price) AS avg_price",
+        "FROM products GROUP BY category",
+    )
     assert second["sql_style"].pos == "SELECT\n  category,\n  AVG(price) AS avg_price\nFROM products\nGROUP BY\n  category"
-    assert second["sql_rewrite"].pos == "SELECT products.category, AVG(products.price) AS avg_price FROM products GROUP BY products.category"
-    assert second["sql_rewrite"].neg == "SELECT products.category, SUM(products.price) AS avg_price FROM products GROUP BY products.category"
+    assert (
+        second["sql_rewrite"].pos == "SELECT products.category, AVG(products.price) AS avg_price FROM products GROUP BY products.category"
+    )
+    assert (
+        second["sql_rewrite"].neg == "SELECT products.category, SUM(products.price) AS avg_price FROM products GROUP BY products.category"
+    )
 
     # portable queries have no dialect translation: counted as not applicable, not as failures
     assert "sql_translation" not in first and stats.notes["not applicable: sql_translation"] == 2

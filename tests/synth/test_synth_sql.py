@@ -74,7 +74,16 @@ def test_rewrites_golden_and_equivalent(case, shop):
 
 def test_rewrites_that_do_not_apply_return_none():
     q = query("SELECT name FROM products")
-    for name in ("expand_between", "in_list_to_or", "subquery_to_cte", "cte_to_subquery", "anti_join_to_not_exists", "aliases_to_names", "joins_to_commas", "reorder_conditions"):
+    for name in (
+        "expand_between",
+        "in_list_to_or",
+        "subquery_to_cte",
+        "cte_to_subquery",
+        "anti_join_to_not_exists",
+        "aliases_to_names",
+        "joins_to_commas",
+        "reorder_conditions",
+    ):
         assert BY_NAME[name].apply(q.tree, SCHEMA) is None, name
 
 
@@ -121,15 +130,24 @@ def test_find_bugs_without_a_database_is_unchecked():
 def test_find_edits_golden(shop):
     edits = find_edits(context("SELECT category, AVG(price) AS avg_price FROM products GROUP BY category", shop), limit=10)
     assert [(e.kind, e.instruction, e.sql, e.contrast) for e in edits] == [
-        ("add_filter", "Only include rows where category is 'lighting'.",
-         "SELECT category, AVG(price) AS avg_price FROM products WHERE category = 'lighting' GROUP BY category",
-         "SELECT category, AVG(price) AS avg_price FROM products WHERE category <> 'lighting' GROUP BY category"),
-        ("change_aggregate", "Report the maximum price instead of the average.",
-         "SELECT category, MAX(price) AS max_price FROM products GROUP BY category",
-         "SELECT category, MIN(price) AS min_price FROM products GROUP BY category"),
-        ("add_order", "Sort the results by avg_price in ascending order.",
-         "SELECT category, AVG(price) AS avg_price FROM products GROUP BY category ORDER BY avg_price ASC",
-         "SELECT category, AVG(price) AS avg_price FROM products GROUP BY category ORDER BY avg_price DESC"),
+        (
+            "add_filter",
+            "Only include rows where category is 'lighting'.",
+            "SELECT category, AVG(price) AS avg_price FROM products WHERE category = 'lighting' GROUP BY category",
+            "SELECT category, AVG(price) AS avg_price FROM products WHERE category <> 'lighting' GROUP BY category",
+        ),
+        (
+            "change_aggregate",
+            "Report the maximum price instead of the average.",
+            "SELECT category, MAX(price) AS max_price FROM products GROUP BY category",
+            "SELECT category, MIN(price) AS min_price FROM products GROUP BY category",
+        ),
+        (
+            "add_order",
+            "Sort the results by avg_price in ascending order.",
+            "SELECT category, AVG(price) AS avg_price FROM products GROUP BY category ORDER BY avg_price ASC",
+            "SELECT category, AVG(price) AS avg_price FROM products GROUP BY category ORDER BY avg_price DESC",
+        ),
     ]
     assert all(e.changes_result for e in edits)
 
@@ -145,7 +163,10 @@ def test_translations_golden(case):
 
 def test_find_translations_keeps_dialects_that_read_differently():
     q = query("SELECT name FROM products WHERE price BETWEEN 10 AND 100 ORDER BY price DESC LIMIT 2")
-    assert set(dialects.find_translations(q, random.Random(0), limit=7)) == {"tsql", "oracle"}  # postgres and snowflake only spell out NULLS LAST
+    assert set(dialects.find_translations(q, random.Random(0), limit=7)) == {
+        "tsql",
+        "oracle",
+    }  # postgres and snowflake only spell out NULLS LAST
     # a portable query has no translation worth a triplet
     assert dialects.find_translations(query("SELECT name FROM products WHERE price > 5"), random.Random(0)) == {}
 
@@ -156,7 +177,10 @@ def test_styles_golden():
     assert found["layout"] == (
         "SELECT\n  p.name,\n  SUM(o.quantity) AS units\nFROM orders AS o\nINNER JOIN products AS p\n  ON o.product_id = p.product_id\nGROUP BY\n  p.name"
     )
-    assert found["explicit"] == "SELECT p.name, SUM(o.quantity) AS units FROM orders AS o INNER JOIN products AS p ON o.product_id = p.product_id GROUP BY p.name"
+    assert (
+        found["explicit"]
+        == "SELECT p.name, SUM(o.quantity) AS units FROM orders AS o INNER JOIN products AS p ON o.product_id = p.product_id GROUP BY p.name"
+    )
     # already in house style: nothing to do but the layout
     flat = found["explicit"]
     assert set(dialects.styles(query(flat), flat)) == {"layout"}
@@ -167,7 +191,9 @@ def test_example_database_compares_results_and_caches_databases():
     shop = ExampleDatabase.of(cache, SHOP, None)
     assert shop.same_result("SELECT name FROM products WHERE price > 50", "SELECT name FROM products WHERE 50 < price") is True
     assert shop.same_result("SELECT name FROM products ORDER BY name", "SELECT name FROM products ORDER BY name DESC") is False
-    assert shop.same_result("SELECT name FROM products ORDER BY name", "SELECT name FROM products ORDER BY name DESC", ordered=False) is True
+    assert (
+        shop.same_result("SELECT name FROM products ORDER BY name", "SELECT name FROM products ORDER BY name DESC", ordered=False) is True
+    )
     assert shop.same_result("SELECT name FROM products", "SELECT nope FROM products") is None
     assert ExampleDatabase.of(cache, "no database here", None) is None
     assert ExampleDatabase.of(None, SHOP, None) is None

@@ -27,8 +27,18 @@ from synth.task import (
 from synth.tasks import TASKS, select_tasks
 
 REQUIRED_SQL = ("text2sql", "sql_explanation", "sql_translation", "sql_rewrite", "sql_modification", "sql_bug_description")
-REQUIRED_GENERAL = ("web_code_retrieval", "code_summary", "code_translation", "code_context", "bug_description", "code_modification",
-                    "code_comparison", "code_refactoring", "code_style", "code_migration")
+REQUIRED_GENERAL = (
+    "web_code_retrieval",
+    "code_summary",
+    "code_translation",
+    "code_context",
+    "bug_description",
+    "code_modification",
+    "code_comparison",
+    "code_refactoring",
+    "code_style",
+    "code_migration",
+)
 
 
 def test_module_doctests():
@@ -44,9 +54,18 @@ def test_every_category_has_tasks_and_rules():
 
 def test_required_sql_tasks_make_triplets_with_their_own_rules(shop_examples):
     """Each SQL task the RAG needs is registered and its rule makes a triplet from the shop examples."""
-    examples = [*shop_examples, shop_example(5, "Which two products cost the most?", "SELECT name FROM products ORDER BY price DESC LIMIT 2",
-                                             "Sorts products by price, highest first, and keeps two.")]
-    triplets, stats = generate_rule_triplets(snippets_from_examples(examples).snippets, select_tasks(list(REQUIRED_SQL)), show_progress=False)
+    examples = [
+        *shop_examples,
+        shop_example(
+            5,
+            "Which two products cost the most?",
+            "SELECT name FROM products ORDER BY price DESC LIMIT 2",
+            "Sorts products by price, highest first, and keeps two.",
+        ),
+    ]
+    triplets, stats = generate_rule_triplets(
+        snippets_from_examples(examples).snippets, select_tasks(list(REQUIRED_SQL)), show_progress=False
+    )
     assert {t.task_type for t in triplets} == set(REQUIRED_SQL), stats.notes
     assert stats.total("failures") == 0
 
@@ -69,7 +88,15 @@ def test_translation_tasks_say_what_their_answers_are_in():
     sql = Snippet(text="SELECT 1", language="sql", origin="q")
     code = Snippet(text="x = 1", language="python", origin="p")
     translation = language_of(Job(TASKS["sql_translation"], sql), random.Random(0))
-    assert translation.target and answer_format(TASKS["sql_translation"], "sql", translation)[1] in ("postgres", "mysql", "tsql", "oracle", "duckdb", "bigquery", "snowflake")
+    assert translation.target and answer_format(TASKS["sql_translation"], "sql", translation)[1] in (
+        "postgres",
+        "mysql",
+        "tsql",
+        "oracle",
+        "duckdb",
+        "bigquery",
+        "snowflake",
+    )
     assert answer_format(TASKS["sql_migration"], "sql", language_of(Job(TASKS["sql_migration"], sql), random.Random(0))) == ("sql", None)
     go = language_of(Job(TASKS["code_translation"], code), random.Random(0))
     assert go.target != "Python" and answer_format(TASKS["code_translation"], "python", go) == (go.target.lower(), "sqlite")

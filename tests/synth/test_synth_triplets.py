@@ -18,11 +18,22 @@ from synth.triplets import (
 
 
 def rows() -> list[Triplet]:
-    a = Triplet(query="How many products?", pos="SELECT COUNT(*) FROM products", category="text2code", task_type="text2sql", source="test:1",
-                meta={"check": "gold"})
+    a = Triplet(
+        query="How many products?",
+        pos="SELECT COUNT(*) FROM products",
+        category="text2code",
+        task_type="text2sql",
+        source="test:1",
+        meta={"check": "gold"},
+    )
     a.set_negatives(["SELECT COUNT(*) FROM orders", "SELECT SUM(stock) FROM products"], "mined")
-    b = Triplet(query="SELECT name,\n  price FROM products", pos='Names and "prices", with a comma', category="code2text",
-                task_type="sql_explanation", source="test:2")
+    b = Triplet(
+        query="SELECT name,\n  price FROM products",
+        pos='Names and "prices", with a comma',
+        category="code2text",
+        task_type="sql_explanation",
+        source="test:2",
+    )
     b.set_negatives(["Totals per category."], "rule")
     return [a, b]
 
@@ -55,7 +66,11 @@ def test_load_triplets_gives_the_trainer_columns(tmp_path):
     for path in (csv_path, jsonl_path):
         data = load_triplets(path, strict=True).to_dataset()
         assert data.column_names == ["anchor", "positive", "negative"]
-        assert data[0] == {"anchor": "How many products?", "positive": "SELECT COUNT(*) FROM products", "negative": "SELECT COUNT(*) FROM orders"}
+        assert data[0] == {
+            "anchor": "How many products?",
+            "positive": "SELECT COUNT(*) FROM products",
+            "negative": "SELECT COUNT(*) FROM orders",
+        }
         assert len(data) == 2
     st = tmp_path / "st.csv"
     st.write_text("anchor,positive,negative\nq,p,n\n")

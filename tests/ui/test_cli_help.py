@@ -14,7 +14,9 @@ from fixtures.cli import invoke_main
 import ui.commands.helptext
 from ui.cli import app
 
-TYPE_TAG = re.compile(r"<(bool|str|int|float|path|file|text|integer|choice|list|tuple|datetime|uuid)\b[^>]*>|\b(TEXT|INTEGER|FLOAT|BOOLEAN)\b")
+TYPE_TAG = re.compile(
+    r"<(bool|str|int|float|path|file|text|integer|choice|list|tuple|datetime|uuid)\b[^>]*>|\b(TEXT|INTEGER|FLOAT|BOOLEAN)\b"
+)
 
 
 def _commands() -> list[tuple[list[str], Any]]:
@@ -44,7 +46,20 @@ def _help(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
 
 def test_every_command_is_walked() -> None:
     paths = {" ".join(argv) for argv, _ in COMMANDS}
-    assert {"", "ask", "sql", "mcp", "ui", "retrain", "index build", "models pull", "db teach", "synth review", "eval score", "embedder use"} <= paths
+    assert {
+        "",
+        "ask",
+        "sql",
+        "mcp",
+        "ui",
+        "retrain",
+        "index build",
+        "models pull",
+        "db teach",
+        "synth review",
+        "eval score",
+        "embedder use",
+    } <= paths
     assert "embedder train" not in paths  # the hidden old name
     assert len(paths) >= 35
 

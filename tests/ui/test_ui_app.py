@@ -143,7 +143,12 @@ def pick(page, name: str) -> None:
 
 
 def in_viewport(box: dict | None) -> bool:
-    return box is not None and 0 <= box["y"] and box["y"] + box["height"] <= VIEWPORT["height"] and box["x"] + box["width"] <= VIEWPORT["width"]
+    return (
+        box is not None
+        and 0 <= box["y"]
+        and box["y"] + box["height"] <= VIEWPORT["height"]
+        and box["x"] + box["width"] <= VIEWPORT["width"]
+    )
 
 
 def shoot(page, name: str) -> None:

@@ -25,7 +25,9 @@ def final(service: UIService, session: Session, question: str, history=None):
 
 
 def visible_chart(outputs) -> str | None:
-    shown = [kind for kind, update in zip(("bar", "line", "scatter"), (outputs.bar, outputs.line, outputs.scatter)) if update.get("visible")]
+    shown = [
+        kind for kind, update in zip(("bar", "line", "scatter"), (outputs.bar, outputs.line, outputs.scatter)) if update.get("visible")
+    ]
     assert len(shown) <= 1
     return shown[0] if shown else None
 
@@ -86,7 +88,9 @@ def test_teach_this_with_bad_sql_saves_nothing(service: UIService, session: Sess
 def test_databases_are_shown_by_name_never_by_store_key(service: UIService, session: Session, pets_db: Path) -> None:
     pets = on_upload(service, str(pets_db), [], session).session
     assert pets.db.key.startswith("schema-")
-    on_teach(service, "SELECT count(*) AS cats FROM pets WHERE species = 'cat'", [], final(service, pets, "How many cats do we have?").session)
+    on_teach(
+        service, "SELECT count(*) AS cats FROM pets WHERE species = 'cat'", [], final(service, pets, "How many cats do we have?").session
+    )
     out = final(service, pets, "How many cats are there?")
     names = {row[2] for row in out.retrieved["data"]}
     assert names == {"my pets.sqlite"}
@@ -101,7 +105,9 @@ def test_examples_tab_lists_searches_edits_deletes_and_the_cli_sees_it(service: 
     assert listed.table == {"headers": [""], "data": []} and "**0 examples of `pets`**" in listed.title
 
     added = on_add_example(service, pets, "How many dogs are there?", "SELECT count(*) FROM pets WHERE species = 'dog'")
-    assert added.status.startswith("✓ Added") and added.table["data"] == [["person", "How many dogs are there?", "SELECT count(*) FROM pets WHERE species = 'dog'"]]
+    assert added.status.startswith("✓ Added") and added.table["data"] == [
+        ["person", "How many dogs are there?", "SELECT count(*) FROM pets WHERE species = 'dog'"]
+    ]
     assert "1 stored example" in added.db_status
     shown = coderag("db", "show", "pets", env=env)
     assert shown.returncode == 0 and "How many dogs are there?" in shown.stdout and "1 person" in shown.stdout
@@ -116,7 +122,9 @@ def test_examples_tab_lists_searches_edits_deletes_and_the_cli_sees_it(service: 
     assert (picked.question, picked.sql) == ("How many dogs are there?", "SELECT count(*) FROM pets WHERE species = 'dog'")
     bad = on_update_example(service, pets, picked.selected, "How many dogs are there?", "SELECT count(*) FROM no_such_table")
     assert "no such table" in bad.status
-    edited = on_update_example(service, pets, picked.selected, "How many dogs do we have?", "SELECT count(*) AS dogs FROM pets WHERE species = 'dog'")
+    edited = on_update_example(
+        service, pets, picked.selected, "How many dogs do we have?", "SELECT count(*) AS dogs FROM pets WHERE species = 'dog'"
+    )
     assert edited.status.startswith("✓ Saved the edited example")
     shown = coderag("db", "show", "pets", env=env).stdout
     assert "How many dogs do we have?" in shown and "How many dogs are there?" not in shown
@@ -133,7 +141,9 @@ def test_examples_changed_with_the_cli_reach_the_ui(service: UIService, pets: Se
     """The store is the one the CLI writes: an example stored by another process appears in the tab and in retrieval."""
     from rag.registry import StoredExample
 
-    service.store.add("pets", [StoredExample.make("pets", "Which pet is the oldest?", "SELECT name FROM pets ORDER BY age DESC LIMIT 1", "person")])
+    service.store.add(
+        "pets", [StoredExample.make("pets", "Which pet is the oldest?", "SELECT name FROM pets ORDER BY age DESC LIMIT 1", "person")]
+    )
     assert [r[1] for r in on_list_examples(service, pets).table["data"]] == ["Which pet is the oldest?"]
     assert final(service, pets, "Which pet is the oldest?").table["data"] == [["Tom"]]
     service.store.remove("pets")
@@ -194,12 +204,15 @@ def test_without_an_llm_turns_do_not_reach_a_prompt_and_the_notice_says_follow_u
     assert "follow-up questions need a model" in UI_NO_LLM_NOTICE
 
 
-def test_llm_settings_are_checked_on_submit_and_only_for_the_owner(service: UIService, session: Session, tiny_gguf: Path, tmp_path: Path) -> None:
+def test_llm_settings_are_checked_on_submit_and_only_for_the_owner(
+    service: UIService, session: Session, tiny_gguf: Path, tmp_path: Path
+) -> None:
     """The panel points the server at a GGUF file (the real llama.cpp runtime, tiny random weights)
     or an OpenAI-compatible URL (a real HTTP server); bad input is refused before anything changes."""
     import socket
 
     from fixtures.hostile_llm import HostileLLM
+
     from ui.handlers import on_set_llm
 
     not_gguf = tmp_path / "notes.gguf"

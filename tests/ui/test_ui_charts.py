@@ -11,7 +11,12 @@ from ui.charts import MAX_BARS, Chart, choose_chart, column_type, is_key
 
 CASES = [
     # one category + numbers → bar
-    ("grouped count", ["department", "doctors"], [["Cardiology", 3], ["Oncology", 2], ["Surgery", 4]], Chart("bar", "department", "doctors")),
+    (
+        "grouped count",
+        ["department", "doctors"],
+        [["Cardiology", 3], ["Oncology", 2], ["Surgery", 4]],
+        Chart("bar", "department", "doctors"),
+    ),
     ("category + two numbers", ["genre", "books", "avg_price"], [["Poetry", 4, 9.5], ["Crime", 7, 12.0]], Chart("bar", "genre", "books")),
     ("number first, category second", ["n", "city"], [[3, "Oslo"], [5, "Lima"]], Chart("bar", "city", "n")),
     ("NULLs do not change a type", ["dept", "n"], [["A", None], ["B", 2], [None, 1]], Chart("bar", "dept", "n")),
@@ -28,7 +33,12 @@ CASES = [
     ("a count per key is no scatter of ids", ["genre_id", "books"], [[1, 4], [2, 7], [3, 2]], None),
     ("a bare id column", ["id", "total"], [[1, 9.5], [2, 3.0]], None),
     ("a key with its name", ["genre_id", "name", "books"], [[1, "Poetry", 4], [2, "Crime", 7]], Chart("bar", "name", "books")),
-    ("a CamelCase key with its name", ["ArtistId", "Name", "albums"], [[1, "AC/DC", 2], [2, "Accept", 2], [3, "Aerosmith", 1]], Chart("bar", "Name", "albums")),
+    (
+        "a CamelCase key with its name",
+        ["ArtistId", "Name", "albums"],
+        [[1, "AC/DC", 2], [2, "Accept", 2], [3, "Aerosmith", 1]],
+        Chart("bar", "Name", "albums"),
+    ),
     ("a key after the name and the number", ["name", "n", "customerID"], [["Ana", 3, 7], ["Bo", 1, 8]], Chart("bar", "name", "n")),
     ("two numbers beside a key", ["book_id", "pages", "price"], [[1, 120, 9.5], [2, 300, 20.0]], Chart("scatter", "pages", "price")),
     ("a date beside a key", ["order_id", "day", "total"], [[1, "2024-01-01", 3.0], [2, "2024-01-02", 5.0]], Chart("line", "day", "total")),

@@ -70,7 +70,13 @@ def test_coderag_ui_serves_offline_on_loopback(default_index, coderag_home: Path
     """The real command with the embedded defaults (bundled encoder, knn, no GGUF), no network."""
     from gradio_client import Client
 
-    env = {**os.environ, "CODERAG_HOME": str(coderag_home), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "CODERAG_HOME": str(coderag_home),
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "TMPDIR": str(tmp_path),
+    }
     env.pop("GRADIO_TEMP_DIR", None)
     with ui_process([], env, port) as served:
         answer = Client(served.url, verbose=False).predict("How many books are in the catalog?", [], True, 3, api_name="/ask")

@@ -32,7 +32,15 @@ def test_the_csv_keeps_the_exact_value(tmp_path: Path) -> None:
 
 
 def answer(**fields) -> Answer:
-    base = {"question": "How many books are there?", "db": "bookshop", "generator": "knn", "k": 3, "sql": "SELECT 1", "columns": ["n"], "rows": [[1]]}
+    base = {
+        "question": "How many books are there?",
+        "db": "bookshop",
+        "generator": "knn",
+        "k": 3,
+        "sql": "SELECT 1",
+        "columns": ["n"],
+        "rows": [[1]],
+    }
     return Answer(**{**base, **fields})
 
 
@@ -47,7 +55,10 @@ def example(question: str, score: float = 0.9) -> RetrievedExample:
         ({"confidence": 0.8}, "answered from a close example (confidence 0.80)"),
         ({"confidence": 0.4, "retrieved": [example("how many BOOKS are there")]}, "answered from a close example (confidence 0.40)"),
         ({"confidence": 0.79}, "**unsure: check the SQL and the result** (confidence 0.79)"),
-        ({"confidence": 0.3, "adapted": {"from_id": "e1", "edits": []}}, "adapted from a stored example, check the filter (confidence 0.30)"),
+        (
+            {"confidence": 0.3, "adapted": {"from_id": "e1", "edits": []}},
+            "adapted from a stored example, check the filter (confidence 0.30)",
+        ),
         ({"confidence": 0.95, "composed": {"sql": "SELECT 1"}}, "composed from what the question names (confidence 0.95)"),
         ({"composed": {"sql": "SELECT 1"}}, "composed from what the question names"),
         ({}, "reused the SQL of the closest stored example"),

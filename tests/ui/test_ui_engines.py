@@ -27,12 +27,23 @@ def pg_ui(postgres_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     if DATABASE not in postgres_server.psql("SELECT datname FROM pg_database").split():
         postgres_server.create_database(DATABASE)
     work = tmp_path_factory.mktemp("ui_engines")
-    env = {**os.environ, "CODERAG_HOME": str(work / "home"), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-           "TMPDIR": str(work), "CODERAG_DB_PASSWORD": OWNER_PASSWORD}
+    env = {
+        **os.environ,
+        "CODERAG_HOME": str(work / "home"),
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "TMPDIR": str(work),
+        "CODERAG_DB_PASSWORD": OWNER_PASSWORD,
+    }
     env.pop("GRADIO_TEMP_DIR", None)
     url = postgres_server.url(OWNER, DATABASE)
-    loaded = subprocess.run([*CODERAG, "db", "load-demo", url, "--demo", "bookshop", "--name", "shop-pg", "--replace"],
-                            env=env, capture_output=True, text=True, timeout=600)
+    loaded = subprocess.run(
+        [*CODERAG, "db", "load-demo", url, "--demo", "bookshop", "--name", "shop-pg", "--replace"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert loaded.returncode == 0, loaded.stderr
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -44,10 +55,10 @@ def pg_ui(postgres_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 @pytest.mark.browser
 def test_browser_asks_a_postgresql_database_and_gets_its_rows(pg_ui: tuple[str, Path], chromium: Path) -> None:
+    from fixtures.servers import OWNER_PASSWORD
     from playwright import sync_api
     from playwright.sync_api import expect
 
-    from fixtures.servers import OWNER_PASSWORD
     from rag.corpus import demo_db_path
 
     address, home = pg_ui

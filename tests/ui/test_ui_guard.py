@@ -65,7 +65,9 @@ def test_html_in_a_stored_question_is_escaped_in_the_answer_card() -> None:
 
     answer = Answer(question=f"Mine {EVIL}", db="bookshop", generator="knn", k=3, error="no match", error_kind="abstain")
     answer.retrieved = [Hit()]  # type: ignore[list-item]
-    html = MarkdownIt("commonmark", {"html": True}).render(card_head(answer) + "\n\n" + adapted_line({"from_id": "`<img src=x>`", "edits": ["a`<img src=y>`"]}))
+    html = MarkdownIt("commonmark", {"html": True}).render(
+        card_head(answer) + "\n\n" + adapted_line({"from_id": "`<img src=x>`", "edits": ["a`<img src=y>`"]})
+    )
     assert "<img" not in html and "<a " not in html, html
     assert "&lt;img src=&quot;http://attacker.example/x.png&quot;&gt;" in html  # shown as text
     fenced = MarkdownIt("commonmark", {"html": True}).render(sql_block("SELECT '```\n<img src=http://attacker.example/z.png>'"))
@@ -80,8 +82,15 @@ def served(default_index, coderag_home: Path, tmp_path_factory: pytest.TempPathF
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "CODERAG_HOME": str(coderag_home), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-           "CODERAG_UI__TOKEN": TOKEN, "CODERAG_UI__MAX_REQUEST_MB": "2", "TMPDIR": str(tmp_path_factory.mktemp("ui_guard_tmp"))}
+    env = {
+        **os.environ,
+        "CODERAG_HOME": str(coderag_home),
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "CODERAG_UI__TOKEN": TOKEN,
+        "CODERAG_UI__MAX_REQUEST_MB": "2",
+        "TMPDIR": str(tmp_path_factory.mktemp("ui_guard_tmp")),
+    }
     env.pop("GRADIO_TEMP_DIR", None)
     with ui_process([], env, port) as process:
         yield process
@@ -139,8 +148,12 @@ def test_a_forged_host_gets_a_4xx_before_any_route(served: UIProcess) -> None:
     for host in (f"attacker.example:{port}", "attacker.example", f"localhost:{port + 1}", f"127.0.0.1.attacker.example:{port}", ""):
         status, _, body = raw(port, f"GET /gradio_api/info HTTP/1.1\nHost: {host}\nOrigin: http://{host}\nConnection: close")
         assert status == 403 and b"Host" in body, (host, status)
-    rebinding = raw(port, f"POST /gradio_api/call/run_sql HTTP/1.1\nHost: attacker.example:{port}\nOrigin: http://attacker.example:{port}\n"
-                          "Content-Type: application/json\nContent-Length: 2\nConnection: close", b"{}")
+    rebinding = raw(
+        port,
+        f"POST /gradio_api/call/run_sql HTTP/1.1\nHost: attacker.example:{port}\nOrigin: http://attacker.example:{port}\n"
+        "Content-Type: application/json\nContent-Length: 2\nConnection: close",
+        b"{}",
+    )
     assert rebinding[0] == 403
 
 
@@ -151,11 +164,17 @@ def test_huge_bodies_are_refused_before_they_are_read(served: UIProcess) -> None
     before = rss_mb(served)
     for path in ("/gradio_api/queue/join", "/gradio_api/call/ask", "/gradio_api/upload"):
         started = time.monotonic()
-        status, _, _ = raw(port, f"POST {path} HTTP/1.1\nHost: 127.0.0.1:{port}\nContent-Type: application/json\nContent-Length: {200 * 2**20}",
-                           stream_bytes=200 * 2**20)
+        status, _, _ = raw(
+            port,
+            f"POST {path} HTTP/1.1\nHost: 127.0.0.1:{port}\nContent-Type: application/json\nContent-Length: {200 * 2**20}",
+            stream_bytes=200 * 2**20,
+        )
         assert status == 413 and time.monotonic() - started < 20, (path, status)
-    status, _, _ = raw(port, f"POST /gradio_api/queue/join HTTP/1.1\nHost: 127.0.0.1:{port}\nContent-Type: application/json\nTransfer-Encoding: chunked",
-                       b"".join(b"%x\r\n%s\r\n" % (2**20, b"a" * 2**20) for _ in range(4)))
+    status, _, _ = raw(
+        port,
+        f"POST /gradio_api/queue/join HTTP/1.1\nHost: 127.0.0.1:{port}\nContent-Type: application/json\nTransfer-Encoding: chunked",
+        b"".join(b"%x\r\n%s\r\n" % (2**20, b"a" * 2**20) for _ in range(4)),
+    )
     assert status == 413
     assert rss_mb(served) - before < 60
 
@@ -176,13 +195,18 @@ def test_changes_need_the_token_and_set_llm_tells_no_paths(served: UIProcess, tm
     assert "✓ Added" in str(added) and "How many books are there, owner?" in str(added), added
     unreadable = tmp_path / "secret.gguf"
     unreadable.write_bytes(b"GGUF not really")
-    answers = {owner.predict("GGUF file", str(p), api_name="/set_llm")[0].replace(str(p), "PATH") for p in (tmp_path / "missing.gguf", unreadable, tmp_path)}
+    answers = {
+        owner.predict("GGUF file", str(p), api_name="/set_llm")[0].replace(str(p), "PATH")
+        for p in (tmp_path / "missing.gguf", unreadable, tmp_path)
+    }
     assert len(answers) == 1 and "no GGUF file at PATH" in answers.pop()
 
     wrong = raw(port, f"GET /?token=nope HTTP/1.1\nHost: 127.0.0.1:{port}\nConnection: close")
     assert wrong[0] == 403
     status, headers, _ = raw(port, f"GET /?token={TOKEN} HTTP/1.1\nHost: 127.0.0.1:{port}\nConnection: close")
-    assert status == 303 and headers["location"] == "/" and "HttpOnly" in headers["set-cookie"] and "SameSite=Strict" in headers["set-cookie"]
+    assert (
+        status == 303 and headers["location"] == "/" and "HttpOnly" in headers["set-cookie"] and "SameSite=Strict" in headers["set-cookie"]
+    )
     cookie = headers["set-cookie"].split(";")[0]
     browser = Client(served.url, verbose=False, headers={"Cookie": cookie})  # a browser that opened the link sends the cookie
     added = browser.predict("How many books are there, browser?", "SELECT count(*) FROM books", "", "all", api_name="/add_example")
@@ -195,7 +219,7 @@ def test_rejected_values_are_not_written_whole_into_the_log(served: UIProcess) -
 
     client = Client(served.url, verbose=False)
     for _ in range(3):
-        with pytest.raises(Exception):  # the database picker refuses a name it does not offer
+        with pytest.raises(Exception):  # noqa: B017 — gradio_client's error type varies by version; the database picker refuses a name it does not offer
             client.predict("Z" * 1_500_000, [], api_name="/pick_database")
     assert client.predict("How many books are in the catalog?", [], True, 3, api_name="/ask")[2].startswith("SELECT")
     served.proc.terminate()
@@ -224,8 +248,11 @@ def logged_in_app(service, port: int) -> Iterator[str]:
 
 
 def test_with_a_login_bodies_wait_for_it_and_guesses_are_throttled(logged_in_app: str, port: int) -> None:
-    status, _, _ = raw(port, f"POST /gradio_api/queue/join HTTP/1.1\nHost: 127.0.0.1:{port}\nContent-Type: application/json\nContent-Length: {8 * 2**20}",
-                       stream_bytes=8 * 2**20)
+    status, _, _ = raw(
+        port,
+        f"POST /gradio_api/queue/join HTTP/1.1\nHost: 127.0.0.1:{port}\nContent-Type: application/json\nContent-Length: {8 * 2**20}",
+        stream_bytes=8 * 2**20,
+    )
     assert status == 401  # the login first, before the (allowed-size) body is read
 
     def login(password: str) -> int:
@@ -258,7 +285,8 @@ def test_a_database_switch_does_not_wait_behind_heavy_sql(service, port: int) ->
         chat, status, *_ = other.predict("clinic", [], api_name="/pick_database")
         assert "`clinic`" in status and time.monotonic() - started < 3.0
         for job in jobs:
-            assert "timed out" in str(job.result(timeout=60)[0][-1]["content"]).lower() or "⚠️" in str(job.result(timeout=60)[0][-1]["content"])
+            assert "timed out" in str(job.result(timeout=60)[0][-1]["content"]).lower() or "⚠️" in str(
+                job.result(timeout=60)[0][-1]["content"]
+            )
     finally:
         demo.close()
-

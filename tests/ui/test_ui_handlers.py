@@ -170,7 +170,7 @@ def test_a_new_database_learns_from_saved_examples(service: UIService, session: 
     question = "How many cats do we have?"
     first = ask(service, pets, question)[-1]
     # no stored example yet: the answer is composed from what the question names (rag.compose)
-    assert 'WHERE T1."species" = \'cat\'' in last_message(first.history) and first.table["data"] == [[1]]
+    assert "WHERE T1.\"species\" = 'cat'" in last_message(first.history) and first.table["data"] == [[1]]
     assert first.session.question == question
     unknown = ask(service, pets, "Which of them live on the moon?")[-1]
     assert "nothing in the question was linked to this database" in last_message(unknown.history)
@@ -197,7 +197,9 @@ def test_concurrent_sessions_with_saves(service: UIService, session: Session) ->
     def user(n: int) -> None:
         mine = clinic if n % 2 else session
         for i in range(4):
-            final = ask(service, mine, "How many patients are registered at the clinic?" if n % 2 else "How many books are in the catalog?")[-1]
+            final = ask(
+                service, mine, "How many patients are registered at the clinic?" if n % 2 else "How many books are in the catalog?"
+            )[-1]
             if not final.table["data"]:
                 errors.append(last_message(final.history))
             if n == 0 and i == 1:

@@ -17,9 +17,10 @@ from fixtures.hostile_corpus import LLM_LIMIT_S, QUESTION, SIDE_FILE, SQL_LIMIT_
 from fixtures.hostile_llm import HostileLLM
 
 
-
 @pytest.fixture(scope="module")
-def hostile_service(tmp_path_factory: pytest.TempPathFactory, coderag_home: Path, encoder: Any, default_index: Any, hostile_llm: HostileLLM) -> Iterator[Any]:
+def hostile_service(
+    tmp_path_factory: pytest.TempPathFactory, coderag_home: Path, encoder: Any, default_index: Any, hostile_llm: HostileLLM
+) -> Iterator[Any]:
     """A UI service whose generator is the hostile server, on a copy of the bookshop database."""
     from rag.chain import TextToSQL
     from rag.corpus import demo_db_path
@@ -82,7 +83,9 @@ def test_run_sql_handler(entry: dict[str, Any], hostile_service: Any, baselines:
 
 
 @pytest.mark.parametrize("entry", [e for e in entries("ui") if "llm" in e], ids=lambda e: e["id"])
-def test_ask_handler_against_a_hostile_server(entry: dict[str, Any], hostile_service: Any, hostile_llm: HostileLLM, baselines: dict[str, float]) -> None:
+def test_ask_handler_against_a_hostile_server(
+    entry: dict[str, Any], hostile_service: Any, hostile_llm: HostileLLM, baselines: dict[str, float]
+) -> None:
     hostile_llm.behaviour = entry["llm"]
     message, elapsed = _ask(hostile_service)
     assert not ui_problems(entry, message), message[:300]
@@ -120,7 +123,9 @@ def test_through_the_app_queue_sql_does_not_wait_behind_hung_questions(hostile_s
     url = launch(demo, hostile_service, host="127.0.0.1", port=port, block=False, quiet=True)
     try:
         client = Client(url, verbose=False)
-        jobs = [client.submit("How many books?", [], True, 3, api_name="/ask") for _ in range(hostile_service.settings.ui.concurrency_limit)]
+        jobs = [
+            client.submit("How many books?", [], True, 3, api_name="/ask") for _ in range(hostile_service.settings.ui.concurrency_limit)
+        ]
         time.sleep(0.5)
         started = time.monotonic()
         history, *_ = client.predict("SELECT count(*) FROM books", [], api_name="/run_sql")
@@ -142,7 +147,9 @@ def test_follow_up_questions_carry_the_earlier_turns_into_the_prompt(hostile_ser
         return list(on_ask(hostile_service, question, [], True, 3, session))[-1]
 
     hostile_llm.behaviour = "SELECT count(*) AS books FROM books"
-    hostile_llm.by_question = {"-- Q: How many books are there?\\n-- SQL: SELECT count(*) AS books FROM books\\n-- Result: 1 row; columns books; first row: 60": "SELECT 7 AS followed_up"}
+    hostile_llm.by_question = {
+        "-- Q: How many books are there?\\n-- SQL: SELECT count(*) AS books FROM books\\n-- Result: 1 row; columns books; first row: 60": "SELECT 7 AS followed_up"
+    }
     try:
         first = ask("How many books are there?", _session(hostile_service))
         assert first.table["data"] == [[60]] and len(first.session.turns) == 1

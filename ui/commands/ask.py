@@ -53,7 +53,11 @@ def ask(
     from rag.databases import resolve_db
 
     settings = settings_from_flags(
-        generator=generator, llm_model_path=llm_model_path, grammar=grammar, openai_base_url=openai_base_url, embedder=embedder,
+        generator=generator,
+        llm_model_path=llm_model_path,
+        grammar=grammar,
+        openai_base_url=openai_base_url,
+        embedder=embedder,
         execution={"allow_privileged_role": allow_privileged_role or None},
     )
     checked = Question.parse(question, settings.max_question_chars)
@@ -89,7 +93,9 @@ def _print_answer(answer: Any) -> None:
         out.print(table)
     if answer.sql:
         title = f"SQL ({answer.generator})" if answer.error_kind != "abstain" else "the closest example's SQL (not run)"
-        shown = answer.sql if len(answer.sql) <= SQL_SHOWN_CHARS else f"{answer.sql[:SQL_SHOWN_CHARS]}\n-- … ({len(answer.sql):,} characters)"
+        shown = (
+            answer.sql if len(answer.sql) <= SQL_SHOWN_CHARS else f"{answer.sql[:SQL_SHOWN_CHARS]}\n-- … ({len(answer.sql):,} characters)"
+        )
         out.print(Panel(Syntax(shown, "sql", word_wrap=True), title=Text(title)))
     if answer.columns:
         print_rows(answer.columns, answer.rows, answer.truncated)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -23,8 +23,8 @@ err = Console(stderr=True)
 
 
 def ui(
-    host: Annotated[Optional[str], typer.Option("--host", help="Interface to bind (default 127.0.0.1: this machine only).")] = None,
-    port: Annotated[Optional[int], typer.Option("--port", min=1, max=65535, help="Port (default 7860).")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Interface to bind (default 127.0.0.1: this machine only).")] = None,
+    port: Annotated[int | None, typer.Option("--port", min=1, max=65535, help="Port (default 7860).")] = None,
     db: DbOption = None,
     share: Annotated[bool, typer.Option("--share", help="Also open a public gradio.live link (off by default).")] = False,
     generator: GeneratorOption = None,
@@ -33,7 +33,10 @@ def ui(
     embedder: EmbedderOption = None,
     insecure: Annotated[bool, typer.Option("--insecure", help="Serve beyond this machine without a login (off by default).")] = False,
     allow_shared_save: Annotated[
-        bool, typer.Option("--allow-shared-save", help="Without a login, let 'save as example' write the shared store (default: the session only).")
+        bool,
+        typer.Option(
+            "--allow-shared-save", help="Without a login, let 'save as example' write the shared store (default: the session only)."
+        ),
     ] = False,
     allow_privileged_role: AllowPrivilegedRoleOption = False,
 ) -> None:

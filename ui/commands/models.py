@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.text import Text
@@ -10,7 +10,9 @@ from rich.text import Text
 from rag.options import GeneratorOption, LlmModelPathOption, OpenAIBaseUrlOption, settings_from_flags
 from ui.commands.output import out
 
-app = typer.Typer(no_args_is_help=True, help="Check the configured LLM; download LLM weights (online only).\n\nExample: coderag models check")
+app = typer.Typer(
+    no_args_is_help=True, help="Check the configured LLM; download LLM weights (online only).\n\nExample: coderag models check"
+)
 
 
 @app.command("check")
@@ -18,7 +20,9 @@ def models_check(
     generator: GeneratorOption = None,
     llm_model_path: LlmModelPathOption = None,
     openai_base_url: OpenAIBaseUrlOption = None,
-    openai_model: Annotated[Optional[str], typer.Option("--openai-model", help="The server's model name, e.g. qwen2.5-coder:7b for Ollama.")] = None,
+    openai_model: Annotated[
+        str | None, typer.Option("--openai-model", help="The server's model name, e.g. qwen2.5-coder:7b for Ollama.")
+    ] = None,
 ) -> None:
     """Send one tiny question to the configured LLM: does it answer, how fast, does it follow the SQL format (one line).
 

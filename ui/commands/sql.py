@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -16,7 +16,7 @@ def run_sql(
     sql: Annotated[str, typer.Argument(help="One read-only SQL query.")],
     db: Annotated[str, typer.Option("--db", help=DB_HELP)],
     timeout_s: TimeoutOption = None,
-    max_rows: Annotated[Optional[int], typer.Option("--max-rows", min=1, help="Row cap (default 1,000).")] = None,
+    max_rows: Annotated[int | None, typer.Option("--max-rows", min=1, help="Row cap (default 1,000).")] = None,
     allow_privileged_role: AllowPrivilegedRoleOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -28,7 +28,9 @@ def run_sql(
     from rag.databases import resolve_db
     from rag.sqltools import validate_user_sql
 
-    settings = settings_from_flags(timeout_s=timeout_s, execution={"max_rows": max_rows, "allow_privileged_role": allow_privileged_role or None})
+    settings = settings_from_flags(
+        timeout_s=timeout_s, execution={"max_rows": max_rows, "allow_privileged_role": allow_privileged_role or None}
+    )
     ref = resolve_db(db, settings.home, allow_privileged_role=settings.execution.allow_privileged_role)
     with ref.open(settings) as database:  # connecting has its own limit (a server's connect timeout)
         notice = database.privilege_notice

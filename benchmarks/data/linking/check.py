@@ -55,8 +55,7 @@ def schema_of(conn: sqlite3.Connection) -> dict[str, dict[str, str]]:
 def gold_elements(sql: str, schema: dict[str, dict[str, str]]) -> tuple[list[str], list[str], list[tuple[str, str]]]:
     """The tables and `table.column` pairs the SQL reads, every column resolved to its table, and the
     (`table.column`, string) pairs where the SQL compares a column with a string (=, <>, IN)."""
-    tree = qualify(sqlglot.parse_one(sql, read="sqlite"), schema=schema, dialect="sqlite",
-                   quote_identifiers=False, identify=False)
+    tree = qualify(sqlglot.parse_one(sql, read="sqlite"), schema=schema, dialect="sqlite", quote_identifiers=False, identify=False)
     lower = {t.lower(): t for t in schema}
     tables, columns, compared = set(), set(), set()
     for scope in traverse_scope(tree):
@@ -181,8 +180,7 @@ def main() -> int:
     by_db = Counter((row["db"], row["split"]) for row in rows)
     for db in sorted({row["db"] for row in rows}):
         print(f"{db:<22}{by_db[(db, 'calibration')]:>12}{by_db[(db, 'heldout')]:>9}")
-    print(f"{'total':<22}{sum(1 for r in rows if r['split'] == 'calibration'):>12}"
-          f"{sum(1 for r in rows if r['split'] == 'heldout'):>9}")
+    print(f"{'total':<22}{sum(1 for r in rows if r['split'] == 'calibration'):>12}{sum(1 for r in rows if r['split'] == 'heldout'):>9}")
     for problem in problems:
         print(problem, file=sys.stderr)
     print(f"{len(rows)} questions, {len(problems)} problems")

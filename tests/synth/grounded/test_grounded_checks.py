@@ -37,29 +37,32 @@ def offer(synthesizer: Synthesizer, sql: str, questions: list[str] | None = None
     return next(reason for reason, count in synthesizer.stats.rejected.items() if count != before.get(reason, 0))
 
 
-@pytest.mark.parametrize(("sql", "verdict"), [
-    ("SELECT name FROM items WHERE price > 5", "kept"),
-    ("SELECT name FROM items WHERE price > 0", "filter_keeps_all"),
-    ("SELECT name FROM items WHERE price > 100", "empty"),
-    ("SELECT COUNT(*) FROM items WHERE price > 100", "zero"),
-    ("SELECT name, NULL FROM items", "null_column"),
-    ("SELECT kind FROM items WHERE kind = 'x'", "constant"),
-    ("SELECT name FROM items ORDER BY price ASC LIMIT 1", "kept"),
-    ("SELECT name FROM items ORDER BY price DESC LIMIT 1", "tie"),
-    ("SELECT name FROM items ORDER BY price LIMIT 4", "limit_keeps_all"),
-    ("SELECT name FROM items WHERE id = 2 ORDER BY price", "sorted_one_row"),
-    ("SELECT kind, COUNT(*) FROM items GROUP BY kind", "constant_aggregate"),
-    ("SELECT kind FROM items GROUP BY kind HAVING COUNT(*) > 1", "having_keeps_all"),
-    ("SELECT kind FROM items GROUP BY kind HAVING AVG(price) > 6", "kept"),
-    ("SELECT DISTINCT kind FROM items WHERE price > 5", "filter_changes_nothing"),
-    ("SELECT name FROM items WHERE kind = 'x' UNION SELECT name FROM items WHERE price = 5", "set_same_as_side"),
-    ("SELECT name FROM items WHERE kind = 'x' UNION SELECT name FROM items WHERE price = 7", "kept"),
-    ("SELECT name FROM items WHERE kind = 'x' EXCEPT SELECT name FROM items WHERE kind = 'y'", "except_removes_nothing"),
-    ("SELECT name FROM items WHERE kind = 'x' INTERSECT SELECT name FROM items WHERE price > 5", "kept"),
-    ("SELECT name FROM items WHERE kind = 'x' INTERSECT SELECT name FROM items WHERE price < 6", "set_same_as_side"),
-    ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c", "timeout"),
-    ("SELECT missing FROM items", "error"),
-])
+@pytest.mark.parametrize(
+    ("sql", "verdict"),
+    [
+        ("SELECT name FROM items WHERE price > 5", "kept"),
+        ("SELECT name FROM items WHERE price > 0", "filter_keeps_all"),
+        ("SELECT name FROM items WHERE price > 100", "empty"),
+        ("SELECT COUNT(*) FROM items WHERE price > 100", "zero"),
+        ("SELECT name, NULL FROM items", "null_column"),
+        ("SELECT kind FROM items WHERE kind = 'x'", "constant"),
+        ("SELECT name FROM items ORDER BY price ASC LIMIT 1", "kept"),
+        ("SELECT name FROM items ORDER BY price DESC LIMIT 1", "tie"),
+        ("SELECT name FROM items ORDER BY price LIMIT 4", "limit_keeps_all"),
+        ("SELECT name FROM items WHERE id = 2 ORDER BY price", "sorted_one_row"),
+        ("SELECT kind, COUNT(*) FROM items GROUP BY kind", "constant_aggregate"),
+        ("SELECT kind FROM items GROUP BY kind HAVING COUNT(*) > 1", "having_keeps_all"),
+        ("SELECT kind FROM items GROUP BY kind HAVING AVG(price) > 6", "kept"),
+        ("SELECT DISTINCT kind FROM items WHERE price > 5", "filter_changes_nothing"),
+        ("SELECT name FROM items WHERE kind = 'x' UNION SELECT name FROM items WHERE price = 5", "set_same_as_side"),
+        ("SELECT name FROM items WHERE kind = 'x' UNION SELECT name FROM items WHERE price = 7", "kept"),
+        ("SELECT name FROM items WHERE kind = 'x' EXCEPT SELECT name FROM items WHERE kind = 'y'", "except_removes_nothing"),
+        ("SELECT name FROM items WHERE kind = 'x' INTERSECT SELECT name FROM items WHERE price > 5", "kept"),
+        ("SELECT name FROM items WHERE kind = 'x' INTERSECT SELECT name FROM items WHERE price < 6", "set_same_as_side"),
+        ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c", "timeout"),
+        ("SELECT missing FROM items", "error"),
+    ],
+)
 def test_verdicts(synthesizer, sql, verdict):
     assert offer(synthesizer, sql) == verdict
 

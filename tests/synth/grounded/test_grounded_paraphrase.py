@@ -12,15 +12,19 @@ def example() -> GroundedExample:
     return GroundedExample(
         sql="SELECT name FROM customers WHERE city = 'Lima'",
         questions=["Which customers have city 'Lima'?", "List the customers whose city is Lima."],
-        shape="filter", columns=["name"], rows_preview=[("Ana",)],
+        shape="filter",
+        columns=["name"],
+        rows_preview=[("Ana",)],
     )
 
 
 def test_paraphrases_are_checked_before_they_are_kept():
-    model = FakeListChatModel(responses=[
-        "1. Who are the customers living in Lima?\n2. Which customers have city 'Lima'?\n3. Show customers from Quito",
-        "1",  # judge: the first paraphrase answers the question
-    ])
+    model = FakeListChatModel(
+        responses=[
+            "1. Who are the customers living in Lima?\n2. Which customers have city 'Lima'?\n3. Show customers from Quito",
+            "1",  # judge: the first paraphrase answers the question
+        ]
+    )
     ex = example()
     stats = paraphrase_questions([ex], model, per_example=3)
     assert ex.questions[-1] == "Who are the customers living in Lima?"

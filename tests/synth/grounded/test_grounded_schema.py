@@ -31,15 +31,27 @@ def test_school_schema_keys_kinds_and_join_paths(school_db):
     assert [t.name for t in schema.tables] == ["courses", "departments", "enrollments", "students", "teachers"]
     assert schema.table("enrollments").primary_key == ("student_id", "course_id", "term")
     assert links(schema) == {
-        "courses(teacher_id) -> teachers(teacher_id)", "courses(department_id) -> departments(department_id)",
-        "enrollments(course_id) -> courses(course_id)", "enrollments(student_id) -> students(student_id)",
-        "students(advisor_id) -> teachers(teacher_id)", "teachers(department_id) -> departments(department_id)",
+        "courses(teacher_id) -> teachers(teacher_id)",
+        "courses(department_id) -> departments(department_id)",
+        "enrollments(course_id) -> courses(course_id)",
+        "enrollments(student_id) -> students(student_id)",
+        "students(advisor_id) -> teachers(teacher_id)",
+        "teachers(department_id) -> departments(department_id)",
     }
     students = schema.table("students")
     assert students.rows == 150 and students.rows_exact
     kinds = {c.name: c.kind for c in students.columns}
-    assert kinds == {"student_id": "key", "full_name": "text", "city": "text", "enrollment_year": "number", "gpa": "number",
-                     "is_active": "boolean", "birth_date": "date", "advisor_id": "key", "nickname": "text"}
+    assert kinds == {
+        "student_id": "key",
+        "full_name": "text",
+        "city": "text",
+        "enrollment_year": "number",
+        "gpa": "number",
+        "is_active": "boolean",
+        "birth_date": "date",
+        "advisor_id": "key",
+        "nickname": "text",
+    }
     assert students.column("city").categorical and not students.column("full_name").categorical
     assert students.column("nickname").nulls > 0 and students.column("nickname").nullable
     assert ("students", "enrollments", "courses") in walks(schema)

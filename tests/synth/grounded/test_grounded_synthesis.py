@@ -55,9 +55,34 @@ def test_school_examples_are_sound(school_run, school_db):
 def test_school_covers_every_shape(school_run):
     assert set(school_run.stats.by_shape) == set(SHAPES)
     sql = " ".join(e.sql for e in school_run.examples)
-    for keyword in (" = ", " < ", " > ", " LIKE ", " BETWEEN ", " IN (", " AND ", " OR ", "ORDER BY", "LIMIT", "DISTINCT",
-                    "GROUP BY", "HAVING", "JOIN", "NOT IN (SELECT", "(SELECT AVG(", "UNION", "INTERSECT", "EXCEPT",
-                    "COUNT(*)", "AVG(", "SUM(", "MAX(", "MIN(", "IS NULL", "IS NOT NULL"):
+    for keyword in (
+        " = ",
+        " < ",
+        " > ",
+        " LIKE ",
+        " BETWEEN ",
+        " IN (",
+        " AND ",
+        " OR ",
+        "ORDER BY",
+        "LIMIT",
+        "DISTINCT",
+        "GROUP BY",
+        "HAVING",
+        "JOIN",
+        "NOT IN (SELECT",
+        "(SELECT AVG(",
+        "UNION",
+        "INTERSECT",
+        "EXCEPT",
+        "COUNT(*)",
+        "AVG(",
+        "SUM(",
+        "MAX(",
+        "MIN(",
+        "IS NULL",
+        "IS NOT NULL",
+    ):
         assert keyword in sql, keyword
     two_hops = [e.sql for e in school_run.examples if e.sql.count(" JOIN ") == 2]
     assert two_hops
@@ -82,12 +107,19 @@ def test_same_seed_same_examples_other_seed_others(school_db):
 
 def test_same_seed_same_examples_in_another_process(school_db):
     """No set or hash order leaks into the random draws (string hashes differ per process)."""
-    script = ("import hashlib, json, sys; from synth.grounded import synthesize_examples; "
-              "r = synthesize_examples(sys.argv[1], max_examples=80, seed=2, show_progress=False); "
-              "print(hashlib.sha256(json.dumps([e.to_dict() for e in r.examples]).encode()).hexdigest())")
+    script = (
+        "import hashlib, json, sys; from synth.grounded import synthesize_examples; "
+        "r = synthesize_examples(sys.argv[1], max_examples=80, seed=2, show_progress=False); "
+        "print(hashlib.sha256(json.dumps([e.to_dict() for e in r.examples]).encode()).hexdigest())"
+    )
     digests = {
-        subprocess.run([sys.executable, "-c", script, str(school_db)], capture_output=True, text=True, check=True,
-                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        subprocess.run(
+            [sys.executable, "-c", script, str(school_db)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
         for seed in ("1", "2")
     }
     assert len(digests) == 1

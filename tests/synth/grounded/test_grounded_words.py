@@ -10,8 +10,7 @@ import sqlite3
 import pytest
 import sqlglot
 
-from synth.grounded.build import column, needs_quotes, table
-from synth.grounded.conditions import Condition
+from rag.describe import Column
 from rag.words import (
     article,
     column_phrase,
@@ -22,8 +21,9 @@ from rag.words import (
     singular,
     words,
 )
+from synth.grounded.build import column, needs_quotes, table
+from synth.grounded.conditions import Condition
 from synth.grounded.phrasing import finish, post, post_pair, pred, questions
-from rag.describe import Column
 from synth.sql.syntax import render
 
 
@@ -32,27 +32,42 @@ def test_module_doctests(module):
     assert doctest.testmod(importlib.import_module(module)).failed == 0
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("first_name", ["first", "name"]),
-    ("customerID", ["customer", "ID"]),
-    ("OrderDate", ["order", "date"]),
-    ("Unit Price", ["unit", "price"]),
-    ("HTTPStatusCode", ["HTTP", "status", "code"]),
-    ("tbl_orders", ["orders"]),
-    ("qty", ["quantity"]),
-    ("address2", ["address", "2"]),
-    ("it's", ["its"]),
-    ("prénom_élève", ["prénom", "élève"]),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("first_name", ["first", "name"]),
+        ("customerID", ["customer", "ID"]),
+        ("OrderDate", ["order", "date"]),
+        ("Unit Price", ["unit", "price"]),
+        ("HTTPStatusCode", ["HTTP", "status", "code"]),
+        ("tbl_orders", ["orders"]),
+        ("qty", ["quantity"]),
+        ("address2", ["address", "2"]),
+        ("it's", ["its"]),
+        ("prénom_élève", ["prénom", "élève"]),
+    ],
+)
 def test_words_split_identifiers(name, expected):
     assert words(name) == expected
 
 
-@pytest.mark.parametrize(("plural_form", "singular_form"), [
-    ("customers", "customer"), ("categories", "category"), ("addresses", "address"), ("boxes", "box"),
-    ("matches", "match"), ("statuses", "status"), ("people", "person"), ("movies", "movie"),
-    ("analyses", "analysis"), ("series", "series"), ("data", "data"), ("houses", "house"),
-])
+@pytest.mark.parametrize(
+    ("plural_form", "singular_form"),
+    [
+        ("customers", "customer"),
+        ("categories", "category"),
+        ("addresses", "address"),
+        ("boxes", "box"),
+        ("matches", "match"),
+        ("statuses", "status"),
+        ("people", "person"),
+        ("movies", "movie"),
+        ("analyses", "analysis"),
+        ("series", "series"),
+        ("data", "data"),
+        ("houses", "house"),
+    ],
+)
 def test_singular_and_plural_round_trip(plural_form, singular_form):
     assert singular(plural_form) == singular_form
     assert plural(singular_form) == plural_form
@@ -67,7 +82,13 @@ def test_table_nouns_and_column_phrases():
     assert phrase_plural("unit price") == "unit prices"
     assert phrase_plural("founded") == "founded"
     assert [article(w) for w in ("order", "city", "hour", "ID", "SKU", "unit")] == [
-        "an order", "a city", "an hour", "an ID", "an SKU", "a unit"]
+        "an order",
+        "a city",
+        "an hour",
+        "an ID",
+        "an SKU",
+        "a unit",
+    ]
 
 
 def test_values_are_quoted_so_their_ends_are_clear():
