@@ -478,7 +478,7 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
     if shape in ("list", "column") and _echoes_filter(sql, q):
         return None  # "SELECT name … WHERE name = 'X'" only says X back
     missed += [f"word {w!r} (linked, unused)" for w in _unused_words(link, q, sql, explained)]
-    coverage = _coverage(link, q, used, missed, explained)
+    coverage = _coverage(link, q, used, missed, _sql_words(link, q, sql) | explained)
     return Composed(sql, shape, used, missed, coverage)
 
 
@@ -570,6 +570,20 @@ def _unused_words(link: Link, q: _Query, sql: str, explained: set[str]) -> list[
         if stem in claimed and stem not in used and not {stem, lower} & IGNORED_WORDS and not stem.isdigit() and len(stem) > 1:
             out.append(stem)
     return list(dict.fromkeys(out))
+
+
+def _named_by(link: Link, table: str) -> set[str]:
+    """The question's stems that name `table`: its name's words, its linked columns' and values' words
+    (empty: named by none of them, so never accounted for by other means)."""
+    own = set(link.words_of(table))
+    for c in link.columns:
+        if c.table == table and c.column:
+            own.update(name_stems(c.column))
+    for v in link.values:
+        if v.table == table:
+            own.update(normalize_word(w) for w in re.findall(r"[^\W_]+", v.phrase))
+    said = {s for s in link.reading.stems if s in own}
+    return said or {"\0"}
 
 
 def _asks_for_a_row(link: Link, focus: str) -> bool:
@@ -753,11 +767,13 @@ def _top(text: str) -> int | None:
 
 
 def _coverage(link: Link, q: _Query, used: list[str], missed: list[str], explained: set[str]) -> float:
-    """The share of the question's parts this SQL accounts for: the named tables it reads, the
-    linked values and numbers it compares, and the content words left unlinked count against it."""
+    """The share of the question's parts this SQL accounts for: the named tables it reads (or whose
+    every naming word it accounts for otherwise: "bikes in repair" filtered on the value 'in repair'
+    need not read a `repairs` table), the linked values and numbers it compares, and the content
+    words left unlinked count against it. `explained`: the question stems the SQL accounts for."""
     named = link.named_tables
     qualifiers = _compound_qualifiers(link)
-    read = sum(1 for t in named if t in q.aliases or t in qualifiers)
+    read = sum(1 for t in named if t in q.aliases or t in qualifiers or _named_by(link, t) <= explained)
     parts = len(named) + len(missed) + len([w for w in link.unlinked if w not in explained])
     if parts == 0:
         return 0.0

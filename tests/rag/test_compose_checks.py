@@ -71,3 +71,21 @@ def test_a_capital_letter_code_is_a_value_but_a_lone_a_or_i_is_not(tmp_path: Pat
     assert [(h.column, h.value) for h in index.match("Which films are rated R?")] == [("age_rating", "R")]
     assert index.match("Which films are rated r?") == []  # a lower-case letter is a word, not a code
     assert index.match("I want A film") == []
+
+
+def test_a_table_named_only_by_a_word_the_answer_already_uses_need_not_be_read(tmp_path: Path) -> None:
+    """ "Which bikes are in repair?": the word 'repair' names a `repairs` table too, but the answer
+    accounts for it by the stored value 'in repair'; it is complete without reading `repairs`."""
+    path = tmp_path / "bikes.sqlite"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE bikes (bike_id INTEGER PRIMARY KEY, serial_number TEXT, status TEXT)")
+        con.execute("CREATE TABLE repairs (repair_id INTEGER PRIMARY KEY, bike_id INTEGER REFERENCES bikes(bike_id), cost REAL)")
+        con.executemany("INSERT INTO bikes VALUES (?, ?, ?)", [(i, f"SN-{i:03d}", ["available", "in repair"][i % 2]) for i in range(1, 21)])
+        con.executemany("INSERT INTO repairs VALUES (?, ?, ?)", [(i, i, 10.0 * i) for i in range(1, 6)])
+    with ReadOnlyDatabase.open(path) as db:
+        schema = describe(db)
+        link = Linker(schema, ValueIndex.build(db, schema)).link("Which bikes are in repair?")
+    assert "repairs" in link.named_tables and [v.value for v in link.values] == ["in repair"]
+    best = compose(link)[0]
+    assert "repairs" not in best.sql and "'in repair'" in best.sql
+    assert best.coverage == 1.0, best
