@@ -22,14 +22,16 @@ from typing import Any
 
 from rag.abstain import Evidence, confidence, gather, same_question
 from rag.adapt import AdaptLimits, adapt
-from rag.compose import compose, grouping_gap, reads_named_table
+from rag.compose import compose
+from rag.compose_checks import grouping_gap, reads_named_table
 from rag.databases import DatabaseRef
 from rag.encoders import Encoder, encoder_from_settings
 from rag.engines import Database
 from rag.errors import ConfigError, SQLError
 from rag.generators import Generator, make_generator
 from rag.index import Hit, VectorIndex, masked_companion
-from rag.linking import Link, Linker
+from rag.linked import Link
+from rag.linking import Linker
 from rag.masking import Vocabulary, mask_question, vocabulary_of
 from rag.retriever import ExampleRetriever
 from rag.settings import Settings

@@ -19,7 +19,6 @@ no element, value or operator accounts for.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,167 +27,17 @@ from typing import Any
 import numpy as np
 
 from rag.describe import DatabaseSchema, ForeignKey, Table, data_stamp, describe, disk_cached, label_columns
-from rag.masking import STOP_WORDS
+from rag.linked import Link, Linked
+from rag.reading import WORD, Reading, name_stems
 from rag.settings import LinkingSettings
-from rag.values import NumberMention, UnitHit, ValueHit, ValueIndex, numbers_in, unit_hits
+from rag.values import ValueHit, ValueIndex, unit_hits
 from rag.words import normalize_word, split_identifier
 
-__all__ = ["Link", "Linked", "Linker", "Reading", "describe_table", "name_stems", "table_document"]
+__all__ = ["Linker", "describe_table", "shortest_path", "table_document"]
 
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-# words that ask for an operation rather than name data: accounted for by the SQL's shape
-OPERATOR_WORDS = frozenset(
-    """how many much count number total sum average mean avg max maximum min minimum highest lowest largest
-    smallest biggest greatest most least fewest top bottom first last more less greater fewer over under above below
-    between each per every list show name names title titles which what who whom whose where when than at
-    longest shortest earliest latest oldest newest cheapest expensive sort sorted order ordered ascending
-    descending distinct different unique all any give find tell return get display there exist exists
-    do does did have has had is are was were be been by for of in on with without not no and or the a an
-    their its it they them this that these those from to into after before since until during year years month
-    months day days date dates time times ever never also only same other than equal equals exactly least
-    long longer short shorter big bigger small smaller high higher low lower recent recently old older new newer
-    value values amount amounts record records entry entries row rows item items data information please""".split()
-)
-# common verbs and adverbs a question wraps its data in ("live in", "came out", "were paid with")
-VERB_WORDS = frozenset(
-    """live lives lived living come comes came coming go goes went gone going take takes took taken run runs ran
-    running give gives gave given make makes made get gets got use uses used using start starts started
-    begin begins began begun end ends ended pay pays paid buy buys bought sell sells sold place places placed
-    belong belongs contain contains include includes hold holds held work works worked join joins joined
-    appear appears appeared operate operates operated happen happens happened see saw seen watch watched
-    know known want wanted need needed keep kept put say said tell told look looks looked find found
-    now currently right ever yet still ago already today's""".split()
-)
-# words no table, column or value has to account for
-IGNORED_WORDS = STOP_WORDS | OPERATOR_WORDS | VERB_WORDS
 _GENERIC_COLUMN_WORDS = frozenset({"id", "ids", "key", "code", "no", "num", "nbr"})
 _FLAG_PREFIXES = frozenset({"is", "has", "was", "can", "flag"})
 SYNONYM_MIN, SYNONYM_MARGIN = 0.75, 0.1
-
-
-def name_stems(name: str) -> tuple[str, ...]:
-    """The compared forms of an identifier's words.
-
-    >>> name_stems("InvoiceLines"), name_stems("order_details"), name_stems("Genres")
-    (('invoice', 'line'), ('order', 'detail'), ('genre',))
-    """
-    return tuple(normalize_word(w) for w in split_identifier(name))
-
-
-@dataclass(frozen=True)
-class Reading:
-    """A question read once: its words as typed, their stems, the content stems (not stop words)
-    and the numbers (with units)."""
-
-    text: str
-    words: tuple[str, ...]
-    stems: tuple[str, ...]
-    numbers: tuple[NumberMention, ...]
-
-    @classmethod
-    def read(cls, text: str) -> Reading:
-        words = tuple(_WORD.findall(text))
-        return cls(
-            text=text,
-            words=words,
-            stems=tuple(normalize_word(w) for w in words),
-            numbers=tuple(numbers_in(text)),
-        )
-
-    @property
-    def content(self) -> tuple[str, ...]:
-        """Stems that can name data: not stop or operator words, not numbers."""
-        return tuple(
-            s
-            for s, w in zip(self.stems, self.words)
-            if not {s, w.lower()} & (STOP_WORDS | OPERATOR_WORDS | VERB_WORDS)
-            and not any(ch.isdigit() for ch in s)
-            and (len(s) > 1 or (w.isupper() and w not in ("A", "I")))
-            and not (w.lower().endswith("ed") and len(w) > 4)  # "issued", "lasted": verbs, unless a name or value claims them
-        )
-
-    def position(self, stems: tuple[str, ...]) -> int | None:
-        """The index of the first question word among `stems` (where the question mentions it)."""
-        return next((i for i, s in enumerate(self.stems) if s in stems), None)
-
-
-@dataclass(frozen=True)
-class Linked:
-    """A linked table (column None) or column, its score (0-1+) and the reasons."""
-
-    table: str
-    column: str | None
-    score: float
-    why: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"table": self.table, "score": round(self.score, 3), "why": list(self.why)}
-        if self.column is not None:
-            out["column"] = self.column
-        return out
-
-
-@dataclass
-class Link:
-    """What a question names in its database. `tables` are ranked (the confident ones first, then
-    those the retriever adds for the prompt), `joins` connect them, `labels` name each table's rows."""
-
-    reading: Reading
-    schema: DatabaseSchema
-    tables: list[Linked] = field(default_factory=list)
-    columns: list[Linked] = field(default_factory=list)
-    values: list[ValueHit] = field(default_factory=list)
-    units: list[UnitHit] = field(default_factory=list)
-    joins: list[ForeignKey] = field(default_factory=list)
-    labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    unlinked: tuple[str, ...] = ()
-    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)  # table → question words that mean it ("movies" → films)
-    value_bound: str | None = None  # the value index's bound, when one cut it short
-    confident: int = 0  # how many of `tables` the question names itself (the rest: retriever's picks, bridges)
-
-    @property
-    def table_names(self) -> list[str]:
-        return [t.table for t in self.tables]
-
-    @property
-    def named_tables(self) -> list[str]:
-        """The tables the question itself names (by a word, a column, a value), best first."""
-        return [t.table for t in self.tables[: self.confident]]
-
-    def words_of(self, table: str) -> tuple[str, ...]:
-        """The question's words for a table: its name's stems, and any word the retriever matched to it."""
-        return name_stems(table) + self.aliases.get(table, ())
-
-    @property
-    def nothing(self) -> bool:
-        """Nothing in the question was linked to the database."""
-        return self.confident == 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "tables": [t.to_json() for t in self.tables],
-            "named_tables": self.named_tables,
-            "columns": [c.to_json() for c in self.columns[:24]],
-            "values": [v.to_json() for v in self.values],
-            "units": [u.to_json() for u in self.units],
-            "joins": [str(fk) for fk in self.joins],
-            "labels": {t: list(c) for t, c in self.labels.items()},
-            "aliases": {t: list(w) for t, w in self.aliases.items()},
-            "unlinked": list(self.unlinked),
-            "bounds": self.bounds,
-        }
-
-    @property
-    def bounds(self) -> list[str]:
-        """The limits that cut what linking could see (a huge database is read bounded, and says so)."""
-        out = []
-        if self.schema.skipped_tables:
-            out.append(
-                f"{len(self.schema.skipped_tables):,} tables were not read (virtual, or past the first 1,000: rag.describe's max_tables)"
-            )
-        if self.value_bound:
-            out.append(f"the value index stops at {self.value_bound}")
-        return out
 
 
 @dataclass
@@ -353,7 +202,7 @@ class Linker:
             return {}
         covered = {s for t in evidence for s in self._table_stems[t]}
         covered |= {s for c in columns for s in self._column_stems.get((c.table, c.column or ""), ())}
-        covered |= {normalize_word(w) for v in values for w in _WORD.findall(v.phrase)}
+        covered |= {normalize_word(w) for v in values for w in WORD.findall(v.phrase)}
         words = [(w, s) for w, s in zip(reading.words, reading.stems) if s in reading.content and s not in covered and len(w) > 2]
         if not words:
             return {}
@@ -455,7 +304,7 @@ class Linker:
 
     def _names_schema(self, phrase: str) -> bool:
         """Whether a phrase is a table's or column's name (then a value with that text is weak evidence)."""
-        stems = tuple(normalize_word(w) for w in _WORD.findall(phrase))
+        stems = tuple(normalize_word(w) for w in WORD.findall(phrase))
         return any(stems == s for s in self._table_stems.values()) or any(stems == s for s in self._column_stems.values())
 
     def _first_mention(self, reading: Reading, table: str, aliases: dict[str, tuple[str, ...]] | None = None) -> int:
@@ -504,9 +353,9 @@ class Linker:
         for c in link.columns:
             covered.update(self._column_stems.get((c.table, c.column or ""), ()))
         for v in link.values:
-            covered.update(normalize_word(w) for w in _WORD.findall(v.phrase))
+            covered.update(normalize_word(w) for w in WORD.findall(v.phrase))
         for u in link.units:
-            covered.update(normalize_word(w) for w in _WORD.findall(u.said))
+            covered.update(normalize_word(w) for w in WORD.findall(u.said))
         return tuple(dict.fromkeys(s for s in link.reading.content if s not in covered))
 
 

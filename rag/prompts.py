@@ -16,7 +16,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from rag.index import Hit
 
 if TYPE_CHECKING:
-    from rag.linking import Link
+    from rag.linked import Link
 
 ENGINES = {
     "sqlite": ("SQLite", 'quote identifiers with double quotes ("Order Details")'),

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from fixtures.linking.music import make_music
 
-from rag.compose import compose, grouping_gap, reads_named_table
+from rag.compose import compose
+from rag.compose_checks import grouping_gap, reads_named_table
 from rag.describe import describe
 from rag.linking import Linker
 from rag.sandbox import ReadOnlyDatabase
