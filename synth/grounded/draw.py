@@ -4,7 +4,7 @@
 "Which customers …?" lists); the small predicates say which columns can be measured, ordered,
 grouped or listed; `Candidate` is what a shape returns: the query as a sqlglot AST and its
 questions. The shapes themselves are in `synth.grounded.shapes` (one table) and
-`synth.grounded.joined` (several).
+`synth.grounded.joined` and `synth.grounded.membership` (several).
 """
 
 from __future__ import annotations

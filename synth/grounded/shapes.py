@@ -4,8 +4,8 @@ A shape is a function `(Draw) -> Candidate | None`: it picks a table, columns an
 random (through `synth.grounded.draw.Draw`), builds the query as a sqlglot AST and words it
 several ways. It returns None when the schema has nothing it can use. Whether the query is
 kept (runs in time, returns a non-degenerate result) is decided later by running it
-(`synth.grounded.checks`, `synth.grounded.synthesize`). Multi-table shapes (joins, subqueries,
-set operations across tables) are in `synth.grounded.joined`; grouping, comparisons with the
+(`synth.grounded.checks`, `synth.grounded.synthesize`). Multi-table shapes are in `synth.grounded.joined` (joins)
+and `synth.grounded.membership` (subqueries, set operations across tables); grouping, comparisons with the
 average and set operations on one table in `synth.grounded.grouping`.
 """
 
