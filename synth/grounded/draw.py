@@ -10,7 +10,7 @@ questions. The shapes themselves are in `synth.grounded.shapes` (one table) and
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -152,7 +152,7 @@ def listable(c: Column) -> bool:
     return c.kind in ("text", "number", "date") and not c.unique and c.distinct >= 2
 
 
-def select(columns: list[exp.Expression], source: Table, where: exp.Expression | None = None) -> exp.Select:
+def select(columns: Sequence[exp.Expr], source: Table, where: exp.Condition | None = None) -> exp.Select:
     query = exp.select(*columns).from_(table(source.name))
     return query.where(where) if where is not None else query
 

@@ -9,7 +9,7 @@ does advisor 'Ana Lima' have?" is worded from the schema alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlglot import exp
 
@@ -60,7 +60,7 @@ def pick_link(draw: Draw) -> tuple[ForeignKey, Table, Table] | None:
     return fk, draw.schema.table(fk.table), draw.schema.table(fk.ref_table)
 
 
-def joined_select(fk: ForeignKey, child: Table, parent: Table, projections: list[exp.Expression]) -> exp.Select:
+def joined_select(fk: ForeignKey, child: Table, parent: Table, projections: Sequence[exp.Expr]) -> exp.Select:
     on = join_on([column(c, CHILD) for c in fk.columns], [column(c, PARENT) for c in fk.ref_columns])
     return exp.select(*projections).from_(table(child.name, CHILD)).join(table(parent.name, PARENT), on=on)
 
@@ -81,7 +81,7 @@ def link_slots(fk: ForeignKey, child: Table, parent: Table) -> dict[str, str]:
     }
 
 
-def _name_value(draw: Draw, t: Table, alias: str) -> tuple[exp.Expression, Callable[[], str]] | None:
+def _name_value(draw: Draw, t: Table, alias: str) -> tuple[exp.Condition, Callable[[], str]] | None:
     """A condition naming one sampled row by its label ('Ana Lima'), and the name as said."""
     label = draw.label(t)
     if not t.sample or not label or any(c.kind != "text" for c in label):
@@ -204,7 +204,7 @@ def join_group(draw: Draw) -> Candidate | None:
     slots: Slots = dict(link_slots(fk, child, parent))
     m = draw.column(child, measure) if rng.random() < 0.4 else None
     if m is None:
-        metric: exp.Expression = star_count()
+        metric: exp.Func = star_count()
         templates = _PER_PARENT
     else:
         fn = rng.choice(("sum", "avg", "avg", "max"))
@@ -251,7 +251,7 @@ def join_superlative(draw: Draw) -> Candidate | None:
     k = 1
     m = draw.column(child, measure) if rng.random() < 0.35 else None
     if m is None:
-        metric: exp.Expression = star_count()
+        metric: exp.Func = star_count()
         if not ascending and rng.random() < 0.3:
             k = rng.choice((3, 5))
             templates = _TOP_PARENTS
@@ -294,7 +294,7 @@ _THROUGH_FILTERED = [
 ]
 
 
-def _hop(link: ForeignKey, left: tuple[str, str], right: tuple[str, str]) -> exp.Expression:
+def _hop(link: ForeignKey, left: tuple[str, str], right: tuple[str, str]) -> exp.Condition:
     """The ON condition of one link between two aliased tables (the link may point either way)."""
     (left_table, left_alias), (_, right_alias) = left, right
     child_alias, parent_alias = (left_alias, right_alias) if link.table == left_table else (right_alias, left_alias)

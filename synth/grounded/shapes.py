@@ -184,6 +184,7 @@ def filtered(draw: Draw) -> Candidate | None:
 
 def two_conditions(draw: Draw, t: Table, conjunction: str) -> tuple[Condition, Condition] | None:
     """Two conditions on different columns; for AND the first one holds on a sampled row."""
+    first: Condition | None
     if conjunction == "and" and t.sample:
         row = draw.rng.choice(t.sample)
         known = [c for c, v in zip(t.columns, row) if quotable(v, c.kind) and describable(c) and not c.unique]
