@@ -135,6 +135,7 @@ def synth(
         raise
     _print_summary(result.stats)
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
+    assert result.jsonl_path is not None  # written, or run_synthesis raised NothingWritten
     out.print(f"wrote {len(result.triplets)} triplets → {result.csv_path} (+ {result.jsonl_path.name})", highlight=False)
     out.print(f"[dim]time: {timing}[/]")
 

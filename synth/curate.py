@@ -137,7 +137,9 @@ def shortlist(triplets: list[Triplet], per_category: int, factor: int, seed: int
         for t in sorted(rows, key=lambda t: (-quality(t), stable_order(t.source + t.task_type, seed))):
             by_task[t.task_type].append(t)
         queues = [by_task[k] for k in sorted(by_task)]
-        wanted, used, picked = per_category * factor, set(), []
+        wanted = per_category * factor
+        used: set[str] = set()
+        picked: list[Triplet] = []
         while len(picked) < wanted and any(queues):
             for queue in queues:
                 while queue and queue[0].source in used:

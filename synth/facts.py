@@ -50,10 +50,16 @@ class SqlFacts(SnippetFacts):
         return self.snippet.text
 
     @property
+    def parsed(self) -> Query:
+        """The parsed query: rules see only facts whose SQL parses (`synth.rules.generate_for_snippet`)."""
+        assert self.query is not None, "the SQL does not parse"
+        return self.query
+
+    @property
     def canonical(self) -> str:
         """The query as sqlglot writes it: used wherever variants (also sqlglot-written) stand next
         to it, so formatting (`AS`, keyword case) cannot tell them apart."""
-        return self.query.sql  # type: ignore[union-attr]
+        return self.parsed.sql
 
     @cached_property
     def schema(self) -> Schema:
@@ -64,7 +70,7 @@ class SqlFacts(SnippetFacts):
 
     def context(self, purpose: str, query: Query | None = None) -> SqlContext:
         """What a transformation family works with, its randomness drawn for `purpose`."""
-        base = SqlContext(self.query, self.schema, self.database, self.rng(purpose))  # type: ignore[arg-type]
+        base = SqlContext(self.parsed, self.schema, self.database, self.rng(purpose))
         return base if query is None else replace(base, query=query)
 
     @cached_property
@@ -85,7 +91,7 @@ class SqlFacts(SnippetFacts):
 
     @cached_property
     def translations(self) -> dict[str, str]:
-        return find_translations(self.query, self.rng("dialects"), limit=2)  # type: ignore[arg-type]
+        return find_translations(self.parsed, self.rng("dialects"), limit=2)
 
     @cached_property
     def can_run(self) -> bool:

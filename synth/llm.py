@@ -334,9 +334,11 @@ class TripletGenerator:
                 record["neg_origin"] = "llm" if record["negatives"] else None
                 fresh = True
         except OffFormat as exc:
-            return self._failed(job, stats, f"off-format LLM output ({exc})")
+            self._failed(job, stats, f"off-format LLM output ({exc})")
+            return None
         except Exception as exc:  # backends raise many types (HTTP, llama.cpp): count and go on
-            return self._failed(job, stats, f"LLM error {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            self._failed(job, stats, f"LLM error {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            return None
         if fresh and path is not None:
             write_json_atomic(path, record)
         if record["status"] == "judged_out":

@@ -205,12 +205,14 @@ def run_synthesis(
             cache.encode(texts, desc="embedding")
             lap("embedding")
         if config.consistency and triplets:
+            assert cache is not None  # needs_encoder holds
             triplets = consistency_filter(
                 triplets, pools, cache, ConsistencyConfig(config.consistency_top_k, config.consistency_threshold), stats
-            )  # type: ignore[arg-type]
+            )
             lap("consistency")
         if config.hard_negatives == "mine" and config.num_negatives > 0 and triplets:
-            add_mined_negatives(triplets, pools, cache, _mining_config(config), stats)  # type: ignore[arg-type]
+            assert cache is not None  # needs_encoder holds
+            add_mined_negatives(triplets, pools, cache, _mining_config(config), stats)
             lap("mining")
         elif config.hard_negatives == "llm" and config.num_negatives > 0 and generator is not None:
             add_llm_negatives(triplets, generator, config, stats, show_progress)
@@ -221,7 +223,9 @@ def run_synthesis(
                 if lacking:
                     stats.note("curation: rows without a negative left out", len(lacking))
                 triplets = [t for t in triplets if t.neg]
-            triplets = select_per_category(triplets, cache, config.per_category, seed=config.seed)  # type: ignore[arg-type]
+            if triplets:  # rows left: then there were rows to encode, and an encoder
+                assert cache is not None
+                triplets = select_per_category(triplets, cache, config.per_category, seed=config.seed)
             lap("select")
         for t in triplets:
             stats.count("selected", t.category)
@@ -243,7 +247,7 @@ def run_synthesis(
 
 
 def _make_backend(config: SynthConfig, settings: Any) -> Any:
-    kind = config.generator
+    kind: str = config.generator
     if kind == "rules":  # rule triplets with LLM-written negatives
         kind = (
             "llm"
@@ -306,7 +310,8 @@ def _generate(
     jobs = llm_jobs(llm_tasks, snippets, None if config.all else config.per_category * config.shortlist_factor * 2, config.seed)
     stats.note("llm: jobs", len(jobs))
     num_negatives = config.num_negatives if config.hard_negatives == "llm" else 0
-    triplets += generator.run(jobs, stats, num_negatives=num_negatives, threads=config.threads, show_progress=show_progress)  # type: ignore[union-attr]
+    assert generator is not None  # run_synthesis makes a backend for every generator but "rules"
+    triplets += generator.run(jobs, stats, num_negatives=num_negatives, threads=config.threads, show_progress=show_progress)
     return triplets, generator
 
 

@@ -215,7 +215,7 @@ def rule_sql_migration(task: Task, f: SqlFacts) -> Triplet | None:
 
 
 def rule_sql_style(task: Task, f: SqlFacts) -> Triplet | None:
-    found = styles(f.query, f.sql)
+    found = styles(f.parsed, f.sql)
     if not found:
         return None
     style = f.rng("style").choice(sorted(found))
@@ -332,8 +332,10 @@ def generate_for_snippet(
             return []
     out = []
     for task in chosen:
+        rule = task.rule
+        assert rule is not None  # chosen: the tasks with a rule
         try:
-            triplet = task.rule(task, facts)  # type: ignore[misc]
+            triplet = rule(task, facts)
         except Exception as exc:  # a rule must never stop a run: count, log, go on
             log.warning("rule %s failed on %s: %s: %s", task.name, snippet.origin, type(exc).__name__, exc)
             stats.count("failures", task.category.value)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
-from synth.facts import SnippetFacts
 from synth.triplets import Triplet
 
 
@@ -64,7 +64,14 @@ class Judge:
     no: str
 
 
-Rule = Callable[["Task", SnippetFacts], "Triplet | None"]
+def yes_no_judge(mission: str, query_type: str, doc_type: str, claim: str, negated: str) -> Judge:
+    """A judge whose two verdicts are "Yes, <claim>." and "No, <negated>."."""
+    return Judge(mission, query_type, doc_type, f"Yes, {claim}.", f"No, {negated}.")
+
+
+# A "sql" task's rule takes `SqlFacts`, any other `SnippetFacts` (a subclass): a Callable type cannot
+# tie the argument to the task, and a rule taking only `SqlFacts` is no Callable[[Task, SnippetFacts]].
+Rule = Callable[["Task", Any], "Triplet | None"]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,15 @@ class Triplet:
     def from_row(cls, row: dict[str, Any]) -> Triplet:
         """A row of a triplet file (CSV columns, plus `negatives` and `meta` from JSONL)."""
         values = {c: clean_text(row.get(c)) for c in COLUMNS}
-        meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
-        return cls(negatives=[str(n) for n in row.get("negatives") or []], meta=dict(meta), **values)
+        meta = row.get("meta")
+        return cls.from_values(
+            values, negatives=[str(n) for n in row.get("negatives") or []], meta=dict(meta) if isinstance(meta, dict) else {}
+        )
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, str], **extra: Any) -> Triplet:
+        """A triplet from its cleaned text columns (`COLUMNS`), plus any other fields by keyword."""
+        return cls(values["query"], values["pos"], values["neg"], values["category"], values["task_type"], values["source"], **extra)
 
 
 def jsonl_path(csv_path: Path) -> Path:
@@ -150,7 +158,12 @@ class TripletSet:
     def extend(self, rows: list[Triplet], label: str) -> int:
         """Append rows that are not already present (by query, pos, neg); counts them under `label`."""
         seen = {(r.query, r.pos, r.neg) for r in self.rows}
-        added = [r for r in rows if (r.query, r.pos, r.neg) not in seen and not seen.add((r.query, r.pos, r.neg))]
+        added: list[Triplet] = []
+        for r in rows:
+            key = (r.query, r.pos, r.neg)
+            if key not in seen:
+                seen.add(key)
+                added.append(r)
         self.rows.extend(added)
         self.extra[label] = self.extra.get(label, 0) + len(added)
         return len(added)
@@ -219,7 +232,7 @@ def load_triplets(path: str | Path, *, min_rows: int = 2, strict: bool = False) 
             duplicates += 1
             continue
         seen.add(key)
-        rows.append(Triplet(**values))
+        rows.append(Triplet.from_values(values))
     if len(rows) < min_rows:
         raise DataError(
             f"triplet file {path} has {len(rows)} usable row(s) of {len(raw)} "

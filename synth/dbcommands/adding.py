@@ -61,36 +61,36 @@ def add(
     if url is not None and url.engine != "sqlite":
         _add_url(url, path, name, examples, replace, seed, quiet, settings)
         return
-    path = url.path if url is not None and url.path else Path(path).expanduser()
-    if not path.exists():
-        raise DatabaseError(f"database not found: {path}")
-    if not path.is_file():
-        raise DatabaseError(f"{path} is not a file")
-    name = check_name(name or _name_from(path))
+    db_file = url.path if url is not None and url.path else Path(path).expanduser()
+    if not db_file.exists():
+        raise DatabaseError(f"database not found: {db_file}")
+    if not db_file.is_file():
+        raise DatabaseError(f"{db_file} is not a file")
+    name = check_name(name or _name_from(db_file))
     registry, store = Registry(settings.home), ExampleStore(settings.home)
     existing = registry.get(name)
-    if existing is not None and not replace and Path(existing.path) != path.resolve():
+    if existing is not None and not replace and Path(existing.path) != db_file.resolve():
         raise ConfigError(
             f"a database named '{name}' is already registered ({existing.path})", hint="pass --replace, or choose another --name"
         )
     if name in _demo_names():
         raise ConfigError(f"'{name}' is a demo database's name", hint="choose another --name")
-    ref = describe(resolve_db(str(path), settings.home))
-    with ReadOnlyDatabase.open(path, timeout_s=settings.execution.timeout_s) as database:
+    ref = describe(resolve_db(str(db_file), settings.home))
+    with ReadOnlyDatabase.open(db_file, timeout_s=settings.execution.timeout_s) as database:
         database.quick_check()  # a truncated file would otherwise answer with rows made up from what is left
-    before = _file_digest(path)
+    before = _file_digest(db_file)
     started = time.perf_counter()
     result = synthesize_examples(
-        path, max_examples=examples, seed=seed, timeout_s=min(settings.execution.timeout_s, 2.0), show_progress=not quiet
+        db_file, max_examples=examples, seed=seed, timeout_s=min(settings.execution.timeout_s, 2.0), show_progress=not quiet
     )
     fingerprint = schema_fingerprint(ref.schema)
     stored = _stored_examples(name, result.examples)
-    if _file_digest(path) != before:  # cannot happen through the read-only sandbox; checked before anything is stored
-        raise DatabaseError(f"{path} changed while coderag read it: another program is writing it")
+    if _file_digest(db_file) != before:  # cannot happen through the read-only sandbox; checked before anything is stored
+        raise DatabaseError(f"{db_file} changed while coderag read it: another program is writing it")
     added = store.replace_synthesized(name, stored)
     moved = _adopt(store, schema_key(fingerprint), name)
     registration = registry.add(
-        name, path, fingerprint, tables=ref.tables, meta={"synthesis": {"examples": len(result.examples), "seed": seed}}
+        name, db_file, fingerprint, tables=ref.tables, meta={"synthesis": {"examples": len(result.examples), "seed": seed}}
     )
     _print_summary(result, added, moved, time.perf_counter() - started)
     err.print(f"indexing the examples of '{name}'…")

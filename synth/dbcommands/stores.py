@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -25,7 +25,7 @@ def list_databases(as_json: JsonOption = False) -> None:
 
     settings = settings_from_flags()
     store = ExampleStore(settings.home)
-    rows = []
+    rows: list[dict[str, Any]] = []  # JSON objects, printed as they are with --json
     for registration in Registry(settings.home).all():
         origins = Counter(e.origin for e in store.load(registration.name))
         rows.append(

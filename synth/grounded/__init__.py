@@ -8,7 +8,7 @@ own: it loads langchain and the task registry).
 
 Modules, each using only those before it: names (English for identifiers), schema
 (introspection), build (AST helpers), conditions, phrasing, draw (random choices, labels),
-shapes (one table), joined (several tables), checks (degeneracy, result keys), synthesize.
+shapes (one table), joined and membership (several tables), checks (degeneracy, result keys), synthesize.
 """
 
 from rag.describe import (

@@ -83,11 +83,11 @@ def star_count() -> exp.Count:
     return exp.Count(this=exp.Star())
 
 
-def order(node: exp.Expression, descending: bool) -> exp.Ordered:
+def order(node: exp.Expr, descending: bool) -> exp.Ordered:
     """`node [DESC]` with SQLite's own NULL placement (NULLs sort first), so no NULLS clause is written."""
     return exp.Ordered(this=node, desc=descending, nulls_first=not descending)
 
 
-def join_on(left: list[exp.Column], right: list[exp.Column]) -> exp.Expression:
+def join_on(left: list[exp.Column], right: list[exp.Column]) -> exp.Condition:
     """`l1 = r1 AND l2 = r2 …` for a (possibly composite) key."""
     return exp.and_(*(exp.EQ(this=a, expression=b) for a, b in zip(left, right)))

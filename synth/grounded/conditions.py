@@ -49,7 +49,7 @@ class Condition:
     def is_date(self) -> bool:
         return self.column.kind == "date"
 
-    def sql(self) -> exp.Expression:
+    def sql(self) -> exp.Condition:
         """The predicate as a sqlglot node."""
         col = column_node(self.column.name, self.alias)
         op, values = self.op, self.values

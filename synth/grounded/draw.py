@@ -4,13 +4,13 @@
 "Which customers …?" lists); the small predicates say which columns can be measured, ordered,
 grouped or listed; `Candidate` is what a shape returns: the query as a sqlglot AST and its
 questions. The shapes themselves are in `synth.grounded.shapes` (one table) and
-`synth.grounded.joined` (several).
+`synth.grounded.joined` and `synth.grounded.membership` (several).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -152,7 +152,7 @@ def listable(c: Column) -> bool:
     return c.kind in ("text", "number", "date") and not c.unique and c.distinct >= 2
 
 
-def select(columns: list[exp.Expression], source: Table, where: exp.Expression | None = None) -> exp.Select:
+def select(columns: Sequence[exp.Expr], source: Table, where: exp.Condition | None = None) -> exp.Select:
     query = exp.select(*columns).from_(table(source.name))
     return query.where(where) if where is not None else query
 

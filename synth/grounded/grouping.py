@@ -111,7 +111,7 @@ def group_superlative(draw: Draw) -> Candidate | None:
     m = draw.column(t, measure, exclude=(g,)) if rng.random() < 0.4 else None
     slots: Slots = {**noun_slots(t), "g": phrase_of(t, g)}
     if m is None:
-        metric: exp.Expression = star_count()
+        metric: exp.Func = star_count()
         templates = _GROUP_MOST[ascending]
     else:
         fn = rng.choice(("avg", "sum"))

@@ -1,5 +1,5 @@
-"""Query shapes over several tables: joins along foreign keys (one and two hops), IN / NOT IN
-subqueries, and set operations across a join, each with its question templates.
+"""Query shapes over several tables: joins along foreign keys (one and two hops), each with its
+question templates, and the link helpers the membership shapes (`synth.grounded.membership`) share.
 
 A link is a foreign key, declared or inferred (`rag.describe`): the child table holds
 the key, the parent is what it refers to. Questions name the parent by the key's own name when
@@ -9,7 +9,7 @@ does advisor 'Ana Lima' have?" is worded from the schema alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlglot import exp
 
@@ -30,7 +30,7 @@ from rag.words import (
     quote_value,
 )
 from synth.grounded.build import column, join_on, order, star_count, table
-from synth.grounded.conditions import Condition, equality
+from synth.grounded.conditions import equality
 from synth.grounded.draw import (
     AGGREGATES,
     Candidate,
@@ -42,7 +42,7 @@ from synth.grounded.draw import (
     phrases,
     with_post,
 )
-from synth.grounded.phrasing import AGGREGATE_WORDS, MOST, Slots, post, questions
+from synth.grounded.phrasing import AGGREGATE_WORDS, MOST, Slots, questions
 
 CHILD, PARENT, THIRD = "T1", "T2", "T3"
 
@@ -53,14 +53,14 @@ def role(fk: ForeignKey, parent: Table) -> str:
     return stem or parent.noun.singular
 
 
-def _link(draw: Draw) -> tuple[ForeignKey, Table, Table] | None:
+def pick_link(draw: Draw) -> tuple[ForeignKey, Table, Table] | None:
     if not draw.links:
         return None
     fk = draw.rng.choice(draw.links)
     return fk, draw.schema.table(fk.table), draw.schema.table(fk.ref_table)
 
 
-def _joined(fk: ForeignKey, child: Table, parent: Table, projections: list[exp.Expression]) -> exp.Select:
+def joined_select(fk: ForeignKey, child: Table, parent: Table, projections: Sequence[exp.Expr]) -> exp.Select:
     on = join_on([column(c, CHILD) for c in fk.columns], [column(c, PARENT) for c in fk.ref_columns])
     return exp.select(*projections).from_(table(child.name, CHILD)).join(table(parent.name, PARENT), on=on)
 
@@ -69,7 +69,7 @@ def _parent_key(fk: ForeignKey, parent: Table) -> list[exp.Expression]:
     return [column(c, PARENT) for c in (parent.primary_key or fk.ref_columns)]
 
 
-def _link_slots(fk: ForeignKey, child: Table, parent: Table) -> dict[str, str]:
+def link_slots(fk: ForeignKey, child: Table, parent: Table) -> dict[str, str]:
     said = role(fk, parent)
     return {
         "child_pl": child.noun.plural,
@@ -81,7 +81,7 @@ def _link_slots(fk: ForeignKey, child: Table, parent: Table) -> dict[str, str]:
     }
 
 
-def _name_value(draw: Draw, t: Table, alias: str) -> tuple[exp.Expression, Callable[[], str]] | None:
+def _name_value(draw: Draw, t: Table, alias: str) -> tuple[exp.Condition, Callable[[], str]] | None:
     """A condition naming one sampled row by its label ('Ana Lima'), and the name as said."""
     label = draw.label(t)
     if not t.sample or not label or any(c.kind != "text" for c in label):
@@ -133,12 +133,12 @@ _PAIRS = [
 def join(draw: Draw) -> Candidate | None:
     """One hop along a foreign key: children of a named or filtered parent, parents of filtered
     children, or each child with its parent's name."""
-    link = _link(draw)
+    link = pick_link(draw)
     if link is None:
         return None
     fk, child, parent = link
     rng = draw.rng
-    slots: Slots = dict(_link_slots(fk, child, parent))
+    slots: Slots = dict(link_slots(fk, child, parent))
     child_label, parent_label = draw.label(child), draw.label(parent)
     variant = rng.choice(("named", "named", "filtered", "parents", "pairs"))
     if variant == "named":
@@ -149,21 +149,21 @@ def join(draw: Draw) -> Candidate | None:
         where, said = named
         templates = _OF_NAMED if set(chosen) <= set(child_label) else _OF_NAMED_COLUMNS
         slots.update({**column_slots(child, chosen, child_label), "v": said})
-        return Candidate("join", _joined(fk, child, parent, cols(chosen, CHILD)).where(where), questions(rng, templates, slots))
+        return Candidate("join", joined_select(fk, child, parent, cols(chosen, CHILD)).where(where), questions(rng, templates, slots))
     if variant == "filtered":
         cond = draw.condition(parent, PARENT, exclude=parent_label)
         chosen = draw.projection(child, rng.choice((1, 2)))
         if cond is None or not chosen:
             return None
         slots.update({**column_slots(child, chosen, child_label), **draw.post_slots(cond)})
-        tree = _joined(fk, child, parent, cols(chosen, CHILD)).where(cond.sql())
+        tree = joined_select(fk, child, parent, cols(chosen, CHILD)).where(cond.sql())
         return Candidate("join", tree, questions(rng, _OF_FILTERED, slots))
     if variant == "parents":
         cond = draw.condition(child, CHILD)
         if cond is None:
             return None
         slots.update(draw.post_slots(cond))
-        tree = _joined(fk, child, parent, cols(list(parent_label), PARENT)).where(cond.sql()).distinct()
+        tree = joined_select(fk, child, parent, cols(list(parent_label), PARENT)).where(cond.sql()).distinct()
         return Candidate("join", tree, questions(rng, _PARENTS_OF, slots))
     cond = draw.condition(child, CHILD) if rng.random() < 0.3 else None
     slots.update(
@@ -173,7 +173,7 @@ def join(draw: Draw) -> Candidate | None:
             "clabel": phrases(child, list(child_label), child_label)[0],
         }
     )
-    tree = _joined(fk, child, parent, cols(list(child_label), CHILD) + cols(list(parent_label), PARENT))
+    tree = joined_select(fk, child, parent, cols(list(child_label), CHILD) + cols(list(parent_label), PARENT))
     if cond is not None:
         tree = tree.where(cond.sql())
     return Candidate("join", tree, questions(rng, _PAIRS, slots))
@@ -196,22 +196,22 @@ _PER_PARENT_AGGREGATE = [
 
 def join_group(draw: Draw) -> Candidate | None:
     """Children counted (or a child measure aggregated) per parent."""
-    link = _link(draw)
+    link = pick_link(draw)
     if link is None:
         return None
     fk, child, parent = link
     rng = draw.rng
-    slots: Slots = dict(_link_slots(fk, child, parent))
+    slots: Slots = dict(link_slots(fk, child, parent))
     m = draw.column(child, measure) if rng.random() < 0.4 else None
     if m is None:
-        metric: exp.Expression = star_count()
+        metric: exp.Func = star_count()
         templates = _PER_PARENT
     else:
         fn = rng.choice(("sum", "avg", "avg", "max"))
         metric = AGGREGATES[fn](this=column(m.name, CHILD))
         slots.update({"m": _said(child, m), "agg": draw.words_from(AGGREGATE_WORDS[fn], before=_said(child, m))})
         templates = _PER_PARENT_AGGREGATE
-    tree = _joined(fk, child, parent, cols(list(draw.label(parent)), PARENT) + [metric]).group_by(*_parent_key(fk, parent))
+    tree = joined_select(fk, child, parent, cols(list(draw.label(parent)), PARENT) + [metric]).group_by(*_parent_key(fk, parent))
     return Candidate("join_group", tree, questions(rng, templates, slots))
 
 
@@ -240,18 +240,18 @@ _TOP_PARENTS = [
 
 def join_superlative(draw: Draw) -> Candidate | None:
     """The parent with the most children (or the highest total of a child measure), or the top k."""
-    link = _link(draw)
+    link = pick_link(draw)
     if link is None:
         return None
     fk, child, parent = link
     rng = draw.rng
     parent_label = draw.label(parent)
-    slots: Slots = {**_link_slots(fk, child, parent), "plabel": phrases(parent, list(parent_label), parent_label)[0]}
+    slots: Slots = {**link_slots(fk, child, parent), "plabel": phrases(parent, list(parent_label), parent_label)[0]}
     ascending = rng.random() < 0.2
     k = 1
     m = draw.column(child, measure) if rng.random() < 0.35 else None
     if m is None:
-        metric: exp.Expression = star_count()
+        metric: exp.Func = star_count()
         if not ascending and rng.random() < 0.3:
             k = rng.choice((3, 5))
             templates = _TOP_PARENTS
@@ -269,7 +269,7 @@ def join_superlative(draw: Draw) -> Candidate | None:
             }
         )
         templates = _MOST_MEASURE
-    tree = _joined(fk, child, parent, cols(list(parent_label), PARENT)).group_by(*_parent_key(fk, parent))
+    tree = joined_select(fk, child, parent, cols(list(parent_label), PARENT)).group_by(*_parent_key(fk, parent))
     tree = tree.order_by(order(metric, not ascending)).limit(k)
     return Candidate("join_superlative", tree, questions(rng, templates, slots))
 
@@ -294,7 +294,7 @@ _THROUGH_FILTERED = [
 ]
 
 
-def _hop(link: ForeignKey, left: tuple[str, str], right: tuple[str, str]) -> exp.Expression:
+def _hop(link: ForeignKey, left: tuple[str, str], right: tuple[str, str]) -> exp.Condition:
     """The ON condition of one link between two aliased tables (the link may point either way)."""
     (left_table, left_alias), (_, right_alias) = left, right
     child_alias, parent_alias = (left_alias, right_alias) if link.table == left_table else (right_alias, left_alias)
@@ -335,131 +335,9 @@ def two_hop(draw: Draw) -> Candidate | None:
     return Candidate("two_hop", tree.where(cond.sql()), questions(rng, _THROUGH_FILTERED, slots))
 
 
-# --- subqueries -------------------------------------------------------------------------------
-
-_IN_ANY = [
-    "Which {role_pl} have at least one {child_sg}?",
-    "List the {role_pl} that have {child_pl}.",
-    "Show the {role_pl} with any {child_pl}.",
-    "Which {role_pl} appear in the {child_pl}?",
-]
-_IN_FILTERED = [
-    "Which {role_pl} have {child_pl} {post}?",
-    "List the {role_pl} that have at least one {child_sg} {post_sg}.",
-    "Find the {role_pl} with {child_pl} {post}.",
-    "Show the {role_pl} of {child_pl} {post}.",
-]
-_NOT_IN_ANY = [
-    "Which {role_pl} have no {child_pl}?",
-    "List the {role_pl} without any {child_pl}.",
-    "Find the {role_pl} that do not have a single {child_sg}.",
-    "Which {role_pl} never appear in the {child_pl}?",
-    "Show the {role_pl} with no {child_pl}.",
-]
-_NOT_IN_FILTERED = [
-    "Which {role_pl} have no {child_pl} {post}?",
-    "List the {role_pl} without any {child_sg} {post_sg}.",
-    "Find the {role_pl} that have no {child_pl} {post}.",
-]
-_NOT_IN_COUNT = [
-    "How many {role_pl} have no {child_pl}?",
-    "Count the {role_pl} without any {child_pl}.",
-    "What is the number of {role_pl} that have no {child_pl}?",
-]
-
-
-def _membership(draw: Draw, negated: bool) -> Candidate | None:
-    links = [fk for fk in draw.links if len(fk.columns) == 1]
-    if not links:
-        return None
-    fk = draw.rng.choice(links)
-    child, parent = draw.schema.table(fk.table), draw.schema.table(fk.ref_table)
-    rng = draw.rng
-    key = child.column(fk.columns[0])
-    cond = draw.condition(child) if rng.random() < (0.35 if negated else 0.7) else None
-    inner = exp.select(column(key.name)).from_(table(child.name))
-    filters = [cond.sql()] if cond else []
-    if negated and key.nulls:
-        filters.append(exp.Not(this=exp.Is(this=column(key.name), expression=exp.Null())))
-    if filters:
-        inner = inner.where(exp.and_(*filters))
-    test: exp.Expression = exp.In(this=column(fk.ref_columns[0]), query=exp.Subquery(this=inner))
-    if negated:
-        test = exp.Not(this=test)
-    slots: Slots = dict(_link_slots(fk, child, parent))
-    if cond is not None:
-        slots.update({"post": lambda: post(cond, rng)[1], "post_sg": lambda: post(cond, rng, singular=True)[1]})
-    shape = "not_in_subquery" if negated else "in_subquery"
-    if negated and cond is None and rng.random() < 0.25:
-        tree = exp.select(star_count()).from_(table(parent.name)).where(test)
-        return Candidate(shape, tree, questions(rng, _NOT_IN_COUNT, slots))
-    templates = (_NOT_IN_FILTERED if cond else _NOT_IN_ANY) if negated else (_IN_FILTERED if cond else _IN_ANY)
-    tree = exp.select(*cols(list(draw.label(parent)))).from_(table(parent.name)).where(test)
-    return Candidate(shape, tree, questions(rng, templates, slots))
-
-
-def in_subquery(draw: Draw) -> Candidate | None:
-    return _membership(draw, negated=False)
-
-
-def not_in_subquery(draw: Draw) -> Candidate | None:
-    return _membership(draw, negated=True)
-
-
-# --- set operations across a join -------------------------------------------------------------
-
-_JOIN_SET_WORDS = {
-    "intersect": [
-        "Which {role_pl} have both {child_pl} {post1} and {child_pl} {post2}?",
-        "List the {role_pl} with {child_pl} {post1} as well as {child_pl} {post2}.",
-        "Find the {role_pl} that have at least one {child_sg} {post_sg1} and at least one {post_sg2}.",
-    ],
-    "except": [
-        "Which {role_pl} have {child_pl} {post1} but none {post2}?",
-        "List the {role_pl} with {child_pl} {post1} but no {child_pl} {post2}.",
-        "Find the {role_pl} that have {child_pl} {post1}, excluding those with {child_pl} {post2}.",
-    ],
-    "union": [
-        "Which {role_pl} have {child_pl} {post1} or {child_pl} {post2}?",
-        "List the {role_pl} with {child_a} {post_sg1} or {child_a} {post_sg2}.",
-    ],
-}
-_SET_BUILDERS = {"union": exp.union, "intersect": exp.intersect, "except": exp.except_}
-
-
-def join_set(draw: Draw) -> Candidate | None:
-    """Parents whose children meet one condition and (also / not / or) another:
-    "Which customers have both orders with status 'returned' and orders with status 'pending'?"."""
-    link = _link(draw)
-    if link is None:
-        return None
-    fk, child, parent = link
-    rng = draw.rng
-    kind = rng.choice(("intersect", "intersect", "except", "union"))
-    first = draw.condition(child, CHILD)
-    if first is None:
-        return None
-    second: Condition | None = None
-    if first.op == "eq" and len(first.column.values) > 1 and rng.random() < 0.6:
-        other = rng.choice([v for v in first.column.values if v != first.values[0]])
-        second = equality(child, first.column, other, CHILD)
-    else:
-        second = draw.condition(child, CHILD, exclude=(first.column,))
-    if second is None:
-        return None
-    label = list(draw.label(parent))
-    left = _joined(fk, child, parent, cols(label, PARENT)).where(first.sql())
-    right = _joined(fk, child, parent, cols(label, PARENT)).where(second.sql())
-    slots: Slots = {**_link_slots(fk, child, parent), **draw.post_slots(first, "1"), **draw.post_slots(second, "2")}
-    return Candidate("join_set", _SET_BUILDERS[kind](left, right), questions(rng, _JOIN_SET_WORDS[kind], slots))
-
-
-MULTI_TABLE_SHAPES: dict[str, Shape] = {
+JOIN_SHAPES: dict[str, Shape] = {
     "join": join,
     "join_group": join_group,
     "join_superlative": join_superlative,
     "two_hop": two_hop,
-    "in_subquery": in_subquery,
-    "not_in_subquery": not_in_subquery,
-    "join_set": join_set,
 }

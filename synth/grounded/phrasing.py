@@ -35,7 +35,8 @@ from rag.words import (
 )
 from synth.grounded.conditions import Condition
 
-Slots = Mapping[str, "str | Callable[[], str]"]
+# A template's slot values: a fixed word, or a callable drawn afresh for each question; shapes fill them in
+Slots = dict[str, "str | Callable[[], str]"]
 STYLES = ("whose", "with", "where", "that")
 
 _POST: dict[str, dict[str, list[str]]] = {
@@ -308,14 +309,18 @@ def finish(text: str) -> str:
     return capitalize(text)
 
 
-def questions(rng: random.Random, templates: Sequence[str], slots: Slots, count: int = 3) -> list[str]:
+def _said(value: str | Callable[[], str]) -> str:
+    return value() if callable(value) else value
+
+
+def questions(rng: random.Random, templates: Sequence[str], slots: Mapping[str, str | Callable[[], str]], count: int = 3) -> list[str]:
     """Up to `count` distinct questions from differently chosen templates; slot values that are
     callables are drawn afresh for each question (another phrasing, another quoting)."""
     chosen = rng.sample(list(templates), min(count, len(templates)))
     out: list[str] = []
     for template in chosen:
         fields = dict.fromkeys(name for _, name, _, _ in _FORMATTER.parse(template) if name)  # in order: draws stay seeded
-        values = {name: (slots[name]() if callable(slots[name]) else slots[name]) for name in fields}
+        values = {name: _said(slots[name]) for name in fields}
         text = finish(template.format_map(values))
         if text.lower() not in {q.lower() for q in out}:
             out.append(text)

@@ -4,8 +4,8 @@ A shape is a function `(Draw) -> Candidate | None`: it picks a table, columns an
 random (through `synth.grounded.draw.Draw`), builds the query as a sqlglot AST and words it
 several ways. It returns None when the schema has nothing it can use. Whether the query is
 kept (runs in time, returns a non-degenerate result) is decided later by running it
-(`synth.grounded.checks`, `synth.grounded.synthesize`). Multi-table shapes (joins, subqueries,
-set operations across tables) are in `synth.grounded.joined`; grouping, comparisons with the
+(`synth.grounded.checks`, `synth.grounded.synthesize`). Multi-table shapes are in `synth.grounded.joined` (joins)
+and `synth.grounded.membership` (subqueries, set operations across tables); grouping, comparisons with the
 average and set operations on one table in `synth.grounded.grouping`.
 """
 
@@ -184,6 +184,7 @@ def filtered(draw: Draw) -> Candidate | None:
 
 def two_conditions(draw: Draw, t: Table, conjunction: str) -> tuple[Condition, Condition] | None:
     """Two conditions on different columns; for AND the first one holds on a sampled row."""
+    first: Condition | None
     if conjunction == "and" and t.sample:
         row = draw.rng.choice(t.sample)
         known = [c for c, v in zip(t.columns, row) if quotable(v, c.kind) and describable(c) and not c.unique]

@@ -1,12 +1,12 @@
 """Schema-grounded synthesis: question → SQL examples for one database, each checked by running it.
 
-The loop draws from the shape grammar (`synth.grounded.shapes`, `synth.grounded.joined`) in a
-balanced round: the shape with the fewest kept examples goes next, and a shape that misses
-`patience` times in a row (nothing applicable, duplicates, degenerate results) retires. Each
-candidate is rendered as SQLite, run read-only with a time limit (`rag.sandbox`), probed for
-degeneracy (`synth.grounded.checks`), and either kept as a new example, folded into an earlier
-example that returns the same result (`rag.execution.results_match`; its questions join that
-example's), or rejected with a reason. The user's database is only ever opened read-only.
+The loop draws from the shape grammar (`synth.grounded.shapes`, `synth.grounded.joined`,
+`synth.grounded.membership`) in a balanced round: the shape with the fewest kept examples goes
+next, and a shape that misses `patience` times in a row (nothing applicable, duplicates,
+degenerate results) retires. Each candidate is rendered as SQLite, run read-only with a time
+limit (`rag.sandbox`), probed for degeneracy (`synth.grounded.checks`), and either kept as a new
+example, folded into an earlier example that returns the same result
+(`rag.execution.results_match`; its questions join that example's), or rejected with a reason. The user's database is only ever opened read-only.
 
     result = synthesize_examples("shop.sqlite", max_examples=2000, seed=0)
     result.examples[0].sql, result.examples[0].questions, result.stats.by_shape
@@ -38,11 +38,12 @@ from synth.grounded.checks import (
     result_key,
 )
 from synth.grounded.draw import Candidate, Draw, Shape
-from synth.grounded.joined import MULTI_TABLE_SHAPES
+from synth.grounded.joined import JOIN_SHAPES
+from synth.grounded.membership import MEMBERSHIP_SHAPES
 from synth.grounded.shapes import SINGLE_TABLE_SHAPES
 from synth.sql.syntax import parse_query, render
 
-SHAPES: dict[str, Shape] = {**SINGLE_TABLE_SHAPES, **MULTI_TABLE_SHAPES}
+SHAPES: dict[str, Shape] = {**SINGLE_TABLE_SHAPES, **JOIN_SHAPES, **MEMBERSHIP_SHAPES}
 MAX_QUESTIONS = 8  # per example, after merging execution-equivalent candidates
 PREVIEW_ROWS = 5
 

@@ -110,6 +110,6 @@ class SqlContext:
         """Like `same_result`, except that with ORDER BY and no LIMIT rows tied on the sort key may
         come back in another order (a rewrite cannot promise the order of ties)."""
         same = self.same_result(sql)
-        if same is False and self.query.ordered and not self.tree.args.get("limit"):
-            return self.database.same_result(self.query.sql, sql, ordered=False)  # type: ignore[union-attr]
+        if same is False and self.database is not None and self.query.ordered and not self.tree.args.get("limit"):
+            return self.database.same_result(self.query.sql, sql, ordered=False)
         return same

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import cast
 
 from sqlglot import exp
 
@@ -26,8 +27,13 @@ from synth.sql.wording import AGGREGATES, ALIAS_WORDS, ALTERNATIVES, words
 Edit = Callable[[SqlContext], "Change | None"]
 
 
+def _select(context: SqlContext) -> exp.Select:
+    """The query as a SELECT: `find_edits` tries the edits on SELECT queries only."""
+    return cast(exp.Select, context.tree)
+
+
 def _edit_order(context: SqlContext) -> Change | None:
-    tree, rng = context.tree, context.rng
+    tree, rng = _select(context), context.rng
     if tree.args.get("order") or (not tree.args.get("group") and any(s.find(exp.AggFunc) for s in tree.expressions)):
         return None
     names = [n for n in (output_name(p) for p in tree.expressions) if n and n.isidentifier()]
@@ -52,7 +58,7 @@ def _edit_order(context: SqlContext) -> Change | None:
 
 
 def _edit_limit(context: SqlContext) -> Change | None:
-    tree, base = context.tree, context.base
+    tree, base = _select(context), context.base
     if not tree.args.get("order") or tree.args.get("limit"):
         return None
     count = len(base.rows) if base is not None else 10
@@ -121,7 +127,7 @@ def _single_table(tree: exp.Select) -> exp.Table | None:
 
 
 def _edit_column(context: SqlContext) -> Change | None:
-    tree = context.tree
+    tree = _select(context)
     table = _single_table(tree)
     if table is None or is_aggregate_query(tree) or tree.args.get("distinct") or any(isinstance(p, exp.Star) for p in tree.expressions):
         return None
@@ -150,7 +156,7 @@ _DATE_LIKE = re.compile(r"^\d{4}-\d{2}")
 def _edit_filter(context: SqlContext) -> Change | None:
     """One more equality filter on a categorical text column of the first table (a value that
     occurs at least twice, in a column with at least two such values)."""
-    tree, database, rng = context.tree, context.database, context.rng
+    tree, database, rng = _select(context), context.database, context.rng
     if database is None or with_clause(tree):
         return None
     found = tables(tree)
@@ -193,7 +199,7 @@ def _edit_filter(context: SqlContext) -> Change | None:
 
 
 def _edit_distinct(context: SqlContext) -> Change | None:
-    tree = context.tree
+    tree = _select(context)
     if tree.args.get("distinct") or is_aggregate_query(tree) or any(isinstance(p, exp.Star) for p in tree.expressions):
         return None
     copy = tree.copy()
@@ -214,7 +220,7 @@ def find_edits(context: SqlContext, limit: int = 2) -> list[Change]:
     (when a database is at hand), and a contrast that does not run is dropped."""
     if not isinstance(context.tree, exp.Select):
         return []
-    base = context.base
+    base, database = context.base, context.database
     makers = list(EDITS)
     context.rng.shuffle(makers)
     found: list[Change] = []
@@ -222,14 +228,14 @@ def find_edits(context: SqlContext, limit: int = 2) -> list[Change]:
         change = make(context)
         if change is None:
             continue
-        if base is not None:
-            result = context.database.run(change.sql)  # type: ignore[union-attr]
+        if base is not None and database is not None:  # a base result comes from a database
+            result = database.run(change.sql)
             if result is None:
                 continue
             change.changes_result = not results_match(base, result, ordered=True)
             if not change.changes_result and change.kind == "add_distinct":
                 continue  # a DISTINCT that removes nothing is no modification at all
-            if change.contrast and context.database.run(change.contrast) is None:  # type: ignore[union-attr]
+            if change.contrast and database.run(change.contrast) is None:
                 change.contrast = change.contrast_diff = ""
         found.append(change)
         if len(found) >= limit:

@@ -82,7 +82,12 @@ def _qualify_columns(tree: exp.Expression, schema: Schema) -> exp.Expression | N
         return None
     try:
         qualified = qualify(
-            tree.copy(), schema=schema, dialect="sqlite", quote_identifiers=False, validate_qualify_columns=False, expand_stars=False
+            tree.copy(),
+            schema=dict[str, object](schema),
+            dialect="sqlite",
+            quote_identifiers=False,
+            validate_qualify_columns=False,
+            expand_stars=False,
         )
     except (SqlglotError, KeyError, ValueError):
         return None
@@ -147,7 +152,7 @@ def _in_list_to_or(tree: exp.Expression, schema: Schema) -> exp.Expression | Non
         values = node.expressions
         if node.args.get("query") or not 2 <= len(values) <= 4 or isinstance(node.parent, exp.Not):
             continue
-        ors = exp.EQ(this=node.this.copy(), expression=values[0].copy())
+        ors: exp.Condition = exp.EQ(this=node.this.copy(), expression=values[0].copy())
         for value in values[1:]:
             ors = exp.Or(this=ors, expression=exp.EQ(this=node.this.copy(), expression=value.copy()))
         node.replace(exp.Paren(this=ors))
@@ -218,7 +223,9 @@ def _cte_to_subquery(tree: exp.Expression, schema: Schema) -> exp.Expression | N
     copy = tree.copy()
     use = [t for t in copy.find_all(exp.Table) if t.name == cte.alias][0]
     alias = use.alias or cte.alias
-    use.replace(exp.Subquery(this=with_clause(copy).expressions[0].this.copy(), alias=exp.TableAlias(this=exp.to_identifier(alias))))
+    copied = with_clause(copy)
+    assert copied is not None  # a copy of a query that has one
+    use.replace(exp.Subquery(this=copied.expressions[0].this.copy(), alias=exp.TableAlias(this=exp.to_identifier(alias))))
     copy.set("with_" if "with_" in copy.args else "with", None)
     return copy
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import cast
 
 import sqlglot
 from sqlglot import exp
@@ -133,7 +134,9 @@ def tables(select: exp.Select) -> list[exp.Table]:
 
 def nodes(tree: exp.Expression) -> list[exp.Expression]:
     """Every node in walk order: a position in this list names a node in any copy of the tree."""
-    return list(tree.walk())
+    # sqlglot types `walk` as yielding `Expr` (its base, with mixins such as Condition); every node
+    # of a parsed tree is an instance of a concrete class, and those are all `Expression`s
+    return cast(list[exp.Expression], list(tree.walk()))
 
 
 def is_aggregate_query(select: exp.Select) -> bool:
