@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -335,7 +335,7 @@ def train(settings: Settings, config: ScratchTrainConfig, log: Callable[[str], N
 
     trained: torch.nn.Module = model
     if config.compile:
-        trained = torch.compile(trained)
+        trained = cast(torch.nn.Module, torch.compile(trained))  # an OptimizedModule; torch types the return loosely
     if runtime.ddp:
         from torch.nn.parallel import DistributedDataParallel
 
