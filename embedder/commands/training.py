@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
+from typer.core import TyperGroup
 
 from embedder.commands.common import (
     DEFAULT_AUGMENT,
@@ -204,7 +204,7 @@ def train_alias(ctx: typer.Context) -> None:
     name = "train-scratch" if len(args) < len(ctx.args) else "finetune"
     assert ctx.parent is not None  # a subcommand always has its group's context
     group = ctx.parent.command  # the `embedder` group
-    assert isinstance(group, click.Group)
+    assert isinstance(group, TyperGroup)
     command = group.get_command(ctx.parent, name)
     assert command is not None  # both names are commands of the group
     with command.make_context(name, args, parent=ctx.parent) as target:
