@@ -63,8 +63,8 @@ def augment(rows: list[Triplet], kinds: tuple[str, ...] = AUGMENTATIONS, per_row
     if "same_skeleton" in kinds:
         by_shape: dict[str, list[Triplet]] = defaultdict(list)
         for row in rows:
-            if skeletons[row.pos]:
-                by_shape[skeletons[row.pos]].append(row)
+            if shape := skeletons[row.pos]:
+                by_shape[shape].append(row)
         for row in rows:
             shape = skeletons[row.pos]
             partners = [other for other in by_shape.get(shape or "", []) if other.pos != row.pos and other.query != row.query]

@@ -29,13 +29,13 @@ from embedder.finetune import FinetuneConfig, finetune
 from embedder.onnx_export import ensure_export
 from embedder.registry import VERSION_PREFIX, add_version, next_version_name
 from embedder.retrieval import PRIMARY, compare, is_better
-from embedder.workdir import publish
 from eval.retrieval import retrieval_metrics
 from rag.corpus import Example, store_examples
 from rag.documents import render
 from rag.encoders import Encoder, load_encoder
 from rag.errors import DataError
 from rag.models import current_model, read_registry
+from rag.publish import publish_directory
 from rag.settings import Settings
 from rag.sqltools import normalize_sql
 from synth.triplets import Triplet, write_triplets
@@ -192,7 +192,7 @@ def retrain_db(
         shutil.rmtree(candidate, ignore_errors=True)
         return DbRetrainResult(False, f"kept {base}: the candidate is not better on '{name}' ({verdict})", base, after, before, len(rows))
     version = next_version_name(read_registry(models_dir))
-    path = publish(candidate, models_dir / f"{VERSION_PREFIX}{version}")
+    path = publish_directory(candidate, models_dir / f"{VERSION_PREFIX}{version}")
     ensure_export(str(path), settings.embedder.backend, models_dir, log=log)
     metadata = {**result.metadata, "metrics": {"after": {"bundled": {}, name: after}, "before": {name: before}}}
     add_version(models_dir, version, path, metadata, make_current=True)

@@ -25,12 +25,13 @@ from embedder.retrieval import (
     prepare_bundled,
     triplet_retrieval_metrics,
 )
-from embedder.workdir import prepare_run, publish, start_run
+from embedder.workdir import prepare_run, start_run
 from eval.retrieval import RetrievalEvaluation
 from rag.encoders import SentenceTransformerEncoder, load_sentence_transformer
 from rag.errors import ConfigError, ModelError
 from rag.io import write_json_atomic
 from rag.models import model_fingerprint
+from rag.publish import publish_directory
 from rag.settings import Settings
 from synth.triplets import Triplet, TripletSet, load_triplets
 
@@ -223,7 +224,7 @@ def finetune(settings: Settings, config: FinetuneConfig, log: Callable[[str], No
         "fingerprint": model_fingerprint(built),
     }
     write_json_atomic(built / METADATA_FILE, metadata)
-    publish(built, config.out)
+    publish_directory(built, config.out)
     shutil.rmtree(work, ignore_errors=True)
     return FinetuneResult(out=config.out, metadata=metadata, before=before, after=after)
 

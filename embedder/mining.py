@@ -13,6 +13,7 @@ Rows without a usable candidate keep their old negatives.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from rag.encoders import Encoder
@@ -40,11 +41,12 @@ def refresh_negatives(encoder: Encoder, triplets: list[Any], config: Any, origin
         miner = HardNegativeMiner(encoder, pool, config, show_progress=show_progress)
         where = {text: i for i, text in enumerate(pool)}
         queries = [t.query for t in rows]
+        assert miner.vectors is not None  # embedded when the miner is made
         mined = miner.mine(
             queries,
             [t.pos for t in rows],
             positive_vectors=miner.vectors[[where[t.pos] for t in rows]],
-            is_false_negative=lambda i, j, pool=pool, own=own, queries=queries: pool[j] in own[queries[i]],
+            is_false_negative=_own_positive(pool, own, queries),
         )
         for triplet, negatives in zip(rows, mined):
             if not negatives:
@@ -56,3 +58,8 @@ def refresh_negatives(encoder: Encoder, triplets: list[Any], config: Any, origin
             counts["rows with a new first negative"] += triplet.neg != before
         counts.update(miner.report)
     return counts
+
+
+def _own_positive(pool: list[str], own: dict[str, set[str]], queries: list[str]) -> Callable[[int, int], bool]:
+    """Whether pool document j is one of query i's own positives, so never its negative."""
+    return lambda i, j: pool[j] in own[queries[i]]

@@ -94,7 +94,7 @@ def _export_module(model: Any) -> Any:
                 pooled = tokens.masked_fill(mask == 0, -1e9).max(1).values
             else:
                 pooled = tokens[:, 0]
-            for dense in self.denses:
+            for dense in denses:  # the modules of self.denses (registered there), typed as Dense
                 pooled = dense.activation_function(dense.linear(pooled))
             return F.normalize(pooled, p=2.0, dim=-1)
 
@@ -124,7 +124,7 @@ def quantize_int8(plain: Path, dst: Path, tokenizer: Any, scheme: str = DEFAULT_
 
     if scheme == "per-tensor":
         q.per_tensor_int8(plain, dst)
-        meta = {
+        meta: dict[str, Any] = {
             "scheme": scheme,
             "weights": "MatMul int8 per column",
             "activations": "uint8, one scale per tensor (onnxruntime quantize_dynamic)",
@@ -228,7 +228,7 @@ def export_onnx(
             int8_meta = quantize_int8(plain, staging / INT8_FILE, tokenizer, scheme)
             files["int8"] = INT8_FILE
         plain.unlink()
-        meta = {
+        meta: dict[str, Any] = {
             "source_name": display,
             "source": name,
             "source_fingerprint": fingerprint,

@@ -32,7 +32,6 @@ import numpy as np
 from embedder.finetune import METADATA_FILE
 from embedder.onnx_export import ensure_export
 from embedder.retrieval import bundled_retrieval_metrics, prepare_bundled
-from embedder.workdir import publish
 from rag.documents import render
 from rag.encoders import load_encoder, open_onnx_export
 from rag.errors import ConfigError, ModelError
@@ -48,6 +47,7 @@ from rag.models import (
     materialize_shipped,
     model_fingerprint,
 )
+from rag.publish import publish_directory
 from rag.settings import Settings
 
 # Top-level files of a sentence-transformers directory that the packed weights/ leave out: the full
@@ -166,7 +166,7 @@ def pack_model(
         record["files_bytes"] = {str(p.relative_to(staging)): p.stat().st_size for p in files}
         record["total_bytes"] = sum(record["files_bytes"].values())
         write_json_atomic(staging / RECORD_FILE, record)
-        publish(staging, out)
+        publish_directory(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return record

@@ -23,8 +23,8 @@ from embedder.finetune import FinetuneConfig, finetune
 from embedder.onnx_export import ensure_export
 from embedder.registry import VERSION_PREFIX, add_version, next_version_name
 from embedder.retrieval import PRIMARY, compare, is_better
-from embedder.workdir import publish
 from rag.models import current_model, read_registry
+from rag.publish import publish_directory
 from rag.settings import Settings
 
 
@@ -89,7 +89,7 @@ def retrain(
 
     registry = read_registry(models_dir)
     version = next_version_name(registry)
-    path = publish(candidate, models_dir / f"{VERSION_PREFIX}{version}")
+    path = publish_directory(candidate, models_dir / f"{VERSION_PREFIX}{version}")
     ensure_export(str(path), settings.embedder.backend, models_dir, log=log)
     index = _rebuild_default_index(settings, path, show_progress)
     add_version(models_dir, version, path, result.metadata, make_current=True)

@@ -16,8 +16,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from embedder.workdir import publish
 from rag.errors import ConfigError, DataError
+from rag.publish import publish_directory
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 TEXT_FIELDS = ("anchor", "positive", "negative", "query", "pos", "neg", "question", "sql", "code", "text", "docstring")
@@ -115,7 +115,7 @@ def train_tokenizer(
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
         fast.save_pretrained(str(staging))
-        return publish(staging, out)
+        return publish_directory(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -47,11 +47,12 @@ from embedder.scratch import (
     contrastive_loss,
     save_sentence_transformer,
 )
-from embedder.workdir import prepare_run, publish, start_run
+from embedder.workdir import prepare_run, start_run
 from eval.retrieval import RetrievalEvaluation
 from rag.errors import ConfigError, DataError, ModelError
 from rag.io import write_json_atomic
 from rag.models import model_fingerprint
+from rag.publish import publish_directory
 from rag.settings import Settings
 from synth.triplets import TripletSet, load_triplets
 
@@ -335,7 +336,7 @@ def train(settings: Settings, config: ScratchTrainConfig, log: Callable[[str], N
 
     trained: torch.nn.Module = model
     if config.compile:
-        trained = torch.compile(trained)
+        trained = cast(torch.nn.Module, torch.compile(trained))  # an OptimizedModule; torch types the return loosely
     if runtime.ddp:
         from torch.nn.parallel import DistributedDataParallel
 
@@ -414,7 +415,7 @@ def train(settings: Settings, config: ScratchTrainConfig, log: Callable[[str], N
             "fingerprint": model_fingerprint(built),
         }
         write_json_atomic(built / "training.json", metadata)
-        publish(built, config.out)
+        publish_directory(built, config.out)
         shutil.rmtree(work, ignore_errors=True)
     _shutdown(runtime)
     return metadata

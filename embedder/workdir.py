@@ -3,7 +3,7 @@
 A run works in `.NAME.partial/` next to its target (checkpoints live there, so an interrupted
 run can resume) and only renames the finished model to `NAME` at the end, so a crash never
 leaves a half-written model where a loader would pick it up. The rename is rag.publish's one
-atomic directory publish (`publish`, named here for training's commands).
+atomic directory publish (`publish_directory`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,7 @@ import time
 from pathlib import Path
 
 from rag.errors import ConfigError
-from rag.publish import publish_directory as publish
 from rag.settings import Settings
-
-__all__ = ["partial_dir", "prepare_run", "publish", "resolve_out", "start_run"]
 
 
 def resolve_out(settings: Settings, out: str | Path | None, prefix: str) -> Path:

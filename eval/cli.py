@@ -82,7 +82,8 @@ def run(
     """RAG (k) against no-RAG (k=0) on a test split: predictions.jsonl, metrics.json, report.md, a plot.
 
     Example: coderag eval run --generator knn --limit 50 --out artifacts/eval/knn"""
-    from eval.runner import RunSpec, run_evaluation
+    from eval.rundir import RunSpec
+    from eval.runner import run_evaluation
     from rag.errors import ConfigError
     from rag.generators import check_gguf
 

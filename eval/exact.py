@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import cast
 
 import sqlglot
 from sqlglot import exp
@@ -39,17 +40,18 @@ Schema = dict[str, dict[str, str]]
 # --- the canonicalisation pipeline --------------------------------------------------------------
 
 
-def _normalize_identifiers(tree: exp.Expression, schema: Schema | None) -> exp.Expression:
+def _normalize_identifiers(tree: exp.Expr, schema: Schema | None) -> exp.Expr:
     """SQLite identifiers are case-insensitive, quoted or not."""
     for identifier in tree.find_all(exp.Identifier):
         identifier.set("quoted", False)
     return normalize_identifiers(tree, dialect="sqlite")
 
 
-def _qualify(tree: exp.Expression, schema: Schema | None) -> exp.Expression:
+def _qualify(tree: exp.Expr, schema: Schema | None) -> exp.Expr:
     return qualify(
         tree,
-        schema=schema or None,
+        # sqlglot's `dict[str, object]` is the same nested mapping, typed loosely (dict is invariant)
+        schema=cast("dict[str, object] | None", schema or None),
         dialect="sqlite",
         validate_qualify_columns=False,
         quote_identifiers=False,
@@ -58,15 +60,15 @@ def _qualify(tree: exp.Expression, schema: Schema | None) -> exp.Expression:
     )
 
 
-def _normalize_predicates(tree: exp.Expression, schema: Schema | None) -> exp.Expression:
+def _normalize_predicates(tree: exp.Expr, schema: Schema | None) -> exp.Expr:
     return normalize(tree, dnf=False)
 
 
-def _simplify(tree: exp.Expression, schema: Schema | None) -> exp.Expression:
+def _simplify(tree: exp.Expr, schema: Schema | None) -> exp.Expr:
     return simplify(tree, dialect="sqlite")
 
 
-def _plain_joins_and_order(tree: exp.Expression, schema: Schema | None) -> exp.Expression:
+def _plain_joins_and_order(tree: exp.Expr, schema: Schema | None) -> exp.Expr:
     for join in tree.find_all(exp.Join):
         if (join.args.get("kind") or "").upper() == "INNER":
             join.set("kind", None)
@@ -76,7 +78,7 @@ def _plain_joins_and_order(tree: exp.Expression, schema: Schema | None) -> exp.E
     return tree
 
 
-CANONICAL_STEPS: tuple[Callable[[exp.Expression, Schema | None], exp.Expression], ...] = (
+CANONICAL_STEPS: tuple[Callable[[exp.Expr, Schema | None], exp.Expr], ...] = (
     _normalize_identifiers,
     _qualify,
     _normalize_predicates,
@@ -107,7 +109,7 @@ def canonical_sql(sql: str, schema: Schema | None = None) -> str | None:
 _STEP_ERRORS = (SqlglotError, ValueError, KeyError, TypeError, AttributeError, RecursionError)
 
 
-def _apply_steps(tree: exp.Expression, schema: Schema | None, *, copy: bool) -> exp.Expression:
+def _apply_steps(tree: exp.Expr, schema: Schema | None, *, copy: bool) -> exp.Expr:
     """Run CANONICAL_STEPS in order; with `copy`, a step that raises is skipped instead of failing."""
     for step in CANONICAL_STEPS:
         if not copy:

@@ -164,7 +164,7 @@ def judge_relevance(
     show_progress: bool = False,
 ) -> Relevance:
     """Relevant train examples for each test question, reading and extending the cache file."""
-    cache = _read_cache(cache_path) if cache_path else {"version": RELEVANCE_VERSION, "train": {}, "test": {}}
+    cache: dict[str, Any] = _read_cache(cache_path) if cache_path else {"version": RELEVANCE_VERSION, "train": {}, "test": {}}
     changed = False
     train_info: dict[str, Any] = cache["train"]
     for example in tqdm(train, desc="train skeletons", unit="ex", disable=not show_progress or len(train) < 2000):

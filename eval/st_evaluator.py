@@ -9,12 +9,15 @@ with the model being trained and returns `eval.retrieval`'s metrics, prefixed wi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-try:
+if TYPE_CHECKING:  # the checker sees the current layout
     from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
-except ImportError:  # sentence-transformers < 6
-    from sentence_transformers.evaluation import SentenceEvaluator
+else:
+    try:
+        from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
+    except ImportError:  # sentence-transformers < 6
+        from sentence_transformers.evaluation import SentenceEvaluator
 
 from eval.retrieval import PRIMARY_METRIC, RetrievalEvaluation
 from rag.encoders import SentenceTransformerEncoder

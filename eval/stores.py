@@ -135,8 +135,8 @@ def store_metrics(
     A stored example is *right* for a question when its SQL returns the gold result (eval's EX
     equality, in order only when the gold sorts at the top level)."""
     by_db: dict[str, list[Example]] = {}
-    for example in train:
-        by_db.setdefault(example.db_id, []).append(example)
+    for stored in train:
+        by_db.setdefault(stored.db_id, []).append(stored)
     by_id = {e.id: e for e in test}
     covered = recalled = n = 0
     with DatabaseCache(timeout_s=timeout_s, result_capacity=16_384) as cache:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, cast
 
 import typer
 
@@ -93,13 +93,13 @@ def mine(
         raise ConfigError(f"{out_file} (or its .jsonl) already exists", hint="pass --overwrite to replace it")
     config = MiningConfig(
         top_k=depth,
-        strategy=strategy,
+        strategy=cast(Literal["rank", "softmax"], strategy),  # MiningConfig rejects any other
         rank_range=(0, depth),
         temperature=temperature,
         margin=margin,
         num_negatives=num_negatives,
         seed=seed,
-    )  # type: ignore[arg-type]
+    )
     triplets = read_triplets(data)
     encoder = load_encoder(model, models_dir=settings_from_flags().models_dir)
     counts = refresh_negatives(encoder, triplets, config, f"embedder mine ({encoder.name})", show_progress=True)

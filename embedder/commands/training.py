@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from embedder.commands.common import (
     DEFAULT_AUGMENT,
@@ -201,7 +202,10 @@ def train_alias(ctx: typer.Context) -> None:
     """The old name: `train` runs `finetune`, `train --from-scratch` runs `train-scratch` (same options)."""
     args = [arg for arg in ctx.args if arg != "--from-scratch"]
     name = "train-scratch" if len(args) < len(ctx.args) else "finetune"
+    assert ctx.parent is not None  # a subcommand always has its group's context
     group = ctx.parent.command  # the `embedder` group
+    assert isinstance(group, TyperGroup)
     command = group.get_command(ctx.parent, name)
+    assert command is not None  # both names are commands of the group
     with command.make_context(name, args, parent=ctx.parent) as target:
         command.invoke(target)

@@ -95,13 +95,13 @@ def retrain_command(
     if (data is None) == (db is None):
         raise ConfigError("retrain takes --data FILE (triplets) or --db NAME (a registered database's store)")
     if db is not None:
-        from embedder.dbretrain import retrain_db
+        from embedder.dbretrain import DEFAULT_MAX_TRIPLETS, retrain_db
 
         db_result = retrain_db(
             settings,
             db,
             force=force,
-            **({"max_triplets": max_triplets} if max_triplets else {}),
+            max_triplets=max_triplets or DEFAULT_MAX_TRIPLETS,
             epochs=epochs or 1,
             batch_size=batch_size or 32,
             lr=lr,
@@ -113,6 +113,7 @@ def retrain_command(
         return
     from embedder.retrain import retrain
 
+    assert data is not None  # --data or --db, checked above
     result = retrain(
         settings,
         data,

@@ -8,14 +8,8 @@ from pathlib import Path
 import pytest
 
 from eval.report import paired_bootstrap_ci, render_report, summarize
-from eval.runner import (
-    METRICS,
-    PREDICTIONS,
-    REPORT,
-    RunSpec,
-    read_predictions,
-    run_evaluation,
-)
+from eval.rundir import METRICS, PREDICTIONS, REPORT, RunSpec, read_predictions
+from eval.runner import run_evaluation
 from rag.errors import DataError
 from rag.generators import KnnGenerator
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.runner import METRICS, PLOT, PREDICTIONS, REPORT
+from eval.rundir import METRICS, PLOT, PREDICTIONS, REPORT
 from eval.scoring import CATEGORIES
 from rag.corpus import load_corpus
 from rag.generators import KnnGenerator
@@ -139,7 +139,8 @@ def test_interrupted_run_keeps_predictions_and_resumes(tmp_path: Path, coderag, 
 
 
 def test_openai_style_generators_run_in_a_thread_pool(knn_run: Path, tmp_path: Path, settings, encoder):
-    from eval.runner import RunSpec, run_evaluation
+    from eval.rundir import RunSpec
+    from eval.runner import run_evaluation
 
     generator = CountingKnn(name="openai:fake")
     spec = RunSpec(generator="openai", limit=12)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fixtures.store_eval.layout import build_layout
 
-from eval.runner import METRICS, PREDICTIONS
+from eval.rundir import METRICS, PREDICTIONS
 from eval.stores import data_fingerprint, synthesized_store
 
 
