@@ -35,7 +35,8 @@ from eval.retrieval import (
 )
 from eval.scoring import Gold, PairScore, Scorer
 from eval.stores import store_metrics, synthesized_index, synthesized_train
-from rag.chain import Answer, TextToSQL
+from rag.answer import Answer
+from rag.chain import TextToSQL
 from rag.corpus import Example
 from rag.documents import schema_only
 from rag.errors import CodeRagError, ConfigError, DataError, ModelError

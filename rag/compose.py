@@ -28,8 +28,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.describe import DatabaseSchema, ForeignKey, Table
 from rag.linking import IGNORED_WORDS, Link, name_stems, shortest_path
+from rag.schema import DatabaseSchema, ForeignKey, Table
 from rag.sqltools import to_dialect
 from rag.values import QUANTITY_WORDS, column_dimension
 from rag.words import normalize_word, split_identifier

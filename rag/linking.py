@@ -27,8 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from rag.describe import DatabaseSchema, ForeignKey, Table, data_stamp, describe, disk_cached, label_columns
+from rag.describe import describe
+from rag.diskcache import data_stamp, disk_cached
 from rag.masking import STOP_WORDS
+from rag.schema import DatabaseSchema, ForeignKey, Table, label_columns
 from rag.settings import LinkingSettings
 from rag.values import NumberMention, UnitHit, ValueHit, ValueIndex, numbers_in, unit_hits
 from rag.words import normalize_word, split_identifier
