@@ -239,6 +239,7 @@ class TextToSQL:
             if self.generator.abstains and composed is None:
                 self._judge(answer, text, hits, force, evidence, link)
             if execute and database is not None:
+                assert answer.sql is not None  # extracted, or composed when no example answered
                 with timed(answer, "execute"):
                     try:
                         result = database.execute(answer.sql, started=checked_at)

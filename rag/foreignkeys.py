@@ -7,15 +7,15 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from rag.engines import Database
 from rag.sampling import on_server, query_rows
-from rag.sandbox import ReadOnlyDatabase
 from rag.schema import Column, ForeignKey, JoinPath, Table, is_key_name, key_stem, quote_identifier
 from rag.words import words
 
 _MAX_JOIN_PATHS = 2_000
 
 
-def declared_foreign_keys(db: ReadOnlyDatabase, name: str, tables: list[Table]) -> list[ForeignKey]:
+def declared_foreign_keys(db: Database, name: str, tables: list[Table]) -> list[ForeignKey]:
     """The table's FOREIGN KEY clauses whose parent exists (a missing parent column means its key)."""
     known = {t.name.lower(): t for t in tables}
     if on_server(db):  # the rows PRAGMA foreign_key_list would give
@@ -53,7 +53,7 @@ def mark_keys(tables: list[Table], links: list[ForeignKey]) -> list[Table]:
     ]
 
 
-def infer_foreign_keys(db: ReadOnlyDatabase, tables: list[Table], declared: list[ForeignKey]) -> list[ForeignKey]:
+def infer_foreign_keys(db: Database, tables: list[Table], declared: list[ForeignKey]) -> list[ForeignKey]:
     """Links by matching key names where the schema declares none, kept when sampled values agree.
 
     `A.x_id` refers to B when B's key is also called `x_id`, or when B is the table of x's
@@ -121,7 +121,7 @@ def _referenced_key(name: str, stem: str, parent: Table) -> Column | None:
     return None
 
 
-def _values_agree(db: ReadOnlyDatabase, column: Column, parent: Table, target: Column) -> bool:
+def _values_agree(db: Database, column: Column, parent: Table, target: Column) -> bool:
     """At least half of a few sampled values of `column` occur in `parent.target` (true when
     there is nothing to compare)."""
     probe = [v for v in column.values if isinstance(v, (int, str))][:5]
@@ -133,7 +133,9 @@ def _values_agree(db: ReadOnlyDatabase, column: Column, parent: Table, target: C
         f"SELECT count(DISTINCT {quote_identifier(target.name)}) FROM {quote_identifier(parent.name)} "
         f"WHERE {quote_identifier(target.name)} IN ({listed})",
     )
-    return bool(rows) and 2 * int(rows[0][0]) >= len(probe)
+    if not rows:
+        return False
+    return 2 * int(rows[0][0]) >= len(probe)
 
 
 def join_paths(links: tuple[ForeignKey, ...]) -> tuple[JoinPath, ...]:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any
+from typing import Any, TypeGuard
 
+from rag.engines import Database
 from rag.errors import SQLError
-from rag.sandbox import ReadOnlyDatabase
 from rag.schema import Column, Table, is_key_name, quote_identifier
+from rag.servers import ServerDatabase
 from rag.sqltools import to_dialect
 
 LONG_TEXT = 120  # characters: longer values are descriptions, not something a question quotes
@@ -23,7 +24,7 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
 _BOOLEAN_NAME = re.compile(r"^(is|has|can|was|allow|enable|active|deleted|flag)", re.IGNORECASE)
 
 
-def query_rows(db: ReadOnlyDatabase, sql: str) -> list[tuple[Any, ...]] | None:
+def query_rows(db: Database, sql: str) -> list[tuple[Any, ...]] | None:
     """Rows of a query written in SQLite's SQL (transpiled for a database by URL), None when it fails."""
     try:
         return db.execute(to_dialect(sql, db.dialect)).rows
@@ -31,12 +32,12 @@ def query_rows(db: ReadOnlyDatabase, sql: str) -> list[tuple[Any, ...]] | None:
         return None
 
 
-def on_server(db: Any) -> bool:
+def on_server(db: Database) -> TypeGuard[ServerDatabase]:
     """A database by URL (rag.engines): introspected by SQLAlchemy, no PRAGMAs or rowids."""
     return db.dialect != "sqlite"
 
 
-def user_tables(db: ReadOnlyDatabase) -> tuple[list[str], list[str]]:
+def user_tables(db: Database) -> tuple[list[str], list[str]]:
     """Ordinary tables, and the skipped ones (virtual tables and their shadow tables)."""
     names = db.table_names()
     if on_server(db):
@@ -49,7 +50,7 @@ def user_tables(db: ReadOnlyDatabase) -> tuple[list[str], list[str]]:
     return kept, [n for n in names if n not in kept]
 
 
-def read_table(db: ReadOnlyDatabase, name: str, *, sample_rows: int, max_values: int) -> Table:
+def read_table(db: Database, name: str, *, sample_rows: int, max_values: int) -> Table:
     quoted = quote_identifier(name)
     if on_server(db):  # the rows PRAGMA table_info would give
         key = db.primary_key(name)
@@ -68,7 +69,7 @@ def read_table(db: ReadOnlyDatabase, name: str, *, sample_rows: int, max_values:
     return Table(name=name, columns=tuple(columns), primary_key=pk, rows=rows, rows_exact=exact, sample=kept)
 
 
-def _row_count(db: ReadOnlyDatabase, quoted: str) -> tuple[int, bool]:
+def _row_count(db: Database, quoted: str) -> tuple[int, bool]:
     """count(*), or max(rowid) − min(rowid) + 1 when counting runs past the time limit."""
     counted = query_rows(db, f"SELECT count(*) FROM {quoted}")
     if counted:
@@ -77,7 +78,7 @@ def _row_count(db: ReadOnlyDatabase, quoted: str) -> tuple[int, bool]:
     return (bounds[1] - bounds[0] + 1, False) if bounds else (0, False)
 
 
-def _rowid_bounds(db: ReadOnlyDatabase, quoted: str) -> tuple[int, int] | None:
+def _rowid_bounds(db: Database, quoted: str) -> tuple[int, int] | None:
     """The smallest and largest rowid, each read from the end of the table's b-tree (SQLite
     optimises a lone min() or max() only, so two queries); None without rowids or rows."""
     if on_server(db):
@@ -89,12 +90,12 @@ def _rowid_bounds(db: ReadOnlyDatabase, quoted: str) -> tuple[int, int] | None:
     return int(low[0][0]), int(high[0][0])
 
 
-def _sample(db: ReadOnlyDatabase, quoted: str, columns: list[str], rows: int, n: int) -> list[tuple[Any, ...]]:
+def _sample(db: Database, quoted: str, columns: list[str], rows: int, n: int) -> list[tuple[Any, ...]]:
     """Up to `n` rows: the whole table when small, else `_SAMPLE_RANGES` rowid ranges spread over
     it (a WITHOUT ROWID table: its first `n` rows). Long values come back as b'' (never held)."""
     if on_server(db):  # its first `n` rows; long text is dropped here rather than in SQL
-        rows = query_rows(db, f"SELECT {', '.join(map(quote_identifier, columns))} FROM {quoted} LIMIT {n}") or []
-        return [tuple(b"" if isinstance(v, (str, bytes)) and len(v) > LONG_TEXT else v for v in row) for row in rows]
+        first = query_rows(db, f"SELECT {', '.join(map(quote_identifier, columns))} FROM {quoted} LIMIT {n}") or []
+        return [tuple(b"" if isinstance(v, (str, bytes)) and len(v) > LONG_TEXT else v for v in row) for row in first]
     select = ", ".join(f"CASE WHEN length({c}) > {LONG_TEXT} THEN zeroblob(0) ELSE {c} END" for c in map(quote_identifier, columns))
     if rows <= n:
         return query_rows(db, f"SELECT {select} FROM {quoted} LIMIT {n}") or []
