@@ -12,6 +12,9 @@ text and blobs are never held, and each column keeps at most `max_values` distin
 Foreign keys come from the schema; where they are missing, keys with matching names are linked
 (`orders.customer_id` → `customers.customer_id`, or `author_id` → `authors.id`) when the sampled
 values agree. Join paths are the one- and two-hop walks along those links.
+
+The parts: rag.schema (what a description holds), rag.sampling (reading one table),
+rag.foreignkeys (declared and inferred links, join paths), rag.diskcache (kept between processes).
 """
 
 from __future__ import annotations
