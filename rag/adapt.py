@@ -39,10 +39,11 @@ from sqlglot import exp
 from rag.abstain import Evidence, confidence, gather
 from rag.adapt_edits import STEPS, Edit, Sketch
 from rag.adapt_question import MAX_WORDS, MIN_WORDS, Question
+from rag.engines import Database
 from rag.errors import CodeRagError, SQLError
 from rag.index import Hit
 from rag.masking import Vocabulary
-from rag.sandbox import QueryResult, ReadOnlyDatabase
+from rag.sandbox import QueryResult
 from rag.sqltools import parse_sqlite
 
 __all__ = ["Adaptation", "Edit", "adapt"]
@@ -109,7 +110,7 @@ def candidates(question: str, sql: str, vocabulary: Vocabulary, *, limit: int = 
 def adapt(
     question: str,
     hits: Sequence[Hit],
-    database: ReadOnlyDatabase,
+    database: Database,
     vocabulary: Vocabulary,
     limits: AdaptLimits = AdaptLimits(),
     weights: dict[str, float] | None = None,

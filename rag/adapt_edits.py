@@ -86,7 +86,11 @@ def _conjunct(node: exp.Expression) -> exp.Expression | None:
     if where is None:
         return None
     term = node
-    while term.parent is not None and term.parent is not where and not (isinstance(term.parent, exp.And) and _top_and(term.parent, where)):
+    while (
+        isinstance(term.parent, exp.Expression)  # not None (every parsed node is an Expression)
+        and term.parent is not where
+        and not (isinstance(term.parent, exp.And) and _top_and(term.parent, where))
+    ):
         term = term.parent
     return term if term.parent is where or isinstance(term.parent, exp.And) else None
 
@@ -95,6 +99,8 @@ def _top_and(node: exp.Expression, where: exp.Where) -> bool:
     while isinstance(node, exp.And):
         if node.parent is where:
             return True
+        if not isinstance(node.parent, exp.Expression):
+            return False
         node = node.parent
     return False
 
@@ -281,9 +287,9 @@ def _fill_values(sketch: Sketch, q: Question, vocabulary: Vocabulary) -> Iterato
                 droppable.append(term)
             continue
         table = _column_table(column, tables, vocabulary) if column is not None else None
-        choice = None
+        choice: tuple[int, str, str | None] | None = None
         for i, (value, where) in enumerate(strings):
-            if table is not None and (table, column.name) in where:
+            if table is not None and column is not None and (table, column.name) in where:
                 choice = (i, value, None)
                 break
             if not where and column is not None:

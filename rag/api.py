@@ -23,7 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from rag.chain import Answer, Question, TextToSQL
+from rag.answer import Answer, Question
+from rag.chain import TextToSQL
 from rag.corpus import demo_names, load_demo_examples
 from rag.databases import Database, DatabaseRef, resolve_db
 from rag.errors import ConfigError, DatabaseError, SQLError

@@ -12,22 +12,20 @@ so a batch run never stops on one bad answer.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any
 
 from rag.abstain import Evidence, confidence, gather, same_question
 from rag.adapt import AdaptLimits, adapt
+from rag.answer import FALLBACK_NOTICE, Answer, Question, clip, composed_confidence, in_dialect, is_synthesized, retrieved_example, timed
 from rag.compose import compose
 from rag.compose_checks import grouping_gap, reads_named_table
 from rag.databases import DatabaseRef
 from rag.encoders import Encoder, encoder_from_settings
 from rag.engines import Database
-from rag.errors import ConfigError, SQLError
+from rag.errors import SQLError
 from rag.generators import Generator, make_generator
 from rag.index import Hit, VectorIndex, masked_companion
 from rag.linked import Link
@@ -35,104 +33,8 @@ from rag.linking import Linker
 from rag.masking import Vocabulary, mask_question, vocabulary_of
 from rag.retriever import ExampleRetriever
 from rag.settings import Settings
-from rag.sqltools import postprocess, to_dialect
+from rag.sqltools import postprocess
 from rag.wiring import encoder_and_index
-
-FALLBACK_NOTICE = (
-    "this database has no stored examples yet, so the examples come from other databases; "
-    "`coderag db add PATH --name NAME` synthesizes examples of its own, `coderag db teach` adds yours"
-)
-
-
-@dataclass
-class RetrievedExample:
-    id: str
-    score: float
-    question: str
-    sql: str
-    db: str
-
-
-@dataclass
-class Answer:
-    """What `ask` returns; `to_json` is the `coderag ask --json` shape."""
-
-    question: str
-    db: str
-    generator: str
-    k: int
-    retrieved: list[RetrievedExample] = field(default_factory=list)
-    raw: str | None = None
-    sql: str | None = None
-    columns: list[str] = field(default_factory=list)
-    rows: list[list[Any]] = field(default_factory=list)
-    truncated: bool = False
-    error: str | None = None
-    error_kind: str | None = None
-    notice: str | None = None  # e.g. the examples came from other databases
-    confidence: float | None = None  # knn: how likely the reused example answers the question (rag.abstain)
-    adapted: dict[str, Any] | None = None  # knn: the example whose SQL was adapted and the edits (rag.adapt)
-    link: dict[str, Any] | None = None  # what the question was linked to (rag.linking)
-    composed: dict[str, Any] | None = None  # knn: the answer composed from the link, when chosen (rag.compose)
-    prompt_chars: int | None = None  # LLMs: the prompt's size
-    repaired: bool = False  # LLMs: the first query failed and the model wrote another
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "question": self.question,
-            "db": self.db,
-            "generator": self.generator,
-            "k": self.k,
-            "retrieved": [asdict(r) for r in self.retrieved],
-            "sql": self.sql,
-            "columns": self.columns,
-            "rows": self.rows,
-            "error": self.error,
-            "notice": self.notice,
-            "confidence": None if self.confidence is None else round(self.confidence, 4),
-            "adapted": self.adapted,
-            "link": self.link,
-            "composed": self.composed,
-            "prompt_chars": self.prompt_chars,
-            "repaired": self.repaired,
-            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
-        }
-
-
-@dataclass(frozen=True)
-class Question:
-    """A question that passed the checks (not empty, not too long); checked once, where it enters."""
-
-    text: str
-
-    @classmethod
-    def parse(cls, text: str | Question, max_chars: int) -> Question:
-        if isinstance(text, Question):
-            return text
-        stripped = (text or "").strip()
-        if not stripped:
-            raise ConfigError("the question is empty")
-        if len(stripped) > max_chars:
-            raise ConfigError(
-                f"the question is {len(stripped):,} characters; the limit is {max_chars:,}",
-                hint="ask a shorter question or raise max_question_chars",
-            )
-        return cls(stripped)
-
-
-def check_question(question: str, max_chars: int) -> str:
-    """The question's text, stripped; an empty or over-long question is a ConfigError."""
-    return Question.parse(question, max_chars).text
-
-
-@contextmanager
-def _timed(answer: Answer, step: str) -> Iterator[None]:
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        answer.timings_ms[step] = answer.timings_ms.get(step, 0.0) + (time.perf_counter() - started) * 1000
 
 
 class TextToSQL:
@@ -266,7 +168,7 @@ class TextToSQL:
         started = time.perf_counter()
         answer = Answer(question=text, db=db_key or "", generator=self.generator.name, k=k)
         try:
-            with _timed(answer, "retrieve"):
+            with timed(answer, "retrieve"):
                 falls_back = bool(db_key and filter_db and not self.retriever.has_examples(db_key))
                 adapting = self._adapts(k, database, falls_back)
                 if falls_back and k > 0 and database is not None and self.settings.retrieval.fallback == "masked":
@@ -277,14 +179,14 @@ class TextToSQL:
             dialect = database.dialect if database is not None else "sqlite"
             link = None
             if database is not None and self.settings.linking.enabled:
-                with _timed(answer, "link"):
+                with timed(answer, "link"):
                     link = self.link(text, database)
                 answer.link = link.to_json()
-            hits = _in_dialect(hits, dialect, db_key)
-            answer.retrieved = [_retrieved(hit) for hit in hits]
+            hits = in_dialect(hits, dialect, db_key)
+            answer.retrieved = [retrieved_example(hit) for hit in hits]
             if hits and falls_back:
                 answer.notice = FALLBACK_NOTICE
-            with _timed(answer, "prompt"):
+            with timed(answer, "prompt"):
                 if schema is None:
                     schema = database.schema_sql() if database is not None else ""
                 prompt = self._prompt(text, schema, hits, conversation, link, dialect)
@@ -295,7 +197,7 @@ class TextToSQL:
             if streaming and self.generator.streams:
                 pieces = self.generator.stream(prompt, hits, scope, dialect)
                 while True:
-                    with _timed(answer, "generate"):
+                    with timed(answer, "generate"):
                         piece = next(pieces, None)
                     if piece is None:
                         break
@@ -303,7 +205,7 @@ class TextToSQL:
                     yield raw
             else:
                 composing = self.generator.abstains and link is not None and database is not None and self.settings.linking.compose
-                with _timed(answer, "generate"):
+                with timed(answer, "generate"):
                     try:
                         raw = self.generator.generate(prompt, hits, scope, dialect)
                     except SQLError as exc:  # knn without examples of this database: the link may still answer
@@ -313,7 +215,7 @@ class TextToSQL:
             answer.raw = raw
             checked_at = time.monotonic()  # one time limit covers parsing, running and fetching
             if no_examples is None:
-                with _timed(answer, "extract"):
+                with timed(answer, "extract"):
                     answer.sql = postprocess(
                         raw,
                         max_chars=self.settings.llm.max_answer_chars,
@@ -322,11 +224,11 @@ class TextToSQL:
                     )
             evidence = None
             if adapting and database is not None:
-                with _timed(answer, "adapt"):
+                with timed(answer, "adapt"):
                     evidence = self._adapt(answer, text, sketches, database, db_key or "")
             composed = None
             if self.generator.abstains and link is not None and database is not None and self.settings.linking.compose:
-                with _timed(answer, "compose"):
+                with timed(answer, "compose"):
                     composed = self._compose(answer, text, [] if no_examples else hits, link, database, evidence, force=force)
             if no_examples is not None and composed is None:
                 if link is not None and link.nothing:
@@ -339,7 +241,8 @@ class TextToSQL:
             if self.generator.abstains and composed is None:
                 self._judge(answer, text, hits, force, evidence, link)
             if execute and database is not None:
-                with _timed(answer, "execute"):
+                assert answer.sql is not None  # extracted, or composed when no example answered
+                with timed(answer, "execute"):
                     try:
                         result = database.execute(answer.sql, started=checked_at)
                     except SQLError as exc:
@@ -417,14 +320,14 @@ class TextToSQL:
         if evidence is None:
             return
         answer.confidence = 1.0 if same else confidence(evidence)
-        gap = grouping_gap(answer.sql, link) if link is not None and not same and _synthesized(own[0]) else None
+        gap = grouping_gap(answer.sql, link) if link is not None and not same and is_synthesized(own[0]) else None
         if gap is not None:  # "per model and status" answered per model id: a part of the question dropped
             answer.confidence = min(answer.confidence, self.settings.retrieval.min_confidence / 2)
         if answer.confidence < self.settings.retrieval.min_confidence and not force:
             unsure = f"; not understood: {', '.join(link.unlinked)}" if link is not None and link.unlinked else ""
             unsure += f"; {gap}" if gap else ""
             raise SQLError(
-                f"no stored example matches this question well enough (closest: “{_clip(own[0].document.question)}”, "
+                f"no stored example matches this question well enough (closest: “{clip(own[0].document.question)}”, "
                 f"similarity {own[0].score:.2f}, confidence {answer.confidence:.2f}){unsure}",
                 kind="abstain",
                 sql=answer.sql,
@@ -469,7 +372,7 @@ class TextToSQL:
         question and run with rows. Returns the chosen candidate, or None."""
 
         own = [h for h in hits if h.document.db == answer.db] or hits
-        if own and same_question(question, own[0].document.question) and not _synthesized(own[0]):
+        if own and same_question(question, own[0].document.question) and not is_synthesized(own[0]):
             return None  # a person taught or saved this very question: their SQL is the answer
         evidence = evidence or (gather(question, own) if own else None)
         stored = confidence(evidence) if evidence is not None else 0.0
@@ -488,7 +391,7 @@ class TextToSQL:
             if (
                 hits
                 and stored >= self.settings.retrieval.min_confidence
-                and not (self.settings.linking.composed_first and _synthesized(own[0]))
+                and not (self.settings.linking.composed_first and is_synthesized(own[0]))
             ):
                 return None  # a stored example a person wrote (or, without composed_first, any confident one) stays the answer
             answer.sql, answer.confidence, answer.composed = candidate.sql, score, candidate.to_json()
@@ -503,7 +406,7 @@ class TextToSQL:
         usual, within what is left of the question's one time limit (counted from `started`)."""
         from rag.prompts import repair_prompt
 
-        with _timed(answer, "generate"):
+        with timed(answer, "generate"):
             raw = self.generator.generate(repair_prompt(prompt, answer.sql or "", str(error)), [], scope, dialect)
         answer.raw, answer.repaired = raw, True
         answer.sql = postprocess(
@@ -544,41 +447,3 @@ class TextToSQL:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
-
-
-def _synthesized(hit: Hit) -> bool:
-    """Whether a stored example was synthesized (`db add`), not taught or saved by a person."""
-    return (hit.document.metadata or {}).get("origin") == "synth"
-
-
-def composed_confidence(coverage: float, link: Link) -> float:
-    """How sure an answer composed from the link is: every part of the question accounted for
-    (coverage 1) and every linked table named by the question itself; fuzzy value matches and
-    linked values the SQL left unused lower it."""
-    if coverage < 1.0:
-        return 0.0
-    fuzzy = sum(v.how == "fuzzy" for v in link.values)
-    return max(0.0, 0.9 - 0.1 * fuzzy)
-
-
-def _clip(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _in_dialect(hits: list[Hit], dialect: str, db_key: str | None) -> list[Hit]:
-    """Retrieved examples with their SQL in the database's dialect, before they enter the prompt or
-    run (knn). The corpus and other databases' stores are SQLite; a database's own store already
-    speaks its dialect (its examples were checked on it)."""
-    if dialect == "sqlite":
-        return hits
-    return [
-        hit
-        if hit.document.db == db_key
-        else dataclasses.replace(hit, document=dataclasses.replace(hit.document, sql=to_dialect(hit.document.sql, dialect)))
-        for hit in hits
-    ]
-
-
-def _retrieved(hit: Hit) -> RetrievedExample:
-    doc = hit.document
-    return RetrievedExample(doc.id, round(hit.score, 4), doc.question, doc.sql, doc.db)

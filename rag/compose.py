@@ -54,9 +54,9 @@ from rag.compose_words import (
     top_count,
     word_starts,
 )
-from rag.describe import Table
 from rag.linked import Link
 from rag.reading import name_stems
+from rag.schema import Table
 from rag.sqltools import to_dialect
 from rag.words import normalize_word
 

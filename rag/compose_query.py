@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.describe import DatabaseSchema, ForeignKey
 from rag.linking import shortest_path
+from rag.schema import DatabaseSchema, ForeignKey
 
 
 @dataclass

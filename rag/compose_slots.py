@@ -8,10 +8,10 @@ import re
 from typing import Any
 
 from rag.compose_words import GROUPING, SALES, TOP, word_offset, word_starts
-from rag.describe import Table
 from rag.linked import Link
 from rag.linking import shortest_path
 from rag.reading import name_stems
+from rag.schema import Table
 from rag.values import QUANTITY_WORDS, column_dimension
 from rag.words import split_identifier
 

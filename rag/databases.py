@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from rag.corpus import demo_db_path, demo_names
 from rag.engines import Database, DatabaseURL, is_database_url, open_url
@@ -57,7 +57,7 @@ class DatabaseRef:
 
     def open(self, settings: Settings | None = None) -> Database:
         """Open read-only with the configured time limit and row cap (defaults without settings)."""
-        options = {}
+        options: dict[str, Any] = {}
         allowed = self.allow_privileged_role
         if settings is not None:
             execution = settings.execution

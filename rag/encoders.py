@@ -43,7 +43,9 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 class Encoder(Protocol):
     name: str
     fingerprint: str
-    dimension: int
+
+    @property
+    def dimension(self) -> int: ...
 
     def encode(self, texts: list[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray: ...
 
@@ -213,9 +215,9 @@ def encode_many(encoder: Encoder, texts: list[str], *, batch_size: int = 64, wor
     """Embed many texts: with `workers` > 1 and an ONNX encoder, in that many processes of one thread
     each (texts sorted by length and handed out in chunks, so every batch pads little); otherwise in
     this process. Worker processes pay off from a few thousand texts on."""
-    source = getattr(encoder, "source", None)
-    if workers <= 1 or source is None or len(texts) < 4 * POOL_CHUNK:
+    if workers <= 1 or not isinstance(encoder, OnnxEncoder) or encoder.source is None or len(texts) < 4 * POOL_CHUNK:
         return np.ascontiguousarray(encoder.encode(texts, batch_size=batch_size, show_progress=show_progress), dtype=np.float32)
+    source = encoder.source
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 

@@ -13,7 +13,8 @@ SQLite's kinds, failures as SQLite's `SQLError` kinds). URLs and passwords: rag.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
 from rag.engine_duckdb import DuckDBDatabase
 from rag.engine_mysql import MySQLDatabase
@@ -53,6 +54,10 @@ class Database(Protocol):
     ) -> QueryResult: ...
 
     def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None: ...
 
 
 def open_url(

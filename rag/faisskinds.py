@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import faiss
 import numpy as np
@@ -53,12 +53,12 @@ def apply_search_params(index: faiss.Index, params: dict[str, Any]) -> None:
     if "nprobe" in params:
         faiss.extract_index_ivf(index).nprobe = int(params["nprobe"])
     if "ef_search" in params:
-        index.hnsw.efSearch = int(params["ef_search"])
+        cast(faiss.IndexHNSW, index).hnsw.efSearch = int(params["ef_search"])  # only HNSW indexes have ef_search
 
 
 def stored_vectors(index: faiss.Index, positions: np.ndarray | None = None) -> np.ndarray:
     """Vectors kept by `index` (all, or those at `positions`); IVF indexes get a direct map first."""
-    if isinstance(index, faiss.IndexIVF) and index.direct_map.type == faiss.DirectMap.NoMap:
+    if isinstance(index, faiss.IndexIVF) and index.direct_map.type == faiss.DirectMap.NoMap:  # type: ignore[attr-defined]  # faiss's stub omits DirectMap
         index.make_direct_map()
     if positions is None:
         return index.reconstruct_n(0, index.ntotal)

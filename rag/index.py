@@ -184,7 +184,7 @@ class VectorIndex:
                 return [[] for _ in range(len(query_vectors))]
             if not isinstance(self.index, faiss.IndexFlat):
                 return self._search_subset(queries, k, ids)
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))  # type: ignore[call-arg]  # faiss's stub omits the keyword arguments its wrapper accepts
             k = min(k, len(ids))
         k = min(k, self.index.ntotal)
         with omp_threads(self.single_query_threads if len(queries) == 1 else None):

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.describe import DatabaseSchema, ForeignKey
 from rag.reading import Reading, name_stems
+from rag.schema import DatabaseSchema, ForeignKey
 from rag.values import UnitHit, ValueHit
 
 __all__ = ["Link", "Linked"]

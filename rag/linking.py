@@ -26,9 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from rag.describe import DatabaseSchema, ForeignKey, Table, data_stamp, describe, disk_cached, label_columns
+from rag.describe import describe
+from rag.diskcache import data_stamp, disk_cached
 from rag.linked import Link, Linked
 from rag.reading import WORD, Reading, name_stems
+from rag.schema import DatabaseSchema, ForeignKey, Table, label_columns
 from rag.settings import LinkingSettings
 from rag.values import ValueHit, ValueIndex, unit_hits
 from rag.words import normalize_word, split_identifier

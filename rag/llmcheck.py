@@ -48,10 +48,15 @@ def check_model(settings: Settings) -> CheckResult:
                 "no LLM is configured, so there is nothing to check",
                 hint="pass --llm-model-path FILE.gguf, or --openai-base-url URL (llm.model_path / openai.base_url)",
             )
-        messages = [("system", INSTRUCTION), ("human", f"Schema:\n{SCHEMA}\n\nQuestion: {QUESTION}\nSQL:")]
+        from langchain_core.messages import HumanMessage, SystemMessage
+        from langchain_core.prompt_values import ChatPromptValue
+
+        messages = ChatPromptValue(
+            messages=[SystemMessage(content=INSTRUCTION), HumanMessage(content=f"Schema:\n{SCHEMA}\n\nQuestion: {QUESTION}\nSQL:")]
+        )
         started = time.perf_counter()
         try:
-            raw = generator.generate(messages, [], None)  # type: ignore[arg-type]  (a chat model takes messages as they are)
+            raw = generator.generate(messages, [], None)
         except CodeRagError as exc:
             raise ModelError(f"{generator.name} did not answer: {exc.message}", hint=_fix(settings)) from None
         seconds = time.perf_counter() - started

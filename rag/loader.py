@@ -106,7 +106,7 @@ def copy_database(
                 )
             metadata.drop_all(conn, checkfirst=True)
             metadata.create_all(conn)
-            loaded = []
+            loaded: list[LoadedTable] = []
             for table in metadata.sorted_tables:
                 result = data[table.name]
                 rows = [dict(zip(result.columns, row)) for row in result.rows]
@@ -160,7 +160,7 @@ def _table(
                 autoincrement=False,
             )
         )
-    constraints = {}
+    constraints: dict[Any, list[tuple[Any, Any, Any]]] = {}
     for row in foreign:  # id, seq, table, from, to, on_update, on_delete, match
         constraints.setdefault(row[0], []).append((row[3], row[2], row[4]))
     keys = [

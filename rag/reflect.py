@@ -16,6 +16,7 @@ from rag.servererrors import error_line
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+    from sqlalchemy.engine.interfaces import ReflectedColumn
 
 MAX_TABLES = 300  # tables read into the schema: a schema of thousands stays bounded (a prompt holds far fewer)
 
@@ -58,7 +59,7 @@ def reflect(engine: Engine, label: str) -> Reflected:
 
 
 def _create_statement(
-    engine: Engine, name: str, columns: list[dict[str, Any]], key: dict[str, Any] | None, foreign: list[dict[str, Any]], view: bool
+    engine: Engine, name: str, columns: list[ReflectedColumn], key: dict[str, Any] | None, foreign: list[dict[str, Any]], view: bool
 ) -> str:
     quote = engine.dialect.identifier_preparer.quote_identifier
     lines = [

@@ -333,7 +333,7 @@ def _read(path: Path) -> list[StoredExample]:
                 id=record["id"],
                 question=record["question"],
                 sql=record["sql"],
-                origin=record.get("origin") if record.get("origin") in ORIGINS else "person",
+                origin=str(record["origin"]) if record.get("origin") in ORIGINS else "person",
                 created=str(record.get("created", "")),
                 meta=record["meta"] if isinstance(record.get("meta"), dict) else {},
             )

@@ -26,8 +26,8 @@ def error_line(exc: BaseException) -> str:
     return mask(" ".join(line.split()))[:300]
 
 
-def query_error(kind: str, message: str, *, limit: float, sql: str, engine: str) -> SQLError:
-    """A failed query as its one-line SQLError, by kind (timeout, forbidden, too_large, else the engine's error)."""
+def query_error(kind: str | None, message: str, *, limit: float, sql: str, engine: str) -> SQLError:
+    """A failed query as its one-line SQLError, by kind (timeout, forbidden, too_large; None or another: the engine's error)."""
     if kind == "timeout":
         return SQLError(f"query stopped after the {limit:g} s time limit", kind="timeout", sql=sql)
     if kind == "forbidden":

@@ -181,7 +181,7 @@ def parse_sql(sql: str, dialect: str) -> exp.Expression:
     recurses too deeply is refused, never a RecursionError)."""
     check_nesting(sql)
     try:
-        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if isinstance(s, exp.Expression)]  # every parsed node is one; None is not
     except (ParseError, TokenError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SQLError(f"SQL does not parse as {DIALECT_NAMES.get(dialect, dialect)}: {first[:200]}", kind="parse_error", sql=sql) from None

@@ -84,10 +84,9 @@ def harden(conn: sqlite3.Connection, limits: dict[str, int]) -> None:
     conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, limits["sql_bytes"])
     for category, value in _FIXED_LIMITS.items():
         conn.setlimit(category, value)
-    setconfig = getattr(conn, "setconfig", None)  # Python 3.12+
-    if setconfig is not None:
-        setconfig(sqlite3.SQLITE_DBCONFIG_DEFENSIVE, True)
-        setconfig(sqlite3.SQLITE_DBCONFIG_TRUSTED_SCHEMA, False)
+    if sys.version_info >= (3, 12):  # Connection.setconfig
+        conn.setconfig(sqlite3.SQLITE_DBCONFIG_DEFENSIVE, True)
+        conn.setconfig(sqlite3.SQLITE_DBCONFIG_TRUSTED_SCHEMA, False)
     conn.execute("PRAGMA trusted_schema = OFF")
     conn.execute("PRAGMA temp_store = MEMORY")
 

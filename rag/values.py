@@ -29,9 +29,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.describe import DatabaseSchema, quote_identifier
 from rag.errors import SQLError
 from rag.masking import STOP_WORDS
+from rag.schema import DatabaseSchema, quote_identifier
 from rag.sqltools import to_dialect
 from rag.words import singular
 

@@ -50,6 +50,6 @@ def build_index(
             previous = VectorIndex.load(target, encoder)
         except IndexStoreError:
             previous = None
-    index = VectorIndex.build(examples, encoder, template, corpus=corpus, previous=previous, **build_options(settings))
+    index = VectorIndex.build(list(examples), encoder, template, corpus=corpus, previous=previous, **build_options(settings))
     index.save(target)
     return index, target

@@ -406,6 +406,6 @@ class BoundedLines(io.TextIOBase):
 def bound_output(max_chars: int = MAX_LINE_CHARS) -> None:
     """Cut every line this process writes to stdout and stderr at `max_chars` (the UI server's log)."""
     if not isinstance(sys.stdout, BoundedLines):
-        sys.stdout = BoundedLines(sys.stdout, max_chars)  # type: ignore[assignment]
+        sys.stdout = BoundedLines(sys.stdout, max_chars)
     if not isinstance(sys.stderr, BoundedLines):
-        sys.stderr = BoundedLines(sys.stderr, max_chars)  # type: ignore[assignment]
+        sys.stderr = BoundedLines(sys.stderr, max_chars)

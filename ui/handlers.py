@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import gradio as gr
 
 from rag.abstain import same_question
-from rag.chain import Answer, Question
+from rag.answer import Answer, Question
 from rag.databases import DatabaseRef
 from rag.errors import ConfigError
 from rag.generators import NO_LLM_NOTICE

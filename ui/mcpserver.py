@@ -26,8 +26,8 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from rag.answer import Question
 from rag.api import Coderag, Connection
-from rag.chain import Question
 from rag.corpus import demo_names
 from rag.errors import CodeRagError, ConfigError, DatabaseError
 from rag.registry import Registry

@@ -19,7 +19,7 @@ from typing import Any
 import gradio as gr
 
 from rag.abstain import same_question
-from rag.chain import Answer
+from rag.answer import Answer
 from rag.databases import DatabaseRef
 from rag.display import shown
 from rag.errors import CodeRagError

@@ -19,8 +19,9 @@ from typing import Any
 import faiss
 import numpy as np
 
+from rag.answer import Answer, Question
 from rag.api import check_example
-from rag.chain import Answer, Question, TextToSQL
+from rag.chain import TextToSQL
 from rag.corpus import Example, demo_names, load_demo_examples, store_examples, stored_example
 from rag.databases import DatabaseRef, key_for_schema
 from rag.errors import ConfigError

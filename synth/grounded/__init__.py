@@ -11,13 +11,13 @@ Modules, each using only those before it: names (English for identifiers), schem
 shapes (one table), joined and membership (several tables), checks (degeneracy, result keys), synthesize.
 """
 
-from rag.describe import (
+from rag.describe import introspect
+from rag.schema import (
     Column,
     DatabaseSchema,
     ForeignKey,
     JoinPath,
     Table,
-    introspect,
 )
 from synth.grounded.synthesize import (
     GroundedExample,

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from rag.describe import Column, Table, key_stem
+from rag.schema import Column, Table, key_stem
 from rag.words import column_phrase
 from synth.grounded.build import column as column_node
 from synth.grounded.build import literal, nice_number

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from rag.describe import Column, DatabaseSchema, Table, label_columns
+from rag.schema import Column, DatabaseSchema, Table, label_columns
 from rag.words import (
     column_phrase,
     listing,

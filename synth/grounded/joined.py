@@ -13,13 +13,13 @@ from collections.abc import Callable, Sequence
 
 from sqlglot import exp
 
-from rag.describe import (
+from rag.sampling import quotable
+from rag.schema import (
     Column,
     ForeignKey,
     JoinPath,
     Table,
     key_stem,
-    quotable,
 )
 from rag.words import (
     article,

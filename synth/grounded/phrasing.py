@@ -8,7 +8,7 @@ style; two conditions joined share one style and drop the repeated lead word ("w
 draws, so one example gets differently worded questions.
 
 >>> import random
->>> from rag.describe import Column
+>>> from rag.schema import Column
 >>> city = Column("city", "TEXT", False, True, "text", ("Lima",))
 >>> from synth.grounded.conditions import Condition
 >>> post(Condition("eq", city, "city", ("Lima",)), random.Random(1))[1]

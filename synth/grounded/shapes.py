@@ -15,7 +15,8 @@ import random
 
 from sqlglot import exp
 
-from rag.describe import Table, quotable
+from rag.sampling import quotable
+from rag.schema import Table
 from rag.words import (
     count_word,
     possessive,

@@ -24,11 +24,12 @@ from typing import Any
 from sqlglot import exp
 from tqdm.auto import tqdm
 
-from rag.describe import DatabaseSchema, introspect
+from rag.describe import introspect
 from rag.engines import open_location
 from rag.errors import SQLError
 from rag.execution import has_top_level_order_by, results_match
 from rag.sandbox import QueryResult, ReadOnlyDatabase
+from rag.schema import DatabaseSchema
 from rag.sqltools import to_dialect
 from synth.grounded.checks import (
     degenerate,

@@ -15,7 +15,8 @@ import pytest
 import sqlglot
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from rag.chain import TextToSQL, check_question
+from rag.answer import check_question
+from rag.chain import TextToSQL
 from rag.corpus import DEMO_DIR
 from rag.databases import resolve_db
 from rag.errors import ConfigError
@@ -203,7 +204,7 @@ def test_stream_yields_growing_text_then_the_same_answer_as_ask(settings, defaul
     """`stream` is `ask` with the generated text on the way; a chat model streams token by token."""
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-    from rag.chain import Answer
+    from rag.answer import Answer
 
     reply = "```sql\nSELECT title FROM books ORDER BY title LIMIT 2\n```"
     service = _service(settings, default_index, encoder, ChatModelGenerator(chat_model=FakeListChatModel(responses=[reply, reply])))

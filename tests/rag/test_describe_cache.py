@@ -1,5 +1,5 @@
 """A database file's description and value index are kept on disk (home/links) for the next
-process, and read again when the file changes (rag.describe.disk_cached)."""
+process, and read again when the file changes (rag.diskcache.disk_cached)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import sqlite3
 from pathlib import Path
 
 import rag.describe as describing
-from rag.describe import DatabaseSchema, describe
+from rag.describe import describe
 from rag.linking import Linker
 from rag.sandbox import ReadOnlyDatabase
+from rag.schema import DatabaseSchema
 from rag.settings import LinkingSettings
 
 

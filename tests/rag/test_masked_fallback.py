@@ -9,7 +9,8 @@ import faiss
 import pytest
 from fixtures.grounded.databases import make_school
 
-from rag.chain import FALLBACK_NOTICE, TextToSQL
+from rag.answer import FALLBACK_NOTICE
+from rag.chain import TextToSQL
 from rag.corpus import Example
 from rag.databases import resolve_db
 from rag.documents import MASKED_TEMPLATE

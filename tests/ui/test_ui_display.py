@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.chain import Answer, RetrievedExample
+from rag.answer import Answer, RetrievedExample
 from ui.downloads import write_csv
 from ui.render import card_head, confidence_words, result_table
 

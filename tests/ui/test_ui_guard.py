@@ -57,7 +57,7 @@ def test_html_in_a_stored_question_is_escaped_in_the_answer_card() -> None:
     """Rendered as the page renders Markdown (HTML allowed): no image, no link, the text shown as typed."""
     from markdown_it import MarkdownIt
 
-    from rag.chain import Answer
+    from rag.answer import Answer
     from ui.render import adapted_line, card_head, sql_block
 
     class Hit:

@@ -276,7 +276,8 @@ def test_an_encoder_serves_one_caller_at_a_time() -> None:
 def test_llm_answers_stream_into_the_progress_message(tmp_path: Path, encoder, default_index, tiny_gguf, monkeypatch) -> None:
     """With llama.cpp the SQL appears token by token before the answer; knn (above) goes straight to the answer."""
     import ui.handlers
-    from rag.chain import Answer, TextToSQL
+    from rag.answer import Answer
+    from rag.chain import TextToSQL
     from rag.generators import make_generator
     from rag.settings import load_settings
 

@@ -49,7 +49,8 @@ def ask(
     Exit codes: 0 answered, 7 no usable SQL, 8 knn abstained (no stored example matches well).
 
     Example: coderag ask "Which 5 authors sold the most books in 2024?" --db bookshop"""
-    from rag.chain import Question, TextToSQL
+    from rag.answer import Question
+    from rag.chain import TextToSQL
     from rag.databases import resolve_db
 
     settings = settings_from_flags(

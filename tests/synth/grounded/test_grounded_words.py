@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 import sqlglot
 
-from rag.describe import Column
+from rag.schema import Column
 from rag.words import (
     article,
     column_phrase,
