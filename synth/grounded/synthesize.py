@@ -25,10 +25,10 @@ from sqlglot import exp
 from tqdm.auto import tqdm
 
 from rag.describe import introspect
-from rag.engines import open_location
+from rag.engines import Database, open_location
 from rag.errors import SQLError
 from rag.execution import has_top_level_order_by, results_match
-from rag.sandbox import QueryResult, ReadOnlyDatabase
+from rag.sandbox import QueryResult
 from rag.schema import DatabaseSchema
 from rag.sqltools import to_dialect
 from synth.grounded.checks import (
@@ -112,7 +112,7 @@ class _Kept:
 class Synthesizer:
     """One run's state: the open database, kept examples, result buckets, used questions."""
 
-    def __init__(self, db: ReadOnlyDatabase, stats: SynthesisStats) -> None:
+    def __init__(self, db: Database, stats: SynthesisStats) -> None:
         self.db = db
         self.stats = stats
         self.kept: list[_Kept] = []
