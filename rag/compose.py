@@ -307,6 +307,7 @@ def _build(link: Link, tables: dict[str, Table], focus: str, measure: Any, text:
         explained |= {normalize_word(m.group(0)) for m in SALES.finditer(text)}
     if shape in ("list", "column") and echoes_filter(sql, q):
         return None  # "SELECT name … WHERE name = 'X'" only says X back
-    missed += [f"word {w!r} (linked, unused)" for w in unused_words(link, q, sql, explained)]
-    coverage = coverage_of(link, q, used, missed, sql_words(link, q, sql) | explained)
+    accounted = sql_words(link, q, sql) | explained
+    missed += [f"word {w!r} (linked, unused)" for w in unused_words(link, accounted)]
+    coverage = coverage_of(link, q, used, missed, accounted)
     return Composed(sql, shape, used, missed, coverage)

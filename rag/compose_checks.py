@@ -9,8 +9,7 @@ import re
 from rag.compose_query import Query, literal, quote
 from rag.compose_words import GROUPING
 from rag.linked import Link
-from rag.reading import IGNORED_WORDS, name_stems
-from rag.words import normalize_word
+from rag.reading import IGNORED_WORDS, name_stems, phrase_stems
 
 
 def grouping_gap(sql: str | None, link: Link) -> str | None:
@@ -75,16 +74,17 @@ def sql_words(link: Link, q: Query, sql: str) -> set[str]:
                 out.update(name_stems(column.name))
     for value in link.values:
         if literal(value.value) in sql:
-            out.update(normalize_word(w) for w in re.findall(r"[^\W_]+", value.phrase))
+            out.update(phrase_stems(value.phrase))
     for unit in link.units:
         if literal(unit.value) in sql:
-            out.update(normalize_word(w) for w in re.findall(r"[^\W_]+", unit.said))
+            out.update(phrase_stems(unit.said))
     return out
 
 
-def unused_words(link: Link, q: Query, sql: str, explained: set[str]) -> list[str]:
-    """Question words a linked table, column or value claims, which this SQL does not use: "films
-    rated R" answered by every film leaves "rated" (films.age_rating) out."""
+def unused_words(link: Link, used: set[str]) -> list[str]:
+    """Question words a linked table, column or value claims, which the SQL does not use (`used`: the
+    stems it accounts for, `sql_words` and the shape's own): "films rated R" answered by every film
+    leaves "rated" (films.age_rating) out."""
     claimed: set[str] = set()
     for table in link.named_tables:  # the tables the question names (the rest are the retriever's picks for a prompt)
         claimed.update(link.words_of(table))
@@ -93,8 +93,7 @@ def unused_words(link: Link, q: Query, sql: str, explained: set[str]) -> list[st
             claimed.update(name_stems(c.column))
     for v in link.values:
         if v.score >= 0.5:
-            claimed.update(normalize_word(w) for w in re.findall(r"[^\W_]+", v.phrase))
-    used = sql_words(link, q, sql) | explained
+            claimed.update(phrase_stems(v.phrase))
     out = []
     for word, stem in zip(link.reading.words, link.reading.stems):
         lower = word.lower()
@@ -123,7 +122,7 @@ def coverage_of(link: Link, q: Query, used: list[str], missed: list[str], explai
     words left unlinked count against it. `explained`: the question stems the SQL accounts for."""
     named = link.named_tables
     qualifiers = _compound_qualifiers(link)
-    read = sum(1 for t in named if t in q.aliases or t in qualifiers or _named_by(link, t) <= explained)
+    read = sum(1 for t in named if t in q.aliases or t in qualifiers or (said := _named_by(link, t)) and said <= explained)
     parts = len(named) + len(missed) + len([w for w in link.unlinked if w not in explained])
     if parts == 0:
         return 0.0
@@ -131,14 +130,12 @@ def coverage_of(link: Link, q: Query, used: list[str], missed: list[str], explai
 
 
 def _named_by(link: Link, table: str) -> set[str]:
-    """The question's stems that name `table`: its name's words, its linked columns' and values' words
-    (named by none of them: a stem no SQL accounts for)."""
+    """The question's stems that name `table`: its name's words, its linked columns' and values' words."""
     own = set(link.words_of(table))
     for c in link.columns:
         if c.table == table and c.column:
             own.update(name_stems(c.column))
     for v in link.values:
         if v.table == table:
-            own.update(normalize_word(w) for w in re.findall(r"[^\W_]+", v.phrase))
-    said = {s for s in link.reading.stems if s in own}
-    return said or {"\0"}
+            own.update(phrase_stems(v.phrase))
+    return {s for s in link.reading.stems if s in own}

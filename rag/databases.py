@@ -100,14 +100,7 @@ def resolve_db(name_or_path: str, home: Path, *, allow_privileged_role: bool = F
     registration = registry.get(name_or_path)
     if registration is not None and is_database_url(registration.path):
         url = DatabaseURL.parse(registration.path)
-        return DatabaseRef(
-            key=registration.name,
-            path=None,
-            kind="registered",
-            label=registration.name,
-            url=url,
-            allow_privileged_role=allow_privileged_role,
-        )
+        return _registered_url(registration.name, url, allow_privileged_role)
     if registration is not None:
         if not Path(registration.path).is_file():
             raise DatabaseError(
@@ -128,18 +121,16 @@ def resolve_db(name_or_path: str, home: Path, *, allow_privileged_role: bool = F
     return DatabaseRef(key=key, path=path.resolve(), kind="file", label=path.name)
 
 
+def _registered_url(name: str, url: DatabaseURL, allow_privileged_role: bool) -> DatabaseRef:
+    """The reference of a database registered by URL under `name`."""
+    return DatabaseRef(key=name, path=None, kind="registered", label=name, url=url, allow_privileged_role=allow_privileged_role)
+
+
 def _url_ref(url: DatabaseURL, home: Path, allow_privileged_role: bool) -> DatabaseRef:
     """A database by URL: connected once here, so a bad host, password or database (or a privileged role) fails first."""
     registration = next((r for r in Registry(home).all() if r.path == url.public), None)
     if registration is not None:
-        return DatabaseRef(
-            key=registration.name,
-            path=None,
-            kind="registered",
-            label=registration.name,
-            url=url,
-            allow_privileged_role=allow_privileged_role,
-        )
+        return _registered_url(registration.name, url, allow_privileged_role)
     with open_url(url, allow_privileged_role=allow_privileged_role) as database:
         key = key_for_schema(database.schema_sql(), home)
     return DatabaseRef(key=key, path=None, kind="url", label=url.masked, url=url, allow_privileged_role=allow_privileged_role)

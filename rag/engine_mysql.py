@@ -16,9 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import DatabaseError, SQLError
+from rag.errors import SQLError
 from rag.limits import Limits
-from rag.servererrors import error_line
 from rag.servers import CONNECT_TIMEOUT_S, GRACE_S, Rows, ServerDatabase
 from rag.urls import DatabaseURL
 
@@ -69,19 +68,10 @@ class MySQLDatabase(ServerDatabase):
         args = {"connect_timeout": CONNECT_TIMEOUT_S, "read_timeout": read_timeout, "write_timeout": read_timeout, "charset": "utf8mb4"}
         return create_engine(target, connect_args=args, poolclass=NullPool, hide_parameters=True)
 
-    def _privileges(self, raw: Any) -> str:
-        try:
-            cursor = raw.cursor()
-            cursor.execute("SHOW GRANTS")
-            extra = mysql_privileges([str(row[0]) for row in cursor.fetchall()])
-            words = f"holds {', '.join(extra)}" if extra else ""
-            cursor.close()
-            raw.rollback()
-        except Exception as exc:
-            raise DatabaseError(
-                f"cannot read the privileges of the role {self.url.url.username or ''} on {self.label}: {error_line(exc)}"
-            ) from None
-        return words
+    def _privilege_words(self, cursor: Any) -> str:
+        cursor.execute("SHOW GRANTS")
+        extra = mysql_privileges([str(row[0]) for row in cursor.fetchall()])
+        return f"holds {', '.join(extra)}" if extra else ""
 
     def _run_on(self, raw: Any, sql: str, remaining: float, cap: int, began: float) -> Rows:
         import pymysql.cursors

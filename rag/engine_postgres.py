@@ -15,9 +15,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import DatabaseError
 from rag.limits import MB, Limits
-from rag.servererrors import ROW_OVER_LIMIT, error_line
+from rag.servererrors import ROW_OVER_LIMIT
 from rag.servers import CONNECT_TIMEOUT_S, GRACE_S, Rows, ServerDatabase
 from rag.sqltools import split_statements
 from rag.urls import DatabaseURL
@@ -75,20 +74,11 @@ class PostgresDatabase(ServerDatabase):
 
         return engine
 
-    def _privileges(self, raw: Any) -> str:
-        try:
-            cursor = raw.cursor()
-            cursor.execute(_PG_PRIVILEGES)
-            found, superuser = cursor.fetchone()
-            self._sets_temp_files = bool(superuser) or self._may_set("temp_file_limit", cursor)
-            words = str(found or "")
-            cursor.close()
-            raw.rollback()
-        except Exception as exc:
-            raise DatabaseError(
-                f"cannot read the privileges of the role {self.url.url.username or ''} on {self.label}: {error_line(exc)}"
-            ) from None
-        return words
+    def _privilege_words(self, cursor: Any) -> str:
+        cursor.execute(_PG_PRIVILEGES)
+        found, superuser = cursor.fetchone()
+        self._sets_temp_files = bool(superuser) or self._may_set("temp_file_limit", cursor)
+        return str(found or "")
 
     @staticmethod
     def _may_set(parameter: str, cursor: Any) -> bool:

@@ -29,7 +29,7 @@ import numpy as np
 from rag.describe import describe
 from rag.diskcache import data_stamp, disk_cached
 from rag.linked import Link, Linked
-from rag.reading import WORD, Reading, name_stems
+from rag.reading import WORD, Reading, name_stems, phrase_stems
 from rag.schema import DatabaseSchema, ForeignKey, Table, label_columns
 from rag.settings import LinkingSettings
 from rag.values import ValueHit, ValueIndex, unit_hits
@@ -306,7 +306,7 @@ class Linker:
 
     def _names_schema(self, phrase: str) -> bool:
         """Whether a phrase is a table's or column's name (then a value with that text is weak evidence)."""
-        stems = tuple(normalize_word(w) for w in WORD.findall(phrase))
+        stems = phrase_stems(phrase)
         return any(stems == s for s in self._table_stems.values()) or any(stems == s for s in self._column_stems.values())
 
     def _first_mention(self, reading: Reading, table: str, aliases: dict[str, tuple[str, ...]] | None = None) -> int:
@@ -355,9 +355,9 @@ class Linker:
         for c in link.columns:
             covered.update(self._column_stems.get((c.table, c.column or ""), ()))
         for v in link.values:
-            covered.update(normalize_word(w) for w in WORD.findall(v.phrase))
+            covered.update(phrase_stems(v.phrase))
         for u in link.units:
-            covered.update(normalize_word(w) for w in WORD.findall(u.said))
+            covered.update(phrase_stems(u.said))
         return tuple(dict.fromkeys(s for s in link.reading.content if s not in covered))
 
 

@@ -41,6 +41,11 @@ VERB_WORDS = frozenset(
 IGNORED_WORDS = STOP_WORDS | OPERATOR_WORDS | VERB_WORDS
 
 
+def phrase_stems(text: str) -> tuple[str, ...]:
+    """The compared forms of a phrase's words, as the question's stems are read ("in repair" → in, repair)."""
+    return tuple(normalize_word(w) for w in WORD.findall(text))
+
+
 def name_stems(name: str) -> tuple[str, ...]:
     """The compared forms of an identifier's words.
 

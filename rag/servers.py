@@ -97,7 +97,21 @@ class ServerDatabase:
         raise NotImplementedError
 
     def _privileges(self, raw: Any) -> str:
-        """What the connection's role may do beyond reading, as words ('' for a read-only role)."""
+        """What the connection's role may do beyond reading, as words ('' for a read-only role): the
+        engine's `_privilege_words` on a cursor of its own, rolled back; a failure is one line."""
+        try:
+            cursor = raw.cursor()
+            words = self._privilege_words(cursor)
+            cursor.close()
+            raw.rollback()
+        except Exception as exc:
+            raise DatabaseError(
+                f"cannot read the privileges of the role {self.url.url.username or ''} on {self.label}: {error_line(exc)}"
+            ) from None
+        return words
+
+    def _privilege_words(self, cursor: Any) -> str:
+        """The engine's query for `_privileges` (engines without roles override `_privileges`)."""
         raise NotImplementedError
 
     def _admit(self, privileges: str, allowed: bool) -> None:
